@@ -1,0 +1,1 @@
+"""The command side: aggregates, the pure money rules and the Ledger application."""

@@ -1,0 +1,82 @@
+"""Every refusal the ledger can give, each named for the rule it enforces.
+
+A refused command raises one of these before anything is saved, so the ledger's position
+does not move. The message is written for the caseworker who made the request.
+"""
+
+
+class LedgerRefusal(Exception):  # noqa: N818  (a refusal, not a fault)
+    """A command the ledger refuses; nothing was recorded."""
+
+    status = "refused"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInputError(LedgerRefusal):
+    """The request itself is malformed: a field is missing, out of range or inconsistent."""
+
+    status = "invalid"
+
+
+class InvalidIdentityNumberError(InvalidInputError):
+    """A resident identity number fails GB 11643, or disagrees with the birth date given."""
+
+
+class UnknownRegionError(InvalidInputError):
+    """The region code is not in the catalogue."""
+
+
+class EffectiveMonthError(InvalidInputError):
+    """The effective month is later than the month after the current one."""
+
+
+class StandardNotInForceError(InvalidInputError):
+    """No standard is in force for the programme, region and month."""
+
+
+class IncomeAboveStandardError(InvalidInputError):
+    """A dibao grant whose per-capita income is at or above the standard."""
+
+
+class NotEligibleError(InvalidInputError):
+    """The person does not meet the programme's age or grade conditions."""
+
+
+class ConflictError(LedgerRefusal):
+    """The request is well formed but the ledger's state forbids it."""
+
+    status = "conflict"
+
+
+class StandardNotRaisedError(ConflictError):
+    """A StandardSet that would lower a parameter, or not raise any over an entry it replaces."""
+
+
+class ConcurrentDecisionError(ConflictError):
+    """Another decision about the same case or person was recorded first; try again."""
+
+
+class ExclusiveHoldingError(ConflictError):
+    """The person already holds a case that excludes the one requested."""
+
+
+class CaseStateError(ConflictError):
+    """The case's history forbids the decision (not open, suspended, exited, rescinded)."""
+
+
+class RecordTimeError(ConflictError):
+    """An imported decision's original time is earlier than the latest stored one."""
+
+
+class FourEyesError(ConflictError):
+    """A second approval by the same person who made the request, or without the role."""
+
+
+class NotFoundError(LedgerRefusal):
+    """No case, relief or schedule with that identifier."""
+
+    status = "not_found"

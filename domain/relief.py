@@ -1,0 +1,164 @@
+"""Temporary relief: a dated one-off payment, capped, with four eyes above the cap.
+
+The cap is computed once, when the relief is asked for, from the standards known then, and
+stored in the event. Emergency relief is paid first and reviewed within 30 days.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import CaseStateError, FourEyesError, InvalidInputError
+
+REVIEW_DAYS = 30
+
+
+class ReliefKind(StrEnum):
+    EMERGENCY = "emergency"
+    EXPENDITURE = "expenditure"
+
+
+class ReviewOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    RESCINDED = "rescinded"
+
+
+class Relief(Aggregate):
+    class Event(Aggregate.Event):
+        actor: str
+
+    class Asked(Event, Aggregate.Created):
+        """Fields shared by a relief granted at once and one requested above the cap."""
+
+        region: str
+        area: str
+        kind: str
+        relief_date: date
+        household_size: int
+        amount: Decimal
+        cap: Decimal
+        persons: list[dict[str, Any]]
+        reason: str
+
+    class ReliefGranted(Asked):
+        def apply(self, relief: Relief) -> None:
+            relief.granted = True
+
+    class ReliefRequested(Asked):
+        def apply(self, relief: Relief) -> None:
+            relief.requested_by = self.actor
+
+    class ReliefApproved(Event):
+        reason: str
+
+        def apply(self, relief: Relief) -> None:
+            relief.granted = True
+
+    class ReliefReviewed(Event):
+        outcome: str
+        reason: str
+
+        def apply(self, relief: Relief) -> None:
+            relief.review = ReviewOutcome(self.outcome)
+
+    def __init__(
+        self,
+        region: str,
+        area: str,
+        kind: str,
+        relief_date: date,
+        household_size: int,
+        amount: Decimal,
+        cap: Decimal,
+        persons: list[dict[str, Any]],
+        actor: str,
+        reason: str,
+    ) -> None:
+        self.region = region
+        self.area = area
+        self.kind = ReliefKind(kind)
+        self.relief_date = relief_date
+        self.household_size = household_size
+        self.amount = amount
+        self.cap = cap
+        self.persons = persons
+        self.granted = False
+        self.requested_by: str | None = None
+        self.review: ReviewOutcome | None = None
+
+    @classmethod
+    def ask(
+        cls,
+        *,
+        region: str,
+        area: str,
+        kind: ReliefKind,
+        relief_date: date,
+        household_size: int,
+        amount: Decimal,
+        cap: Decimal,
+        persons: list[dict[str, Any]],
+        actor: str,
+        reason: str,
+        at: datetime,
+    ) -> Relief:
+        """Granted at once up to the cap; above it, requested and waiting for approval."""
+        if amount <= 0:
+            raise InvalidInputError("a relief amount is more than zero", field="amount")
+        event_class = cls.ReliefGranted if amount <= cap else cls.ReliefRequested
+        return cls._create(
+            event_class,
+            region=region,
+            area=area,
+            kind=kind.value,
+            relief_date=relief_date,
+            household_size=household_size,
+            amount=amount,
+            cap=cap,
+            persons=persons,
+            actor=actor,
+            reason=reason,
+            timestamp=at,
+        )
+
+    def approve(self, actor: str, reason: str, at: datetime) -> None:
+        if self.granted:
+            raise CaseStateError("this relief is granted already")
+        if actor == self.requested_by:
+            raise FourEyesError(
+                "relief above the cap is approved by someone other than its requester"
+            )
+        self.trigger_event(self.ReliefApproved, actor=actor, reason=reason, timestamp=at)
+
+    def record_review(self, outcome: ReviewOutcome, actor: str, reason: str, at: datetime) -> None:
+        if self.kind is not ReliefKind.EMERGENCY:
+            raise CaseStateError("only emergency relief is reviewed after payment")
+        if not self.granted:
+            raise CaseStateError("this relief has not been granted, so there is nothing to review")
+        if self.review is not None:
+            raise CaseStateError(f"this relief was already reviewed: {self.review}")
+        self.trigger_event(
+            self.ReliefReviewed, outcome=outcome.value, actor=actor, reason=reason, timestamp=at
+        )
+
+    @property
+    def review_due(self) -> date:
+        return self.relief_date + timedelta(days=REVIEW_DAYS)
+
+    def is_review_overdue(self, today: date) -> bool:
+        return (
+            self.kind is ReliefKind.EMERGENCY
+            and self.granted
+            and self.review is None
+            and today > self.review_due
+        )
+
+    @property
+    def to_recover(self) -> Decimal:
+        """A rescinded emergency relief becomes an amount to recover."""
+        return self.amount if self.review is ReviewOutcome.RESCINDED else Decimal("0.00")

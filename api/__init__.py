@@ -1,0 +1,1 @@
+"""The HTTP service and the settings every entry point starts from."""

@@ -1,0 +1,55 @@
+"""Helpers shared by the tests: identity numbers, ledgers on each store, reference data."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from api.settings import Settings
+from domain.identity import check_character
+from domain.ledger import Ledger
+from domain.persons import PersonInput
+
+QIBIN = "410611"
+HESHAN = "410602"
+
+
+def identity_number(birth: date, serial: int = 1, region: str = QIBIN) -> str:
+    """A valid resident identity number for someone born on ``birth``."""
+    first_17 = f"{region}{birth:%Y%m%d}{serial % 1000:03d}"
+    return first_17 + check_character(first_17)
+
+
+def person(birth: date, serial: int = 1, name: str = "张三") -> PersonInput:
+    return PersonInput(identity_number(birth, serial), name)
+
+
+def ledger_at(database_url: str) -> Ledger:
+    return Ledger(Settings(database_url=database_url).ledger_env())
+
+
+def memory_ledger() -> Ledger:
+    return ledger_at("memory:")
+
+
+def set_reference_standards(
+    ledger: Ledger, region: str = QIBIN, effective: str = "2019-01"
+) -> None:
+    """Standards for every programme in ``region`` from ``effective``."""
+    for programme, parameters in {
+        "dibao-urban": {"standard": "600"},
+        "dibao-rural": {"standard": "400"},
+        "tekun": {
+            "basic_urban": "700",
+            "basic_rural": "500",
+            "care_self": "100",
+            "care_partial": "300",
+            "care_full": "600",
+        },
+        "elderly-allowance": {"age_80_89": "100", "age_90_99": "200", "age_100_plus": "300"},
+        "disability-living": {"standard": "500"},
+        "disability-nursing": {"standard": "300"},
+        "orphan": {"institutional": "1500", "dispersed": "1100"},
+    }.items():
+        ledger.set_standard(
+            programme, region, effective, parameters, actor="finance-1", reason="notice"
+        )

@@ -1,0 +1,307 @@
+"""The command side in memory: reference cases, refusals that store nothing, four eyes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from domain.errors import (
+    CaseStateError,
+    ExclusiveHoldingError,
+    FourEyesError,
+    IncomeAboveStandardError,
+    InvalidIdentityNumberError,
+    InvalidInputError,
+    NotEligibleError,
+    RecordTimeError,
+    UnknownRegionError,
+)
+from domain.ledger import Ledger
+from domain.persons import PersonInput
+from domain.relief import Relief
+from tests.support import QIBIN, identity_number, memory_ledger, person, set_reference_standards
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    ledger = memory_ledger()
+    set_reference_standards(ledger)
+    return ledger
+
+
+def amounts(ledger: Ledger, case_id: object, *months: str) -> list[str]:
+    return [str(ledger.monthly_amount(case_id, m)) for m in months]  # type: ignore[arg-type]
+
+
+def test_reference_case_2_gradual_exit_pays_the_last_amount_for_six_months(ledger: Ledger) -> None:
+    household = [
+        person(date(1980, 1, 1), 1),
+        person(date(1982, 2, 2), 2),
+        person(date(2010, 3, 3), 3),
+    ]
+    case = ledger.grant(
+        "dibao-urban", QIBIN, "2020-03", household, income="200", actor="cw-1", reason="applied"
+    ).id
+    ledger.set_standard("dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n")
+    ledger.reassess(case, "2021-01", {"income": "700"}, actor="cw-1", reason="new job")
+    ledger.start_gradual_exit(case, "2021-01", 6, actor="cw-1", reason="income above standard")
+    assert amounts(ledger, case, "2020-03", "2020-07", "2021-01", "2021-06", "2021-07") == [
+        "1200.00",
+        "1350.00",
+        "1350.00",
+        "1350.00",
+        "0.00",
+    ]
+
+
+def test_reference_case_3_elderly_allowance_bands(ledger: Ledger) -> None:
+    case = ledger.grant(
+        "elderly-allowance", QIBIN, "2019-01", [person(date(1932, 5, 15))], actor="cw", reason="80+"
+    ).id
+    assert amounts(ledger, case, "2022-05", "2022-06") == ["100.00", "200.00"]
+
+
+def test_reference_case_5_relief_above_the_cap_waits_for_a_second_approver(ledger: Ledger) -> None:
+    def relief(amount: str) -> Relief:
+        receipt = ledger.grant_relief(
+            QIBIN,
+            "urban",
+            "emergency",
+            date(2020, 5, 1),
+            2,
+            amount,
+            person(date(1970, 1, 1)),
+            actor="cw-1",
+            reason="house fire",
+        )
+        return ledger.relief(receipt.id)
+
+    at_cap, above_cap = relief("7200.00"), relief("7200.01")
+    assert (at_cap.cap, at_cap.granted) == (Decimal("7200.00"), True)
+    assert (above_cap.cap, above_cap.granted) == (Decimal("7200.00"), False)
+    position = ledger.position
+    with pytest.raises(FourEyesError, match="someone other than its requester"):
+        ledger.approve_relief(above_cap.id, actor="cw-1", reason="urgent")
+    assert ledger.position == position
+    ledger.approve_relief(above_cap.id, actor="approver-1", reason="checked")
+    assert ledger.relief(above_cap.id).granted
+
+
+def test_reference_case_6_a_wrong_check_character_is_refused_and_nothing_stored(
+    ledger: Ledger,
+) -> None:
+    good = identity_number(date(1950, 1, 1))
+    wrong = good[:17] + ("1" if good[17] == "0" else "0")
+    position = ledger.position
+    with pytest.raises(InvalidIdentityNumberError):
+        ledger.grant(
+            "disability-living",
+            QIBIN,
+            "2020-01",
+            [PersonInput(wrong, "李四")],
+            grade=2,
+            actor="cw",
+            reason="x",
+        )
+    assert ledger.position == position
+
+
+def test_an_elderly_grant_before_the_80th_birthday_month_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(NotEligibleError, match="starts from 2020-06"):
+        ledger.grant(
+            "elderly-allowance",
+            QIBIN,
+            "2020-05",
+            [person(date(1940, 5, 15))],
+            actor="cw",
+            reason="x",
+        )
+
+
+def test_an_orphan_grant_after_the_18th_birthday_month_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(NotEligibleError, match="paid through 2020-04"):
+        ledger.grant(
+            "orphan",
+            QIBIN,
+            "2020-05",
+            [person(date(2002, 4, 30))],
+            care="dispersed",
+            actor="cw",
+            reason="x",
+        )
+
+
+def test_a_dibao_grant_at_or_above_the_standard_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(IncomeAboveStandardError, match="at or above"):
+        ledger.grant(
+            "dibao-urban",
+            QIBIN,
+            "2020-01",
+            [person(date(1980, 1, 1))],
+            income="600",
+            actor="cw",
+            reason="x",
+        )
+
+
+def test_a_person_holds_one_case_per_programme_and_dibao_excludes_tekun(ledger: Ledger) -> None:
+    member = person(date(1960, 1, 1), 7)
+    case = ledger.grant(
+        "dibao-rural",
+        QIBIN,
+        "2020-01",
+        [person(date(1961, 1, 1), 8), member],
+        income="100",
+        actor="cw",
+        reason="x",
+    ).id
+    position = ledger.position
+    with pytest.raises(ExclusiveHoldingError, match="already holds dibao-rural"):
+        ledger.grant("dibao-urban", QIBIN, "2020-06", [member], income="1", actor="cw", reason="x")
+    with pytest.raises(ExclusiveHoldingError, match="excludes tekun"):
+        ledger.grant(
+            "tekun", QIBIN, "2020-06", [member], area="rural", tier="self", actor="cw", reason="x"
+        )
+    assert ledger.position == position
+    ledger.exit(case, "2020-06", actor="cw", reason="moved to tekun")
+    ledger.grant(
+        "tekun", QIBIN, "2020-06", [member], area="rural", tier="self", actor="cw", reason="x"
+    )
+
+
+def test_an_orphan_may_get_tekun_from_the_month_after_the_18th_birthday(ledger: Ledger) -> None:
+    orphan = person(date(2002, 4, 30))
+    ledger.grant("orphan", QIBIN, "2019-01", [orphan], care="institutional", actor="cw", reason="x")
+    with pytest.raises(ExclusiveHoldingError):
+        ledger.grant(
+            "tekun", QIBIN, "2020-04", [orphan], area="urban", tier="full", actor="cw", reason="x"
+        )
+    ledger.grant(
+        "tekun", QIBIN, "2020-05", [orphan], area="urban", tier="full", actor="cw", reason="x"
+    )
+
+
+def test_a_rescinded_case_frees_the_person_and_takes_no_further_decision(ledger: Ledger) -> None:
+    someone = person(date(1955, 5, 5))
+    case = ledger.grant(
+        "disability-living", QIBIN, "2019-04", [someone], grade=1, actor="cw-1", reason="x"
+    ).id
+    ledger.request_rescission(case, actor="cw-1", reason="forged certificate")
+    with pytest.raises(FourEyesError):
+        ledger.approve_rescission(case, actor="cw-1", reason="self")
+    ledger.approve_rescission(case, actor="approver-1", reason="confirmed")
+    assert amounts(ledger, case, "2019-04", "2019-08") == ["0.00", "0.00"]
+    with pytest.raises(CaseStateError, match="rescinded"):
+        ledger.suspend(case, "2019-09", actor="cw-1", reason="x")
+    ledger.grant("disability-living", QIBIN, "2019-10", [someone], grade=1, actor="cw", reason="x")
+
+
+def test_suspension_backdated_exit_and_decisions_after_the_exit(ledger: Ledger) -> None:
+    case = ledger.grant(
+        "disability-nursing",
+        QIBIN,
+        "2020-01",
+        [person(date(1970, 1, 1))],
+        grade=2,
+        actor="cw",
+        reason="x",
+    ).id
+    ledger.suspend(case, "2020-03", actor="cw", reason="in hospital")
+    with pytest.raises(CaseStateError, match="already suspended"):
+        ledger.suspend(case, "2020-04", actor="cw", reason="x")
+    ledger.resume(case, "2020-05", actor="cw", reason="back home")
+    ledger.suspend(case, "2020-08", actor="cw", reason="x")
+    ledger.exit(case, "2020-06", actor="cw", reason="died in May")
+    assert amounts(ledger, case, "2020-02", "2020-03", "2020-05", "2020-06") == [
+        "300.00",
+        "0.00",
+        "300.00",
+        "0.00",
+    ]
+    with pytest.raises(CaseStateError, match="closed from 2020-06"):
+        ledger.resume(case, "2020-09", actor="cw", reason="x")
+    with pytest.raises(CaseStateError, match="before the case is granted"):
+        ledger.suspend(case, "2019-12", actor="cw", reason="x")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "field"),
+    [
+        ({"region": "999999"}, UnknownRegionError, "region"),
+        ({"programme": "lottery"}, InvalidInputError, "programme"),
+        ({"effective": "2020-13"}, InvalidInputError, "effective"),
+        ({"effective": "2999-01"}, InvalidInputError, "effective"),
+        ({"income": "12.345"}, InvalidInputError, "income"),
+        ({"income": "-1"}, InvalidInputError, "income"),
+        ({"persons": []}, InvalidInputError, "persons"),
+    ],
+)
+def test_bad_grants_are_refused_naming_the_field_and_store_nothing(
+    ledger: Ledger, kwargs: dict[str, object], error: type[Exception], field: str
+) -> None:
+    request: dict[str, object] = {
+        "programme": "dibao-urban",
+        "region": QIBIN,
+        "effective": "2020-01",
+        "persons": [person(date(1980, 1, 1))],
+        "income": "100",
+    }
+    request.update(kwargs)
+    position = ledger.position
+    with pytest.raises(error) as refusal:
+        ledger.grant(actor="cw", reason="x", **request)  # type: ignore[arg-type]
+    assert getattr(refusal.value, "field", None) == field
+    assert ledger.position == position
+
+
+def test_imported_decisions_keep_their_time_which_never_goes_back(ledger: Ledger) -> None:
+    earlier = datetime(2019, 3, 1, tzinfo=UTC)
+    with (
+        pytest.raises(RecordTimeError, match="earlier than the latest stored"),
+        ledger.original_time(earlier),
+    ):
+        pass
+    fresh = memory_ledger()
+    with fresh.original_time(datetime(2019, 1, 2, tzinfo=UTC)):
+        receipt = fresh.set_standard(
+            "disability-living", QIBIN, "2019-01", {"standard": "500"}, actor="f", reason="n"
+        )
+    assert fresh.latest_recorded_time() == datetime(2019, 1, 2, tzinfo=UTC)
+    assert receipt.position == fresh.position
+    with (
+        pytest.raises(InvalidInputError, match="no later than 2019-02"),
+        fresh.original_time(datetime(2019, 1, 3, tzinfo=UTC)),
+    ):
+        fresh.grant(
+            "disability-living",
+            QIBIN,
+            "2019-03",
+            [person(date(1970, 1, 1))],
+            grade=1,
+            actor="cw",
+            reason="x",
+        )
+
+
+def test_emergency_relief_is_reviewed_once_and_a_rescinded_one_is_to_recover(
+    ledger: Ledger,
+) -> None:
+    relief_id = ledger.grant_relief(
+        QIBIN,
+        "rural",
+        "emergency",
+        date(2020, 5, 1),
+        1,
+        "500",
+        person(date(1970, 1, 1)),
+        actor="cw",
+        reason="flood",
+    ).id
+    assert ledger.relief(relief_id).is_review_overdue(date(2020, 5, 31)) is False
+    assert ledger.relief(relief_id).is_review_overdue(date(2020, 6, 1)) is True
+    ledger.review_relief(relief_id, "rescinded", actor="approver", reason="not affected")
+    assert ledger.relief(relief_id).to_recover == Decimal("500.00")
+    with pytest.raises(CaseStateError, match="already reviewed"):
+        ledger.review_relief(relief_id, "confirmed", actor="approver", reason="x")

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     relief_cap_multiple: Decimal = Decimal(6)
     gradual_exit_max_months: int = 6
     database_timeout_seconds: int = 5
+    create_tables: bool = True  # false for a service role that may not create tables
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
         if self.region_catalogue:
             env["LEDGER_REGION_CATALOGUE"] = self.region_catalogue
         env.update(persistence_env(self.database_url, self.database_timeout_seconds))
+        env["CREATE_TABLE"] = "y" if self.create_tables else "n"
         return env
 
 

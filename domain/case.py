@@ -92,11 +92,13 @@ class Case(Aggregate):
         self.region = region
         self.persons = persons
         self.person_refs: tuple[str, ...] = tuple(p["reference"] for p in persons)
-        self.decisions: list[Decision] = [
-            Decision(DecisionKind.GRANTED, effective, 1, tuple(sorted(facts.items())))
-        ]
+        self.decisions: list[Decision] = [self.granted_decision(effective, facts)]
         self.rescission_requested_by: str | None = None
         self.rescinded = False
+
+    @staticmethod
+    def granted_decision(effective: Month, facts: dict[str, Any]) -> Decision:
+        return Decision(DecisionKind.GRANTED, effective, 1, tuple(sorted(facts.items())))
 
     @classmethod
     def grant(

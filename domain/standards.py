@@ -50,6 +50,8 @@ class StandardSchedule(Aggregate):
         region: str
 
     class StandardSet(Event):
+        programme: str
+        region: str
         effective: Month
         parameters: dict[str, Decimal]
         actor: str
@@ -115,6 +117,8 @@ class StandardSchedule(Aggregate):
                     )
         self.trigger_event(
             self.StandardSet,
+            programme=self.programme.value,
+            region=self.region,
             effective=effective,
             parameters=parameters,
             actor=actor,
@@ -134,6 +138,8 @@ class StandardSchedule(Aggregate):
             raise InvalidInputError("a correction needs a reason", field="reason")
         self.trigger_event(
             self.StandardCorrected,
+            programme=self.programme.value,
+            region=self.region,
             effective=effective,
             parameters=parameters,
             actor=actor,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+import psycopg.sql
 
 Row = tuple[Any, ...]
 
@@ -105,19 +106,31 @@ class _PostgresCursor:
 
 
 class PostgresViews:
-    """Views as tables beside the ledger's events, in the same PostgreSQL database."""
+    """Views in a schema of their own in the ledger's PostgreSQL database."""
 
     dialect = "postgres"
 
-    def __init__(self, conninfo: str, timeout_seconds: float = 5) -> None:
+    def __init__(
+        self, conninfo: str, schema: str = "ledger_views", timeout_seconds: float = 5
+    ) -> None:
         self._conninfo = conninfo
+        self.schema = schema
         self._timeout = timeout_seconds
         self._connection = self._connect()
 
     def _connect(self) -> psycopg.Connection[Row]:
-        return psycopg.connect(
+        connection = psycopg.connect(
             self._conninfo, connect_timeout=max(1, int(self._timeout)), autocommit=True
         )
+        connection.execute(
+            psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                psycopg.sql.Identifier(self.schema)
+            )
+        )
+        connection.execute(
+            psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(self.schema))
+        )
+        return connection
 
     def _live(self) -> psycopg.Connection[Row]:
         if self._connection.closed or self._connection.broken:

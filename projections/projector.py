@@ -1,0 +1,379 @@
+"""Projects the ledger's events into the views, one batch per transaction.
+
+Each batch reads the tracking position, applies its events, extends the audit chain and
+advances the tracking position in one transaction, so that every event is projected exactly
+once even if the process dies mid-batch or two projectors run at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from domain.case import Case
+from domain.ledger import Ledger
+from domain.months import Month
+from domain.programmes import Programme
+from domain.relief import Relief, ReviewOutcome
+from domain.standards import StandardSchedule
+from projections import audit_chain
+from projections.case_state import CaseState
+from projections.database import Cursor, ViewDatabase
+from projections.schema import create_views
+from projections.segments import Segment, case_segments
+from projections.standards_table import StandardsTable
+
+TRACKING_NAME = "views"
+DEFAULT_BATCH_SIZE = 1_000
+RELIEF_GRANTED = "granted"
+
+
+def to_fen(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def microseconds(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp() * 1_000_000)
+
+
+@dataclass(frozen=True)
+class ReliefState:
+    month: Month
+    amount: Decimal
+
+    def to_json(self) -> str:
+        return json.dumps({"month": self.month.index, "amount": str(self.amount)})
+
+    @classmethod
+    def from_json(cls, text: str) -> ReliefState:
+        data = json.loads(text)
+        return cls(Month(data["month"]), Decimal(data["amount"]))
+
+
+class _OpenRow:
+    """A segment row whose record time has not ended, in the database or pending insert."""
+
+    __slots__ = ("pending", "segment")
+
+    def __init__(self, segment: Segment, pending: list[Any] | None) -> None:
+        self.segment = segment
+        self.pending = pending
+
+
+class _Batch:
+    """The changes one batch makes, collected in memory and written in ``flush``."""
+
+    def __init__(self, cursor: Cursor, standards: StandardsTable) -> None:
+        self.cursor = cursor
+        self.standards = standards
+        self.subjects: dict[str, tuple[str, str, CaseState | ReliefState]] = {}
+        self.dirty: set[str] = set()
+        self.open_rows: dict[str, list[_OpenRow]] = {}
+        self.inserts: list[list[Any]] = []
+        self.closings: list[tuple[int, str, int]] = []
+        self.persons: list[tuple[str, str, int]] = []
+
+    # Events.
+
+    def apply(self, position: int, event: object) -> None:
+        if isinstance(event, Case.Granted):
+            case_id = event.originator_id.hex
+            state = CaseState(Programme(event.programme), event.region)
+            state.decisions.append(Case.granted_decision(event.effective, event.facts))
+            self._put(case_id, state)
+            self.persons += [(case_id, p["reference"], position) for p in event.persons]
+            self._resegment_case(case_id, position)
+        elif isinstance(event, Case.DatedDecision):
+            case_id = event.originator_id.hex
+            case = self._case(case_id)
+            case.decisions.append(event.as_decision())
+            self._put(case_id, case)
+            self._resegment_case(case_id, position)
+        elif isinstance(event, Case.RescissionApproved):
+            case_id = event.originator_id.hex
+            case = self._case(case_id)
+            case.rescinded = True
+            self._put(case_id, case)
+            self._resegment_case(case_id, position)
+        elif isinstance(event, StandardSchedule.StandardSet):
+            self._standard(position, event)
+        elif isinstance(event, Relief.Asked):
+            self._relief_asked(position, event)
+        elif isinstance(event, Relief.ReliefApproved):
+            relief_id = event.originator_id.hex
+            self._resegment_relief(relief_id, position, self._relief(relief_id))
+        elif isinstance(event, Relief.ReliefReviewed) and event.outcome == ReviewOutcome.RESCINDED:
+            self._resegment(event.originator_id.hex, [], position)
+
+    def _relief_asked(self, position: int, event: Relief.Asked) -> None:
+        relief_id = event.originator_id.hex
+        relief = ReliefState(Month.containing(event.relief_date), event.amount)
+        self.subjects[relief_id] = (Programme.TEMPORARY_RELIEF.value, event.region, relief)
+        self.dirty.add(relief_id)
+        self.persons += [(relief_id, p["reference"], position) for p in event.persons]
+        if isinstance(event, Relief.ReliefGranted):
+            self._resegment_relief(relief_id, position, relief)
+
+    def _resegment_relief(self, relief_id: str, position: int, relief: ReliefState) -> None:
+        segment = Segment(relief.month, relief.month + 1, relief.amount, RELIEF_GRANTED)
+        self._resegment(relief_id, [segment], position)
+
+    def _standard(self, position: int, event: StandardSchedule.StandardSet) -> None:
+        programme, region = Programme(event.programme), event.region
+        self.cursor.execute(
+            "UPDATE standards SET known_to = ? WHERE programme = ? AND region = ? "
+            "AND effective = ? AND known_to IS NULL",
+            (position, programme.value, region, event.effective.index),
+        )
+        self.cursor.execute(
+            "INSERT INTO standards (programme, region, effective, parameters, known_from) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                programme.value,
+                region,
+                event.effective.index,
+                json.dumps({k: str(v) for k, v in event.parameters.items()}),
+                position,
+            ),
+        )
+        self.standards.put(programme, region, event.effective, event.parameters)
+        affected = [programme, Programme.TEKUN] if programme.is_dibao else [programme]
+        for case_id in self._cases_in(region, affected):
+            self._resegment_case(case_id, position)
+
+    # Subjects.
+
+    def _put(self, subject_id: str, state: CaseState) -> None:
+        self.subjects[subject_id] = (state.programme.value, state.region, state)
+        self.dirty.add(subject_id)
+
+    def _case(self, case_id: str) -> CaseState:
+        state = self._load(case_id)
+        if not isinstance(state, CaseState):
+            raise LookupError(f"case {case_id} is not in the views")
+        return state
+
+    def _relief(self, relief_id: str) -> ReliefState:
+        state = self._load(relief_id)
+        if not isinstance(state, ReliefState):
+            raise LookupError(f"relief {relief_id} is not in the views")
+        return state
+
+    def _load(self, subject_id: str) -> CaseState | ReliefState:
+        if subject_id not in self.subjects:
+            rows = self.cursor.fetchall(
+                "SELECT programme, region, state FROM subjects WHERE subject_id = ?",
+                (subject_id,),
+            )
+            if not rows:
+                raise LookupError(f"{subject_id} is not in the views")
+            self._remember(subject_id, *rows[0])
+        return self.subjects[subject_id][2]
+
+    def _remember(self, subject_id: str, programme: str, region: str, text: str) -> None:
+        state: CaseState | ReliefState = (
+            ReliefState.from_json(text)
+            if programme == Programme.TEMPORARY_RELIEF
+            else CaseState.from_json(programme, region, text)
+        )
+        self.subjects[subject_id] = (programme, region, state)
+
+    def _cases_in(self, region: str, programmes: Sequence[Programme]) -> list[str]:
+        names = [p.value for p in programmes]
+        marks = ", ".join("?" for _ in names)
+        for subject_id, programme, state_text in self.cursor.fetchall(
+            f"SELECT subject_id, programme, state FROM subjects "
+            f"WHERE region = ? AND programme IN ({marks})",
+            (region, *names),
+        ):
+            if subject_id not in self.subjects:
+                self._remember(subject_id, programme, region, state_text)
+        return [
+            subject_id
+            for subject_id, (programme, subject_region, _) in self.subjects.items()
+            if subject_region == region and programme in names
+        ]
+
+    # Segments.
+
+    def _resegment_case(self, case_id: str, position: int) -> None:
+        case = self._case(case_id)
+        segments = case_segments(
+            case.programme, case.region, case.decisions, self.standards, rescinded=case.rescinded
+        )
+        self._resegment(case_id, segments, position)
+
+    def _resegment(self, subject_id: str, segments: list[Segment], position: int) -> None:
+        """Make ``segments`` the subject's knowledge from ``position`` on."""
+        programme, region, _ = self.subjects[subject_id]
+        current = self._open_rows(subject_id)
+        wanted = set(segments)
+        kept: list[_OpenRow] = []
+        for row in current:
+            if row.segment in wanted:
+                kept.append(row)
+                wanted.discard(row.segment)
+            elif row.pending is not None:
+                row.pending[-1] = position
+            else:
+                self.closings.append((position, subject_id, row.segment.valid_from.index))
+        for segment in sorted(wanted, key=lambda s: s.valid_from):
+            pending = [
+                subject_id,
+                programme,
+                region,
+                segment.valid_from.index,
+                segment.valid_to.index if segment.valid_to is not None else None,
+                to_fen(segment.amount),
+                segment.status,
+                position,
+                None,
+            ]
+            self.inserts.append(pending)
+            kept.append(_OpenRow(segment, pending))
+        self.open_rows[subject_id] = kept
+
+    def _open_rows(self, subject_id: str) -> list[_OpenRow]:
+        if subject_id not in self.open_rows:
+            self.open_rows[subject_id] = [
+                _OpenRow(
+                    Segment(
+                        Month(valid_from),
+                        Month(valid_to) if valid_to is not None else None,
+                        Decimal(amount_fen) / 100,
+                        status,
+                    ),
+                    None,
+                )
+                for valid_from, valid_to, amount_fen, status in self.cursor.fetchall(
+                    "SELECT valid_from, valid_to, amount_fen, status FROM segments "
+                    "WHERE subject_id = ? AND known_to IS NULL",
+                    (subject_id,),
+                )
+            ]
+        return self.open_rows[subject_id]
+
+    def flush(self) -> None:
+        cursor = self.cursor
+        cursor.executemany(
+            "INSERT INTO subjects (subject_id, programme, region, state) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
+            [
+                (subject_id, programme, region, state.to_json())
+                for subject_id in self.dirty
+                for programme, region, state in [self.subjects[subject_id]]
+            ],
+        )
+        cursor.executemany(
+            "INSERT INTO subject_persons (subject_id, person_ref, known_from) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            self.persons,
+        )
+        cursor.executemany(
+            "UPDATE segments SET known_to = ? "
+            "WHERE subject_id = ? AND valid_from = ? AND known_to IS NULL",
+            self.closings,
+        )
+        cursor.executemany(
+            "INSERT INTO segments (subject_id, programme, region, valid_from, valid_to, "
+            "amount_fen, status, known_from, known_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.inserts,
+        )
+
+
+class Projector:
+    """Feeds the views from the ledger's notification log, batch by batch."""
+
+    def __init__(
+        self, ledger: Ledger, views: ViewDatabase, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> None:
+        self.ledger = ledger
+        self.views = views
+        self.batch_size = batch_size
+        create_views(views)
+        self.standards = self._load_standards()
+
+    @property
+    def position(self) -> int:
+        rows = self.views.fetchall("SELECT position FROM tracking WHERE name = ?", (TRACKING_NAME,))
+        return int(rows[0][0]) if rows else 0
+
+    def run_batch(self) -> int:
+        """Project the next batch of events; the number projected (0 when caught up)."""
+        start = self.position + 1
+        notifications = self.ledger.recorder.select_notifications(
+            start=start, limit=self.batch_size
+        )
+        if not notifications:
+            return 0
+        try:
+            with self.views.transaction() as cursor:
+                if self._tracked(cursor) != start - 1:
+                    return 0  # another projector took this batch
+                self._project(cursor, notifications)
+        except BaseException:
+            self.standards = self._load_standards()
+            raise
+        return len(notifications)
+
+    def catch_up(self) -> int:
+        """Project every event recorded so far; the number projected."""
+        total = 0
+        while projected := self.run_batch():
+            total += projected
+        return total
+
+    def _project(self, cursor: Cursor, notifications: Sequence[Notification]) -> None:
+        batch = _Batch(cursor, self.standards)
+        recorded = self._latest_recorded(cursor)
+        positions = []
+        for notification in notifications:
+            event = self.ledger.mapper.to_domain_event(notification)
+            recorded = max(recorded, microseconds(getattr(event, "timestamp")))  # noqa: B009
+            positions.append((notification.id, recorded))
+            batch.apply(notification.id, event)
+        batch.flush()
+        cursor.executemany(
+            "INSERT INTO positions (position, recorded_at_us) VALUES (?, ?)", positions
+        )
+        audit_chain.extend(cursor, notifications)
+        cursor.execute(
+            "INSERT INTO tracking (name, position) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            (TRACKING_NAME, notifications[-1].id),
+        )
+
+    def _tracked(self, cursor: Cursor) -> int:
+        lock = " FOR UPDATE" if self.views.dialect == "postgres" else ""
+        rows = cursor.fetchall(
+            f"SELECT position FROM tracking WHERE name = ?{lock}", (TRACKING_NAME,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    @staticmethod
+    def _latest_recorded(cursor: Cursor) -> int:
+        """Record time never goes back: each position's is at least its predecessor's."""
+        rows = cursor.fetchall(
+            "SELECT recorded_at_us FROM positions ORDER BY position DESC LIMIT 1"
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def _load_standards(self) -> StandardsTable:
+        table = StandardsTable()
+        for programme, region, effective, parameters in self.views.fetchall(
+            "SELECT programme, region, effective, parameters FROM standards "
+            "WHERE known_to IS NULL ORDER BY known_from"
+        ):
+            table.put(
+                Programme(programme),
+                region,
+                Month(effective),
+                {k: Decimal(v) for k, v in json.loads(parameters).items()},
+            )
+        return table

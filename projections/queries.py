@@ -1,0 +1,159 @@
+"""Reads over the bitemporal rows: any month, as known at any record time.
+
+A row answers for month M as known at position K when its valid interval holds M and its
+record interval holds K. Nothing is replayed per request.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from decimal import Decimal
+
+from domain.months import BUREAU_TIME_ZONE, Month
+from projections.database import ViewDatabase
+from projections.projector import TRACKING_NAME, microseconds
+
+CURRENT = "known_from <= ? AND (known_to IS NULL OR known_to > ?)"
+IN_MONTH = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+
+
+class NotYetProjectedError(Exception):
+    """The views have not reached the position a caller asked to read at."""
+
+
+@dataclass(frozen=True)
+class RollEntry:
+    subject_id: str
+    amount: Decimal
+    status: str
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    subject_id: str
+    programme: str
+    region: str
+    amount: Decimal
+    status: str
+
+
+@dataclass(frozen=True)
+class Total:
+    programme: str
+    region: str
+    month: Month
+    entitled: Decimal
+    cases: int
+    position: int
+
+
+def _money(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+class ReadSide:
+    def __init__(self, views: ViewDatabase) -> None:
+        self.views = views
+
+    # Record time.
+
+    @property
+    def position(self) -> int:
+        """The ledger position the views have reached."""
+        rows = self.views.fetchall("SELECT position FROM tracking WHERE name = ?", (TRACKING_NAME,))
+        return int(rows[0][0]) if rows else 0
+
+    def wait_for(self, position: int, timeout: float = 5.0) -> int:
+        """Block until the views reach ``position`` (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        while (reached := self.position) < position:
+            if time.monotonic() >= deadline:
+                raise NotYetProjectedError(
+                    f"the views are at position {reached}, not yet {position}; try again"
+                )
+            time.sleep(0.01)
+        return reached
+
+    def known_position(
+        self, known_at: datetime | date | None = None, known_at_position: int | None = None
+    ) -> int:
+        """The ledger position a query reads at: everything recorded up to ``known_at`` (a
+        timestamp; a date D means before 00:00 of D+1 in Asia/Shanghai), or
+        ``known_at_position``, or everything the views know now."""
+        if known_at is not None and known_at_position is not None:
+            raise ValueError("give known_at or known_at_position, not both")
+        reached = self.position
+        if known_at_position is not None:
+            if known_at_position > reached:
+                raise NotYetProjectedError(
+                    f"the views are at position {reached}, not yet {known_at_position}"
+                )
+            return known_at_position
+        if known_at is None:
+            return reached
+        if isinstance(known_at, datetime):
+            if known_at.tzinfo is None:
+                raise ValueError("a known_at timestamp needs a time zone")
+            bound, operator = microseconds(known_at), "<="
+        else:
+            midnight = datetime.combine(known_at + timedelta(days=1), clock_time(0))
+            bound, operator = microseconds(midnight.replace(tzinfo=BUREAU_TIME_ZONE)), "<"
+        rows = self.views.fetchall(
+            f"SELECT MAX(position) FROM positions WHERE recorded_at_us {operator} ?", (bound,)
+        )
+        return int(rows[0][0] or 0)
+
+    # Queries.
+
+    def roll(self, programme: str, region: str, as_of: Month, position: int) -> list[RollEntry]:
+        """The open cases of a programme and region in ``as_of``, as known at ``position``."""
+        rows = self.views.fetchall(
+            f"SELECT subject_id, amount_fen, status FROM segments "
+            f"WHERE programme = ? AND region = ? AND {IN_MONTH} AND {CURRENT} "
+            f"ORDER BY subject_id",
+            (programme, region, as_of.index, as_of.index, position, position),
+        )
+        return [RollEntry(subject, _money(fen), status) for subject, fen, status in rows]
+
+    def entitlements(self, person_ref: str, as_of: Month, position: int) -> list[Entitlement]:
+        """What a person is entitled to across programmes in ``as_of``."""
+        rows = self.views.fetchall(
+            f"SELECT s.subject_id, s.programme, s.region, s.amount_fen, s.status "
+            f"FROM subject_persons p JOIN segments s ON s.subject_id = p.subject_id "
+            f"WHERE p.person_ref = ? AND {IN_MONTH} AND {CURRENT} ORDER BY s.programme",
+            (person_ref, as_of.index, as_of.index, position, position),
+        )
+        return [
+            Entitlement(subject, programme, region, _money(fen), status)
+            for subject, programme, region, fen, status in rows
+        ]
+
+    def totals(
+        self,
+        as_of: Month,
+        position: int,
+        programme: str | None = None,
+        region: str | None = None,
+    ) -> list[Total]:
+        """Entitled amount and open cases per programme and region in ``as_of``."""
+        filters = ""
+        params: list[int | str] = [as_of.index, as_of.index, position, position]
+        if programme is not None:
+            filters += " AND programme = ?"
+            params.append(programme)
+        if region is not None:
+            filters += " AND region = ?"
+            params.append(region)
+        rows = self.views.fetchall(
+            f"SELECT programme, region, SUM(amount_fen), COUNT(*) FROM segments "
+            f"WHERE {IN_MONTH} AND {CURRENT}{filters} "
+            f"GROUP BY programme, region ORDER BY programme, region",
+            params,
+        )
+        return [
+            Total(programme_, region_, as_of, _money(int(fen)), int(cases), position)
+            for programme_, region_, fen, cases in rows
+        ]

@@ -1,0 +1,55 @@
+"""The views' tables. Months are stored as month indexes (year * 12 + month - 1), positions
+as ledger positions, money as integer fen; ``known_from``/``known_to`` bound the record time
+during which a row was the ledger's knowledge (``known_to`` NULL: still is)."""
+
+from __future__ import annotations
+
+from projections.audit_chain import CREATE_AUDIT_CHAIN
+from projections.database import ViewDatabase
+
+TABLES = (
+    "tracking",
+    "positions",
+    "standards",
+    "subjects",
+    "subject_persons",
+    "segments",
+    "audit_chain",
+)
+
+CREATE = (
+    "CREATE TABLE IF NOT EXISTS tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS positions ("
+    " position BIGINT PRIMARY KEY, recorded_at_us BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS positions_by_time ON positions (recorded_at_us)",
+    "CREATE TABLE IF NOT EXISTS standards ("
+    " programme TEXT NOT NULL, region TEXT NOT NULL, effective INTEGER NOT NULL,"
+    " parameters TEXT NOT NULL, known_from BIGINT NOT NULL, known_to BIGINT)",
+    "CREATE INDEX IF NOT EXISTS standards_by_schedule ON standards (programme, region, effective)",
+    "CREATE TABLE IF NOT EXISTS subjects ("
+    " subject_id TEXT PRIMARY KEY, programme TEXT NOT NULL, region TEXT NOT NULL,"
+    " state TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS subjects_by_schedule ON subjects (region, programme)",
+    "CREATE TABLE IF NOT EXISTS subject_persons ("
+    " subject_id TEXT NOT NULL, person_ref TEXT NOT NULL, known_from BIGINT NOT NULL,"
+    " PRIMARY KEY (person_ref, subject_id))",
+    "CREATE TABLE IF NOT EXISTS segments ("
+    " subject_id TEXT NOT NULL, programme TEXT NOT NULL, region TEXT NOT NULL,"
+    " valid_from INTEGER NOT NULL, valid_to INTEGER, amount_fen BIGINT NOT NULL,"
+    " status TEXT NOT NULL, known_from BIGINT NOT NULL, known_to BIGINT)",
+    "CREATE INDEX IF NOT EXISTS segments_by_roll ON segments (programme, region, valid_from)",
+    "CREATE INDEX IF NOT EXISTS segments_by_subject ON segments (subject_id, valid_from)",
+    *CREATE_AUDIT_CHAIN,
+)
+
+
+def create_views(views: ViewDatabase) -> None:
+    with views.transaction() as cursor:
+        for statement in CREATE:
+            cursor.execute(statement)
+
+
+def drop_views(views: ViewDatabase) -> None:
+    with views.transaction() as cursor:
+        for table in TABLES:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")

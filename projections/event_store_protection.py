@@ -92,7 +92,7 @@ def protect_event_store(owner_conninfo: str, service_role: str) -> None:
                     sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(trigger, table)
                 )
                 connection.execute(
-                    sql.SQL("CREATE TRIGGER {} {} ON {} FOR EACH {} EXECUTE FUNCTION {}").format(
+                    sql.SQL("CREATE TRIGGER {} {} ON {} FOR EACH {} EXECUTE FUNCTION {}()").format(
                         trigger, sql.SQL(events), table, sql.SQL(level), function
                     )
                 )

@@ -296,7 +296,7 @@ class Projector:
         self.ledger = ledger
         self.views = views
         self.batch_size = batch_size
-        create_views(views)
+        create_views(views, TRACKING_NAME)
         self.standards = self._load_standards()
 
     @property
@@ -344,9 +344,7 @@ class Projector:
         )
         audit_chain.extend(cursor, notifications)
         cursor.execute(
-            "INSERT INTO tracking (name, position) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-            (TRACKING_NAME, notifications[-1].id),
+            "UPDATE tracking SET position = ? WHERE name = ?", (notifications[-1].id, TRACKING_NAME)
         )
 
     def _tracked(self, cursor: Cursor) -> int:

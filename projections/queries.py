@@ -16,8 +16,8 @@ from domain.months import BUREAU_TIME_ZONE, Month
 from projections.database import ViewDatabase
 from projections.projector import TRACKING_NAME, microseconds
 
-CURRENT = "known_from <= ? AND (known_to IS NULL OR known_to > ?)"
-IN_MONTH = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+CURRENT = "s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?)"
+IN_MONTH = "s.valid_from <= ? AND (s.valid_to IS NULL OR s.valid_to > ?)"
 
 
 class NotYetProjectedError(Exception):
@@ -111,7 +111,7 @@ class ReadSide:
     def roll(self, programme: str, region: str, as_of: Month, position: int) -> list[RollEntry]:
         """The open cases of a programme and region in ``as_of``, as known at ``position``."""
         rows = self.views.fetchall(
-            f"SELECT subject_id, amount_fen, status FROM segments "
+            f"SELECT subject_id, amount_fen, status FROM segments s "
             f"WHERE programme = ? AND region = ? AND {IN_MONTH} AND {CURRENT} "
             f"ORDER BY subject_id",
             (programme, region, as_of.index, as_of.index, position, position),
@@ -148,7 +148,7 @@ class ReadSide:
             filters += " AND region = ?"
             params.append(region)
         rows = self.views.fetchall(
-            f"SELECT programme, region, SUM(amount_fen), COUNT(*) FROM segments "
+            f"SELECT programme, region, SUM(amount_fen), COUNT(*) FROM segments s "
             f"WHERE {IN_MONTH} AND {CURRENT}{filters} "
             f"GROUP BY programme, region ORDER BY programme, region",
             params,

@@ -43,10 +43,15 @@ CREATE = (
 )
 
 
-def create_views(views: ViewDatabase) -> None:
+def create_views(views: ViewDatabase, tracking_name: str) -> None:
+    """Create the tables, and the tracking row that projectors lock to take a batch."""
     with views.transaction() as cursor:
         for statement in CREATE:
             cursor.execute(statement)
+        cursor.execute(
+            "INSERT INTO tracking (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+            (tracking_name,),
+        )
 
 
 def drop_views(views: ViewDatabase) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from api.settings import Settings
 from domain.identity import check_character
 from domain.ledger import Ledger
+from domain.months import BUREAU_TIME_ZONE
 from domain.persons import PersonInput
 
 QIBIN = "410611"
@@ -53,3 +54,8 @@ def set_reference_standards(
         ledger.set_standard(
             programme, region, effective, parameters, actor="finance-1", reason="notice"
         )
+
+
+def at(text: str) -> datetime:
+    """A decision time in the bureau's time zone: ``at("2019-08-20 10:00")``."""
+    return datetime.fromisoformat(text).replace(tzinfo=BUREAU_TIME_ZONE)

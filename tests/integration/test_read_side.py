@@ -1,0 +1,378 @@
+"""The read side on SQLite and PostgreSQL: rolls, entitlements and totals as known at any
+record time, rebuild, crash recovery and read-your-writes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from domain.identity import IdentityNumber
+from domain.ledger import Ledger
+from domain.months import Month
+from domain.persons import PersonInput
+from projections import projector as projector_module
+from projections.database import ViewDatabase
+from projections.poller import Poller
+from projections.projector import Projector
+from projections.queries import ReadSide
+from projections.rebuild import rebuild_and_compare
+from projections.views import open_views
+from tests.support import QIBIN, at, ledger_at, person, set_reference_standards
+
+M = Month.parse
+
+
+class ReadSideOnStore:
+    @pytest.fixture
+    def database_url(self) -> str:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def ledger(self, database_url: str) -> Iterator[Ledger]:
+        ledger = ledger_at(database_url)
+        with ledger.original_time(at("2019-01-02 09:00")):
+            set_reference_standards(ledger)
+        yield ledger
+        ledger.close()
+
+    @pytest.fixture
+    def views(self, ledger: Ledger) -> Iterator[ViewDatabase]:
+        views = open_views(ledger.env)
+        yield views
+        views.close()
+
+    @pytest.fixture
+    def scratch(self, ledger: Ledger) -> Iterator[ViewDatabase]:
+        views = open_views(ledger.env, schema="ledger_rebuild")
+        yield views
+        views.close()
+
+    def caught_up(self, ledger: Ledger, views: ViewDatabase, batch_size: int = 7) -> ReadSide:
+        Projector(ledger, views, batch_size).catch_up()
+        return ReadSide(views)
+
+    def test_reference_case_2_roll_lists_the_household_until_its_gradual_exit_ends(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        household = [
+            person(date(1980, 1, 1), 1),
+            person(date(1982, 2, 2), 2),
+            person(date(2010, 3, 3), 3),
+        ]
+        with ledger.original_time(at("2020-03-02 10:00")):
+            case = ledger.grant(
+                "dibao-urban", QIBIN, "2020-03", household, income="200", actor="cw", reason="x"
+            ).id
+        with ledger.original_time(at("2020-08-20 10:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n"
+            )
+        with ledger.original_time(at("2020-12-21 10:00")):
+            ledger.reassess(case, "2021-01", {"income": "700"}, actor="cw", reason="job")
+            ledger.start_gradual_exit(case, "2021-01", 6, actor="cw", reason="income")
+        read = self.caught_up(ledger, views)
+        now = read.position
+
+        def roll(month: str) -> list[tuple[str, str]]:
+            return [
+                (str(e.amount), e.status) for e in read.roll("dibao-urban", QIBIN, M(month), now)
+            ]
+
+        assert roll("2020-07") == [("1350.00", "paying")]
+        assert roll("2021-01") == [("1350.00", "leaving")]
+        assert roll("2021-06") == [("1350.00", "leaving")]
+        assert roll("2021-07") == []
+        as_known_before_raise = read.known_position(date(2020, 8, 19))
+        assert [
+            str(e.amount)
+            for e in read.roll("dibao-urban", QIBIN, M("2020-07"), as_known_before_raise)
+        ] == ["1200.00"]
+        assert read.roll("dibao-urban", QIBIN, M("2020-07"), now)[0].subject_id == case.hex
+
+    def test_reference_case_3_the_elderly_band_changes_without_an_event(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        someone = person(date(1932, 5, 15), 5)
+        with ledger.original_time(at("2022-01-05 10:00")):
+            ledger.grant("elderly-allowance", QIBIN, "2022-01", [someone], actor="cw", reason="80+")
+        read = self.caught_up(ledger, views)
+        reference = ledger.references.reference(IdentityNumber.parse(someone.identity_number))
+        may = read.entitlements(reference, M("2022-05"), read.position)
+        june = read.entitlements(reference, M("2022-06"), read.position)
+        assert [(e.programme, e.amount) for e in may] == [("elderly-allowance", Decimal("100.00"))]
+        assert [(e.programme, e.amount) for e in june] == [("elderly-allowance", Decimal("200.00"))]
+
+    def test_reference_case_4_roll_as_known_on_2019_08_31_lists_the_rescinded_case(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        with ledger.original_time(at("2019-04-03 09:30")):
+            case = ledger.grant(
+                "disability-living",
+                QIBIN,
+                "2019-04",
+                [person(date(1975, 7, 7), 4)],
+                grade=2,
+                actor="cw-1",
+                reason="certificate",
+            ).id
+        with ledger.original_time(at("2019-09-10 11:00")):
+            ledger.request_rescission(case, actor="cw-1", reason="forged certificate")
+        with ledger.original_time(at("2019-09-12 15:00")):
+            ledger.approve_rescission(case, actor="approver-1", reason="confirmed")
+        read = self.caught_up(ledger, views)
+        then = read.known_position(date(2019, 8, 31))
+        assert [
+            (e.subject_id, e.amount)
+            for e in read.roll("disability-living", QIBIN, M("2019-08"), then)
+        ] == [(case.hex, Decimal("500.00"))]
+        assert read.roll("disability-living", QIBIN, M("2019-08"), read.position) == []
+        assert read.known_position(known_at_position=then) == then
+
+    def test_a_date_is_read_as_the_end_of_that_day_in_asia_shanghai(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        with ledger.original_time(at("2019-09-01 00:30")):  # 2019-08-31 16:30 UTC
+            ledger.grant(
+                "disability-nursing",
+                QIBIN,
+                "2019-08",
+                [person(date(1970, 1, 1), 6)],
+                grade=1,
+                actor="cw",
+                reason="x",
+            )
+        read = self.caught_up(ledger, views)
+        assert (
+            read.roll(
+                "disability-nursing", QIBIN, M("2019-08"), read.known_position(date(2019, 8, 31))
+            )
+            == []
+        )
+        assert (
+            len(
+                read.roll(
+                    "disability-nursing", QIBIN, M("2019-08"), read.known_position(date(2019, 9, 1))
+                )
+            )
+            == 1
+        )
+
+    def test_an_orphan_leaves_the_roll_after_the_month_of_the_18th_birthday(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        with ledger.original_time(at("2020-01-10 10:00")):
+            ledger.grant(
+                "orphan",
+                QIBIN,
+                "2020-01",
+                [person(date(2003, 3, 15), 8)],
+                care="dispersed",
+                actor="cw",
+                reason="x",
+            )
+        read = self.caught_up(ledger, views)
+        assert len(read.roll("orphan", QIBIN, M("2021-03"), read.position)) == 1
+        assert read.roll("orphan", QIBIN, M("2021-04"), read.position) == []
+
+    def test_totals_sum_the_case_months(self, ledger: Ledger, views: ViewDatabase) -> None:
+        with ledger.original_time(at("2020-01-10 10:00")):
+            for serial in range(5):
+                ledger.grant(
+                    "disability-living",
+                    QIBIN,
+                    "2020-01",
+                    [person(date(1960, 1, 1), 20 + serial)],
+                    grade=1,
+                    actor="cw",
+                    reason="x",
+                )
+            ledger.grant_relief(
+                QIBIN,
+                "urban",
+                "expenditure",
+                date(2020, 1, 5),
+                1,
+                "300.50",
+                person(date(1960, 1, 1), 40),
+                actor="cw",
+                reason="x",
+            )
+        read = self.caught_up(ledger, views)
+        totals = {
+            (t.programme, t.region): (t.entitled, t.cases)
+            for t in read.totals(M("2020-01"), read.position)
+        }
+        assert totals == {
+            ("disability-living", QIBIN): (Decimal("2500.00"), 5),
+            ("temporary-relief", QIBIN): (Decimal("300.50"), 1),
+        }
+
+    def test_rebuild_equals_the_live_views(
+        self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase
+    ) -> None:
+        record_a_small_history(ledger)
+        self.caught_up(ledger, views, batch_size=3)
+        assert rebuild_and_compare(ledger, views, scratch) == []
+
+    def test_rebuild_names_a_difference(
+        self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase
+    ) -> None:
+        record_a_small_history(ledger)
+        self.caught_up(ledger, views)
+        with views.transaction() as cursor:
+            cursor.execute(
+                "UPDATE segments SET amount_fen = amount_fen + 1 WHERE status = 'paying'"
+            )
+        differences = rebuild_and_compare(ledger, views, scratch)
+        assert differences
+        assert all(d.startswith("segments: live") for d in differences)
+
+    def test_a_projection_that_dies_mid_batch_resumes_with_nothing_lost_or_counted_twice(
+        self,
+        ledger: Ledger,
+        views: ViewDatabase,
+        scratch: ViewDatabase,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        record_a_small_history(ledger)
+        projector = Projector(ledger, views, batch_size=10)
+        projector.run_batch()
+        calls = 0
+        original = projector_module._Batch.apply
+
+        def dying_apply(batch: projector_module._Batch, position: int, event: object) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 5:
+                raise RuntimeError("the process dies here")
+            original(batch, position, event)
+
+        monkeypatch.setattr(projector_module._Batch, "apply", dying_apply)
+        with pytest.raises(RuntimeError):
+            projector.run_batch()
+        assert projector.position == 10
+        monkeypatch.setattr(projector_module._Batch, "apply", original)
+        restarted = Projector(ledger, views, batch_size=10)
+        restarted.catch_up()
+        assert restarted.position == ledger.position
+        assert rebuild_and_compare(ledger, views, scratch) == []
+
+    def test_two_projectors_racing_project_each_event_once(
+        self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase, database_url: str
+    ) -> None:
+        record_a_small_history(ledger)
+        other_views = open_views(ledger.env)
+        try:
+            projectors = [Projector(ledger, views, 4), Projector(ledger, other_views, 4)]
+            threads = [threading.Thread(target=p.catch_up) for p in projectors]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+        finally:
+            other_views.close()
+        assert ReadSide(views).position == ledger.position
+        assert rebuild_and_compare(ledger, views, scratch) == []
+
+    def test_a_caller_can_wait_until_the_views_reach_its_decision(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        poller = Poller(Projector(ledger, views), interval=0.01)
+        poller.start()
+        try:
+            receipt = ledger.grant(
+                "disability-living",
+                QIBIN,
+                "2020-01",
+                [person(date(1966, 6, 6), 60)],
+                grade=1,
+                actor="cw",
+                reason="x",
+            )
+            read = ReadSide(views)
+            read.wait_for(receipt.position, timeout=10)
+            roll = read.roll("disability-living", QIBIN, M("2020-01"), read.position)
+            assert [e.subject_id for e in roll] == [receipt.id.hex]
+        finally:
+            poller.stop()
+
+
+def record_a_small_history(ledger: Ledger) -> None:
+    """A few cases of each kind, with a retroactive raise, an exit and a rescission."""
+    with ledger.original_time(at("2020-03-02 10:00")):
+        dibao = ledger.grant(
+            "dibao-urban",
+            QIBIN,
+            "2020-03",
+            [person(date(1980, 1, 1), 71), person(date(1981, 1, 1), 72)],
+            income="150.50",
+            actor="cw",
+            reason="x",
+        ).id
+        tekun = ledger.grant(
+            "tekun",
+            QIBIN,
+            "2020-03",
+            [person(date(1950, 1, 1), 73)],
+            area="urban",
+            tier="partial",
+            actor="cw",
+            reason="x",
+        ).id
+        ledger.grant(
+            "elderly-allowance",
+            QIBIN,
+            "2020-03",
+            [person(date(1930, 1, 1), 74)],
+            actor="cw",
+            reason="x",
+        )
+        nursing = ledger.grant(
+            "disability-nursing",
+            QIBIN,
+            "2020-03",
+            [person(date(1990, 1, 1), 75)],
+            grade=1,
+            actor="cw-1",
+            reason="x",
+        ).id
+        ledger.grant_relief(
+            QIBIN,
+            "rural",
+            "emergency",
+            date(2020, 3, 1),
+            3,
+            "900",
+            PersonInput(person(date(1977, 1, 1), 76).identity_number, "钱七"),
+            actor="cw",
+            reason="flood",
+        )
+    with ledger.original_time(at("2020-08-20 10:00")):
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n"
+        )
+        ledger.suspend(tekun, "2020-06", actor="cw", reason="hospital")
+        ledger.exit(dibao, "2020-09", actor="cw", reason="moved away")
+    with ledger.original_time(at("2020-09-01 10:00")):
+        ledger.request_rescission(nursing, actor="cw-1", reason="forged")
+        ledger.approve_rescission(nursing, actor="approver", reason="ok")
+        ledger.correct_standard(
+            "dibao-urban", QIBIN, "2020-07", {"standard": "640"}, actor="f", reason="typo"
+        )
+
+
+class TestReadSideOnSQLite(ReadSideOnStore):
+    @pytest.fixture
+    def database_url(self, sqlite_url: str) -> str:
+        return sqlite_url
+
+
+@pytest.mark.postgres
+class TestReadSideOnPostgreSQL(ReadSideOnStore):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url

@@ -1,0 +1,199 @@
+"""Property: over random decision histories, incrementally projected views equal a rebuild,
+totals equal the sum of the command side's case-months, and what was known at any earlier
+position stays exactly what the views said then."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from psycopg import sql
+
+from domain.errors import LedgerRefusal
+from domain.ledger import Ledger
+from domain.months import Month
+from projections.projector import Projector
+from projections.queries import ReadSide
+from projections.rebuild import rebuild_and_compare
+from projections.views import open_views
+from tests.conftest import postgres_url_with_dbname
+from tests.support import QIBIN, ledger_at, person, set_reference_standards
+
+MONTHS = [Month.parse("2019-01") + n for n in range(36)]
+FACTS: dict[str, dict[str, Any]] = {
+    "tekun": {"area": "urban", "tier": "self"},
+    "disability-living": {"grade": 2},
+    "orphan": {"care": "dispersed"},
+}
+PROGRAMMES = ("dibao-urban", "tekun", "elderly-allowance", "disability-living", "orphan")
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    who: int  # a person in a small pool, or a case among those granted
+    month: int  # an index into MONTHS
+    number: int  # income, months of a gradual exit, a raise
+
+
+steps = st.lists(
+    st.builds(
+        Step,
+        kind=st.sampled_from(
+            [
+                "grant",
+                "grant",
+                "reassess",
+                "suspend",
+                "resume",
+                "exit",
+                "gradual",
+                "rescind",
+                "raise",
+                "relief",
+                "project",
+            ]
+        ),
+        who=st.integers(0, 7),
+        month=st.integers(0, len(MONTHS) - 1),
+        number=st.integers(1, 6),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+def apply(ledger: Ledger, step: Step, cases: list[UUID]) -> None:
+    month = MONTHS[step.month]
+    someone = person(date(1935 + 10 * (step.who % 8), 3, 1 + step.who), step.who)
+    case = cases[step.who % len(cases)] if cases else None
+    match step.kind:
+        case "grant":
+            programme = PROGRAMMES[(step.who + step.number) % len(PROGRAMMES)]
+            facts: dict[str, Any] = FACTS.get(programme, {})
+            if programme == "dibao-urban":
+                facts = {"income": str(50 * step.number)}
+            receipt = ledger.grant(
+                programme, QIBIN, month, [someone], actor="cw", reason="r", **facts
+            )
+            cases.append(receipt.id)
+        case "reassess" if case is not None:
+            ledger.reassess(case, month, {"income": str(100 * step.number)}, actor="cw", reason="r")
+        case "suspend" if case is not None:
+            ledger.suspend(case, month, actor="cw", reason="r")
+        case "resume" if case is not None:
+            ledger.resume(case, month, actor="cw", reason="r")
+        case "exit" if case is not None:
+            ledger.exit(case, month, actor="cw", reason="r")
+        case "gradual" if case is not None:
+            ledger.start_gradual_exit(case, month, step.number, actor="cw", reason="r")
+        case "rescind" if case is not None:
+            ledger.request_rescission(case, actor="cw", reason="r")
+            ledger.approve_rescission(case, actor="approver", reason="r")
+        case "raise":
+            standard = 600 + 10 * step.number + step.month
+            ledger.set_standard(
+                "dibao-urban", QIBIN, month, {"standard": str(standard)}, actor="f", reason="r"
+            )
+        case "relief":
+            ledger.grant_relief(
+                QIBIN,
+                "urban",
+                "emergency",
+                month.first_day,
+                step.number,
+                str(100 * step.number),
+                someone,
+                actor="cw",
+                reason="r",
+            )
+
+
+def check_history(database_url: str, history: list[Step]) -> None:
+    ledger = ledger_at(database_url)
+    views, scratch = open_views(ledger.env), open_views(ledger.env, schema="ledger_rebuild")
+    try:
+        set_reference_standards(ledger)
+        projector = Projector(ledger, views, batch_size=5)
+        read = ReadSide(views)
+        seen: dict[int, list[object]] = {}
+        cases: list[UUID] = []
+        for step in history:
+            if step.kind == "project":
+                projector.catch_up()
+                seen[read.position] = [read.totals(m, read.position) for m in MONTHS[::5]]
+                continue
+            with suppress(LedgerRefusal):
+                apply(ledger, step, cases)
+        projector.catch_up()
+
+        assert rebuild_and_compare(ledger, views, scratch) == []
+        for position, totals in seen.items():
+            assert [read.totals(m, position) for m in MONTHS[::5]] == totals
+        for month in MONTHS[::3]:
+            by_programme: dict[str, Decimal] = {}
+            for case in cases:
+                amount = ledger.monthly_amount(case, month)
+                if amount:
+                    programme = ledger.case(case).programme.value
+                    by_programme[programme] = by_programme.get(programme, Decimal(0)) + amount
+            projected = {
+                t.programme: t.entitled
+                for t in read.totals(month, read.position)
+                if t.programme != "temporary-relief" and t.entitled
+            }
+            assert projected == by_programme, month
+    finally:
+        views.close()
+        scratch.close()
+        ledger.close()
+
+
+@contextmanager
+def fresh_sqlite() -> Iterator[str]:
+    folder = tempfile.mkdtemp()
+    try:
+        yield f"sqlite:///{folder}/ledger.db"
+    finally:
+        shutil.rmtree(folder)
+
+
+@contextmanager
+def fresh_postgres(admin_url: str) -> Iterator[str]:
+    name = sql.Identifier(f"ledger_p_{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    try:
+        yield postgres_url_with_dbname(admin_url, name.as_string(None).strip('"'))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history=steps)
+def test_random_histories_on_sqlite(history: list[Step]) -> None:
+    with fresh_sqlite() as url:
+        check_history(url, history)
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(history=steps)
+def test_random_histories_on_postgresql(postgres_admin_url: str, history: list[Step]) -> None:
+    with fresh_postgres(postgres_admin_url) as url:
+        check_history(url, history)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
-import psycopg.sql
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
 
 Row = tuple[Any, ...]
 
@@ -54,33 +56,61 @@ class _SQLiteCursor:
 
 
 class SQLiteViews:
-    """Views in their own SQLite file (WAL), so that readers never hold up the ledger."""
+    """Views in their own SQLite file (WAL), so that readers never hold up the ledger.
+
+    Each thread has its own connection, so a reader never sees a projector's transaction
+    half done.
+    """
 
     dialect = "sqlite"
 
     def __init__(self, path: str | Path, timeout_seconds: float = 5) -> None:
-        self.path = Path(path)
-        self._connection = sqlite3.connect(
-            self.path, timeout=timeout_seconds, isolation_level=None, check_same_thread=False
-        )
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self.path = str(path)
+        self._timeout = timeout_seconds
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if self.path == ":memory:":
+            # One in-memory database shared by every thread needs a single connection.
+            self.path = f"file:views-{id(self)}?mode=memory&cache=shared"
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path,
+                timeout=self._timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self.path.startswith("file:"),
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        self._connection.execute("BEGIN IMMEDIATE")
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
         try:
-            yield _SQLiteCursor(self._connection)
+            yield _SQLiteCursor(connection)
         except BaseException:
-            self._connection.execute("ROLLBACK")
+            connection.execute("ROLLBACK")
             raise
-        self._connection.execute("COMMIT")
+        connection.execute("COMMIT")
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._connection.execute(sql, params).fetchall()
+        return self._connection().execute(sql, params).fetchall()
 
     def close(self) -> None:
-        self._connection.close()
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
 
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -106,47 +136,53 @@ class _PostgresCursor:
 
 
 class PostgresViews:
-    """Views in a schema of their own in the ledger's PostgreSQL database."""
+    """Views in a schema of their own in the ledger's PostgreSQL database.
+
+    Connections come from a pool, so a reader never shares a projector's transaction.
+    """
 
     dialect = "postgres"
 
     def __init__(
-        self, conninfo: str, schema: str = "ledger_views", timeout_seconds: float = 5
+        self,
+        conninfo: str,
+        schema: str = "ledger_views",
+        timeout_seconds: float = 5,
+        max_connections: int = 8,
     ) -> None:
-        self._conninfo = conninfo
         self.schema = schema
-        self._timeout = timeout_seconds
-        self._connection = self._connect()
-
-    def _connect(self) -> psycopg.Connection[Row]:
-        connection = psycopg.connect(
-            self._conninfo, connect_timeout=max(1, int(self._timeout)), autocommit=True
+        with psycopg.connect(conninfo, connect_timeout=_whole_seconds(timeout_seconds)) as c:
+            c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_connections,
+            timeout=timeout_seconds,
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": _whole_seconds(timeout_seconds),
+                "options": f"-c search_path={schema}",
+            },
+            open=True,
         )
-        connection.execute(
-            psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                psycopg.sql.Identifier(self.schema)
-            )
-        )
-        connection.execute(
-            psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(self.schema))
-        )
-        return connection
-
-    def _live(self) -> psycopg.Connection[Row]:
-        if self._connection.closed or self._connection.broken:
-            self._connection = self._connect()
-        return self._connection
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        connection = self._live()
-        with connection.transaction(), connection.cursor() as cursor:
+        with (
+            self._pool.connection() as connection,
+            connection.transaction(),
+            connection.cursor() as cursor,
+        ):
             yield _PostgresCursor(cursor)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._live().cursor() as cursor:
+        with self._pool.connection() as connection, connection.cursor() as cursor:
             cursor.execute(_postgres_sql(sql), params)
             return cursor.fetchall()
 
     def close(self) -> None:
-        self._connection.close()
+        self._pool.close()
+
+
+def _whole_seconds(seconds: float) -> int:
+    return max(1, round(seconds))

@@ -12,6 +12,7 @@ import click
 from projections import audit_chain
 from projections.event_store_protection import create_service_role, protect_event_store
 from projections.rebuild import rebuild_and_compare
+from projections.schema import drop_views
 from projections.views import open_views
 from scripts.runtime import opened
 
@@ -60,14 +61,18 @@ def verify(expected_head: str | None) -> None:
 
 
 @main.command()
-def rebuild() -> None:
+@click.option("--replace", is_flag=True, help="Drop the live views and replay them from 0.")
+def rebuild(replace: bool) -> None:
     """Replay every event into empty views and compare them with the live views.
 
-    Exits 1 and lists the rows that differ.
+    Exits 1 and lists the rows that differ. With --replace the live views themselves are
+    dropped and replayed (after a difference was found, say).
 
     Example: ledger rebuild
     """
     with opened() as runtime:
+        if replace:
+            drop_views(runtime.views)
         runtime.projector.catch_up()
         scratch = open_views(runtime.ledger.env, schema="ledger_rebuild")
         try:

@@ -63,6 +63,8 @@ def test_rebuild_passes_then_fails_when_a_view_row_was_changed(ledger_file: Path
     failed = runner.invoke(main, ["rebuild"])
     assert failed.exit_code == 1
     assert "segments: live" in failed.output
+    replaced = runner.invoke(main, ["rebuild", "--replace"])
+    assert replaced.exit_code == 0, replaced.output
 
 
 def test_every_command_has_help_with_an_example() -> None:

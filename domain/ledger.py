@@ -44,6 +44,7 @@ from domain.fold import CaseMonth
 from domain.identity import PersonReferences
 from domain.money import ZERO, require_money, round_to_fen
 from domain.months import Month
+from domain.payroll import PayrollLine, PayrollPeriods, PayrollSummary, check_lines
 from domain.person_index import PersonIndex
 from domain.personal_data import PersonalDataAsCiphertext
 from domain.persons import Person, PersonInput, identify
@@ -431,6 +432,51 @@ class Ledger(Application[UUID]):
         return monthly_amount(
             case.programme, case.region, state.facts, state.priced_month, self.standards_in_force
         )
+
+    # Payroll periods.
+
+    def close_period(
+        self,
+        programme: str,
+        region: str,
+        month: str | Month,
+        position: int,
+        lines: Sequence[PayrollLine],
+        *,
+        actor: str,
+    ) -> Receipt:
+        """Freeze what is paid for ``month``: ``lines`` as computed on the read side at
+        ``position``."""
+        at = self._now()
+        checked = parse_programme(programme)
+        self.regions.check(region)
+        closing = _month(month)
+        if closing > Month.at(at):
+            raise EffectiveMonthError(f"{closing} cannot be closed before it begins", field="month")
+        if not 0 <= position <= self.position:
+            raise InvalidInputError(
+                f"position {position} is not a ledger position (the ledger is at {self.position})",
+                field="position",
+            )
+        check_lines(lines)
+        periods = self._periods(checked, region) or PayrollPeriods.open(checked, region, at)
+        periods.close(closing, position, PayrollSummary.of(lines), actor, at)
+        return Receipt(periods.id, self._save(periods))
+
+    def _periods(self, programme: Programme, region: str) -> PayrollPeriods | None:
+        try:
+            periods: PayrollPeriods = self.repository.get(PayrollPeriods.id_for(programme, region))
+        except AggregateNotFoundError:
+            return None
+        return periods
+
+    def last_closed(self, programme: str, region: str) -> tuple[Month, int] | None:
+        """The last closed month of a programme in a region, and the position it was
+        computed at."""
+        periods = self._periods(parse_programme(programme), region)
+        if periods is None or periods.last_closed is None:
+            return None
+        return periods.last_closed, periods.last_position
 
     # Temporary relief.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,27 +18,25 @@ from eventsourcing.persistence import Notification
 from domain.case import Case
 from domain.ledger import Ledger
 from domain.months import Month
+from domain.payroll import PayrollPeriods, PayrollSummary
 from domain.programmes import Programme
 from domain.relief import Relief, ReviewOutcome
 from domain.standards import StandardSchedule
 from projections import audit_chain
 from projections.case_state import CaseState
 from projections.database import Cursor, ViewDatabase
-from projections.schema import create_views
+from projections.payroll import lines_of, payroll_items
+from projections.record_time import microseconds
+from projections.schema import TRACKING_NAME, create_views
 from projections.segments import Segment, case_segments
 from projections.standards_table import StandardsTable
 
-TRACKING_NAME = "views"
 DEFAULT_BATCH_SIZE = 1_000
 RELIEF_GRANTED = "granted"
 
 
 def to_fen(amount: Decimal) -> int:
     return int(amount * 100)
-
-
-def microseconds(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp() * 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ class _Batch:
         self.open_rows: dict[str, list[_OpenRow]] = {}
         self.inserts: list[list[Any]] = []
         self.closings: list[tuple[int, str, int]] = []
-        self.persons: list[tuple[str, str, int]] = []
+        self.persons: list[tuple[str, str, int, int]] = []
 
     # Events.
 
@@ -87,7 +84,9 @@ class _Batch:
             state = CaseState(Programme(event.programme), event.region)
             state.decisions.append(Case.granted_decision(event.effective, event.facts))
             self._put(case_id, state)
-            self.persons += [(case_id, p["reference"], position) for p in event.persons]
+            self.persons += [
+                (case_id, p["reference"], n, position) for n, p in enumerate(event.persons)
+            ]
             self._resegment_case(case_id, position)
         elif isinstance(event, Case.DatedDecision):
             case_id = event.originator_id.hex
@@ -116,7 +115,9 @@ class _Batch:
         relief = ReliefState(Month.containing(event.relief_date), event.amount)
         self.subjects[relief_id] = (Programme.TEMPORARY_RELIEF.value, event.region, relief)
         self.dirty.add(relief_id)
-        self.persons += [(relief_id, p["reference"], position) for p in event.persons]
+        self.persons += [
+            (relief_id, p["reference"], n, position) for n, p in enumerate(event.persons)
+        ]
         if isinstance(event, Relief.ReliefGranted):
             self._resegment_relief(relief_id, position, relief)
 
@@ -211,6 +212,7 @@ class _Batch:
 
     def _resegment(self, subject_id: str, segments: list[Segment], position: int) -> None:
         """Make ``segments`` the subject's knowledge from ``position`` on."""
+        self._load(subject_id)
         programme, region, _ = self.subjects[subject_id]
         current = self._open_rows(subject_id)
         wanted = set(segments)
@@ -271,7 +273,8 @@ class _Batch:
             ],
         )
         cursor.executemany(
-            "INSERT INTO subject_persons (subject_id, person_ref, known_from) VALUES (?, ?, ?) "
+            "INSERT INTO subject_persons (subject_id, person_ref, ordinal, known_from) "
+            "VALUES (?, ?, ?, ?) "
             "ON CONFLICT DO NOTHING",
             self.persons,
         )
@@ -285,6 +288,47 @@ class _Batch:
             "amount_fen, status, known_from, known_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.inserts,
         )
+
+
+def record_period(cursor: Cursor, closed_at: int, event: PayrollPeriods.PeriodClosed) -> None:
+    """Recompute the closed period's lines at its position, keep them, and keep the digest
+    they give beside the one recorded, so that any difference is visible."""
+    items = payroll_items(cursor, event.programme, event.region, event.month, event.position)
+    recomputed = PayrollSummary.of(lines_of(items))
+    cursor.execute(
+        "INSERT INTO periods (programme, region, month, position, closed_at, line_count, "
+        "month_total_fen, arrears_fen, recoveries_fen, digest, recomputed_digest) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.programme,
+            event.region,
+            event.month.index,
+            event.position,
+            closed_at,
+            event.line_count,
+            to_fen(event.month_total),
+            to_fen(event.arrears_total),
+            to_fen(event.recoveries_total),
+            event.digest,
+            recomputed.digest,
+        ),
+    )
+    cursor.executemany(
+        "INSERT INTO payroll_items (programme, region, period, subject_id, corrected_month, "
+        "kind, amount_fen) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                event.programme,
+                event.region,
+                event.month.index,
+                item.subject_id,
+                item.corrected_month.index,
+                item.kind,
+                item.amount_fen,
+            )
+            for item in items
+        ],
+    )
 
 
 class Projector:
@@ -337,7 +381,12 @@ class Projector:
             event = self.ledger.mapper.to_domain_event(notification)
             recorded = max(recorded, microseconds(getattr(event, "timestamp")))  # noqa: B009
             positions.append((notification.id, recorded))
-            batch.apply(notification.id, event)
+            if isinstance(event, PayrollPeriods.PeriodClosed):
+                batch.flush()  # the period's lines are computed from the rows written so far
+                record_period(cursor, notification.id, event)
+                batch = _Batch(cursor, self.standards)
+            else:
+                batch.apply(notification.id, event)
         batch.flush()
         cursor.executemany(
             "INSERT INTO positions (position, recorded_at_us) VALUES (?, ?)", positions

@@ -14,7 +14,8 @@ from decimal import Decimal
 
 from domain.months import BUREAU_TIME_ZONE, Month
 from projections.database import ViewDatabase
-from projections.projector import TRACKING_NAME, microseconds
+from projections.record_time import microseconds
+from projections.schema import TRACKING_NAME
 
 CURRENT = "s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?)"
 IN_MONTH = "s.valid_from <= ? AND (s.valid_to IS NULL OR s.valid_to > ?)"

@@ -42,9 +42,25 @@ COMPARED = (
         f"parameters, {KNOWN_TO_AT}",
         "known_from <= ?",
     ),
-    _Table("subject_persons", ("person_ref", "subject_id"), "known_from, ?", "known_from <= ?"),
+    _Table(
+        "subject_persons", ("person_ref", "subject_id"), "ordinal, known_from, ?", "known_from <= ?"
+    ),
     _Table("positions", ("position",), "recorded_at_us, ?", "position <= ?"),
     _Table("audit_chain", ("position",), "previous_position, hash, ?", "position <= ?"),
+    _Table(
+        "periods",
+        ("programme", "region", "month"),
+        "position, closed_at, line_count, month_total_fen, arrears_fen, recoveries_fen,"
+        " digest, recomputed_digest, ?",
+        "closed_at <= ?",
+    ),
+    _Table(
+        "payroll_items",
+        ("programme", "region", "period", "subject_id", "corrected_month", "kind"),
+        "amount_fen, ?",
+        "period IN (SELECT month FROM periods p WHERE p.programme = payroll_items.programme"
+        " AND p.region = payroll_items.region AND p.closed_at <= ?)",
+    ),
 )
 
 

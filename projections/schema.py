@@ -7,6 +7,8 @@ from __future__ import annotations
 from projections.audit_chain import CREATE_AUDIT_CHAIN
 from projections.database import ViewDatabase
 
+TRACKING_NAME = "views"
+
 TABLES = (
     "tracking",
     "positions",
@@ -15,6 +17,8 @@ TABLES = (
     "subject_persons",
     "segments",
     "audit_chain",
+    "periods",
+    "payroll_items",
 )
 
 CREATE = (
@@ -31,15 +35,30 @@ CREATE = (
     " state TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS subjects_by_schedule ON subjects (region, programme)",
     "CREATE TABLE IF NOT EXISTS subject_persons ("
-    " subject_id TEXT NOT NULL, person_ref TEXT NOT NULL, known_from BIGINT NOT NULL,"
-    " PRIMARY KEY (person_ref, subject_id))",
+    " subject_id TEXT NOT NULL, person_ref TEXT NOT NULL, ordinal INTEGER NOT NULL,"
+    " known_from BIGINT NOT NULL, PRIMARY KEY (person_ref, subject_id))",
     "CREATE TABLE IF NOT EXISTS segments ("
     " subject_id TEXT NOT NULL, programme TEXT NOT NULL, region TEXT NOT NULL,"
     " valid_from INTEGER NOT NULL, valid_to INTEGER, amount_fen BIGINT NOT NULL,"
     " status TEXT NOT NULL, known_from BIGINT NOT NULL, known_to BIGINT)",
     "CREATE INDEX IF NOT EXISTS segments_by_roll ON segments (programme, region, valid_from)",
     "CREATE INDEX IF NOT EXISTS segments_by_subject ON segments (subject_id, valid_from)",
+    "CREATE INDEX IF NOT EXISTS segments_by_known_from ON segments (programme, region, known_from)",
+    "CREATE INDEX IF NOT EXISTS segments_by_known_to ON segments (programme, region, known_to)",
     *CREATE_AUDIT_CHAIN,
+    "CREATE TABLE IF NOT EXISTS periods ("
+    " programme TEXT NOT NULL, region TEXT NOT NULL, month INTEGER NOT NULL,"
+    " position BIGINT NOT NULL, closed_at BIGINT NOT NULL, line_count INTEGER NOT NULL,"
+    " month_total_fen BIGINT NOT NULL, arrears_fen BIGINT NOT NULL,"
+    " recoveries_fen BIGINT NOT NULL, digest TEXT NOT NULL, recomputed_digest TEXT NOT NULL,"
+    " PRIMARY KEY (programme, region, month))",
+    "CREATE TABLE IF NOT EXISTS payroll_items ("
+    " programme TEXT NOT NULL, region TEXT NOT NULL, period INTEGER NOT NULL,"
+    " subject_id TEXT NOT NULL, corrected_month INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " amount_fen BIGINT NOT NULL,"
+    " PRIMARY KEY (programme, region, period, subject_id, corrected_month, kind))",
+    "CREATE INDEX IF NOT EXISTS payroll_items_by_month"
+    " ON payroll_items (programme, region, corrected_month)",
 )
 
 

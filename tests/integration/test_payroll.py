@@ -1,0 +1,282 @@
+"""Payroll periods on SQLite and PostgreSQL: arrears, recoveries and the balance identity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+
+from domain.errors import CaseStateError, EffectiveMonthError
+from domain.ledger import Ledger
+from domain.months import Month
+from domain.persons import PersonInput
+from projections.accounts import Accounts, MonthAccount
+from projections.database import ViewDatabase
+from projections.payroll import close_period
+from projections.projector import Projector
+from projections.queries import ReadSide
+from projections.rebuild import rebuild_and_compare
+from projections.views import open_views
+from tests.support import QIBIN, at, ledger_at, person
+
+M = Month.parse
+D = Decimal
+
+
+class PayrollOnStore:
+    @pytest.fixture
+    def database_url(self) -> str:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def ledger(self, database_url: str) -> Iterator[Ledger]:
+        ledger = ledger_at(database_url)
+        yield ledger
+        ledger.close()
+
+    @pytest.fixture
+    def views(self, ledger: Ledger) -> Iterator[ViewDatabase]:
+        views = open_views(ledger.env)
+        yield views
+        views.close()
+
+    def close(
+        self, ledger: Ledger, views: ViewDatabase, programme: str, month: str, when: str
+    ) -> None:
+        Projector(ledger, views).catch_up()
+        with ledger.original_time(at(when)):
+            close_period(ledger, views, programme, QIBIN, M(month), actor="finance-1")
+        Projector(ledger, views).catch_up()
+
+    def lines(
+        self, views: ViewDatabase, programme: str, month: str
+    ) -> list[tuple[str, str, str, str]]:
+        return [
+            (str(line.amount), str(line.arrears), str(line.recoveries), str(line.to_pay))
+            for line, _holder in Accounts(views).lines(programme, QIBIN, M(month))
+        ]
+
+    def accounts(self, views: ViewDatabase) -> dict[str, MonthAccount]:
+        read = ReadSide(views)
+        return {str(a.month): a for a in Accounts(views).closed_months(read.position)}
+
+    def household_case(self, ledger: Ledger) -> UUID:
+        with ledger.original_time(at("2020-01-02 09:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n"
+            )
+        with ledger.original_time(at("2020-03-02 10:00")):
+            household = [
+                person(date(1980, 1, 1), 1),
+                person(date(1982, 2, 2), 2),
+                person(date(2010, 3, 3), 3),
+            ]
+            return ledger.grant(
+                "dibao-urban", QIBIN, "2020-03", household, income="200", actor="cw", reason="x"
+            ).id
+
+    def test_reference_case_1_a_retroactive_raise_is_paid_as_arrears_with_august(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        self.household_case(ledger)
+        for month, day in (
+            ("2020-03", "31"),
+            ("2020-04", "30"),
+            ("2020-05", "31"),
+            ("2020-06", "30"),
+            ("2020-07", "31"),
+        ):
+            self.close(ledger, views, "dibao-urban", month, f"{month}-{day} 18:00")
+        assert self.lines(views, "dibao-urban", "2020-07") == [
+            ("1200.00", "0.00", "0.00", "1200.00")
+        ]
+        with ledger.original_time(at("2020-08-20 10:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="raise"
+            )
+        Projector(ledger, views).catch_up()
+        july = self.accounts(views)["2020-07"]
+        assert (july.entitled, july.paid, july.outstanding) == (
+            D("1350.00"),
+            D("1200.00"),
+            D("150.00"),
+        )
+        self.close(ledger, views, "dibao-urban", "2020-08", "2020-08-31 18:00")
+        assert self.lines(views, "dibao-urban", "2020-08") == [
+            ("1350.00", "150.00", "0.00", "1500.00")
+        ]
+        july = self.accounts(views)["2020-07"]
+        assert (july.paid, july.arrears, july.outstanding) == (D("1200.00"), D("150.00"), D("0.00"))
+        assert all(account.balances for account in self.accounts(views).values())
+
+    def test_reference_case_4_a_rescinded_disability_subsidy_is_recovered_in_full(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        with ledger.original_time(at("2019-04-01 09:00")):
+            ledger.set_standard(
+                "disability-living", QIBIN, "2019-04", {"standard": "500"}, actor="f", reason="n"
+            )
+            case = ledger.grant(
+                "disability-living",
+                QIBIN,
+                "2019-04",
+                [person(date(1975, 7, 7), 4)],
+                grade=2,
+                actor="cw-1",
+                reason="certificate",
+            ).id
+        for month, day in (
+            ("2019-04", "30"),
+            ("2019-05", "31"),
+            ("2019-06", "30"),
+            ("2019-07", "31"),
+            ("2019-08", "31"),
+        ):
+            self.close(ledger, views, "disability-living", month, f"{month}-{day} 18:00")
+        with ledger.original_time(at("2019-09-10 11:00")):
+            ledger.request_rescission(case, actor="cw-1", reason="forged certificate")
+            ledger.approve_rescission(case, actor="approver-1", reason="confirmed")
+        self.close(ledger, views, "disability-living", "2019-09", "2019-09-30 18:00")
+        assert self.lines(views, "disability-living", "2019-09") == [
+            ("0.00", "0.00", "2500.00", "0.00")
+        ]
+        read = ReadSide(views)
+        then = read.known_position(date(2019, 8, 31))
+        assert [
+            e.subject_id for e in read.roll("disability-living", QIBIN, M("2019-08"), then)
+        ] == [case.hex]
+        assert read.roll("disability-living", QIBIN, M("2019-08"), read.position) == []
+        assert all(account.balances for account in self.accounts(views).values())
+
+    def test_a_raise_settled_then_rescinded_recovers_the_month_and_its_arrears(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        case = self.household_case(ledger)
+        self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:00")
+        with ledger.original_time(at("2020-04-10 10:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-03", {"standard": "650"}, actor="f", reason="raise"
+            )
+        self.close(ledger, views, "dibao-urban", "2020-04", "2020-04-30 18:00")
+        assert self.lines(views, "dibao-urban", "2020-04") == [
+            ("1350.00", "150.00", "0.00", "1500.00")
+        ]
+        with ledger.original_time(at("2020-05-10 10:00")):
+            ledger.request_rescission(case, actor="cw", reason="fraud")
+            ledger.approve_rescission(case, actor="approver", reason="ok")
+        self.close(ledger, views, "dibao-urban", "2020-05", "2020-05-31 18:00")
+        # March: 1200 paid + 150 arrears; April: 1350 paid. All of it is recovered.
+        assert self.lines(views, "dibao-urban", "2020-05") == [("0.00", "0.00", "2700.00", "0.00")]
+        march = self.accounts(views)["2020-03"]
+        assert (march.paid, march.arrears, march.recoveries, march.entitled) == (
+            D("1200.00"),
+            D("150.00"),
+            D("1350.00"),
+            D("0.00"),
+        )
+
+    def test_a_standard_correction_after_a_close_is_recovered(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        self.household_case(ledger)
+        self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:00")
+        with ledger.original_time(at("2020-04-05 10:00")):
+            ledger.correct_standard(
+                "dibao-urban", QIBIN, "2020-01", {"standard": "580"}, actor="f", reason="typo"
+            )
+        self.close(ledger, views, "dibao-urban", "2020-04", "2020-04-30 18:00")
+        assert self.lines(views, "dibao-urban", "2020-04") == [
+            ("1140.00", "0.00", "60.00", "1140.00")
+        ]
+
+    def test_an_exit_backdated_over_two_closed_months_recovers_both(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        case = self.household_case(ledger)
+        for month, day in (("2020-03", "31"), ("2020-04", "30"), ("2020-05", "31")):
+            self.close(ledger, views, "dibao-urban", month, f"{month}-{day} 18:00")
+        with ledger.original_time(at("2020-06-03 10:00")):
+            ledger.exit(case, "2020-04", actor="cw", reason="moved away in March")
+        self.close(ledger, views, "dibao-urban", "2020-06", "2020-06-30 18:00")
+        assert self.lines(views, "dibao-urban", "2020-06") == [("0.00", "0.00", "2400.00", "0.00")]
+        accounts = self.accounts(views)
+        assert [(accounts[m].recoveries, accounts[m].entitled) for m in ("2020-04", "2020-05")] == [
+            (D("1200.00"), D("0.00")),
+            (D("1200.00"), D("0.00")),
+        ]
+
+    def test_a_rescinded_emergency_relief_is_recovered_at_the_next_relief_close(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        self.household_case(ledger)
+        with ledger.original_time(at("2020-03-05 10:00")):
+            relief = ledger.grant_relief(
+                QIBIN,
+                "urban",
+                "emergency",
+                date(2020, 3, 5),
+                2,
+                "3000",
+                PersonInput(person(date(1970, 1, 1), 9).identity_number, "周八"),
+                actor="cw",
+                reason="fire",
+            ).id
+        self.close(ledger, views, "temporary-relief", "2020-03", "2020-03-31 18:00")
+        assert self.lines(views, "temporary-relief", "2020-03") == [
+            ("3000.00", "0.00", "0.00", "3000.00")
+        ]
+        with ledger.original_time(at("2020-04-02 10:00")):
+            ledger.review_relief(relief, "rescinded", actor="approver", reason="no fire")
+        self.close(ledger, views, "temporary-relief", "2020-04", "2020-04-30 18:00")
+        assert self.lines(views, "temporary-relief", "2020-04") == [
+            ("0.00", "0.00", "3000.00", "0.00")
+        ]
+
+    def test_periods_close_in_month_order_each_once_and_not_before_they_begin(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        self.household_case(ledger)
+        self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:00")
+        position = ledger.position
+        with pytest.raises(CaseStateError, match="the next period to close is 2020-04"):
+            self.close(ledger, views, "dibao-urban", "2020-03", "2020-04-01 18:00")
+        with pytest.raises(CaseStateError, match="not 2020-05"):
+            self.close(ledger, views, "dibao-urban", "2020-05", "2020-05-31 18:00")
+        with pytest.raises(EffectiveMonthError, match="before it begins"):
+            self.close(ledger, views, "dibao-urban", "2020-04", "2020-03-31 19:00")
+        assert ledger.position == position
+
+    def test_replay_reproduces_every_period_digest(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        self.household_case(ledger)
+        for month, day in (("2020-03", "31"), ("2020-04", "30")):
+            self.close(ledger, views, "dibao-urban", month, f"{month}-{day} 18:00")
+        with ledger.original_time(at("2020-05-02 10:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-04", {"standard": "620"}, actor="f", reason="n"
+            )
+        self.close(ledger, views, "dibao-urban", "2020-05", "2020-05-31 18:00")
+        periods = Accounts(views).periods(ReadSide(views).position)
+        assert [p.digest_matches for p in periods] == [True, True, True]
+        scratch = open_views(ledger.env, schema="ledger_rebuild")
+        try:
+            assert rebuild_and_compare(ledger, views, scratch) == []
+        finally:
+            scratch.close()
+
+
+class TestPayrollOnSQLite(PayrollOnStore):
+    @pytest.fixture
+    def database_url(self, sqlite_url: str) -> str:
+        return sqlite_url
+
+
+@pytest.mark.postgres
+class TestPayrollOnPostgreSQL(PayrollOnStore):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url

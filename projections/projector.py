@@ -341,7 +341,6 @@ class Projector:
         self.views = views
         self.batch_size = batch_size
         create_views(views, TRACKING_NAME)
-        self.standards = self._load_standards()
 
     @property
     def position(self) -> int:
@@ -356,14 +355,10 @@ class Projector:
         )
         if not notifications:
             return 0
-        try:
-            with self.views.transaction() as cursor:
-                if self._tracked(cursor) != start - 1:
-                    return 0  # another projector took this batch
-                self._project(cursor, notifications)
-        except BaseException:
-            self.standards = self._load_standards()
-            raise
+        with self.views.transaction() as cursor:
+            if self._tracked(cursor) != start - 1:
+                return 0  # another projector took this batch
+            self._project(cursor, notifications)
         return len(notifications)
 
     def catch_up(self) -> int:
@@ -374,7 +369,10 @@ class Projector:
         return total
 
     def _project(self, cursor: Cursor, notifications: Sequence[Notification]) -> None:
-        batch = _Batch(cursor, self.standards)
+        # Read in the batch's transaction, so that they are the standards at its start even
+        # when another projector took the batches before it.
+        standards = self._load_standards(cursor)
+        batch = _Batch(cursor, standards)
         recorded = self._latest_recorded(cursor)
         positions = []
         for notification in notifications:
@@ -384,7 +382,7 @@ class Projector:
             if isinstance(event, PayrollPeriods.PeriodClosed):
                 batch.flush()  # the period's lines are computed from the rows written so far
                 record_period(cursor, notification.id, event)
-                batch = _Batch(cursor, self.standards)
+                batch = _Batch(cursor, standards)
             else:
                 batch.apply(notification.id, event)
         batch.flush()
@@ -411,9 +409,10 @@ class Projector:
         )
         return int(rows[0][0]) if rows else 0
 
-    def _load_standards(self) -> StandardsTable:
+    @staticmethod
+    def _load_standards(cursor: Cursor) -> StandardsTable:
         table = StandardsTable()
-        for programme, region, effective, parameters in self.views.fetchall(
+        for programme, region, effective, parameters in cursor.fetchall(
             "SELECT programme, region, effective, parameters FROM standards "
             "WHERE known_to IS NULL ORDER BY known_from"
         ):

@@ -278,6 +278,16 @@ class ReadSideOnStore:
         assert ReadSide(views).position == ledger.position
         assert rebuild_and_compare(ledger, views, scratch) == []
 
+    def test_a_projector_continues_correctly_after_another_took_the_earlier_batches(
+        self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase
+    ) -> None:
+        record_a_small_history(ledger)
+        first, second = Projector(ledger, views, 4), Projector(ledger, views, 4)
+        for _ in range(3):
+            second.run_batch()
+        first.catch_up()
+        assert rebuild_and_compare(ledger, views, scratch) == []
+
     def test_a_caller_can_wait_until_the_views_reach_its_decision(
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:

@@ -16,13 +16,15 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
 from domain.errors import LedgerRefusal
 from domain.ledger import Ledger
 from domain.months import Month
+from projections.accounts import Accounts
+from projections.payroll import close_period
 from projections.projector import Projector
 from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
@@ -36,6 +38,7 @@ FACTS: dict[str, dict[str, Any]] = {
     "disability-living": {"grade": 2},
     "orphan": {"care": "dispersed"},
 }
+CLOSED_PROGRAMMES = ("dibao-urban", "disability-living", "temporary-relief")
 PROGRAMMES = ("dibao-urban", "tekun", "elderly-allowance", "disability-living", "orphan")
 
 
@@ -66,7 +69,7 @@ steps = st.lists(
             ]
         ),
         who=st.integers(0, 7),
-        month=st.integers(0, len(MONTHS) - 1),
+        month=st.integers(0, 8) | st.integers(0, len(MONTHS) - 1),  # early months get closed
         number=st.integers(1, 6),
     ),
     min_size=1,
@@ -129,16 +132,31 @@ def check_history(database_url: str, history: list[Step]) -> None:
         read = ReadSide(views)
         seen: dict[int, list[object]] = {}
         cases: list[UUID] = []
+        next_close = {programme: MONTHS[0] for programme in CLOSED_PROGRAMMES}
         for step in history:
             if step.kind == "project":
                 projector.catch_up()
                 seen[read.position] = [read.totals(m, read.position) for m in MONTHS[::5]]
+                continue
+            if step.kind == "close":
+                programme = CLOSED_PROGRAMMES[step.who % len(CLOSED_PROGRAMMES)]
+                for _ in range(2 * step.number):
+                    projector.catch_up()
+                    close_period(ledger, views, programme, QIBIN, next_close[programme], actor="f")
+                    next_close[programme] += 1
                 continue
             with suppress(LedgerRefusal):
                 apply(ledger, step, cases)
         projector.catch_up()
 
         assert rebuild_and_compare(ledger, views, scratch) == []
+        accounts = Accounts(views)
+        assert all(p.digest_matches for p in accounts.periods(read.position))
+        months = accounts.closed_months(read.position)
+        assert [a for a in months if not a.balances] == []
+        for period, account in zip(accounts.periods(read.position), months, strict=True):
+            known_then = read.totals(period.month, period.position, period.programme, QIBIN)
+            assert account.paid == sum((t.entitled for t in known_then), Decimal("0.00"))
         for position, totals in seen.items():
             assert [read.totals(m, position) for m in MONTHS[::5]] == totals
         for month in MONTHS[::3]:
@@ -181,13 +199,26 @@ def fresh_postgres(admin_url: str) -> Iterator[str]:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Grant, close two months, rescind, close again: the recovery path, always exercised.
+RECOVERY_HISTORY = [
+    Step("grant", 3, 0, 2),
+    Step("close", 0, 0, 2),
+    Step("close", 1, 0, 2),
+    Step("rescind", 0, 0, 1),
+    Step("close", 0, 0, 1),
+    Step("close", 1, 0, 1),
+]
+
+
+@example(history=RECOVERY_HISTORY)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=steps)
 def test_random_histories_on_sqlite(history: list[Step]) -> None:
     with fresh_sqlite() as url:
         check_history(url, history)
 
 
+@example(history=RECOVERY_HISTORY)
 @settings(
     max_examples=10,
     deadline=None,

@@ -6,15 +6,25 @@ Settings come from the environment (LEDGER_DATABASE_URL and the rest; see the RE
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
 
 import click
 
+from domain.errors import LedgerRefusal
+from domain.months import Month
 from projections import audit_chain
+from projections.accounts import Accounts
+from projections.accounts import reconcile as reconcile_accounts
 from projections.event_store_protection import create_service_role, protect_event_store
+from projections.payroll import close_period
+from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.schema import drop_views
 from projections.views import open_views
 from scripts.runtime import opened
+from scripts.tables import echo_table, write_csv
 
 
 @click.group()
@@ -36,16 +46,203 @@ def project() -> None:
         click.echo(f"projected {projected} events; the views are at {runtime.read_side.position}")
 
 
+def _month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _position(read: ReadSide, known_at: str | None, known_at_position: int | None) -> int:
+    moment: date | datetime | None = None
+    if known_at is not None:
+        try:
+            moment = (
+                datetime.fromisoformat(known_at)
+                if "T" in known_at
+                else date.fromisoformat(known_at)
+            )
+        except ValueError:
+            raise click.BadParameter(
+                "a date YYYY-MM-DD or a timestamp with its time zone", param_hint="--known-at"
+            ) from None
+    try:
+        return read.known_position(moment, known_at_position)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+known_at_option = click.option(
+    "--known-at", help="As known at this date (end of day, Asia/Shanghai) or timestamp."
+)
+known_at_position_option = click.option(
+    "--known-at-position", type=int, help="As known at this ledger position."
+)
+csv_option = click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write CSV.")
+
+
+@main.command()
+@click.argument("programme")
+@click.argument("region")
+@click.option("--as-of", required=True, help="The month, YYYY-MM.")
+@known_at_option
+@known_at_position_option
+@csv_option
+def roll(
+    programme: str,
+    region: str,
+    as_of: str,
+    known_at: str | None,
+    known_at_position: int | None,
+    csv_path: Path | None,
+) -> None:
+    """The open cases of a programme in a region for a month, with their amounts.
+
+    Example: ledger roll dibao-urban 410611 --as-of 2019-08 --known-at 2019-08-31
+    """
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        read = runtime.read_side
+        position = _position(read, known_at, known_at_position)
+        entries = read.roll(programme, region, _month(as_of), position)
+    rows = [(e.subject_id, e.amount, e.status) for e in entries]
+    _report(["case", "amount", "status"], rows, csv_path)
+    click.echo(f"{len(rows)} cases, as known at position {position}")
+
+
+@main.command()
+@click.option("--as-of", required=True, help="The month, YYYY-MM.")
+@click.option("--programme", help="Only this programme.")
+@click.option("--region", help="Only this region.")
+@known_at_option
+@known_at_position_option
+@csv_option
+def totals(
+    as_of: str,
+    programme: str | None,
+    region: str | None,
+    known_at: str | None,
+    known_at_position: int | None,
+    csv_path: Path | None,
+) -> None:
+    """Entitled amount and case count per programme and region for a month, and for a closed
+    month what was paid, settled since and is outstanding.
+
+    Example: ledger totals --as-of 2020-07 --programme dibao-urban
+    """
+    month = _month(as_of)
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        read = runtime.read_side
+        position = _position(read, known_at, known_at_position)
+        rows_now = read.totals(month, position, programme, region)
+        closed = {
+            (a.programme, a.region): a
+            for a in Accounts(runtime.views).closed_months(position, programme, region)
+            if a.month == month
+        }
+    rows = []
+    for total in rows_now:
+        account = closed.get((total.programme, total.region))
+        settled = (account.paid, account.settled, account.outstanding) if account else ("", "", "")
+        rows.append((total.programme, total.region, total.cases, total.entitled, *settled))
+    headers = ["programme", "region", "cases", "entitled", "paid", "settled", "outstanding"]
+    _report(headers, rows, csv_path)
+    click.echo(f"{month}, as known at position {position}")
+
+
+@main.command("close-period")
+@click.argument("programme")
+@click.argument("region")
+@click.argument("month")
+@click.option("--actor", required=True, help="Who closes it (finance office).")
+def close_period_command(programme: str, region: str, month: str, actor: str) -> None:
+    """Freeze what is paid for a month: compute the payroll lines and record the close.
+
+    Example: ledger close-period dibao-urban 410611 2020-08 --actor finance-1
+    """
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        try:
+            receipt = close_period(
+                runtime.ledger, runtime.views, programme, region, _month(month), actor=actor
+            )
+        except LedgerRefusal as refusal:
+            raise click.ClickException(refusal.message) from None
+        runtime.projector.catch_up()
+        period = Accounts(runtime.views).periods(receipt.position, programme, region)[-1]
+    click.echo(
+        f"closed {programme} {region} {period.month}: {period.line_count} lines, "
+        f"{period.month_total} for the month, {period.arrears} arrears, "
+        f"{period.recoveries} to recover (position {receipt.position})"
+    )
+
+
+@main.command()
+@click.argument("programme")
+@click.argument("region")
+@click.argument("month")
+@csv_option
+def payroll(programme: str, region: str, month: str, csv_path: Path | None) -> None:
+    """The payroll lines of a closed period: case, person reference, the month's amount,
+    arrears, recoveries to collect and the total to pay.
+
+    Example: ledger payroll dibao-urban 410611 2020-08 --csv august.csv
+    """
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        lines = Accounts(runtime.views).lines(programme, region, _month(month))
+    rows = [
+        (line.subject_id, holder, line.amount, line.arrears, line.recoveries, line.to_pay)
+        for line, holder in lines
+    ]
+    headers = ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"]
+    _report(headers, rows, csv_path)
+
+
+@main.command()
+@click.option("--year", type=int, help="Only this year.")
+@csv_option
+def reconcile(year: int | None, csv_path: Path | None) -> None:
+    """Per programme and year of closed months: entitled (as known now), paid, arrears,
+    recoveries and outstanding.
+
+    Example: ledger reconcile --year 2020 --csv reconciliation-2020.csv
+    """
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        position = runtime.read_side.position
+        accounts = Accounts(runtime.views).closed_months(position)
+    rows = [
+        (r.programme, r.year, r.entitled, r.paid, r.arrears, r.recoveries, r.outstanding)
+        for r in reconcile_accounts(accounts)
+        if year is None or r.year == year
+    ]
+    headers = ["programme", "year", "entitled", "paid", "arrears", "recoveries", "outstanding"]
+    _report(headers, rows, csv_path)
+
+
+def _report(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], csv_path: Path | None
+) -> None:
+    if csv_path is not None:
+        write_csv(csv_path, headers, rows)
+        click.echo(f"wrote {len(rows)} rows to {csv_path}")
+    else:
+        echo_table(headers, rows)
+
+
 @main.command()
 @click.option(
     "--expected-head",
     help="POSITION:HASH recorded elsewhere earlier; detects events removed from the end.",
 )
 def verify(expected_head: str | None) -> None:
-    """Recompute the audit chain from the events and compare it with the kept chain.
+    """Recompute the audit chain from the events, every closed period's lines from its
+    position, and the balance of every closed month.
 
     Prints the head (position:hash) to record elsewhere; exits 1 naming the first position
-    that differs.
+    that differs, a period whose digest differs, or a month that does not balance.
 
     Example: ledger verify --expected-head 1200:9f86d081884c7d65...
     """
@@ -53,10 +250,33 @@ def verify(expected_head: str | None) -> None:
         runtime.projector.catch_up()
         expected = audit_chain.Head.parse(expected_head) if expected_head else None
         result = audit_chain.verify(runtime.ledger.recorder, runtime.views, expected)
+        position = runtime.read_side.position
+        accounts = Accounts(runtime.views)
+        periods = accounts.periods(position)
+        wrong_digests = [p for p in periods if not p.digest_matches]
+        unbalanced = [a for a in accounts.closed_months(position) if not a.balances]
     click.echo(f"head {result.head}")
     click.echo(result.explanation)
+    for period in wrong_digests:
+        click.echo(
+            f"period {period.programme} {period.region} {period.month}: its lines recomputed "
+            f"at position {period.position} do not match the recorded digest",
+            err=True,
+        )
+    for account in unbalanced:
+        click.echo(
+            f"{account.programme} {account.region} {account.month}: entitled "
+            f"{account.entitled} != paid {account.paid} + settled {account.settled} + "
+            f"outstanding {account.outstanding}",
+            err=True,
+        )
+    click.echo(
+        f"{len(periods) - len(wrong_digests)} of {len(periods)} closed periods match their "
+        f"digest; {len(periods) - len(unbalanced)} of {len(periods)} closed months balance"
+    )
     if not result.ok:
         click.echo(f"first position that differs: {result.first_difference}", err=True)
+    if not result.ok or wrong_digests or unbalanced:
         sys.exit(1)
 
 

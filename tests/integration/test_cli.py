@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import sqlite3
+from datetime import date
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from projections.views import views_path
 from scripts.cli import main
 from tests.integration.test_read_side import record_a_small_history
-from tests.support import at, ledger_at, set_reference_standards
+from tests.support import QIBIN, at, ledger_at, person, set_reference_standards
 
 
 @pytest.fixture
@@ -69,7 +72,99 @@ def test_rebuild_passes_then_fails_when_a_view_row_was_changed(ledger_file: Path
 
 def test_every_command_has_help_with_an_example() -> None:
     runner = CliRunner()
-    for command in ("project", "verify", "rebuild", "protect"):
+    for command in main.list_commands(click.Context(main)):
         result = runner.invoke(main, [command, "--help"])
         assert result.exit_code == 0
         assert "Example:" in result.output
+
+
+@pytest.fixture
+def reference_case_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Reference case 1 recorded live, its periods closed through the command line."""
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{path}")
+    ledger = ledger_at(f"sqlite:///{path}")
+    ledger.set_standard("dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n")
+    household = [
+        person(date(1980, 1, 1), 1),
+        person(date(1982, 2, 2), 2),
+        person(date(2010, 3, 3), 3),
+    ]
+    ledger.grant("dibao-urban", QIBIN, "2020-03", household, income="200", actor="cw", reason="x")
+    runner = CliRunner()
+    for month in ("2020-03", "2020-04", "2020-05", "2020-06", "2020-07"):
+        closed = runner.invoke(
+            main, ["close-period", "dibao-urban", QIBIN, month, "--actor", "finance-1"]
+        )
+        assert closed.exit_code == 0, closed.output
+    ledger.set_standard(
+        "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="raise"
+    )
+    ledger.close()
+    closed = runner.invoke(
+        main, ["close-period", "dibao-urban", QIBIN, "2020-08", "--actor", "finance-1"]
+    )
+    assert closed.exit_code == 0, closed.output
+    assert "1350.00 for the month, 150.00 arrears" in closed.output
+    return path
+
+
+def test_payroll_writes_the_lines_of_a_closed_period_as_csv(
+    reference_case_1: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "august.csv"
+    result = CliRunner().invoke(
+        main, ["payroll", "dibao-urban", QIBIN, "2020-08", "--csv", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    with target.open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["amount"], r["arrears"], r["recoveries"], r["total_to_pay"]) for r in rows] == [
+        ("1350.00", "150.00", "0.00", "1500.00")
+    ]
+    assert len(rows[0]["person_reference"]) == 64
+
+
+def test_reconcile_prints_the_year_and_verify_checks_balance_and_digests(
+    reference_case_1: Path,
+) -> None:
+    runner = CliRunner()
+    table = runner.invoke(main, ["reconcile", "--year", "2020"])
+    assert table.exit_code == 0, table.output
+    row = table.output.splitlines()[2].split()
+    # March to August: entitled 4 x 1200 + 2 x 1350, paid 4 x 1200 + 1200 + 1350, arrears 150.
+    assert row == ["dibao-urban", "2020", "7500.00", "7350.00", "150.00", "0.00", "0.00"]
+    verified = runner.invoke(main, ["verify"])
+    assert verified.exit_code == 0, verified.output
+    assert (
+        "6 of 6 closed periods match their digest; 6 of 6 closed months balance" in verified.output
+    )
+
+
+def test_verify_fails_when_a_kept_payroll_line_was_changed(reference_case_1: Path) -> None:
+    with sqlite3.connect(views_path(str(reference_case_1))) as connection:
+        connection.execute(
+            "UPDATE payroll_items SET amount_fen = amount_fen + 1 WHERE kind = 'arrears'"
+        )
+    result = CliRunner().invoke(main, ["verify"])
+    assert result.exit_code == 1
+    assert (
+        "dibao-urban 410611 2020-07: entitled 1350.00 != paid 1200.00 + settled 150.01"
+        in result.output
+    )
+
+
+def test_totals_show_paid_settled_and_outstanding_for_a_closed_month(
+    reference_case_1: Path,
+) -> None:
+    result = CliRunner().invoke(main, ["totals", "--as-of", "2020-07"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[2].split() == [
+        "dibao-urban",
+        QIBIN,
+        "1",
+        "1350.00",
+        "1200.00",
+        "150.00",
+        "0.00",
+    ]

@@ -41,6 +41,7 @@ from domain.errors import (
     RecordTimeError,
 )
 from domain.fold import CaseMonth
+from domain.idempotency import IdempotencyRecord
 from domain.identity import PersonReferences
 from domain.money import ZERO, require_money, round_to_fen
 from domain.months import Month
@@ -66,6 +67,18 @@ from domain.transcodings import DateAsISO, MonthAsStr
 MAX_HOUSEHOLD = 30
 
 _original_time: ContextVar[datetime | None] = ContextVar("original_time", default=None)
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    actor: str
+    key: str
+    request_hash: str
+
+
+_idempotent_request: ContextVar[IdempotentRequest | None] = ContextVar(
+    "idempotent_request", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,29 @@ class Ledger(Application[UUID]):
             )
         return month
 
+    @contextmanager
+    def idempotent(self, actor: str, key: str, request_hash: str) -> Iterator[None]:
+        """Save an ``IdempotencyRecord`` with the decision made inside, in the same save."""
+        token = _idempotent_request.set(IdempotentRequest(actor, key, request_hash))
+        try:
+            yield
+        finally:
+            _idempotent_request.reset(token)
+
+    def idempotency_record(self, actor: str, key: str) -> IdempotencyRecord | None:
+        try:
+            record: IdempotencyRecord = self.repository.get(IdempotencyRecord.id_for(actor, key))
+        except AggregateNotFoundError:
+            return None
+        return record
+
     def _save(self, *aggregates: Any) -> int:
+        request = _idempotent_request.get()
+        if request is not None:
+            record = IdempotencyRecord.answer(
+                request.actor, request.key, request.request_hash, aggregates[0].id, self._now()
+            )
+            aggregates = (*aggregates, record)
         try:
             recordings = self.save(*aggregates)
         except IntegrityError:
@@ -157,7 +192,8 @@ class Ledger(Application[UUID]):
                 "another decision about the same case or person was recorded at the same "
                 "time; reload and try again"
             ) from None
-        return recordings[-1].notification.id
+        # The position of the decision: the record, when there is one, is saved after it.
+        return recordings[-2 if request is not None else -1].notification.id
 
     # Standards.
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
@@ -37,6 +38,10 @@ RELIEF_GRANTED = "granted"
 
 def to_fen(amount: Decimal) -> int:
     return int(amount * 100)
+
+
+def _hex(originator_id: UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else UUID(originator_id).hex
 
 
 @dataclass(frozen=True)
@@ -378,7 +383,14 @@ class Projector:
         for notification in notifications:
             event = self.ledger.mapper.to_domain_event(notification)
             recorded = max(recorded, microseconds(getattr(event, "timestamp")))  # noqa: B009
-            positions.append((notification.id, recorded))
+            positions.append(
+                (
+                    notification.id,
+                    recorded,
+                    _hex(notification.originator_id),
+                    notification.originator_version,
+                )
+            )
             if isinstance(event, PayrollPeriods.PeriodClosed):
                 batch.flush()  # the period's lines are computed from the rows written so far
                 record_period(cursor, notification.id, event)
@@ -387,7 +399,9 @@ class Projector:
                 batch.apply(notification.id, event)
         batch.flush()
         cursor.executemany(
-            "INSERT INTO positions (position, recorded_at_us) VALUES (?, ?)", positions
+            "INSERT INTO positions (position, recorded_at_us, originator_id, originator_version) "
+            "VALUES (?, ?, ?, ?)",
+            positions,
         )
         audit_chain.extend(cursor, notifications)
         cursor.execute(

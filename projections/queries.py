@@ -107,6 +107,16 @@ class ReadSide:
         )
         return int(rows[0][0] or 0)
 
+    def position_before(self, originator_id: str) -> int | None:
+        """The position just before an aggregate's first event: for an idempotency record,
+        the position of the decision saved with it."""
+        rows = self.views.fetchall(
+            "SELECT MAX(p.position) FROM positions p WHERE p.position < "
+            "(SELECT position FROM positions WHERE originator_id = ? AND originator_version = 1)",
+            (originator_id,),
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
     # Queries.
 
     def roll(self, programme: str, region: str, as_of: Month, position: int) -> list[RollEntry]:

@@ -45,7 +45,12 @@ COMPARED = (
     _Table(
         "subject_persons", ("person_ref", "subject_id"), "ordinal, known_from, ?", "known_from <= ?"
     ),
-    _Table("positions", ("position",), "recorded_at_us, ?", "position <= ?"),
+    _Table(
+        "positions",
+        ("position",),
+        "recorded_at_us, originator_id, originator_version, ?",
+        "position <= ?",
+    ),
     _Table("audit_chain", ("position",), "previous_position, hash, ?", "position <= ?"),
     _Table(
         "periods",

@@ -24,7 +24,10 @@ TABLES = (
 CREATE = (
     "CREATE TABLE IF NOT EXISTS tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS positions ("
-    " position BIGINT PRIMARY KEY, recorded_at_us BIGINT NOT NULL)",
+    " position BIGINT PRIMARY KEY, recorded_at_us BIGINT NOT NULL,"
+    " originator_id TEXT NOT NULL, originator_version BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS positions_by_originator"
+    " ON positions (originator_id, originator_version)",
     "CREATE INDEX IF NOT EXISTS positions_by_time ON positions (recorded_at_us)",
     "CREATE TABLE IF NOT EXISTS standards ("
     " programme TEXT NOT NULL, region TEXT NOT NULL, effective INTEGER NOT NULL,"

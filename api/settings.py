@@ -38,12 +38,15 @@ class Settings(BaseSettings):
     gradual_exit_max_months: int = 6
     database_timeout_seconds: int = 5
     create_tables: bool = True  # false for a service role that may not create tables
+    jwt_secret: SecretStr | None = None
+    token_minutes: int = 8 * 60
+    max_body_bytes: int = 64 * 1024
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
         missing = [
             f"LEDGER_{name.upper()}"
-            for name in ("personal_data_key", "person_ref_key")
+            for name in ("personal_data_key", "person_ref_key", "jwt_secret")
             if getattr(self, name) is None
         ]
         if missing and self.environment != "development":
@@ -56,6 +59,8 @@ class Settings(BaseSettings):
             self.personal_data_key = _development_key("personal data")
         if self.person_ref_key is None:
             self.person_ref_key = _development_key("person references")
+        if self.jwt_secret is None:
+            self.jwt_secret = _development_key("token signing")
         return self
 
     def ledger_env(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -21,7 +22,7 @@ from domain.ledger import Ledger
 from domain.months import Month
 from domain.payroll import PayrollPeriods, PayrollSummary
 from domain.programmes import Programme
-from domain.relief import Relief, ReviewOutcome
+from domain.relief import REVIEW_DAYS, Relief, ReliefKind, ReviewOutcome
 from domain.standards import StandardSchedule
 from projections import audit_chain
 from projections.case_state import CaseState
@@ -46,16 +47,23 @@ def _hex(originator_id: UUID | str) -> str:
 
 @dataclass(frozen=True)
 class ReliefState:
-    month: Month
+    relief_date: date
     amount: Decimal
+    kind: str
+
+    @property
+    def month(self) -> Month:
+        return Month.containing(self.relief_date)
 
     def to_json(self) -> str:
-        return json.dumps({"month": self.month.index, "amount": str(self.amount)})
+        return json.dumps(
+            {"date": self.relief_date.isoformat(), "amount": str(self.amount), "kind": self.kind}
+        )
 
     @classmethod
     def from_json(cls, text: str) -> ReliefState:
         data = json.loads(text)
-        return cls(Month(data["month"]), Decimal(data["amount"]))
+        return cls(date.fromisoformat(data["date"]), Decimal(data["amount"]), data["kind"])
 
 
 class _OpenRow:
@@ -111,24 +119,41 @@ class _Batch:
             self._relief_asked(position, event)
         elif isinstance(event, Relief.ReliefApproved):
             relief_id = event.originator_id.hex
-            self._resegment_relief(relief_id, position, self._relief(relief_id))
-        elif isinstance(event, Relief.ReliefReviewed) and event.outcome == ReviewOutcome.RESCINDED:
-            self._resegment(event.originator_id.hex, [], position)
+            self._relief_granted(relief_id, position, self._relief(relief_id))
+        elif isinstance(event, Relief.ReliefReviewed):
+            self._relief_reviewed(position, event)
 
     def _relief_asked(self, position: int, event: Relief.Asked) -> None:
         relief_id = event.originator_id.hex
-        relief = ReliefState(Month.containing(event.relief_date), event.amount)
+        relief = ReliefState(event.relief_date, event.amount, event.kind)
         self.subjects[relief_id] = (Programme.TEMPORARY_RELIEF.value, event.region, relief)
         self.dirty.add(relief_id)
         self.persons += [
             (relief_id, p["reference"], n, position) for n, p in enumerate(event.persons)
         ]
         if isinstance(event, Relief.ReliefGranted):
-            self._resegment_relief(relief_id, position, relief)
+            self._relief_granted(relief_id, position, relief)
 
-    def _resegment_relief(self, relief_id: str, position: int, relief: ReliefState) -> None:
+    def _relief_granted(self, relief_id: str, position: int, relief: ReliefState) -> None:
         segment = Segment(relief.month, relief.month + 1, relief.amount, RELIEF_GRANTED)
         self._resegment(relief_id, [segment], position)
+        if relief.kind == ReliefKind.EMERGENCY:
+            _, region, _ = self.subjects[relief_id]
+            due = relief.relief_date + timedelta(days=REVIEW_DAYS)
+            self.cursor.execute(
+                "INSERT INTO relief_reviews (relief_id, region, relief_date, due, known_from) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (relief_id, region, relief.relief_date.isoformat(), due.isoformat(), position),
+            )
+
+    def _relief_reviewed(self, position: int, event: Relief.ReliefReviewed) -> None:
+        relief_id = event.originator_id.hex
+        self.cursor.execute(
+            "UPDATE relief_reviews SET reviewed_at = ?, outcome = ? WHERE relief_id = ?",
+            (position, event.outcome, relief_id),
+        )
+        if event.outcome == ReviewOutcome.RESCINDED:
+            self._resegment(relief_id, [], position)
 
     def _standard(self, position: int, event: StandardSchedule.StandardSet) -> None:
         programme, region = Programme(event.programme), event.region

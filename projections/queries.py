@@ -42,6 +42,14 @@ class Entitlement:
 
 
 @dataclass(frozen=True)
+class OverdueReview:
+    relief_id: str
+    region: str
+    relief_date: date
+    due: date
+
+
+@dataclass(frozen=True)
 class Total:
     programme: str
     region: str
@@ -167,4 +175,17 @@ class ReadSide:
         return [
             Total(programme_, region_, as_of, _money(int(fen)), int(cases), position)
             for programme_, region_, fen, cases in rows
+        ]
+
+    def overdue_reviews(self, today: date, position: int) -> list[OverdueReview]:
+        """Emergency relief not yet reviewed, whose review was due before ``today``."""
+        rows = self.views.fetchall(
+            "SELECT relief_id, region, relief_date, due FROM relief_reviews "
+            "WHERE known_from <= ? AND (reviewed_at IS NULL OR reviewed_at > ?) AND due < ? "
+            "ORDER BY due, relief_id",
+            (position, position, today.isoformat()),
+        )
+        return [
+            OverdueReview(relief_id, region, date.fromisoformat(day), date.fromisoformat(due))
+            for relief_id, region, day, due in rows
         ]

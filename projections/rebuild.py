@@ -53,6 +53,14 @@ COMPARED = (
     ),
     _Table("audit_chain", ("position",), "previous_position, hash, ?", "position <= ?"),
     _Table(
+        "relief_reviews",
+        ("relief_id",),
+        "region, relief_date, due, known_from,"
+        " CASE WHEN reviewed_at > ? THEN NULL ELSE reviewed_at END,"
+        " CASE WHEN reviewed_at > ? THEN NULL ELSE outcome END",
+        "known_from <= ?",
+    ),
+    _Table(
         "periods",
         ("programme", "region", "month"),
         "position, closed_at, line_count, month_total_fen, arrears_fen, recoveries_fen,"
@@ -106,13 +114,14 @@ def _rows(views: ViewDatabase, table: _Table, position: int) -> Iterator[Row]:
     """The table's rows as known at ``position``, in key order, a page at a time."""
     key = ", ".join(table.key)
     marks = ", ".join("?" for _ in table.key)
+    placeholders = table.values.count("?") + table.as_known.count("?")
     after: tuple[object, ...] | None = None
     while True:
         page_filter = f" AND ({key}) > ({marks})" if after is not None else ""
         rows = views.fetchall(
             f"SELECT {key}, {table.values} FROM {table.name} "
             f"WHERE {table.as_known}{page_filter} ORDER BY {key} LIMIT ?",
-            (position, position, *(after or ()), PAGE),
+            (*[position] * placeholders, *(after or ()), PAGE),
         )
         for row in rows:
             yield tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)

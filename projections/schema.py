@@ -19,6 +19,7 @@ TABLES = (
     "audit_chain",
     "periods",
     "payroll_items",
+    "relief_reviews",
 )
 
 CREATE = (
@@ -60,6 +61,9 @@ CREATE = (
     " subject_id TEXT NOT NULL, corrected_month INTEGER NOT NULL, kind TEXT NOT NULL,"
     " amount_fen BIGINT NOT NULL,"
     " PRIMARY KEY (programme, region, period, subject_id, corrected_month, kind))",
+    "CREATE TABLE IF NOT EXISTS relief_reviews ("
+    " relief_id TEXT PRIMARY KEY, region TEXT NOT NULL, relief_date TEXT NOT NULL,"
+    " due TEXT NOT NULL, known_from BIGINT NOT NULL, reviewed_at BIGINT, outcome TEXT)",
     "CREATE INDEX IF NOT EXISTS payroll_items_by_month"
     " ON payroll_items (programme, region, corrected_month)",
 )

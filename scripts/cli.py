@@ -23,7 +23,7 @@ from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.schema import drop_views
 from projections.views import open_views
-from scripts.runtime import opened
+from api.runtime import opened
 from scripts.tables import echo_table, write_csv
 
 

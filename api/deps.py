@@ -1,0 +1,110 @@
+"""The request dependencies, as ``Annotated`` aliases: the runtime, the caller, what is known."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import InvalidTokenError, Role, User, read_token
+from api.runtime import Runtime
+from domain.months import Month
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `ledger token USER ROLE`.")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_user(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        return read_token(runtime.jwt_secret, credentials.credentials)
+    except InvalidTokenError:
+        raise HTTPException(
+            401,
+            "the bearer token is expired, unsigned or altered",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+
+
+def allowed(*roles: Role) -> Callable[[User], User]:
+    def check(user: Annotated[User, Depends(get_user)]) -> User:
+        if user.role not in roles:
+            names = ", ".join(role.value for role in roles)
+            raise HTTPException(403, f"this needs the role {names}; you act as {user.role}")
+        return user
+
+    return check
+
+
+Caseworker = Annotated[User, Depends(allowed(Role.CASEWORKER))]
+Approver = Annotated[User, Depends(allowed(Role.APPROVER))]
+Reviewer = Annotated[User, Depends(allowed(Role.CASEWORKER, Role.APPROVER))]
+Finance = Annotated[User, Depends(allowed(Role.FINANCE))]
+Auditor = Annotated[User, Depends(allowed(Role.AUDITOR))]
+Accountant = Annotated[User, Depends(allowed(Role.FINANCE, Role.AUDITOR))]
+Staff = Annotated[
+    User, Depends(allowed(Role.CASEWORKER, Role.APPROVER, Role.FINANCE, Role.AUDITOR))
+]
+Anyone = Annotated[User, Depends(allowed(*Role))]
+
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """Which month a query asks about, and as known at which ledger position."""
+
+    as_of: Month
+    position: int
+
+
+def get_knowledge(
+    runtime: RuntimeDep,
+    as_of: Annotated[
+        str | None,
+        Query(pattern=MONTH_PATTERN, description="The month, YYYY-MM; default this month."),
+    ] = None,
+    known_at: Annotated[
+        datetime | date | None,
+        Query(
+            description="As known at this timestamp, or at the end of this date "
+            "(Asia/Shanghai); default now."
+        ),
+    ] = None,
+    known_at_position: Annotated[
+        int | None, Query(ge=0, le=2**62, description="As known at this ledger position.")
+    ] = None,
+    wait_for_position: Annotated[
+        int | None,
+        Query(ge=0, le=2**62, description="Wait until the views reach this position first."),
+    ] = None,
+) -> Knowledge:
+    read = runtime.read_side
+    if wait_for_position is not None:
+        read.wait_for(wait_for_position, timeout=5)
+    if known_at is not None and known_at_position is not None:
+        raise HTTPException(422, "give known_at or known_at_position, not both")
+    if isinstance(known_at, datetime) and known_at.tzinfo is None:
+        raise HTTPException(422, "known_at: a timestamp needs its time zone")
+    month = Month.parse(as_of) if as_of else Month.at(datetime.now().astimezone())
+    return Knowledge(month, read.known_position(known_at, known_at_position))
+
+
+KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]

@@ -1,0 +1,56 @@
+"""The ledger, its views and their poller, opened from the settings for every entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from api.settings import Settings
+from domain.ledger import Ledger
+from projections.database import ViewDatabase
+from projections.poller import Poller
+from projections.projector import Projector
+from projections.queries import ReadSide
+from projections.views import open_views
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    ledger: Ledger
+    views: ViewDatabase
+    poller: Poller | None = field(default=None)
+
+    @property
+    def projector(self) -> Projector:
+        return Projector(self.ledger, self.views)
+
+    @property
+    def read_side(self) -> ReadSide:
+        return ReadSide(self.views)
+
+    @property
+    def jwt_secret(self) -> str:
+        if self.settings.jwt_secret is None:
+            raise ValueError("settings were built without a token signing key")
+        return self.settings.jwt_secret.get_secret_value()
+
+
+@contextmanager
+def opened(settings: Settings | None = None, *, project: bool = False) -> Iterator[Runtime]:
+    """Open the ledger and its views; with ``project`` a poller keeps the views current."""
+    settings = settings or Settings()
+    ledger = Ledger(settings.ledger_env())
+    views = open_views(ledger.env)
+    runtime = Runtime(settings, ledger, views)
+    if project:
+        runtime.poller = Poller(runtime.projector)
+        runtime.poller.start()
+    try:
+        yield runtime
+    finally:
+        if runtime.poller is not None:
+            runtime.poller.stop()
+        views.close()
+        ledger.close()

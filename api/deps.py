@@ -82,10 +82,11 @@ def get_knowledge(
         Query(pattern=MONTH_PATTERN, description="The month, YYYY-MM; default this month."),
     ] = None,
     known_at: Annotated[
-        datetime | date | None,
+        str | None,
         Query(
-            description="As known at this timestamp, or at the end of this date "
-            "(Asia/Shanghai); default now."
+            max_length=40,
+            description="As known at this date (YYYY-MM-DD: its end, Asia/Shanghai) or "
+            "timestamp with its time zone (2019-08-31T18:00:00+08:00); default now.",
         ),
     ] = None,
     known_at_position: Annotated[
@@ -101,10 +102,24 @@ def get_knowledge(
         read.wait_for(wait_for_position, timeout=5)
     if known_at is not None and known_at_position is not None:
         raise HTTPException(422, "give known_at or known_at_position, not both")
-    if isinstance(known_at, datetime) and known_at.tzinfo is None:
-        raise HTTPException(422, "known_at: a timestamp needs its time zone")
     month = Month.parse(as_of) if as_of else Month.at(datetime.now().astimezone())
-    return Knowledge(month, read.known_position(known_at, known_at_position))
+    return Knowledge(month, read.known_position(_moment(known_at), known_at_position))
+
+
+def _moment(text: str | None) -> date | datetime | None:
+    if text is None:
+        return None
+    try:
+        if len(text) == len("YYYY-MM-DD"):
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(
+            422, "known_at: a date YYYY-MM-DD or a timestamp with its time zone"
+        ) from None
+    if moment.tzinfo is None:
+        raise HTTPException(422, "known_at: a timestamp needs its time zone")
+    return moment
 
 
 KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]

@@ -11,7 +11,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 import click
+import uvicorn
 
+from api.auth import Role, mint_token
+from api.runtime import opened
+from api.settings import Settings
 from domain.errors import LedgerRefusal
 from domain.months import Month
 from projections import audit_chain
@@ -23,7 +27,6 @@ from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.schema import drop_views
 from projections.views import open_views
-from api.runtime import opened
 from scripts.tables import echo_table, write_csv
 
 
@@ -306,6 +309,39 @@ def rebuild(replace: bool) -> None:
         click.echo(f"the rebuilt views differ from the live views at position {position}")
         sys.exit(1)
     click.echo(f"the rebuilt views equal the live views at position {position}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the HTTP API (OpenAPI at /docs), with the projections running beside it.
+
+    Example: LEDGER_DATABASE_URL=postgresql://ledger@127.0.0.1/ledger ledger serve --port 8000
+    """
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.argument("user")
+@click.argument("role", type=click.Choice([role.value for role in Role]))
+@click.option("--minutes", type=int, help="How long the token is valid (default from settings).")
+def token(user: str, role: str, minutes: int | None) -> None:
+    """Mint a bearer token for a user acting in a role.
+
+    Example: ledger token wang.fang caseworker
+    """
+    settings = Settings()
+    if settings.jwt_secret is None:
+        raise click.ClickException("no token signing key is configured (LEDGER_JWT_SECRET)")
+    click.echo(
+        mint_token(
+            settings.jwt_secret.get_secret_value(),
+            user,
+            Role(role),
+            minutes or settings.token_minutes,
+        )
+    )
 
 
 @main.command()

@@ -1,0 +1,57 @@
+"""The HTTP service: ``uvicorn --factory api.app:create_app`` or ``ledger serve``.
+
+Settings are read when the app starts, not at import. The projections run beside it, in a
+poller thread, so queries see new decisions within moments (or wait for a position).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import problems
+from api.limits import BodySizeLimit
+from api.routers import audit, cases, health, periods, queries, reliefs, standards
+from api.runtime import opened
+from api.settings import Settings
+
+DESCRIPTION = """
+An event-sourced ledger of a civil-affairs bureau's cash assistance. Every decision is an
+immutable event; every query can be asked for any month (`as_of`) as known at any time
+(`known_at`) or ledger position (`known_at_position`).
+
+Authenticate with a bearer token (`ledger token USER ROLE`). Money is a decimal string in
+yuan. Errors are `application/problem+json`. Identity numbers travel only in request bodies.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with opened(settings, project=True) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(
+        title="Social assistance ledger",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    for router in (
+        standards.router,
+        cases.router,
+        reliefs.router,
+        periods.router,
+        queries.router,
+        audit.router,
+        health.router,
+    ):
+        app.include_router(router)
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

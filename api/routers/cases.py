@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, status
+
+from api.auth import User
+from api.deps import MONTH_PATTERN, Approver, Caseworker, RuntimeDep, Staff
+from api.problems import PROBLEM_RESPONSES
+from api.runtime import Runtime
+from api.schemas import (
+    CaseGrant,
+    CasePublic,
+    DatedDecision,
+    DecisionPublic,
+    GradualExit,
+    PersonPublic,
+    Reasoned,
+    Reassessment,
+    Recorded,
+)
+from api.writes import IdempotencyKey, decide, request_hash
+from domain.ledger import Ledger, Receipt
+from domain.months import Month
+from domain.persons import PersonInput
+
+router = APIRouter(prefix="/cases", tags=["cases"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def grant(
+    body: CaseGrant,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Caseworker,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Grant a programme to a person, or dibao to a household (list every member)."""
+    persons = [PersonInput(p.identity_number, p.name, p.birth_date) for p in body.persons]
+    return decide(
+        runtime,
+        user,
+        idempotency_key,
+        request_hash(request, body),
+        lambda: runtime.ledger.grant(
+            body.programme,
+            body.region,
+            body.effective,
+            persons,
+            actor=user.name,
+            reason=body.reason,
+            income=body.income,
+            area=body.area,
+            tier=body.tier,
+            grade=body.grade,
+            care=body.care,
+        ),
+    )
+
+
+@router.get("/{case_id}")
+def read_case(
+    case_id: UUID,
+    runtime: RuntimeDep,
+    user: Staff,
+    as_of: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
+) -> CasePublic:
+    """A case with its whole history, and its status and amount in ``as_of`` as known now."""
+    ledger = runtime.ledger
+    case = ledger.case(case_id)
+    month = Month.parse(as_of) if as_of else Month.at(datetime.now().astimezone())
+    state = case.month(month)
+    closed = case.closed_from
+    return CasePublic(
+        id=case.id,
+        programme=case.programme,
+        region=case.region,
+        persons=[
+            PersonPublic(reference=p["reference"], name=p["name"].reveal()) for p in case.persons
+        ],
+        granted_from=str(case.granted_from),
+        closed_from=str(closed) if closed is not None else None,
+        rescinded=case.rescinded,
+        rescission_requested_by=case.rescission_requested_by,
+        as_of=str(month),
+        status=state.status.value,
+        amount=ledger.monthly_amount(case_id, month),
+        history=[_decision(event) for event in ledger.events.get(case_id)],
+    )
+
+
+def _decision(event: Any) -> DecisionPublic:
+    effective = getattr(event, "effective", None)
+    facts = {**getattr(event, "facts", {}), **getattr(event, "changes", {})}
+    details = {name: str(value) for name, value in facts.items()}
+    if hasattr(event, "months"):
+        details["months"] = str(event.months)
+    return DecisionPublic(
+        kind=type(event).__name__,
+        effective=str(effective) if effective is not None else None,
+        actor=event.actor,
+        reason=event.reason,
+        recorded_at=event.timestamp,
+        details=details,
+    )
+
+
+def _record(
+    runtime: Runtime,
+    user: User,
+    key: str | None,
+    request: Request,
+    body: Reasoned | DatedDecision | GradualExit | Reassessment,
+    command: Callable[[Ledger], Receipt],
+) -> Recorded:
+    return decide(runtime, user, key, request_hash(request, body), lambda: command(runtime.ledger))
+
+
+@router.post("/{case_id}/reassessments", status_code=status.HTTP_201_CREATED)
+def reassess(
+    case_id: UUID,
+    body: Reassessment,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Caseworker,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """New facts from a month (income, area, care tier, grade or orphan care)."""
+    changes = body.changes.model_dump(exclude_none=True)
+    return _record(
+        runtime,
+        user,
+        idempotency_key,
+        request,
+        body,
+        lambda ledger: ledger.reassess(
+            case_id, body.effective, changes, actor=user.name, reason=body.reason
+        ),
+    )
+
+
+@router.post("/{case_id}/suspensions", status_code=status.HTTP_201_CREATED)
+def suspend(
+    case_id: UUID,
+    body: DatedDecision,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Caseworker,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Stop payment from a month; suspended months are not paid later."""
+    return _record(
+        runtime,
+        user,
+        idempotency_key,
+        request,
+        body,
+        lambda ledger: ledger.suspend(case_id, body.effective, actor=user.name, reason=body.reason),
+    )
+
+
+@router.post("/{case_id}/resumptions", status_code=status.HTTP_201_CREATED)
+def resume(
+    case_id: UUID,
+    body: DatedDecision,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Caseworker,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Pay a suspended case again from a month."""
+    return _record(
+        runtime,
+        user,
+        idempotency_key,
+        request,
+        body,
+        lambda ledger: ledger.resume(case_id, body.effective, actor=user.name, reason=body.reason),
+    )
+
+
+@router.post("/{case_id}/gradual-exits", status_code=status.HTTP_201_CREATED)
+def start_gradual_exit(
+    case_id: UUID,
+    body: GradualExit,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Caseworker,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """A dibao household leaves over N months, paid the amount of the month before."""
+    return _record(
+        runtime,
+        user,
+        idempotency_key,
+        request,
+        body,
+        lambda ledger: ledger.start_gradual_exit(
+            case_id, body.effective, body.months, actor=user.name, reason=body.reason
+        ),
+    )
+
+
+@router.post("/{case_id}/exits", status_code=status.HTTP_201_CREATED)
+def exit_case(
+    case_id: UUID,
+    body: DatedDecision,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Caseworker,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Close the case from a month (the last paid month is the one before); may be backdated."""
+    return _record(
+        runtime,
+        user,
+        idempotency_key,
+        request,
+        body,
+        lambda ledger: ledger.exit(case_id, body.effective, actor=user.name, reason=body.reason),
+    )
+
+
+@router.post("/{case_id}/rescission-requests", status_code=status.HTTP_201_CREATED)
+def request_rescission(
+    case_id: UUID,
+    body: Reasoned,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Caseworker,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Ask for the case to be rescinded (void from the start); a second person approves."""
+    return _record(
+        runtime,
+        user,
+        idempotency_key,
+        request,
+        body,
+        lambda ledger: ledger.request_rescission(case_id, actor=user.name, reason=body.reason),
+    )
+
+
+@router.post("/{case_id}/rescission-approvals", status_code=status.HTTP_201_CREATED)
+def approve_rescission(
+    case_id: UUID,
+    body: Reasoned,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Approver,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Approve a requested rescission; not by the person who requested it."""
+    return _record(
+        runtime,
+        user,
+        idempotency_key,
+        request,
+        body,
+        lambda ledger: ledger.approve_rescission(case_id, actor=user.name, reason=body.reason),
+    )

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request, status
+
+from api.deps import MONTH_PATTERN, Accountant, Finance, KnowledgeDep, RuntimeDep
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import AnyProgramme, PayrollLinePublic, PeriodPublic, Recorded, RegionCode
+from api.writes import IdempotencyKey, decide, request_hash
+from domain.months import Month
+from projections.accounts import Accounts
+from projections.payroll import close_period
+
+router = APIRouter(prefix="/periods", tags=["payroll periods"], responses=PROBLEM_RESPONSES)
+
+MonthPath = Annotated[str, Path(pattern=MONTH_PATTERN, examples=["2020-08"])]
+
+
+@router.post("/{programme}/{region}/{month}/close", status_code=status.HTTP_201_CREATED)
+def close(
+    programme: AnyProgramme,
+    region: RegionCode,
+    month: MonthPath,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Finance,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Close a month: its payroll lines (the month's amounts, arrears for earlier closed months,
+    recoveries to collect) are computed from everything recorded so far and frozen."""
+    return decide(
+        runtime,
+        user,
+        idempotency_key,
+        request_hash(request, None),
+        lambda: close_period(
+            runtime.ledger, runtime.views, programme, region, Month.parse(month), actor=user.name
+        ),
+    )
+
+
+@router.get("/{programme}/{region}/{month}")
+def read_period(
+    programme: AnyProgramme,
+    region: RegionCode,
+    month: MonthPath,
+    runtime: RuntimeDep,
+    user: Accountant,
+    knowledge: KnowledgeDep,
+) -> PeriodPublic:
+    """A closed period with its payroll lines, and whether they still match their digest."""
+    accounts = Accounts(runtime.views)
+    closing = Month.parse(month)
+    periods = [
+        p for p in accounts.periods(knowledge.position, programme, region) if p.month == closing
+    ]
+    if not periods:
+        raise HTTPException(404, f"{programme} in {region} has no closed period {month}")
+    period = periods[0]
+    return PeriodPublic(
+        programme=period.programme,
+        region=period.region,
+        month=str(period.month),
+        position=period.position,
+        line_count=period.line_count,
+        month_total=period.month_total,
+        arrears=period.arrears,
+        recoveries=period.recoveries,
+        digest=period.digest,
+        digest_matches=period.digest_matches,
+        lines=[
+            PayrollLinePublic(
+                case_id=line.subject_id,
+                person_reference=holder,
+                amount=line.amount,
+                arrears=line.arrears,
+                recoveries=line.recoveries,
+                total_to_pay=line.to_pay,
+            )
+            for line, holder in accounts.lines(programme, region, closing)
+        ],
+    )

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, status
+
+from api.deps import Approver, Caseworker, Reviewer, RuntimeDep, Staff
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import (
+    OverdueReviewPublic,
+    OverdueReviewsPublic,
+    Reasoned,
+    Recorded,
+    ReliefIn,
+    ReliefPublic,
+    ReliefReview,
+)
+from api.writes import IdempotencyKey, decide, request_hash
+from domain.months import BUREAU_TIME_ZONE
+from domain.persons import PersonInput
+from domain.relief import ReliefKind
+
+router = APIRouter(prefix="/reliefs", tags=["temporary relief"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def grant_relief(
+    body: ReliefIn,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Caseworker,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Grant temporary relief: at once up to the cap (cap multiple x the dibao standard x
+    household size), else as a request for a second person's approval."""
+    person = PersonInput(body.person.identity_number, body.person.name, body.person.birth_date)
+    return decide(
+        runtime,
+        user,
+        idempotency_key,
+        request_hash(request, body),
+        lambda: runtime.ledger.grant_relief(
+            body.region,
+            body.area,
+            body.kind,
+            body.relief_date,
+            body.household_size,
+            body.amount,
+            person,
+            actor=user.name,
+            reason=body.reason,
+        ),
+    )
+
+
+@router.get("/overdue-reviews")
+def overdue_reviews(
+    runtime: RuntimeDep,
+    user: Staff,
+    today: Annotated[date | None, Query(description="Default: today in Asia/Shanghai")] = None,
+) -> OverdueReviewsPublic:
+    """Emergency relief paid but not reviewed within 30 days of its date."""
+    day = today or datetime.now(BUREAU_TIME_ZONE).date()
+    read = runtime.read_side
+    return OverdueReviewsPublic(
+        today=day,
+        reliefs=[
+            OverdueReviewPublic(
+                relief_id=r.relief_id, region=r.region, relief_date=r.relief_date, due=r.due
+            )
+            for r in read.overdue_reviews(day, read.position)
+        ],
+    )
+
+
+@router.get("/{relief_id}")
+def read_relief(relief_id: UUID, runtime: RuntimeDep, user: Staff) -> ReliefPublic:
+    relief = runtime.ledger.relief(relief_id)
+    return ReliefPublic(
+        id=relief.id,
+        region=relief.region,
+        area=relief.area,
+        kind=relief.kind.value,
+        relief_date=relief.relief_date,
+        household_size=relief.household_size,
+        amount=relief.amount,
+        cap=relief.cap,
+        granted=relief.granted,
+        review=relief.review.value if relief.review else None,
+        review_due=relief.review_due if relief.kind is ReliefKind.EMERGENCY else None,
+        to_recover=relief.to_recover,
+    )
+
+
+@router.post("/{relief_id}/approvals", status_code=status.HTTP_201_CREATED)
+def approve_relief(
+    relief_id: UUID,
+    body: Reasoned,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Approver,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Approve relief above the cap; not by the person who requested it."""
+    return decide(
+        runtime,
+        user,
+        idempotency_key,
+        request_hash(request, body),
+        lambda: runtime.ledger.approve_relief(relief_id, actor=user.name, reason=body.reason),
+    )
+
+
+@router.post("/{relief_id}/reviews", status_code=status.HTTP_201_CREATED)
+def review_relief(
+    relief_id: UUID,
+    body: ReliefReview,
+    request: Request,
+    runtime: RuntimeDep,
+    user: Reviewer,
+    idempotency_key: IdempotencyKey = None,
+) -> Recorded:
+    """Review emergency relief after payment: confirmed, or rescinded (then recovered)."""
+    return decide(
+        runtime,
+        user,
+        idempotency_key,
+        request_hash(request, body),
+        lambda: runtime.ledger.review_relief(
+            relief_id, body.outcome, actor=user.name, reason=body.reason
+        ),
+    )

@@ -1,0 +1,287 @@
+"""DESIGN's reference cases over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from api.auth import Role
+from tests.e2e.service import Service, running
+from tests.support import QIBIN, at, identity_number, person
+
+FINANCE, CASEWORKER, APPROVER, AUDITOR, VIEWER = (
+    Role.FINANCE,
+    Role.CASEWORKER,
+    Role.APPROVER,
+    Role.AUDITOR,
+    Role.VIEWER,
+)
+
+
+def household() -> list[dict[str, str]]:
+    return [
+        {"identity_number": identity_number(date(1980, 1, 1), n), "name": f"成员{n}"}
+        for n in (1, 2, 3)
+    ]
+
+
+class ReferenceCasesOverHTTP:
+    @pytest.fixture
+    def database_url(self) -> str:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def service(self, database_url: str) -> Iterator[Service]:
+        with running(database_url) as service:
+            yield service
+
+    def standard(self, service: Service, programme: str, parameters: dict[str, str]) -> None:
+        answer = service.post(
+            f"/standards/{programme}/{QIBIN}",
+            {"effective": "2019-01", "parameters": parameters, "reason": "notice"},
+            FINANCE,
+        )
+        assert answer.status_code == 201, answer.text
+
+    def test_reference_case_1_arrears_are_paid_with_august(self, service: Service) -> None:
+        ledger = service.runtime.ledger
+        with ledger.original_time(at("2020-01-02 09:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n"
+            )
+        with ledger.original_time(at("2020-03-02 10:00")):
+            members = [person(date(1980, 1, 1), n) for n in (1, 2, 3)]
+            ledger.grant(
+                "dibao-urban", QIBIN, "2020-03", members, income="200", actor="cw", reason="x"
+            )
+        for month, day in (
+            ("2020-03", "31"),
+            ("2020-04", "30"),
+            ("2020-05", "31"),
+            ("2020-06", "30"),
+            ("2020-07", "31"),
+        ):
+            service.runtime.read_side.wait_for(ledger.position)
+            with ledger.original_time(at(f"{month}-{day} 18:00")):
+                answer = service.post(f"/periods/dibao-urban/{QIBIN}/{month}/close", None, FINANCE)
+                assert answer.status_code == 201, answer.text
+        with ledger.original_time(at("2020-08-20 10:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="raise"
+            )
+        service.runtime.read_side.wait_for(ledger.position)
+        with ledger.original_time(at("2020-08-31 18:00")):
+            closed = service.post(f"/periods/dibao-urban/{QIBIN}/2020-08/close", None, FINANCE)
+        assert closed.status_code == 201, closed.text
+        period = service.get(
+            f"/periods/dibao-urban/{QIBIN}/2020-08",
+            AUDITOR,
+            wait_for_position=closed.json()["position"],
+        )
+        assert period.status_code == 200, period.text
+        (line,) = period.json()["lines"]
+        assert (line["amount"], line["arrears"], line["total_to_pay"]) == (
+            "1350.00",
+            "150.00",
+            "1500.00",
+        )
+        july = service.get(
+            "/totals",
+            FINANCE,
+            as_of="2020-07",
+            programme="dibao-urban",
+            wait_for_position=closed.json()["position"],
+        )
+        assert july.json()["totals"][0] | {} == {
+            "programme": "dibao-urban",
+            "region": QIBIN,
+            "cases": 1,
+            "entitled": "1350.00",
+            "paid": "1200.00",
+            "settled": "150.00",
+            "outstanding": "0.00",
+        }
+
+    def test_reference_case_2_and_3_amounts_over_http(self, service: Service) -> None:
+        self.standard(service, "dibao-urban", {"standard": "600"})
+        self.standard(
+            service,
+            "elderly-allowance",
+            {"age_80_89": "100", "age_90_99": "200", "age_100_plus": "300"},
+        )
+        granted = service.post(
+            "/cases",
+            {
+                "programme": "dibao-urban",
+                "region": QIBIN,
+                "effective": "2020-03",
+                "persons": household(),
+                "income": "200",
+                "reason": "applied",
+            },
+            CASEWORKER,
+        )
+        assert granted.status_code == 201, granted.text
+        case = granted.json()["id"]
+        service.post(
+            f"/standards/dibao-urban/{QIBIN}",
+            {"effective": "2020-07", "parameters": {"standard": "650"}, "reason": "raise"},
+            FINANCE,
+        )
+        service.post(
+            f"/cases/{case}/reassessments",
+            {"effective": "2021-01", "changes": {"income": "700"}, "reason": "job"},
+            CASEWORKER,
+        )
+        last = service.post(
+            f"/cases/{case}/gradual-exits",
+            {"effective": "2021-01", "months": 6, "reason": "income"},
+            CASEWORKER,
+        )
+        assert last.status_code == 201, last.text
+        position = last.json()["position"]
+
+        def roll(month: str) -> list[tuple[str, str]]:
+            answer = service.get(
+                f"/rolls/dibao-urban/{QIBIN}", VIEWER, as_of=month, wait_for_position=position
+            )
+            assert answer.status_code == 200, answer.text
+            return [(e["amount"], e["status"]) for e in answer.json()["entries"]]
+
+        assert roll("2021-06") == [("1350.00", "leaving")]
+        assert roll("2021-07") == []
+        elderly = {"identity_number": identity_number(date(1932, 5, 15), 7), "name": "老人"}
+        granted = service.post(
+            "/cases",
+            {
+                "programme": "elderly-allowance",
+                "region": QIBIN,
+                "effective": "2022-01",
+                "persons": [elderly],
+                "reason": "80+",
+            },
+            CASEWORKER,
+        )
+        assert granted.status_code == 201, granted.text
+
+        def entitled(month: str) -> list[str]:
+            answer = service.client.post(
+                "/entitlements/search",
+                json={"identity_number": elderly["identity_number"]},
+                params={"as_of": month, "wait_for_position": granted.json()["position"]},
+                headers=service.as_(VIEWER),
+            )
+            assert answer.status_code == 200, answer.text
+            return [e["amount"] for e in answer.json()["entitlements"]]
+
+        assert (entitled("2022-05"), entitled("2022-06")) == (["100.00"], ["200.00"])
+
+    def test_reference_case_4_roll_as_known_on_2019_08_31(self, service: Service) -> None:
+        ledger = service.runtime.ledger
+        with ledger.original_time(at("2019-04-01 09:00")):
+            ledger.set_standard(
+                "disability-living", QIBIN, "2019-04", {"standard": "500"}, actor="f", reason="n"
+            )
+            case = ledger.grant(
+                "disability-living",
+                QIBIN,
+                "2019-04",
+                [person(date(1975, 7, 7), 4)],
+                grade=2,
+                actor="cw-1",
+                reason="x",
+            ).id
+        with ledger.original_time(at("2019-09-10 11:00")):
+            ledger.request_rescission(case, actor="cw-1", reason="forged")
+            ledger.approve_rescission(case, actor="approver-1", reason="confirmed")
+        then = service.get(
+            f"/rolls/disability-living/{QIBIN}",
+            AUDITOR,
+            as_of="2019-08",
+            known_at="2019-08-31",
+            wait_for_position=ledger.position,
+        )
+        now = service.get(f"/rolls/disability-living/{QIBIN}", AUDITOR, as_of="2019-08")
+        assert [e["case_id"] for e in then.json()["entries"]] == [case.hex]
+        assert now.json()["entries"] == []
+
+    def test_reference_case_5_relief_above_the_cap_needs_a_second_person(
+        self, service: Service
+    ) -> None:
+        self.standard(service, "dibao-urban", {"standard": "600"})
+
+        def relief(amount: str) -> str:
+            answer = service.post(
+                "/reliefs",
+                {
+                    "region": QIBIN,
+                    "area": "urban",
+                    "kind": "expenditure",
+                    "relief_date": "2020-05-01",
+                    "household_size": 2,
+                    "amount": amount,
+                    "person": {
+                        "identity_number": identity_number(date(1970, 1, 1)),
+                        "name": "孙丽",
+                    },
+                    "reason": "medical bills",
+                },
+                CASEWORKER,
+                user="wang",
+            )
+            assert answer.status_code == 201, answer.text
+            return str(answer.json()["id"])
+
+        at_cap, above_cap = relief("7200.00"), relief("7200.01")
+        assert service.get(f"/reliefs/{at_cap}", AUDITOR).json()["granted"] is True
+        assert service.get(f"/reliefs/{above_cap}", AUDITOR).json()["granted"] is False
+        own = service.post(
+            f"/reliefs/{above_cap}/approvals", {"reason": "mine"}, APPROVER, user="wang"
+        )
+        assert own.status_code == 409
+        assert own.headers["content-type"] == "application/problem+json"
+        other = service.post(
+            f"/reliefs/{above_cap}/approvals", {"reason": "checked"}, APPROVER, user="li"
+        )
+        assert other.status_code == 201
+        assert service.get(f"/reliefs/{above_cap}", AUDITOR).json()["granted"] is True
+
+    def test_reference_case_6_a_wrong_check_character_is_422_and_nothing_stored(
+        self, service: Service
+    ) -> None:
+        self.standard(service, "disability-living", {"standard": "500"})
+        good = identity_number(date(1950, 1, 1))
+        wrong = good[:17] + ("1" if good[17] == "0" else "0")
+        before = service.runtime.ledger.position
+        answer = service.post(
+            "/cases",
+            {
+                "programme": "disability-living",
+                "region": QIBIN,
+                "effective": "2020-01",
+                "grade": 2,
+                "persons": [{"identity_number": wrong, "name": "王五"}],
+                "reason": "x",
+            },
+            CASEWORKER,
+        )
+        assert answer.status_code == 422
+        assert answer.json()["field"] == "identity_number"
+        assert "check character" in answer.json()["detail"]
+        assert wrong not in answer.text
+        assert service.runtime.ledger.position == before
+
+
+class TestReferenceCasesOverHTTPOnSQLite(ReferenceCasesOverHTTP):
+    @pytest.fixture
+    def database_url(self, sqlite_url: str) -> str:
+        return sqlite_url
+
+
+@pytest.mark.postgres
+class TestReferenceCasesOverHTTPOnPostgreSQL(ReferenceCasesOverHTTP):
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url

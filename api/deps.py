@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import InvalidTokenError, Role, User, read_token
 from api.runtime import Runtime
-from domain.months import Month
+from domain.months import Month, parse_month
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `ledger token USER ROLE`.")
 
@@ -64,7 +64,7 @@ Staff = Annotated[
 ]
 Anyone = Annotated[User, Depends(allowed(*Role))]
 
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,18 @@ def get_knowledge(
     ] = None,
 ) -> Knowledge:
     read = runtime.read_side
-    if wait_for_position is not None:
-        read.wait_for(wait_for_position, timeout=5)
+    recorded = runtime.ledger.position
+    for name, position in (
+        ("wait_for_position", wait_for_position),
+        ("known_at_position", known_at_position),
+    ):
+        if position is not None and position > recorded:
+            raise HTTPException(422, f"{name}: the ledger has reached position {recorded} only")
+        if position is not None:
+            read.wait_for(position, timeout=5)
     if known_at is not None and known_at_position is not None:
         raise HTTPException(422, "give known_at or known_at_position, not both")
-    month = Month.parse(as_of) if as_of else Month.at(datetime.now().astimezone())
+    month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())
     return Knowledge(month, read.known_position(_moment(known_at), known_at_position))
 
 

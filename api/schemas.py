@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from domain.programmes import Programme
 
 MonthText = Annotated[
-    str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), Field(examples=["2020-07"])
+    str, StringConstraints(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"), Field(examples=["2020-07"])
 ]
 MoneyText = Annotated[
     str,

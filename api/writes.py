@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from api.auth import User
 from api.runtime import Runtime
 from api.schemas import Recorded
-from domain.errors import ConcurrentDecisionError
+from domain.errors import ConflictError
 from domain.idempotency import IdempotencyRecord
 from domain.ledger import Receipt
 
@@ -59,7 +59,8 @@ def decide(
     try:
         with ledger.idempotent(user.name, key, fingerprint):
             receipt = command()
-    except ConcurrentDecisionError:
+    except ConflictError:
+        # A racing request with this key may have won, which is what made this one conflict.
         earlier = ledger.idempotency_record(user.name, key)
         if earlier is None:
             raise

@@ -44,7 +44,7 @@ from domain.fold import CaseMonth
 from domain.idempotency import IdempotencyRecord
 from domain.identity import PersonReferences
 from domain.money import ZERO, require_money, round_to_fen
-from domain.months import Month
+from domain.months import Month, parse_month
 from domain.payroll import PayrollLine, PayrollPeriods, PayrollSummary, check_lines
 from domain.person_index import PersonIndex
 from domain.personal_data import PersonalDataAsCiphertext
@@ -152,7 +152,7 @@ class Ledger(Application[UUID]):
         return self.recorder.max_notification_id() or 0
 
     def _effective(self, effective: str | Month, at: datetime) -> Month:
-        month = _month(effective)
+        month = parse_month(effective)
         latest = Month.at(at) + 1
         if month > latest:
             raise EffectiveMonthError(
@@ -457,12 +457,12 @@ class Ledger(Application[UUID]):
         return Receipt(case.id, self._save(case, *indexes))
 
     def case_month(self, case_id: UUID, month: str | Month) -> CaseMonth:
-        return self.case(case_id).month(_month(month))
+        return self.case(case_id).month(parse_month(month))
 
     def monthly_amount(self, case_id: UUID, month: str | Month) -> Decimal:
         """A case's entitlement for ``month`` as known now."""
         case = self.case(case_id)
-        state = case.month(_month(month))
+        state = case.month(parse_month(month))
         if not state.is_payable or state.facts is None or state.priced_month is None:
             return ZERO
         return monthly_amount(
@@ -486,7 +486,7 @@ class Ledger(Application[UUID]):
         at = self._now()
         checked = parse_programme(programme)
         self.regions.check(region)
-        closing = _month(month)
+        closing = parse_month(month)
         if closing > Month.at(at):
             raise EffectiveMonthError(f"{closing} cannot be closed before it begins", field="month")
         if not 0 <= position <= self.position:
@@ -604,15 +604,6 @@ def _required(env: Environment, key: str) -> str:
     if not value:
         raise OSError(f"{key} is not set: the ledger needs it to protect personal data")
     return value
-
-
-def _month(value: str | Month) -> Month:
-    if isinstance(value, Month):
-        return value
-    try:
-        return Month.parse(value)
-    except ValueError as error:
-        raise InvalidInputError(str(error), field="effective") from None
 
 
 def _case_programme(text: str) -> Programme:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from domain.errors import InvalidInputError
+
 BUREAU_TIME_ZONE = ZoneInfo("Asia/Shanghai")
 
 _MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
@@ -63,3 +65,13 @@ class Month:
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+
+def parse_month(value: str | Month, field: str = "effective") -> Month:
+    """A month from a request: refused by name (``InvalidInputError``) when it is not one."""
+    if isinstance(value, Month):
+        return value
+    try:
+        return Month.parse(value)
+    except ValueError as error:
+        raise InvalidInputError(str(error), field=field) from None

@@ -24,7 +24,7 @@ from api.schemas import (
 )
 from api.writes import IdempotencyKey, decide, request_hash
 from domain.ledger import Ledger, Receipt
-from domain.months import Month
+from domain.months import Month, parse_month
 from domain.persons import PersonInput
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=PROBLEM_RESPONSES)
@@ -71,7 +71,7 @@ def read_case(
     """A case with its whole history, and its status and amount in ``as_of`` as known now."""
     ledger = runtime.ledger
     case = ledger.case(case_id)
-    month = Month.parse(as_of) if as_of else Month.at(datetime.now().astimezone())
+    month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())
     state = case.month(month)
     closed = case.closed_from
     return CasePublic(

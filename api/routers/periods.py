@@ -8,7 +8,7 @@ from api.deps import MONTH_PATTERN, Accountant, Finance, KnowledgeDep, RuntimeDe
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import AnyProgramme, PayrollLinePublic, PeriodPublic, Recorded, RegionCode
 from api.writes import IdempotencyKey, decide, request_hash
-from domain.months import Month
+from domain.months import parse_month
 from projections.accounts import Accounts
 from projections.payroll import close_period
 
@@ -35,7 +35,12 @@ def close(
         idempotency_key,
         request_hash(request, None),
         lambda: close_period(
-            runtime.ledger, runtime.views, programme, region, Month.parse(month), actor=user.name
+            runtime.ledger,
+            runtime.views,
+            programme,
+            region,
+            parse_month(month, "month"),
+            actor=user.name,
         ),
     )
 
@@ -51,7 +56,7 @@ def read_period(
 ) -> PeriodPublic:
     """A closed period with its payroll lines, and whether they still match their digest."""
     accounts = Accounts(runtime.views)
-    closing = Month.parse(month)
+    closing = parse_month(month, "month")
     periods = [
         p for p in accounts.periods(knowledge.position, programme, region) if p.month == closing
     ]

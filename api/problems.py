@@ -93,7 +93,7 @@ def install(app: FastAPI) -> None:
         errors = [
             FieldProblem(
                 field=".".join(str(part) for part in item["loc"] if part != "body") or "body",
-                reason=str(item["msg"]),
+                reason=_reason(item),
             )
             for item in error.errors()
         ]
@@ -116,6 +116,22 @@ def install(app: FastAPI) -> None:
     def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.error("unexpected %s while handling a request", type(error).__name__)
         return problem(500, "Internal error", "the ledger could not answer; nothing was recorded")
+
+
+# What a pattern means, said the way a caseworker would.
+PATTERN_MEANINGS = {
+    r"^(19|20)\d{2}-(0[1-9]|1[0-2])$": "a month is written YYYY-MM",
+    r"^\d{1,9}(\.\d{1,2})?$": "yuan as a string with at most two decimal places (1200.00)",
+    r"^\d{17}[\dXx]$": "an identity number has 17 digits and a check character (0-9 or X)",
+    r"^\d{6}$": "a region is a six-digit administrative code",
+}
+
+
+def _reason(item: Any) -> str:
+    pattern = (item.get("ctx") or {}).get("pattern")
+    if item.get("type") == "string_pattern_mismatch" and pattern in PATTERN_MEANINGS:
+        return PATTERN_MEANINGS[pattern]
+    return str(item["msg"])
 
 
 def _unavailable(_: Request, error: Exception) -> JSONResponse:

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import InvalidTokenError, Role, User, read_token
+from api.problems import RETRY_AFTER_SECONDS
 from api.runtime import Runtime
 from domain.months import Month, parse_month
 
@@ -19,6 +20,12 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `ledger token U
 
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
+    if not runtime.database_reachable:
+        raise HTTPException(
+            503,
+            "the ledger's database is unreachable; nothing was recorded, retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return runtime
 
 

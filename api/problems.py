@@ -104,7 +104,7 @@ def install(app: FastAPI) -> None:
     def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         return problem(
             error.status_code,
-            str(error.detail) if error.status_code >= 500 else _title(error.status_code),
+            _title(error.status_code),
             str(error.detail),
             headers=dict(error.headers or {}),
         )
@@ -152,4 +152,5 @@ def _title(status: int) -> str:
         405: "Method not allowed",
         413: "Request too large",
         422: "Invalid request",
+        503: "Service unavailable",
     }.get(status, "Error")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from api.database_health import DatabaseHealth
 from api.settings import Settings
 from domain.ledger import Ledger
 from projections.database import ViewDatabase
@@ -21,6 +22,11 @@ class Runtime:
     ledger: Ledger
     views: ViewDatabase
     poller: Poller | None = field(default=None)
+    health: DatabaseHealth | None = field(default=None)
+
+    @property
+    def database_reachable(self) -> bool:
+        return self.health is None or self.health.reachable
 
     @property
     def projector(self) -> Projector:
@@ -39,7 +45,8 @@ class Runtime:
 
 @contextmanager
 def opened(settings: Settings | None = None, *, project: bool = False) -> Iterator[Runtime]:
-    """Open the ledger and its views; with ``project`` a poller keeps the views current."""
+    """Open the ledger and its views; with ``project`` (the service) a poller keeps the
+    views current and a monitor watches the database."""
     settings = settings or Settings()
     ledger = Ledger(settings.ledger_env())
     views = open_views(ledger.env)
@@ -47,9 +54,13 @@ def opened(settings: Settings | None = None, *, project: bool = False) -> Iterat
     if project:
         runtime.poller = Poller(runtime.projector)
         runtime.poller.start()
+        runtime.health = DatabaseHealth(ledger.env)
+        runtime.health.start()
     try:
         yield runtime
     finally:
+        if runtime.health is not None:
+            runtime.health.stop()
         if runtime.poller is not None:
             runtime.poller.stop()
         views.close()

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     region_catalogue: str | None = None
     relief_cap_multiple: Decimal = Decimal(6)
     gradual_exit_max_months: int = 6
-    database_timeout_seconds: int = 5
+    database_timeout_seconds: int = 2
     create_tables: bool = True  # false for a service role that may not create tables
     jwt_secret: SecretStr | None = None
     token_minutes: int = 8 * 60

@@ -160,6 +160,7 @@ class CasePublic(BaseModel):
     rescinded: bool
     rescission_requested_by: str | None
     as_of: str
+    position: int
     status: str
     amount: Decimal
     history: list[DecisionPublic]

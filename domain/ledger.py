@@ -365,9 +365,10 @@ class Ledger(Application[UUID]):
             return PersonIndex.start(reference, at)
         return index
 
-    def case(self, case_id: UUID) -> Case:
+    def case(self, case_id: UUID, version: int | None = None) -> Case:
+        """A case as it is now, or as it was at ``version``."""
         try:
-            case: Case = self.repository.get(case_id)
+            case: Case = self.repository.get(case_id, version=version)
         except AggregateNotFoundError:
             raise NotFoundError(f"no case {case_id}") from None
         if not isinstance(case, Case):

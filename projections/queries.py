@@ -125,7 +125,25 @@ class ReadSide:
         )
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
+    def version_at(self, originator_id: str, position: int) -> int | None:
+        """The version an aggregate had at a ledger position (None: it did not exist yet)."""
+        rows = self.views.fetchall(
+            "SELECT MAX(originator_version) FROM positions WHERE originator_id = ? "
+            "AND position <= ?",
+            (originator_id, position),
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
     # Queries.
+
+    def subject_month(self, subject_id: str, as_of: Month, position: int) -> RollEntry | None:
+        """A case's (or relief's) amount and status in ``as_of`` as known at ``position``."""
+        rows = self.views.fetchall(
+            f"SELECT subject_id, amount_fen, status FROM segments s "
+            f"WHERE subject_id = ? AND {IN_MONTH} AND {CURRENT}",
+            (subject_id, as_of.index, as_of.index, position, position),
+        )
+        return RollEntry(rows[0][0], _money(rows[0][1]), rows[0][2]) if rows else None
 
     def roll(self, programme: str, region: str, as_of: Month, position: int) -> list[RollEntry]:
         """The open cases of a programme and region in ``as_of``, as known at ``position``."""

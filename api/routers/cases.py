@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 
 from api.auth import User
-from api.deps import MONTH_PATTERN, Approver, Caseworker, RuntimeDep, Staff
+from api.deps import Approver, Caseworker, KnowledgeDep, RuntimeDep, Staff
 from api.problems import PROBLEM_RESPONSES
 from api.runtime import Runtime
 from api.schemas import (
@@ -24,7 +24,6 @@ from api.schemas import (
 )
 from api.writes import IdempotencyKey, decide, request_hash
 from domain.ledger import Ledger, Receipt
-from domain.months import Month, parse_month
 from domain.persons import PersonInput
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=PROBLEM_RESPONSES)
@@ -63,16 +62,16 @@ def grant(
 
 @router.get("/{case_id}")
 def read_case(
-    case_id: UUID,
-    runtime: RuntimeDep,
-    user: Staff,
-    as_of: Annotated[str | None, Query(pattern=MONTH_PATTERN)] = None,
+    case_id: UUID, runtime: RuntimeDep, user: Staff, knowledge: KnowledgeDep
 ) -> CasePublic:
-    """A case with its whole history, and its status and amount in ``as_of`` as known now."""
-    ledger = runtime.ledger
-    case = ledger.case(case_id)
-    month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())
-    state = case.month(month)
+    """A case with its history, and its status and amount in ``as_of``, all as known at the
+    position asked for (default: now)."""
+    ledger, read = runtime.ledger, runtime.read_side
+    version = read.version_at(case_id.hex, knowledge.position)
+    if version is None:
+        raise HTTPException(404, f"no case {case_id} was known at position {knowledge.position}")
+    case = ledger.case(case_id, version)
+    entry = read.subject_month(case_id.hex, knowledge.as_of, knowledge.position)
     closed = case.closed_from
     return CasePublic(
         id=case.id,
@@ -85,10 +84,11 @@ def read_case(
         closed_from=str(closed) if closed is not None else None,
         rescinded=case.rescinded,
         rescission_requested_by=case.rescission_requested_by,
-        as_of=str(month),
-        status=state.status.value,
-        amount=ledger.monthly_amount(case_id, month),
-        history=[_decision(event) for event in ledger.events.get(case_id)],
+        as_of=str(knowledge.as_of),
+        position=knowledge.position,
+        status=entry.status if entry else case.month(knowledge.as_of).status.value,
+        amount=entry.amount if entry else Decimal("0.00"),
+        history=[_decision(event) for event in ledger.events.get(case_id, lte=version)],
     )
 
 

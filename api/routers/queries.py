@@ -117,11 +117,12 @@ def totals(
 def reconciliation(
     runtime: RuntimeDep,
     user: Accountant,
+    knowledge: KnowledgeDep,
     year: Annotated[int | None, Query(ge=1900, le=2999)] = None,
 ) -> ReconciliationPublic:
     """Per programme and year of closed months: entitled, paid, arrears, recoveries,
-    outstanding."""
-    position = runtime.read_side.position
+    outstanding, as known at the position asked for."""
+    position = knowledge.position
     rows = reconcile(Accounts(runtime.views).closed_months(position))
     return ReconciliationPublic(
         position=position,

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, status
 
-from api.deps import Approver, Caseworker, Reviewer, RuntimeDep, Staff
+from api.deps import Approver, Caseworker, KnowledgeDep, Reviewer, RuntimeDep, Staff
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import (
     OverdueReviewPublic,
@@ -59,9 +59,11 @@ def grant_relief(
 def overdue_reviews(
     runtime: RuntimeDep,
     user: Staff,
+    knowledge: KnowledgeDep,
     today: Annotated[date | None, Query(description="Default: today in Asia/Shanghai")] = None,
 ) -> OverdueReviewsPublic:
-    """Emergency relief paid but not reviewed within 30 days of its date."""
+    """Emergency relief paid but not reviewed within 30 days of its date, as known at the
+    position asked for."""
     day = today or datetime.now(BUREAU_TIME_ZONE).date()
     read = runtime.read_side
     return OverdueReviewsPublic(
@@ -70,7 +72,7 @@ def overdue_reviews(
             OverdueReviewPublic(
                 relief_id=r.relief_id, region=r.region, relief_date=r.relief_date, due=r.due
             )
-            for r in read.overdue_reviews(day, read.position)
+            for r in read.overdue_reviews(day, knowledge.position)
         ],
     )
 

@@ -206,6 +206,16 @@ class ReferenceCasesOverHTTP:
         now = service.get(f"/rolls/disability-living/{QIBIN}", AUDITOR, as_of="2019-08")
         assert [e["case_id"] for e in then.json()["entries"]] == [case.hex]
         assert now.json()["entries"] == []
+        case_then = service.get(f"/cases/{case}", AUDITOR, as_of="2019-08", known_at="2019-08-31")
+        case_now = service.get(f"/cases/{case}", AUDITOR, as_of="2019-08")
+        assert (case_then.json()["amount"], case_then.json()["rescinded"]) == ("500.00", False)
+        assert (case_now.json()["amount"], case_now.json()["rescinded"]) == ("0.00", True)
+        assert [d["kind"] for d in case_now.json()["history"]] == [
+            "Granted",
+            "RescissionRequested",
+            "RescissionApproved",
+        ]
+        assert len(case_then.json()["history"]) == 1
 
     def test_reference_case_5_relief_above_the_cap_needs_a_second_person(
         self, service: Service

@@ -5,22 +5,22 @@ a retry with the same key and body gets the first answer, the same key with anot
 gets 422.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 from pydantic import BaseModel
 
-from api.auth import User
+from api.auth import Role, User
+from api.deps import RuntimeDep, allowed
 from api.runtime import Runtime
 from api.schemas import Recorded
 from domain.errors import ConflictError
 from domain.idempotency import IdempotencyRecord
-from domain.ledger import Receipt
+from domain.ledger import Ledger, Receipt
 
 IdempotencyKey = Annotated[
     str | None,
@@ -33,6 +33,51 @@ IdempotencyKey = Annotated[
         "twice.",
     ),
 ]
+
+
+Command = Callable[[Ledger, str], Receipt]  # the ledger, and the actor's name
+
+
+@dataclass(frozen=True)
+class Decider:
+    """Records one request's decision, as the caller, once per idempotency key."""
+
+    runtime: Runtime
+    user: User
+    request: Request
+    key: str | None
+
+    def __call__(self, body: BaseModel | None, command: Command) -> Recorded:
+        fingerprint = request_hash(self.request, body)
+        return decide(
+            self.runtime,
+            self.user,
+            self.key,
+            fingerprint,
+            lambda: command(self.runtime.ledger, self.user.name),
+        )
+
+
+def decider_for(*roles: Role) -> Callable[..., Decider]:
+    # This module has no ``from __future__ import annotations``: FastAPI reads the
+    # annotations below at run time, and ``check`` is local to this function.
+    check = allowed(*roles)
+
+    def make(
+        request: Request,
+        runtime: RuntimeDep,
+        user: Annotated[User, Depends(check)],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Decider:
+        return Decider(runtime, user, request, idempotency_key)
+
+    return make
+
+
+CaseworkerDecision = Annotated[Decider, Depends(decider_for(Role.CASEWORKER))]
+ApproverDecision = Annotated[Decider, Depends(decider_for(Role.APPROVER))]
+ReviewerDecision = Annotated[Decider, Depends(decider_for(Role.CASEWORKER, Role.APPROVER))]
+FinanceDecision = Annotated[Decider, Depends(decider_for(Role.FINANCE))]
 
 
 def request_hash(request: Request, body: BaseModel | None) -> str:

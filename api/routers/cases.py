@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 
-from api.auth import User
-from api.deps import Approver, Caseworker, KnowledgeDep, RuntimeDep, Staff
+from api.deps import KnowledgeDep, RuntimeDep, Staff
 from api.problems import PROBLEM_RESPONSES
-from api.runtime import Runtime
 from api.schemas import (
     CaseGrant,
     CasePublic,
@@ -22,34 +19,24 @@ from api.schemas import (
     Reassessment,
     Recorded,
 )
-from api.writes import IdempotencyKey, decide, request_hash
-from domain.ledger import Ledger, Receipt
+from api.writes import ApproverDecision, CaseworkerDecision
 from domain.persons import PersonInput
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def grant(
-    body: CaseGrant,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Caseworker,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def grant(body: CaseGrant, decide: CaseworkerDecision) -> Recorded:
     """Grant a programme to a person, or dibao to a household (list every member)."""
     persons = [PersonInput(p.identity_number, p.name, p.birth_date) for p in body.persons]
     return decide(
-        runtime,
-        user,
-        idempotency_key,
-        request_hash(request, body),
-        lambda: runtime.ledger.grant(
+        body,
+        lambda ledger, actor: ledger.grant(
             body.programme,
             body.region,
             body.effective,
             persons,
-            actor=user.name,
+            actor=actor,
             reason=body.reason,
             income=body.income,
             area=body.area,
@@ -108,157 +95,73 @@ def _decision(event: Any) -> DecisionPublic:
     )
 
 
-def _record(
-    runtime: Runtime,
-    user: User,
-    key: str | None,
-    request: Request,
-    body: Reasoned | DatedDecision | GradualExit | Reassessment,
-    command: Callable[[Ledger], Receipt],
-) -> Recorded:
-    return decide(runtime, user, key, request_hash(request, body), lambda: command(runtime.ledger))
-
-
 @router.post("/{case_id}/reassessments", status_code=status.HTTP_201_CREATED)
-def reassess(
-    case_id: UUID,
-    body: Reassessment,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Caseworker,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def reassess(case_id: UUID, body: Reassessment, decide: CaseworkerDecision) -> Recorded:
     """New facts from a month (income, area, care tier, grade or orphan care)."""
     changes = body.changes.model_dump(exclude_none=True)
-    return _record(
-        runtime,
-        user,
-        idempotency_key,
-        request,
+    return decide(
         body,
-        lambda ledger: ledger.reassess(
-            case_id, body.effective, changes, actor=user.name, reason=body.reason
+        lambda ledger, actor: ledger.reassess(
+            case_id, body.effective, changes, actor=actor, reason=body.reason
         ),
     )
 
 
 @router.post("/{case_id}/suspensions", status_code=status.HTTP_201_CREATED)
-def suspend(
-    case_id: UUID,
-    body: DatedDecision,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Caseworker,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def suspend(case_id: UUID, body: DatedDecision, decide: CaseworkerDecision) -> Recorded:
     """Stop payment from a month; suspended months are not paid later."""
-    return _record(
-        runtime,
-        user,
-        idempotency_key,
-        request,
+    return decide(
         body,
-        lambda ledger: ledger.suspend(case_id, body.effective, actor=user.name, reason=body.reason),
+        lambda ledger, actor: ledger.suspend(
+            case_id, body.effective, actor=actor, reason=body.reason
+        ),
     )
 
 
 @router.post("/{case_id}/resumptions", status_code=status.HTTP_201_CREATED)
-def resume(
-    case_id: UUID,
-    body: DatedDecision,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Caseworker,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def resume(case_id: UUID, body: DatedDecision, decide: CaseworkerDecision) -> Recorded:
     """Pay a suspended case again from a month."""
-    return _record(
-        runtime,
-        user,
-        idempotency_key,
-        request,
+    return decide(
         body,
-        lambda ledger: ledger.resume(case_id, body.effective, actor=user.name, reason=body.reason),
+        lambda ledger, actor: ledger.resume(
+            case_id, body.effective, actor=actor, reason=body.reason
+        ),
     )
 
 
 @router.post("/{case_id}/gradual-exits", status_code=status.HTTP_201_CREATED)
-def start_gradual_exit(
-    case_id: UUID,
-    body: GradualExit,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Caseworker,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def start_gradual_exit(case_id: UUID, body: GradualExit, decide: CaseworkerDecision) -> Recorded:
     """A dibao household leaves over N months, paid the amount of the month before."""
-    return _record(
-        runtime,
-        user,
-        idempotency_key,
-        request,
+    return decide(
         body,
-        lambda ledger: ledger.start_gradual_exit(
-            case_id, body.effective, body.months, actor=user.name, reason=body.reason
+        lambda ledger, actor: ledger.start_gradual_exit(
+            case_id, body.effective, body.months, actor=actor, reason=body.reason
         ),
     )
 
 
 @router.post("/{case_id}/exits", status_code=status.HTTP_201_CREATED)
-def exit_case(
-    case_id: UUID,
-    body: DatedDecision,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Caseworker,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def exit_case(case_id: UUID, body: DatedDecision, decide: CaseworkerDecision) -> Recorded:
     """Close the case from a month (the last paid month is the one before); may be backdated."""
-    return _record(
-        runtime,
-        user,
-        idempotency_key,
-        request,
+    return decide(
         body,
-        lambda ledger: ledger.exit(case_id, body.effective, actor=user.name, reason=body.reason),
+        lambda ledger, actor: ledger.exit(case_id, body.effective, actor=actor, reason=body.reason),
     )
 
 
 @router.post("/{case_id}/rescission-requests", status_code=status.HTTP_201_CREATED)
-def request_rescission(
-    case_id: UUID,
-    body: Reasoned,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Caseworker,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def request_rescission(case_id: UUID, body: Reasoned, decide: CaseworkerDecision) -> Recorded:
     """Ask for the case to be rescinded (void from the start); a second person approves."""
-    return _record(
-        runtime,
-        user,
-        idempotency_key,
-        request,
+    return decide(
         body,
-        lambda ledger: ledger.request_rescission(case_id, actor=user.name, reason=body.reason),
+        lambda ledger, actor: ledger.request_rescission(case_id, actor=actor, reason=body.reason),
     )
 
 
 @router.post("/{case_id}/rescission-approvals", status_code=status.HTTP_201_CREATED)
-def approve_rescission(
-    case_id: UUID,
-    body: Reasoned,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Approver,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def approve_rescission(case_id: UUID, body: Reasoned, decide: ApproverDecision) -> Recorded:
     """Approve a requested rescission; not by the person who requested it."""
-    return _record(
-        runtime,
-        user,
-        idempotency_key,
-        request,
+    return decide(
         body,
-        lambda ledger: ledger.approve_rescission(case_id, actor=user.name, reason=body.reason),
+        lambda ledger, actor: ledger.approve_rescission(case_id, actor=actor, reason=body.reason),
     )

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, Path, status
 
-from api.deps import MONTH_PATTERN, Accountant, Finance, KnowledgeDep, RuntimeDep
+from api.deps import MONTH_PATTERN, Accountant, KnowledgeDep, RuntimeDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import AnyProgramme, PayrollLinePublic, PeriodPublic, Recorded, RegionCode
-from api.writes import IdempotencyKey, decide, request_hash
+from api.writes import FinanceDecision
 from domain.months import parse_month
 from projections.accounts import Accounts
 from projections.payroll import close_period
@@ -22,25 +22,16 @@ def close(
     programme: AnyProgramme,
     region: RegionCode,
     month: MonthPath,
-    request: Request,
     runtime: RuntimeDep,
-    user: Finance,
-    idempotency_key: IdempotencyKey = None,
+    decide: FinanceDecision,
 ) -> Recorded:
     """Close a month: its payroll lines (the month's amounts, arrears for earlier closed months,
     recoveries to collect) are computed from everything recorded so far and frozen."""
+    closing = parse_month(month, "month")
     return decide(
-        runtime,
-        user,
-        idempotency_key,
-        request_hash(request, None),
-        lambda: close_period(
-            runtime.ledger,
-            runtime.views,
-            programme,
-            region,
-            parse_month(month, "month"),
-            actor=user.name,
+        None,
+        lambda ledger, actor: close_period(
+            ledger, runtime.views, programme, region, closing, actor=actor
         ),
     )
 

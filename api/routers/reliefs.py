@@ -4,9 +4,9 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 
-from api.deps import Approver, Caseworker, KnowledgeDep, Reviewer, RuntimeDep, Staff
+from api.deps import KnowledgeDep, RuntimeDep, Staff
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import (
     OverdueReviewPublic,
@@ -17,7 +17,7 @@ from api.schemas import (
     ReliefPublic,
     ReliefReview,
 )
-from api.writes import IdempotencyKey, decide, request_hash
+from api.writes import ApproverDecision, CaseworkerDecision, ReviewerDecision
 from domain.months import BUREAU_TIME_ZONE
 from domain.persons import PersonInput
 from domain.relief import ReliefKind
@@ -26,22 +26,13 @@ router = APIRouter(prefix="/reliefs", tags=["temporary relief"], responses=PROBL
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def grant_relief(
-    body: ReliefIn,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Caseworker,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def grant_relief(body: ReliefIn, decide: CaseworkerDecision) -> Recorded:
     """Grant temporary relief: at once up to the cap (cap multiple x the dibao standard x
     household size), else as a request for a second person's approval."""
     person = PersonInput(body.person.identity_number, body.person.name, body.person.birth_date)
     return decide(
-        runtime,
-        user,
-        idempotency_key,
-        request_hash(request, body),
-        lambda: runtime.ledger.grant_relief(
+        body,
+        lambda ledger, actor: ledger.grant_relief(
             body.region,
             body.area,
             body.kind,
@@ -49,7 +40,7 @@ def grant_relief(
             body.household_size,
             body.amount,
             person,
-            actor=user.name,
+            actor=actor,
             reason=body.reason,
         ),
     )
@@ -97,40 +88,20 @@ def read_relief(relief_id: UUID, runtime: RuntimeDep, user: Staff) -> ReliefPubl
 
 
 @router.post("/{relief_id}/approvals", status_code=status.HTTP_201_CREATED)
-def approve_relief(
-    relief_id: UUID,
-    body: Reasoned,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Approver,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def approve_relief(relief_id: UUID, body: Reasoned, decide: ApproverDecision) -> Recorded:
     """Approve relief above the cap; not by the person who requested it."""
     return decide(
-        runtime,
-        user,
-        idempotency_key,
-        request_hash(request, body),
-        lambda: runtime.ledger.approve_relief(relief_id, actor=user.name, reason=body.reason),
+        body,
+        lambda ledger, actor: ledger.approve_relief(relief_id, actor=actor, reason=body.reason),
     )
 
 
 @router.post("/{relief_id}/reviews", status_code=status.HTTP_201_CREATED)
-def review_relief(
-    relief_id: UUID,
-    body: ReliefReview,
-    request: Request,
-    runtime: RuntimeDep,
-    user: Reviewer,
-    idempotency_key: IdempotencyKey = None,
-) -> Recorded:
+def review_relief(relief_id: UUID, body: ReliefReview, decide: ReviewerDecision) -> Recorded:
     """Review emergency relief after payment: confirmed, or rescinded (then recovered)."""
     return decide(
-        runtime,
-        user,
-        idempotency_key,
-        request_hash(request, body),
-        lambda: runtime.ledger.review_relief(
-            relief_id, body.outcome, actor=user.name, reason=body.reason
+        body,
+        lambda ledger, actor: ledger.review_relief(
+            relief_id, body.outcome, actor=actor, reason=body.reason
         ),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, ClassVar
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
@@ -112,9 +113,11 @@ class Case(Aggregate):
         actor: str,
         reason: str,
         at: datetime,
+        case_id: UUID | None = None,
     ) -> Case:
         return cls._create(
             cls.Granted,
+            id=case_id,
             programme=programme.value,
             region=region,
             effective=effective,

@@ -12,10 +12,10 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -43,6 +43,7 @@ from domain.errors import (
 from domain.fold import CaseMonth
 from domain.idempotency import IdempotencyRecord
 from domain.identity import PersonReferences
+from domain.import_progress import ImportProgress
 from domain.money import ZERO, require_money, round_to_fen
 from domain.months import Month, parse_month
 from domain.payroll import PayrollLine, PayrollPeriods, PayrollSummary, check_lines
@@ -65,6 +66,9 @@ from domain.standards import Parameters, StandardSchedule, check_parameters
 from domain.transcodings import DateAsISO, MonthAsStr
 
 MAX_HOUSEHOLD = 30
+MAX_IMPORT_AGGREGATES = 50_000
+
+A = TypeVar("A")
 
 _original_time: ContextVar[datetime | None] = ContextVar("original_time", default=None)
 
@@ -79,6 +83,19 @@ class IdempotentRequest:
 _idempotent_request: ContextVar[IdempotentRequest | None] = ContextVar(
     "idempotent_request", default=None
 )
+
+
+@dataclass
+class _ImportBatch:
+    """Decisions being imported: their events in the order they happened, and the aggregates
+    they changed, so that later decisions in the batch see them before they are saved."""
+
+    latest_time: datetime | None
+    events: list[Any] = field(default_factory=list)
+    aggregates: dict[UUID, Any] = field(default_factory=dict)
+
+
+_import_batch: ContextVar[_ImportBatch | None] = ContextVar("import_batch", default=None)
 
 
 @dataclass(frozen=True)
@@ -122,17 +139,76 @@ class Ledger(Application[UUID]):
         """Record the decisions made inside with ``at`` as their time (the import path)."""
         if at.tzinfo is None:
             raise InvalidInputError("an original decision time needs a time zone", field="at")
-        latest = self.latest_recorded_time()
+        batch = _import_batch.get()
+        latest = batch.latest_time if batch is not None else self.latest_recorded_time()
         if latest is not None and at < latest:
             raise RecordTimeError(
                 f"an imported decision at {at.isoformat()} is earlier than the latest stored "
                 f"one at {latest.isoformat()}; the ledger's record time never goes back"
             )
+        if batch is not None:
+            batch.latest_time = at
         token = _original_time.set(at)
         try:
             yield
         finally:
             _original_time.reset(token)
+
+    @contextmanager
+    def importing(self) -> Iterator[None]:
+        """Import mode: decisions made inside are saved together, in the order they were
+        made, when ``flush()`` is called and when the block ends. Receipts then carry
+        position 0, as positions are known only once saved. A refused decision raises
+        before anything of it is kept; what was flushed before stays."""
+        batch = _ImportBatch(self.latest_recorded_time())
+        token = _import_batch.set(batch)
+        try:
+            yield
+            self.flush()
+        finally:
+            _import_batch.reset(token)
+
+    def flush(self) -> int:
+        """Save the decisions imported so far; the ledger position reached."""
+        batch = _import_batch.get()
+        if batch is None or not batch.events:
+            return self.position
+        try:
+            recordings = self.save(*batch.events)
+        except BaseException:
+            batch.aggregates.clear()
+            raise
+        finally:
+            batch.events.clear()
+        # Saved aggregates stay at hand for the next decisions, up to a bound on memory.
+        if len(batch.aggregates) > MAX_IMPORT_AGGREGATES:
+            batch.aggregates.clear()
+        return recordings[-1].notification.id
+
+    def imported_through(self, digest: str) -> int:
+        """The last line of the file with this SHA-256 that an import saved (0: none)."""
+        progress = self._load(ImportProgress, ImportProgress.id_for(digest))
+        return progress.through_line if progress is not None else 0
+
+    def record_import_progress(self, digest: str, through_line: int) -> None:
+        """Note, with the decisions imported so far, how far the file has come."""
+        at = self._now()
+        progress = self._load(ImportProgress, ImportProgress.id_for(digest))
+        progress = progress or ImportProgress.start(digest, at)
+        progress.advance(through_line, at)
+        self._save(progress)
+
+    def _load(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
+        """An aggregate of ``kind``, from the import batch or the store (None: no such one)."""
+        batch = _import_batch.get()
+        if batch is not None and version is None and aggregate_id in batch.aggregates:
+            found = batch.aggregates[aggregate_id]
+        else:
+            try:
+                found = self.repository.get(aggregate_id, version=version)
+            except AggregateNotFoundError:
+                return None
+        return found if isinstance(found, kind) else None
 
     def _now(self) -> datetime:
         return _original_time.get() or datetime.now(UTC)
@@ -172,13 +248,15 @@ class Ledger(Application[UUID]):
             _idempotent_request.reset(token)
 
     def idempotency_record(self, actor: str, key: str) -> IdempotencyRecord | None:
-        try:
-            record: IdempotencyRecord = self.repository.get(IdempotencyRecord.id_for(actor, key))
-        except AggregateNotFoundError:
-            return None
-        return record
+        return self._load(IdempotencyRecord, IdempotencyRecord.id_for(actor, key))
 
     def _save(self, *aggregates: Any) -> int:
+        batch = _import_batch.get()
+        if batch is not None:
+            for aggregate in aggregates:
+                batch.events.extend(aggregate.collect_events())
+                batch.aggregates[aggregate.id] = aggregate
+            return 0
         request = _idempotent_request.get()
         if request is not None:
             record = IdempotencyRecord.answer(
@@ -247,13 +325,7 @@ class Ledger(Application[UUID]):
         return schedule, values, month
 
     def _schedule(self, programme: Programme, region: str) -> StandardSchedule | None:
-        try:
-            schedule: StandardSchedule = self.repository.get(
-                StandardSchedule.id_for(programme, region)
-            )
-        except AggregateNotFoundError:
-            return None
-        return schedule
+        return self._load(StandardSchedule, StandardSchedule.id_for(programme, region))
 
     def standards_in_force(
         self, programme: Programme, region: str, month: Month
@@ -278,8 +350,10 @@ class Ledger(Application[UUID]):
         tier: str | None = None,
         grade: int | None = None,
         care: str | None = None,
+        case_id: UUID | None = None,
     ) -> Receipt:
-        """Open a case. Dibao lists every household member; other programmes one person."""
+        """Open a case. Dibao lists every household member; other programmes one person.
+        Only an import supplies ``case_id``; otherwise a new one is made."""
         at = self._now()
         checked = _case_programme(programme)
         self.regions.check(region)
@@ -307,6 +381,7 @@ class Ledger(Application[UUID]):
             actor=actor,
             reason=reason,
             at=at,
+            case_id=case_id,
         )
         end = orphan_last_month(facts) + 1 if checked is Programme.ORPHAN else None
         indexes = [self._person_index(p.reference, at) for p in people]
@@ -359,19 +434,13 @@ class Ledger(Application[UUID]):
                 )
 
     def _person_index(self, reference: str, at: datetime) -> PersonIndex:
-        try:
-            index: PersonIndex = self.repository.get(PersonIndex.id_for(reference))
-        except AggregateNotFoundError:
-            return PersonIndex.start(reference, at)
-        return index
+        index = self._load(PersonIndex, PersonIndex.id_for(reference))
+        return index if index is not None else PersonIndex.start(reference, at)
 
     def case(self, case_id: UUID, version: int | None = None) -> Case:
         """A case as it is now, or as it was at ``version``."""
-        try:
-            case: Case = self.repository.get(case_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFoundError(f"no case {case_id}") from None
-        if not isinstance(case, Case):
+        case = self._load(Case, case_id, version)
+        if case is None:
             raise NotFoundError(f"no case {case_id}")
         return case
 
@@ -501,11 +570,7 @@ class Ledger(Application[UUID]):
         return Receipt(periods.id, self._save(periods))
 
     def _periods(self, programme: Programme, region: str) -> PayrollPeriods | None:
-        try:
-            periods: PayrollPeriods = self.repository.get(PayrollPeriods.id_for(programme, region))
-        except AggregateNotFoundError:
-            return None
-        return periods
+        return self._load(PayrollPeriods, PayrollPeriods.id_for(programme, region))
 
     def last_closed(self, programme: str, region: str) -> tuple[Month, int] | None:
         """The last closed month of a programme in a region, and the position it was
@@ -529,8 +594,10 @@ class Ledger(Application[UUID]):
         *,
         actor: str,
         reason: str,
+        relief_id: UUID | None = None,
     ) -> Receipt:
-        """Granted at once up to the cap, else requested for a second person's approval."""
+        """Granted at once up to the cap, else requested for a second person's approval.
+        Only an import supplies ``relief_id``."""
         at = self._now()
         self.regions.check(region)
         if area not in AREAS:
@@ -569,15 +636,13 @@ class Ledger(Application[UUID]):
             actor=actor,
             reason=reason,
             at=at,
+            relief_id=relief_id,
         )
         return Receipt(relief.id, self._save(relief))
 
     def relief(self, relief_id: UUID) -> Relief:
-        try:
-            relief: Relief = self.repository.get(relief_id)
-        except AggregateNotFoundError:
-            raise NotFoundError(f"no relief {relief_id}") from None
-        if not isinstance(relief, Relief):
+        relief = self._load(Relief, relief_id)
+        if relief is None:
             raise NotFoundError(f"no relief {relief_id}")
         return relief
 

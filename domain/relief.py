@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
@@ -106,6 +107,7 @@ class Relief(Aggregate):
         actor: str,
         reason: str,
         at: datetime,
+        relief_id: UUID | None = None,
     ) -> Relief:
         """Granted at once up to the cap; above it, requested and waiting for approval."""
         if amount <= 0:
@@ -113,6 +115,7 @@ class Relief(Aggregate):
         event_class = cls.ReliefGranted if amount <= cap else cls.ReliefRequested
         return cls._create(
             event_class,
+            id=relief_id,
             region=region,
             area=area,
             kind=kind.value,

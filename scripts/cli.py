@@ -6,9 +6,10 @@ Settings come from the environment (LEDGER_DATABASE_URL and the rest; see the RE
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import uvicorn
@@ -17,6 +18,7 @@ from api.auth import Role, mint_token
 from api.runtime import opened
 from api.settings import Settings
 from domain.errors import LedgerRefusal
+from domain.identity import IdentityNumber
 from domain.months import Month
 from projections import audit_chain
 from projections.accounts import Accounts
@@ -27,7 +29,7 @@ from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.schema import drop_views
 from projections.views import open_views
-from scripts.tables import echo_table, write_csv
+from scripts.tables import FORMATS, Format, report
 
 
 @click.group()
@@ -81,52 +83,110 @@ known_at_option = click.option(
 known_at_position_option = click.option(
     "--known-at-position", type=int, help="As known at this ledger position."
 )
-csv_option = click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write CSV.")
+as_of_option = click.option("--as-of", required=True, help="The month, YYYY-MM.")
+
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def output_options(command: Command) -> Command:
+    """--format and --output, for every command that reports rows."""
+    command = click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The file a csv or parquet report is written to (default: a name the command "
+        "prints, in the current directory).",
+    )(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="Print an aligned table, or write CSV or Parquet (money as decimal(18,2)).",
+    )(command)
 
 
 @main.command()
 @click.argument("programme")
 @click.argument("region")
-@click.option("--as-of", required=True, help="The month, YYYY-MM.")
+@as_of_option
 @known_at_option
 @known_at_position_option
-@csv_option
+@output_options
 def roll(
     programme: str,
     region: str,
     as_of: str,
     known_at: str | None,
     known_at_position: int | None,
-    csv_path: Path | None,
+    fmt: Format,
+    output: Path | None,
 ) -> None:
     """The open cases of a programme in a region for a month, with their amounts.
 
     Example: ledger roll dibao-urban 410611 --as-of 2019-08 --known-at 2019-08-31
     """
+    month = _month(as_of)
     with opened() as runtime:
         runtime.projector.catch_up()
         read = runtime.read_side
         position = _position(read, known_at, known_at_position)
-        entries = read.roll(programme, region, _month(as_of), position)
+        entries = read.roll(programme, region, month, position)
     rows = [(e.subject_id, e.amount, e.status) for e in entries]
-    _report(["case", "amount", "status"], rows, csv_path)
+    _report(["case", "amount", "status"], rows, fmt, output, f"roll-{programme}-{region}-{month}")
     click.echo(f"{len(rows)} cases, as known at position {position}")
 
 
 @main.command()
-@click.option("--as-of", required=True, help="The month, YYYY-MM.")
+@click.argument("identity_number")
+@as_of_option
+@known_at_option
+@known_at_position_option
+@output_options
+def entitlements(
+    identity_number: str,
+    as_of: str,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """What a person is entitled to across programmes in a month. The person is looked up by
+    the keyed reference of their identity number; the number itself is never printed.
+
+    Example: ledger entitlements 410611198001010716 --as-of 2020-07 --known-at 2020-07-31
+    """
+    month = _month(as_of)
+    try:
+        number = IdentityNumber.parse(identity_number)
+    except LedgerRefusal as refusal:
+        raise click.BadParameter(refusal.message, param_hint="IDENTITY_NUMBER") from None
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        read = runtime.read_side
+        position = _position(read, known_at, known_at_position)
+        found = read.entitlements(runtime.ledger.references.reference(number), month, position)
+    rows = [(e.subject_id, e.programme, e.region, e.amount, e.status) for e in found]
+    headers = ["case", "programme", "region", "amount", "status"]
+    _report(headers, rows, fmt, output, f"entitlements-{month}")
+    click.echo(f"{len(rows)} entitlements in {month}, as known at position {position}")
+
+
+@main.command()
+@as_of_option
 @click.option("--programme", help="Only this programme.")
 @click.option("--region", help="Only this region.")
 @known_at_option
 @known_at_position_option
-@csv_option
+@output_options
 def totals(
     as_of: str,
     programme: str | None,
     region: str | None,
     known_at: str | None,
     known_at_position: int | None,
-    csv_path: Path | None,
+    fmt: Format,
+    output: Path | None,
 ) -> None:
     """Entitled amount and case count per programme and region for a month, and for a closed
     month what was paid, settled since and is outstanding.
@@ -144,13 +204,13 @@ def totals(
             for a in Accounts(runtime.views).closed_months(position, programme, region)
             if a.month == month
         }
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for total in rows_now:
         account = closed.get((total.programme, total.region))
-        settled = (account.paid, account.settled, account.outstanding) if account else ("", "", "")
+        settled = (account.paid, account.settled, account.outstanding) if account else (None,) * 3
         rows.append((total.programme, total.region, total.cases, total.entitled, *settled))
     headers = ["programme", "region", "cases", "entitled", "paid", "settled", "outstanding"]
-    _report(headers, rows, csv_path)
+    _report(headers, rows, fmt, output, f"totals-{month}")
     click.echo(f"{month}, as known at position {position}")
 
 
@@ -185,36 +245,63 @@ def close_period_command(programme: str, region: str, month: str, actor: str) ->
 @click.argument("programme")
 @click.argument("region")
 @click.argument("month")
-@csv_option
-def payroll(programme: str, region: str, month: str, csv_path: Path | None) -> None:
-    """The payroll lines of a closed period: case, person reference, the month's amount,
-    arrears, recoveries to collect and the total to pay.
+@known_at_option
+@known_at_position_option
+@output_options
+def payroll(
+    programme: str,
+    region: str,
+    month: str,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """The payroll lines of a closed period (MONTH): case, person reference, the month's
+    amount, arrears, recoveries to collect and the total to pay. A period's lines never
+    change once closed; as known before its close there are none.
 
-    Example: ledger payroll dibao-urban 410611 2020-08 --csv august.csv
+    Example: ledger payroll dibao-urban 410611 2020-08 --format csv --output august.csv
     """
+    period = _month(month)
     with opened() as runtime:
         runtime.projector.catch_up()
-        lines = Accounts(runtime.views).lines(programme, region, _month(month))
+        position = _position(runtime.read_side, known_at, known_at_position)
+        accounts = Accounts(runtime.views)
+        closed = any(p.month == period for p in accounts.periods(position, programme, region))
+        lines = accounts.lines(programme, region, period) if closed else []
+    if not closed:
+        raise click.ClickException(
+            f"{programme} {region} {period} is not closed as known at position {position}"
+        )
     rows = [
         (line.subject_id, holder, line.amount, line.arrears, line.recoveries, line.to_pay)
         for line, holder in lines
     ]
     headers = ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"]
-    _report(headers, rows, csv_path)
+    _report(headers, rows, fmt, output, f"payroll-{programme}-{region}-{period}")
 
 
 @main.command()
 @click.option("--year", type=int, help="Only this year.")
-@csv_option
-def reconcile(year: int | None, csv_path: Path | None) -> None:
-    """Per programme and year of closed months: entitled (as known now), paid, arrears,
-    recoveries and outstanding.
+@known_at_option
+@known_at_position_option
+@output_options
+def reconcile(
+    year: int | None,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """Per programme and year of closed months: entitled, paid, arrears, recoveries and
+    outstanding, as known now or at --known-at / --known-at-position.
 
-    Example: ledger reconcile --year 2020 --csv reconciliation-2020.csv
+    Example: ledger reconcile --year 2020 --format parquet --output reconciliation-2020.parquet
     """
     with opened() as runtime:
         runtime.projector.catch_up()
-        position = runtime.read_side.position
+        position = _position(runtime.read_side, known_at, known_at_position)
         accounts = Accounts(runtime.views).closed_months(position)
     rows = [
         (r.programme, r.year, r.entitled, r.paid, r.arrears, r.recoveries, r.outstanding)
@@ -222,17 +309,60 @@ def reconcile(year: int | None, csv_path: Path | None) -> None:
         if year is None or r.year == year
     ]
     headers = ["programme", "year", "entitled", "paid", "arrears", "recoveries", "outstanding"]
-    _report(headers, rows, csv_path)
+    _report(headers, rows, fmt, output, f"reconciliation-{year or 'all'}")
+    click.echo(f"as known at position {position}")
+
+
+@main.command("report")
+@click.option(
+    "--year",
+    type=click.IntRange(1900, 9999),
+    required=True,
+    help="The year of the monthly totals chart.",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    help="Where the PNG files go (default: the current directory).",
+)
+@known_at_option
+@known_at_position_option
+def report_command(
+    year: int, output_dir: Path, known_at: str | None, known_at_position: int | None
+) -> None:
+    """Write two PNG charts: the monthly totals per programme in --year (paid for closed months,
+    entitled for months not closed) and the roll size (open cases) per programme in every
+    month that has a case.
+
+    Example: ledger report --year 2020 --output-dir charts
+    """
+    from scripts.report import write_charts  # noqa: PLC0415  (matplotlib is slow to import)
+
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        position = _position(runtime.read_side, known_at, known_at_position)
+        charts = write_charts(runtime.views, year, position, output_dir)
+    for chart in charts:
+        click.echo(f"wrote {chart.path}")
+    click.echo(f"as known at position {position}")
 
 
 def _report(
-    headers: Sequence[str], rows: Sequence[Sequence[object]], csv_path: Path | None
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    fmt: Format,
+    output: Path | None,
+    default_stem: str,
 ) -> None:
-    if csv_path is not None:
-        write_csv(csv_path, headers, rows)
-        click.echo(f"wrote {len(rows)} rows to {csv_path}")
-    else:
-        echo_table(headers, rows)
+    if fmt == "table":
+        if output is not None:
+            raise click.UsageError("--output needs --format csv or parquet")
+        report(headers, rows, fmt)
+        return
+    path = output if output is not None else Path(f"{default_stem}.{fmt}")
+    report(headers, rows, fmt, path)
+    click.echo(f"wrote {len(rows)} rows to {path}")
 
 
 @main.command()

@@ -114,7 +114,8 @@ def test_payroll_writes_the_lines_of_a_closed_period_as_csv(
 ) -> None:
     target = tmp_path / "august.csv"
     result = CliRunner().invoke(
-        main, ["payroll", "dibao-urban", QIBIN, "2020-08", "--csv", str(target)]
+        main,
+        ["payroll", "dibao-urban", QIBIN, "2020-08", "--format", "csv", "--output", str(target)],
     )
     assert result.exit_code == 0, result.output
     with target.open(encoding="utf-8") as file:

@@ -29,6 +29,9 @@ from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.schema import drop_views
 from projections.views import open_views
+from scripts.demo import import_with_progress, print_summary
+from scripts.demo import run as demo_run
+from scripts.importer import BadFileError, ImportFailedError
 from scripts.tables import FORMATS, Format, report
 
 
@@ -439,6 +442,61 @@ def rebuild(replace: bool) -> None:
         click.echo(f"the rebuilt views differ from the live views at position {position}")
         sys.exit(1)
     click.echo(f"the rebuilt views equal the live views at position {position}")
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_command(path: Path) -> None:
+    """Load decisions from a JSON Lines file (docs/import-format.md), with their original
+    times. The whole file is checked first: bad lines are listed with their number and
+    reason, and then nothing is stored. An interrupted import resumes where it stopped.
+
+    Example: ledger import decisions.jsonl
+    """
+    with opened() as runtime:
+        try:
+            result = import_with_progress(runtime, path)
+        except BadFileError as bad:
+            for line in bad.bad:
+                click.echo(f"line {line.number}: {line.reason}", err=True)
+            raise click.ClickException(str(bad)) from None
+        except ImportFailedError as failed:
+            raise click.ClickException(str(failed)) from None
+    click.echo(
+        f"{result.imported} decisions imported, {result.already_imported} imported before; "
+        f"the ledger is at position {result.position}"
+    )
+
+
+@main.command()
+@click.option("--scale", type=float, default=1.0, show_default=True, help="1 is the city.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var"),
+    show_default=True,
+    help="Where the generated decisions file is kept.",
+)
+def demo(scale: float, seed: int, folder: Path) -> None:
+    """Load a decade of a city's assistance (2012-10 to 2022-09) into the ledger, build the
+    projections, verify everything and print the decade's totals beside the published
+    figures. Running it again reuses what is loaded.
+
+    Example: ledger demo --scale 0.1
+    """
+    if scale <= 0:
+        raise click.BadParameter("the scale is more than 0", param_hint="--scale")
+    with opened() as runtime:
+        result = demo_run(runtime, folder, seed, scale, click.echo)
+        print_summary(result, scale)
+    click.echo(
+        f"\n{result.events:,} events, verified: {'yes' if result.verified else 'NO'}; "
+        f"took {result.seconds:.0f} s. Next: `ledger serve` (then /docs), "
+        "`ledger report --year 2020`, `ledger reconcile --year 2020`."
+    )
+    if not result.verified:
+        sys.exit(1)
 
 
 @main.command()

@@ -1,162 +1,183 @@
-"""Record DESIGN's reference cases 2, 3 and 5 in a fresh embedded ledger and print the amounts.
+"""``ledger demo``: a decade of a real city, loaded, projected, verified and summed up.
 
-Run it with ``./scripts/demo``. The ledger file is var/demo.db (recreated on every run, so
-the printed figures always come from exactly these decisions).
+Generates the decade's decisions (deterministic for the seed and scale) into a file, imports
+it into the configured ledger (the embedded SQLite file by default), builds every
+projection, verifies the audit chain, every period's digest and the balance of every closed
+month, and prints the decade's totals beside the figures the bureau published. A second run
+finds the file imported already and reuses what is loaded.
 """
 
 from __future__ import annotations
 
-import sys
+import json
 import time
-from collections.abc import Sequence
-from datetime import date
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from uuid import UUID
 
-from api.settings import Settings
-from domain.errors import LedgerRefusal
-from domain.identity import check_character
-from domain.ledger import Ledger
-from domain.months import Month
-from domain.persons import PersonInput
+import click
 
-DEMO_DATABASE = Path("var/demo.db")
-QIBIN = "410611"
+from api.runtime import Runtime
+from projections import audit_chain
+from projections.accounts import Accounts
+from scripts.generator import FIRST, LAST, generate
+from scripts.importer import ImportResult, import_file, numbered_lines
+from scripts.tables import echo_table
 
-
-def resident(birth: date, serial: int, name: str) -> PersonInput:
-    first_17 = f"{QIBIN}{birth:%Y%m%d}{serial:03d}"
-    return PersonInput(first_17 + check_character(first_17), name)
-
-
-def months(first: str, last: str) -> list[Month]:
-    start, end = Month.parse(first), Month.parse(last)
-    return [Month(index) for index in range(start.index, end.index + 1)]
-
-
-def print_amounts(ledger: Ledger, title: str, case_id: UUID, span: Sequence[Month]) -> None:
-    print(f"\n{title}")
-    for month in span:
-        state = ledger.case_month(case_id, month)
-        print(f"  {month}  {ledger.monthly_amount(case_id, month):>9}  {state.status}")
+# What the bureau published for the decade 2012-10 to 2022-09, at scale 1.
+PUBLISHED: dict[str, tuple[str, Decimal]] = {
+    "elderly-allowance": ("elderly allowance", Decimal(137_000_000)),
+    "dibao+tekun": ("dibao and tekun", Decimal(1_800_000_000)),
+    "disability": ("two disability subsidies", Decimal(122_000_000)),
+    "orphan": ("orphans' allowance", Decimal("22454800")),
+}
+PUBLISHED_ELDERLY_PEOPLE = 27_000
+PUBLISHED_RELIEF_GRANTS = 59_800
+GROUPS = {
+    "dibao-urban": "dibao+tekun",
+    "dibao-rural": "dibao+tekun",
+    "tekun": "dibao+tekun",
+    "disability-living": "disability",
+    "disability-nursing": "disability",
+}
 
 
-def reference_case_2(ledger: Ledger) -> None:
-    household = [
-        resident(date(1978, 4, 2), 11, "王建国"),
-        resident(date(1980, 9, 17), 12, "李秀兰"),
-        resident(date(2009, 1, 23), 13, "王小明"),
-    ]
-    case = ledger.grant(
-        "dibao-urban",
-        QIBIN,
-        "2020-03",
-        household,
-        income="200",
-        actor="caseworker-1",
-        reason="household income below the standard",
-    ).id
-    ledger.set_standard(
-        "dibao-urban",
-        QIBIN,
-        "2020-07",
-        {"standard": "650"},
-        actor="finance-1",
-        reason="provincial notice raising the urban standard",
-    )
-    ledger.reassess(case, "2021-01", {"income": "700"}, actor="caseworker-1", reason="new job")
-    ledger.start_gradual_exit(
-        case, "2021-01", 6, actor="caseworker-1", reason="income above the standard"
-    )
-    print_amounts(
-        ledger,
-        "Reference case 2: urban dibao, household of 3, raise to 650 from 2020-07, "
-        "6-month gradual exit from 2021-01",
-        case,
-        months("2020-02", "2021-08"),
-    )
+@dataclass(frozen=True)
+class DemoResult:
+    events: int
+    seconds: float
+    head: str
+    verified: bool
+    paid: dict[str, Decimal]  # per group of PUBLISHED, decade months, paid + settled
+    elderly_people: int
+    relief_grants: int
 
 
-def reference_case_3(ledger: Ledger) -> None:
-    ledger.set_standard(
-        "elderly-allowance",
-        QIBIN,
-        "2019-01",
-        {"age_80_89": "100", "age_90_99": "200", "age_100_plus": "300"},
-        actor="finance-1",
-        reason="old-age allowance bands",
-    )
-    case = ledger.grant(
-        "elderly-allowance",
-        QIBIN,
-        "2022-01",
-        [resident(date(1932, 5, 15), 21, "赵淑珍")],
-        actor="caseworker-1",
-        reason="aged over 80",
-    ).id
-    print_amounts(
-        ledger,
-        "Reference case 3: elderly allowance, born 1932-05-15 (bands 100 / 200 / 300)",
-        case,
-        months("2022-04", "2022-07"),
-    )
+def decisions_file(folder: Path, seed: int, scale: float) -> Path:
+    """The decade's decisions for a seed and scale, written once."""
+    path = folder / f"decade-seed{seed}-scale{scale:g}.jsonl"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with partial.open("w", encoding="utf-8") as file:
+            for decision in generate(seed, scale):
+                file.write(json.dumps(decision, ensure_ascii=False) + "\n")
+        partial.rename(path)
+    return path
 
 
-def reference_case_5(ledger: Ledger) -> None:
-    print("\nReference case 5: temporary relief, urban standard 600, cap 6 x 600 x 2 people")
-    applicant = resident(date(1975, 6, 30), 31, "孙丽")
-    for amount in ("7200.00", "7200.01"):
-        relief_id = ledger.grant_relief(
-            QIBIN,
-            "urban",
-            "expenditure",
-            date(2020, 5, 12),
-            2,
-            amount,
-            applicant,
-            actor="caseworker-1",
-            reason="medical expenses after an accident",
-        ).id
-        relief = ledger.relief(relief_id)
-        state = "granted at once" if relief.granted else "waiting for a second approver"
-        print(f"  {amount:>8} (cap {relief.cap}): {state}")
-        if relief.granted:
-            continue
-        try:
-            ledger.approve_relief(relief_id, actor="caseworker-1", reason="my own request")
-        except LedgerRefusal as refusal:
-            print(f"  approval by the requester refused: {refusal.message}")
-        ledger.approve_relief(relief_id, actor="approver-1", reason="bills checked")
-        print(f"  approved by approver-1: granted={ledger.relief(relief_id).granted}")
-
-
-def main() -> int:
+def run(
+    runtime: Runtime, folder: Path, seed: int, scale: float, echo: Callable[[str], None]
+) -> DemoResult:
     started = time.perf_counter()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{DEMO_DATABASE}{suffix}").unlink(missing_ok=True)
-    settings = Settings(database_url=f"sqlite:///{DEMO_DATABASE}")
-    ledger = Ledger(settings.ledger_env())
-    try:
-        ledger.set_standard(
-            "dibao-urban",
-            QIBIN,
-            "2020-01",
-            {"standard": "600"},
-            actor="finance-1",
-            reason="urban dibao standard",
-        )
-        reference_case_2(ledger)
-        reference_case_3(ledger)
-        reference_case_5(ledger)
-        ledger_position = ledger.position
-    finally:
-        ledger.close()
-    print(
-        f"\n{ledger_position} events recorded in {DEMO_DATABASE} "
-        f"in {time.perf_counter() - started:.2f} s"
+    echo(f"Generating the decade {FIRST} to {LAST} at scale {scale:g} (seed {seed}) ...")
+    path = decisions_file(folder, seed, scale)
+    result = import_with_progress(runtime, path)
+    echo(
+        f"{result.imported} decisions imported now, {result.already_imported} found imported "
+        f"before; the ledger is at position {result.position}"
     )
-    return 0
+    project(runtime)
+    verification = verify(runtime, echo)
+    position = runtime.read_side.position
+    return DemoResult(
+        events=position,
+        seconds=time.perf_counter() - started,
+        head=str(verification[0]),
+        verified=verification[1],
+        paid=decade_paid(runtime, position),
+        elderly_people=distinct_subjects(runtime, "elderly-allowance", position),
+        relief_grants=distinct_subjects(runtime, "temporary-relief", position),
+    )
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def import_with_progress(runtime: Runtime, path: Path) -> ImportResult:
+    lines = sum(1 for _ in numbered_lines(path))
+    with click.progressbar(range(lines), label="Importing decisions", show_eta=True) as bar:
+        done = 0
+
+        def advance(number: int) -> None:
+            nonlocal done
+            bar.update(number - done)
+            done = number
+
+        return import_file(runtime.ledger, runtime.views, path, advance)
+
+
+def project(runtime: Runtime) -> None:
+    """Catch the views up, showing events per second and the time left."""
+    projector = runtime.projector
+    behind = max(runtime.ledger.position - projector.position, 0)
+    started = time.perf_counter()
+    done = 0
+
+    def rate(_: int | None) -> str:
+        return f"{done / max(time.perf_counter() - started, 1e-9):,.0f} events/s"
+
+    with click.progressbar(
+        range(behind), label="Building the projections", show_eta=True, item_show_func=rate
+    ) as bar:
+        while projected := projector.run_batch():
+            done += projected
+            bar.update(projected, done)
+
+
+def verify(runtime: Runtime, echo: Callable[[str], None]) -> tuple[audit_chain.Head, bool]:
+    result = audit_chain.verify(runtime.ledger.recorder, runtime.views)
+    position = runtime.read_side.position
+    accounts = Accounts(runtime.views)
+    periods = accounts.periods(position)
+    matching = sum(1 for p in periods if p.digest_matches)
+    months = accounts.closed_months(position)
+    balanced = sum(1 for m in months if m.balances)
+    echo(f"Audit chain: {result.explanation}; head {result.head}")
+    echo(f"Payroll periods: {matching} of {len(periods)} match their digest when replayed")
+    echo(
+        f"Balance: {balanced} of {len(months)} closed months where entitled = paid + settled "
+        "+ outstanding"
+    )
+    return result.head, result.ok and matching == len(periods) and balanced == len(months)
+
+
+def decade_paid(runtime: Runtime, position: int) -> dict[str, Decimal]:
+    paid: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    for account in Accounts(runtime.views).closed_months(position):
+        if FIRST <= account.month <= LAST:
+            group = GROUPS.get(account.programme, account.programme)
+            paid[group] += account.paid + account.settled
+    return dict(paid)
+
+
+def distinct_subjects(runtime: Runtime, programme: str, position: int) -> int:
+    rows = runtime.views.fetchall(
+        "SELECT COUNT(DISTINCT subject_id) FROM segments WHERE programme = ? "
+        "AND known_from <= ? AND (known_to IS NULL OR known_to > ?) AND valid_from <= ?",
+        (programme, position, position, LAST.index),
+    )
+    return int(rows[0][0] or 0)
+
+
+def print_summary(result: DemoResult, scale: float) -> None:
+    rows: list[tuple[object, ...]] = []
+    for group, (label, published) in PUBLISHED.items():
+        figure = published * Decimal(str(scale))
+        ours = result.paid.get(group, Decimal("0.00"))
+        rows.append((label, f"{ours:,.2f}", f"{figure:,.0f}", _share(ours, figure)))
+    relief = result.paid.get("temporary-relief", Decimal("0.00"))
+    rows.append(("temporary relief (yuan)", f"{relief:,.2f}", "not published", ""))
+    for label, ours_count, published_count in (
+        ("elderly people on the allowance", result.elderly_people, PUBLISHED_ELDERLY_PEOPLE),
+        ("temporary relief grants", result.relief_grants, PUBLISHED_RELIEF_GRANTS),
+    ):
+        figure = Decimal(published_count) * Decimal(str(scale))
+        rows.append(
+            (label, f"{ours_count:,}", f"{figure:,.0f}", _share(Decimal(ours_count), figure))
+        )
+    click.echo(f"\nThe decade {FIRST} to {LAST}, paid and settled, beside the published figures:")
+    echo_table(["", "this ledger", "published", "ratio"], rows)
+
+
+def _share(ours: Decimal, published: Decimal) -> str:
+    return f"{ours / published:.1%}" if published else ""

@@ -49,12 +49,12 @@ PROGRAMMES = (
 
 # Stocks at the start and monthly flows, per unit of scale, for the whole city.
 STOCK = {
-    "dibao": 20_000,
+    "dibao": 24_000,
     "tekun": 1_800,
-    "elderly": 9_000,
-    "living": 7_000,
-    "nursing": 5_500,
-    "orphan": 170,
+    "elderly": 6_000,
+    "living": 6_700,
+    "nursing": 5_300,
+    "orphan": 130,
 }
 MONTHLY_ENTRY = {
     "dibao": 0.012,
@@ -66,11 +66,11 @@ MONTHLY_ENTRY = {
 MONTHLY_EXIT = {
     "dibao": 0.011,
     "tekun": 0.009,
-    "elderly": 0.0095,
+    "elderly": 0.015,
     "living": 0.008,
     "nursing": 0.008,
 }
-ELDERLY_NEW_PER_MONTH = 150
+ELDERLY_NEW_PER_MONTH = 175
 RELIEF_PER_MONTH = 500
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红文斌"

@@ -22,6 +22,7 @@ import click
 from api.runtime import Runtime
 from projections import audit_chain
 from projections.accounts import Accounts
+from projections.database import ViewDatabase
 from scripts.generator import FIRST, LAST, generate
 from scripts.importer import ImportResult, import_file, numbered_lines
 from scripts.tables import echo_table
@@ -87,9 +88,9 @@ def run(
         seconds=time.perf_counter() - started,
         head=str(verification[0]),
         verified=verification[1],
-        paid=decade_paid(runtime, position),
-        elderly_people=distinct_subjects(runtime, "elderly-allowance", position),
-        relief_grants=distinct_subjects(runtime, "temporary-relief", position),
+        paid=decade_paid(runtime.views, position),
+        elderly_people=distinct_subjects(runtime.views, "elderly-allowance", position),
+        relief_grants=distinct_subjects(runtime.views, "temporary-relief", position),
     )
 
 
@@ -141,17 +142,18 @@ def verify(runtime: Runtime, echo: Callable[[str], None]) -> tuple[audit_chain.H
     return result.head, result.ok and matching == len(periods) and balanced == len(months)
 
 
-def decade_paid(runtime: Runtime, position: int) -> dict[str, Decimal]:
+def decade_paid(views: ViewDatabase, position: int) -> dict[str, Decimal]:
+    """Paid and settled for the decade's months, per group of the published figures."""
     paid: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
-    for account in Accounts(runtime.views).closed_months(position):
+    for account in Accounts(views).closed_months(position):
         if FIRST <= account.month <= LAST:
             group = GROUPS.get(account.programme, account.programme)
             paid[group] += account.paid + account.settled
     return dict(paid)
 
 
-def distinct_subjects(runtime: Runtime, programme: str, position: int) -> int:
-    rows = runtime.views.fetchall(
+def distinct_subjects(views: ViewDatabase, programme: str, position: int) -> int:
+    rows = views.fetchall(
         "SELECT COUNT(DISTINCT subject_id) FROM segments WHERE programme = ? "
         "AND known_from <= ? AND (known_to IS NULL OR known_to > ?) AND valid_from <= ?",
         (programme, position, position, LAST.index),

@@ -175,10 +175,22 @@ def import_file(
     """Check the whole file, then record its decisions (resuming after what was saved)."""
     digest = file_digest(path)
     done = ledger.imported_through(digest)
+    lines = sum(1 for _ in numbered_lines(path))
+    if done >= lines:
+        return ImportResult(lines, 0, done, ledger.position)
     total = check_file(ledger, path, after_line=done)
     projector = Projector(ledger, views)
     imported = 0
     closing_before = False
+    last: tuple[int, datetime] | None = None  # the line applied last, and its time
+
+    def save() -> None:
+        """Save what was imported, with how far the file has come, at its last line's time."""
+        if last is not None:
+            with ledger.original_time(last[1]):
+                ledger.record_import_progress(digest, last[0])
+        ledger.flush()
+
     with ledger.importing():
         for number, text in numbered_lines(path):
             if number <= done:
@@ -188,8 +200,7 @@ def import_file(
             if closing != closing_before:
                 # A run of closes begins or ends here. Its lines are all computed at one
                 # position, from views that have every decision before the run.
-                ledger.record_import_progress(digest, number - 1)
-                ledger.flush()
+                save()
                 if closing:
                     projector.catch_up()
             try:
@@ -198,12 +209,12 @@ def import_file(
             except LedgerRefusal as refusal:
                 raise ImportFailedError(number, refusal.message) from None
             imported += 1
+            last = (number, line.at)
             closing_before = closing
             if not closing and imported % FLUSH_EVERY == 0:
-                ledger.record_import_progress(digest, number)
-                ledger.flush()
+                save()
                 progress(number)
-        ledger.record_import_progress(digest, total)
+        save()
     progress(total)
     return ImportResult(total, imported, done, ledger.position)
 

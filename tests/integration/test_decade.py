@@ -1,0 +1,111 @@
+"""The decade generator, the decisions-file import and the demo, at a small scale."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from api.runtime import Runtime, opened
+from api.settings import Settings
+from domain.case import Case
+from projections.rebuild import replay
+from projections.views import open_views
+from scripts import importer
+from scripts.cli import main
+from scripts.demo import decade_paid, decisions_file
+from scripts.demo import run as run_demo
+from scripts.generator import generate
+from scripts.importer import BadFileError, import_file
+
+SCALE = 0.005
+
+
+def digest_of(seed: int, scale: float) -> str:
+    lines = (json.dumps(d, sort_keys=True) for d in generate(seed, scale))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def test_the_generator_is_deterministic_for_a_seed() -> None:
+    assert digest_of(7, SCALE) == digest_of(7, SCALE)
+    assert digest_of(7, SCALE) != digest_of(8, SCALE)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    with opened(Settings(database_url=f"sqlite:///{tmp_path}/ledger.db")) as runtime:
+        yield runtime
+
+
+def test_the_demo_verifies_and_its_totals_equal_a_replay(runtime: Runtime, tmp_path: Path) -> None:
+    result = run_demo(runtime, tmp_path, 1, SCALE, lambda _: None)
+    assert result.verified
+    assert result.paid["elderly-allowance"] > 0
+    scratch = open_views(runtime.ledger.env, schema="ledger_rebuild")
+    try:
+        assert replay(runtime.ledger, scratch, result.events) == result.events
+        assert decade_paid(scratch, result.events) == result.paid
+    finally:
+        scratch.close()
+    again = run_demo(runtime, tmp_path, 1, SCALE, lambda _: None)
+    assert again.events == result.events  # a second run reuses what is loaded
+
+
+def test_a_file_with_bad_lines_names_them_and_stores_nothing(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    good = decisions_file(tmp_path, 1, SCALE).read_text(encoding="utf-8").splitlines()
+    lines = good[:300]
+    lines[10] = lines[10].replace('"set_standard"', '"set_standards"')
+    grant = next(n for n, text in enumerate(lines) if '"decision": "grant"' in text)
+    lines[grant] = lines[grant].replace('"effective": "2012-10"', '"effective": "2012-13"')
+    lines.insert(50, "{not json")
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(BadFileError) as refusal:
+        import_file(runtime.ledger, runtime.views, path)
+    assert [bad.number for bad in refusal.value.bad] == sorted({11, 51, grant + 1 + (grant >= 50)})
+    assert runtime.ledger.position == 0
+    result = CliRunner().invoke(
+        main, ["import", str(path)], env={"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"}
+    )
+    assert result.exit_code == 1
+    assert "line 11: " in result.output
+    assert "nothing was stored" in result.output
+
+
+def test_an_interrupted_import_resumes_without_duplicates(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = decisions_file(tmp_path, 1, SCALE)
+    grants = path.read_text(encoding="utf-8").count('"decision": "grant"')
+    calls = 0
+    original = importer.apply
+
+    def dying_apply(*args: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5_000:
+            raise KeyboardInterrupt
+        original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer, "apply", dying_apply)
+    with pytest.raises(KeyboardInterrupt):
+        import_file(runtime.ledger, runtime.views, path)
+    interrupted_at = runtime.ledger.position
+    assert interrupted_at > 0
+    monkeypatch.setattr(importer, "apply", original)
+    result = import_file(runtime.ledger, runtime.views, path)
+    assert result.already_imported > 0
+    assert result.already_imported + result.imported == result.lines
+    topic = f"{Case.__module__}:{Case.Granted.__qualname__}"
+    stored = sum(
+        1
+        for n in runtime.ledger.recorder.select_notifications(start=1, limit=10_000_000)
+        if n.topic == topic
+    )
+    assert stored == grants

@@ -156,14 +156,37 @@ def fold_month(
     programme: Programme, decisions: Sequence[Decision], month: Month, *, rescinded: bool
 ) -> CaseMonth:
     """The case as it stands in ``month``, from a valid history."""
+    return fold_months(programme, decisions, [month], rescinded=rescinded)[0]
+
+
+def fold_months(
+    programme: Programme, decisions: Sequence[Decision], months: Sequence[Month], *, rescinded: bool
+) -> list[CaseMonth]:
+    """The case in each of ``months`` (ascending), folding the decisions once."""
     if rescinded:
-        return CaseMonth(Status.RESCINDED)
+        return [CaseMonth(Status.RESCINDED) for _ in months]
+    ordered = _in_order(decisions)
     state = _FoldState()
-    for decision in _in_order(decisions):
-        if decision.effective > month:
-            break
-        if _no_effect(state, decision) is None:
-            _apply(programme, state, decision)
+    facts_before: CaseFacts | None = None  # the facts in force before the month being folded
+    folding: Month | None = None
+    leaving_facts: CaseFacts | None = None
+    next_decision = 0
+    out = []
+    for month in months:
+        while next_decision < len(ordered) and ordered[next_decision].effective <= month:
+            decision = ordered[next_decision]
+            next_decision += 1
+            if decision.effective != folding:
+                folding, facts_before = decision.effective, state.facts
+            if _no_effect(state, decision) is None:
+                _apply(programme, state, decision)
+                if decision.kind is DecisionKind.GRADUAL_EXIT_STARTED:
+                    leaving_facts = facts_before  # a gradual exit pays the month before it
+        out.append(_month_of(state, month, leaving_facts))
+    return out
+
+
+def _month_of(state: _FoldState, month: Month, leaving_facts: CaseFacts | None) -> CaseMonth:
     if state.granted_from is None or state.facts is None:
         return CaseMonth(Status.NOT_OPEN)
     if state.closed_from is not None and month >= state.closed_from:
@@ -171,9 +194,7 @@ def fold_month(
     if state.suspended:
         return CaseMonth(Status.SUSPENDED, state.facts, month)
     if state.leaving_from is not None:
-        priced = state.leaving_from - 1
-        before = fold_month(programme, decisions, priced, rescinded=False)
-        return CaseMonth(Status.LEAVING, before.facts, priced)
+        return CaseMonth(Status.LEAVING, leaving_facts, state.leaving_from - 1)
     return CaseMonth(Status.PAYING, state.facts, month)
 
 

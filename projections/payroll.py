@@ -62,14 +62,19 @@ def payroll_items(
     cursor: Cursor, programme: str, region: str, month: Month, position: int
 ) -> list[PayrollItem]:
     """Every amount, arrear and recovery of the period, as known at ``position``."""
+    # Two index ranges: the rows still known, and those superseded after the position.
+    in_month = (
+        "programme = ? AND region = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) "
+        "AND known_from <= ? AND amount_fen <> 0"
+    )
+    params = (programme, region, month.index, month.index, position)
     items = [
         PayrollItem(subject_id, month, AMOUNT, int(fen))
         for subject_id, fen in cursor.fetchall(
-            "SELECT subject_id, amount_fen FROM segments "
-            "WHERE programme = ? AND region = ? AND valid_from <= ? "
-            "AND (valid_to IS NULL OR valid_to > ?) "
-            "AND known_from <= ? AND (known_to IS NULL OR known_to > ?) AND amount_fen <> 0",
-            (programme, region, month.index, month.index, position, position),
+            f"SELECT subject_id, amount_fen FROM segments WHERE {in_month} AND known_to IS NULL "
+            f"UNION ALL SELECT subject_id, amount_fen FROM segments WHERE {in_month} "
+            f"AND known_to > ?",
+            (*params, *params, position),
         )
     ]
     prior = prior_close(cursor, programme, region, month)
@@ -90,18 +95,18 @@ def _corrections(
     changed = [
         row[0]
         for row in cursor.fetchall(
-            "SELECT DISTINCT subject_id FROM segments WHERE programme = ? AND region = ? "
-            "AND ((known_from > ? AND known_from <= ?) OR (known_to > ? AND known_to <= ?))",
-            (programme, region, before, position, before, position),
+            "SELECT subject_id FROM segments WHERE programme = ? AND region = ? "
+            "AND known_from > ? AND known_from <= ? UNION "
+            "SELECT subject_id FROM segments WHERE programme = ? AND region = ? "
+            "AND known_to > ? AND known_to <= ?",
+            (programme, region, before, position) * 2,
         )
     ]
     items: list[PayrollItem] = []
     for start in range(0, len(changed), CHUNK):
         chunk = changed[start : start + CHUNK]
         marks = ", ".join("?" for _ in chunk)
-        rows_by_subject: dict[str, list[tuple[int, int | None, int, int, int | None]]] = (
-            defaultdict(list)
-        )
+        rows_by_subject: dict[str, list[Row]] = defaultdict(list)
         for subject_id, valid_from, valid_to, fen, known_from, known_to in cursor.fetchall(
             f"SELECT subject_id, valid_from, valid_to, amount_fen, known_from, known_to "
             f"FROM segments WHERE subject_id IN ({marks}) AND valid_from < ? "
@@ -110,27 +115,47 @@ def _corrections(
         ):
             rows_by_subject[subject_id].append((valid_from, valid_to, fen, known_from, known_to))
         for subject_id in chunk:
-            rows = rows_by_subject[subject_id]
-            for corrected in range(prior.first_month.index, month.index):
-                difference = _amount_at(rows, corrected, position) - _amount_at(
-                    rows, corrected, before
-                )
-                if difference:
-                    kind = ARREARS if difference > 0 else RECOVERY
-                    items.append(PayrollItem(subject_id, Month(corrected), kind, abs(difference)))
+            items += _differences(
+                subject_id, rows_by_subject[subject_id], prior.first_month, month, before, position
+            )
     return items
 
 
-def _amount_at(
-    rows: Sequence[tuple[int, int | None, int, int, int | None]], month: int, position: int
-) -> int:
-    for valid_from, valid_to, fen, known_from, known_to in rows:
-        if (
-            valid_from <= month
-            and (valid_to is None or valid_to > month)
-            and known_from <= position
-            and (known_to is None or known_to > position)
-        ):
+Row = tuple[int, int | None, int, int, int | None]  # valid from, to, fen, known from, to
+
+
+def _known_at(row: Row, position: int) -> bool:
+    return row[3] <= position and (row[4] is None or row[4] > position)
+
+
+def _differences(
+    subject_id: str,
+    rows: Sequence[Row],
+    first: Month,
+    month: Month,
+    before: int,
+    position: int,
+) -> list[PayrollItem]:
+    """Arrears and recoveries for the closed months ``first`` up to ``month``: only where
+    a row became known, or stopped being known, between the two positions."""
+    now = [row for row in rows if _known_at(row, position)]
+    then = [row for row in rows if _known_at(row, before)]
+    months: set[int] = set()
+    for valid_from, valid_to, *_ in set(now).symmetric_difference(then):
+        end = month.index if valid_to is None else min(valid_to, month.index)
+        months.update(range(max(valid_from, first.index), end))
+    items = []
+    for corrected in sorted(months):
+        difference = _amount_in(now, corrected) - _amount_in(then, corrected)
+        if difference:
+            kind = ARREARS if difference > 0 else RECOVERY
+            items.append(PayrollItem(subject_id, Month(corrected), kind, abs(difference)))
+    return items
+
+
+def _amount_in(rows: Sequence[Row], month: int) -> int:
+    for valid_from, valid_to, fen, _, _ in rows:
+        if valid_from <= month and (valid_to is None or valid_to > month):
             return fen
     return 0
 

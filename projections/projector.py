@@ -35,6 +35,7 @@ from projections.standards_table import StandardsTable
 
 DEFAULT_BATCH_SIZE = 1_000
 RELIEF_GRANTED = "granted"
+PREFETCH_CHUNK = 500
 
 
 def to_fen(amount: Decimal) -> int:
@@ -273,23 +274,32 @@ class _Batch:
 
     def _open_rows(self, subject_id: str) -> list[_OpenRow]:
         if subject_id not in self.open_rows:
-            self.open_rows[subject_id] = [
-                _OpenRow(
-                    Segment(
-                        Month(valid_from),
-                        Month(valid_to) if valid_to is not None else None,
-                        Decimal(amount_fen) / 100,
-                        status,
-                    ),
-                    None,
-                )
-                for valid_from, valid_to, amount_fen, status in self.cursor.fetchall(
-                    "SELECT valid_from, valid_to, amount_fen, status FROM segments "
-                    "WHERE subject_id = ? AND known_to IS NULL",
-                    (subject_id,),
-                )
-            ]
+            self.prefetch([subject_id])
         return self.open_rows[subject_id]
+
+    def prefetch(self, subject_ids: Sequence[str]) -> None:
+        """Read the state and current rows of many subjects at once, ahead of their events."""
+        wanted = [s for s in dict.fromkeys(subject_ids) if s not in self.open_rows]
+        for start in range(0, len(wanted), PREFETCH_CHUNK):
+            chunk = wanted[start : start + PREFETCH_CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for subject_id, programme, region, text in self.cursor.fetchall(
+                f"SELECT subject_id, programme, region, state FROM subjects "
+                f"WHERE subject_id IN ({marks})",
+                chunk,
+            ):
+                if subject_id not in self.subjects:
+                    self._remember(subject_id, programme, region, text)
+            rows: dict[str, list[_OpenRow]] = {subject_id: [] for subject_id in chunk}
+            for subject_id, valid_from, valid_to, amount_fen, status in self.cursor.fetchall(
+                f"SELECT subject_id, valid_from, valid_to, amount_fen, status FROM segments "
+                f"WHERE subject_id IN ({marks}) AND known_to IS NULL",
+                chunk,
+            ):
+                valid_until = Month(valid_to) if valid_to is not None else None
+                segment = Segment(Month(valid_from), valid_until, Decimal(amount_fen) / 100, status)
+                rows[subject_id].append(_OpenRow(segment, None))
+            self.open_rows.update(rows)
 
     def flush(self) -> None:
         cursor = self.cursor
@@ -405,8 +415,11 @@ class Projector:
         batch = _Batch(cursor, standards)
         recorded = self._latest_recorded(cursor)
         positions = []
-        for notification in notifications:
-            event = self.ledger.mapper.to_domain_event(notification)
+        events = [self.ledger.mapper.to_domain_event(n) for n in notifications]
+        batch.prefetch(
+            [e.originator_id.hex for e in events if isinstance(e, Case.Event | Relief.Event)]
+        )
+        for notification, event in zip(notifications, events, strict=True):
             recorded = max(recorded, microseconds(getattr(event, "timestamp")))  # noqa: B009
             positions.append(
                 (

@@ -48,7 +48,8 @@ CREATE = (
     "CREATE INDEX IF NOT EXISTS segments_by_roll ON segments (programme, region, valid_from)",
     "CREATE INDEX IF NOT EXISTS segments_by_subject ON segments (subject_id, valid_from)",
     "CREATE INDEX IF NOT EXISTS segments_by_known_from ON segments (programme, region, known_from)",
-    "CREATE INDEX IF NOT EXISTS segments_by_known_to ON segments (programme, region, known_to)",
+    "CREATE INDEX IF NOT EXISTS segments_by_known_to"
+    " ON segments (programme, region, known_to, valid_from)",
     *CREATE_AUDIT_CHAIN,
     "CREATE TABLE IF NOT EXISTS periods ("
     " programme TEXT NOT NULL, region TEXT NOT NULL, month INTEGER NOT NULL,"

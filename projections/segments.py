@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from domain.ages import first_month_aged
 from domain.amounts import monthly_amount
-from domain.fold import Decision, closing_month, fold_month
+from domain.fold import Decision, closing_month, fold_months
 from domain.money import ZERO
 from domain.months import Month
 from domain.programmes import Programme
@@ -54,8 +54,8 @@ def case_segments(
     ordered = sorted(p for p in points if p >= granted.effective)
 
     segments: list[Segment] = []
-    for start, end in zip(ordered, [*ordered[1:], None], strict=True):
-        state = fold_month(programme, decisions, start, rescinded=False)
+    states = fold_months(programme, decisions, ordered, rescinded=False)
+    for start, end, state in zip(ordered, [*ordered[1:], None], states, strict=True):
         if not state.is_open:
             continue
         amount = ZERO

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
+
 from api.settings import Settings
 from domain.identity import check_character
 from domain.ledger import Ledger
@@ -59,3 +61,20 @@ def set_reference_standards(
 def at(text: str) -> datetime:
     """A decision time in the bureau's time zone: ``at("2019-08-20 10:00")``."""
     return datetime.fromisoformat(text).replace(tzinfo=BUREAU_TIME_ZONE)
+
+
+class OnSQLite:
+    """Mixed into a test class: its ``database_url`` is a fresh SQLite file."""
+
+    @pytest.fixture
+    def database_url(self, sqlite_url: str) -> str:
+        return sqlite_url
+
+
+@pytest.mark.postgres
+class OnPostgreSQL:
+    """Mixed into a test class: its ``database_url`` is a fresh PostgreSQL database."""
+
+    @pytest.fixture
+    def database_url(self, postgres_url: str) -> str:
+        return postgres_url

@@ -9,7 +9,7 @@ import pytest
 
 from api.auth import Role
 from tests.e2e.service import Service, running
-from tests.support import QIBIN, at, identity_number, person
+from tests.support import QIBIN, OnPostgreSQL, OnSQLite, at, identity_number, person
 
 FINANCE, CASEWORKER, APPROVER, AUDITOR, VIEWER = (
     Role.FINANCE,
@@ -284,14 +284,9 @@ class ReferenceCasesOverHTTP:
         assert service.runtime.ledger.position == before
 
 
-class TestReferenceCasesOverHTTPOnSQLite(ReferenceCasesOverHTTP):
-    @pytest.fixture
-    def database_url(self, sqlite_url: str) -> str:
-        return sqlite_url
+class TestReferenceCasesOverHTTPOnSQLite(OnSQLite, ReferenceCasesOverHTTP):
+    pass
 
 
-@pytest.mark.postgres
-class TestReferenceCasesOverHTTPOnPostgreSQL(ReferenceCasesOverHTTP):
-    @pytest.fixture
-    def database_url(self, postgres_url: str) -> str:
-        return postgres_url
+class TestReferenceCasesOverHTTPOnPostgreSQL(OnPostgreSQL, ReferenceCasesOverHTTP):
+    pass

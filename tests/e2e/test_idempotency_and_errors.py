@@ -11,7 +11,7 @@ import pytest
 
 from api.auth import Role
 from tests.e2e.service import Service, running
-from tests.support import QIBIN, identity_number
+from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number
 
 CW, FI = Role.CASEWORKER, Role.FINANCE
 
@@ -131,14 +131,9 @@ class IdempotencyAndErrors:
         ]
 
 
-class TestIdempotencyAndErrorsOnSQLite(IdempotencyAndErrors):
-    @pytest.fixture
-    def database_url(self, sqlite_url: str) -> str:
-        return sqlite_url
+class TestIdempotencyAndErrorsOnSQLite(OnSQLite, IdempotencyAndErrors):
+    pass
 
 
-@pytest.mark.postgres
-class TestIdempotencyAndErrorsOnPostgreSQL(IdempotencyAndErrors):
-    @pytest.fixture
-    def database_url(self, postgres_url: str) -> str:
-        return postgres_url
+class TestIdempotencyAndErrorsOnPostgreSQL(OnPostgreSQL, IdempotencyAndErrors):
+    pass

@@ -21,6 +21,8 @@ from domain.person_index import PersonIndex
 from domain.persons import PersonInput
 from tests.support import (
     QIBIN,
+    OnPostgreSQL,
+    OnSQLite,
     identity_number,
     ledger_at,
     person,
@@ -218,14 +220,9 @@ def person_index(ledger: Ledger, someone: PersonInput) -> PersonIndex:
     return index
 
 
-class TestLedgerOnSQLite(LedgerOnStore):
-    @pytest.fixture
-    def database_url(self, sqlite_url: str) -> str:
-        return sqlite_url
+class TestLedgerOnSQLite(OnSQLite, LedgerOnStore):
+    pass
 
 
-@pytest.mark.postgres
-class TestLedgerOnPostgreSQL(LedgerOnStore):
-    @pytest.fixture
-    def database_url(self, postgres_url: str) -> str:
-        return postgres_url
+class TestLedgerOnPostgreSQL(OnPostgreSQL, LedgerOnStore):
+    pass

@@ -20,7 +20,7 @@ from projections.projector import Projector
 from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.views import open_views
-from tests.support import QIBIN, at, ledger_at, person
+from tests.support import QIBIN, OnPostgreSQL, OnSQLite, at, ledger_at, person
 
 M = Month.parse
 D = Decimal
@@ -269,14 +269,9 @@ class PayrollOnStore:
             scratch.close()
 
 
-class TestPayrollOnSQLite(PayrollOnStore):
-    @pytest.fixture
-    def database_url(self, sqlite_url: str) -> str:
-        return sqlite_url
+class TestPayrollOnSQLite(OnSQLite, PayrollOnStore):
+    pass
 
 
-@pytest.mark.postgres
-class TestPayrollOnPostgreSQL(PayrollOnStore):
-    @pytest.fixture
-    def database_url(self, postgres_url: str) -> str:
-        return postgres_url
+class TestPayrollOnPostgreSQL(OnPostgreSQL, PayrollOnStore):
+    pass

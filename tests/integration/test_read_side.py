@@ -21,7 +21,15 @@ from projections.projector import Projector
 from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.views import open_views
-from tests.support import QIBIN, at, ledger_at, person, set_reference_standards
+from tests.support import (
+    QIBIN,
+    OnPostgreSQL,
+    OnSQLite,
+    at,
+    ledger_at,
+    person,
+    set_reference_standards,
+)
 
 M = Month.parse
 
@@ -375,14 +383,9 @@ def record_a_small_history(ledger: Ledger) -> None:
         )
 
 
-class TestReadSideOnSQLite(ReadSideOnStore):
-    @pytest.fixture
-    def database_url(self, sqlite_url: str) -> str:
-        return sqlite_url
+class TestReadSideOnSQLite(OnSQLite, ReadSideOnStore):
+    pass
 
 
-@pytest.mark.postgres
-class TestReadSideOnPostgreSQL(ReadSideOnStore):
-    @pytest.fixture
-    def database_url(self, postgres_url: str) -> str:
-        return postgres_url
+class TestReadSideOnPostgreSQL(OnPostgreSQL, ReadSideOnStore):
+    pass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +21,7 @@ import click
 
 from api.runtime import Runtime
 from projections import audit_chain
-from projections.accounts import Accounts
+from projections.accounts import Accounts, MonthAccount
 from projections.database import ViewDatabase
 from scripts.generator import FIRST, LAST, generate
 from scripts.importer import ImportResult, import_file, numbered_lines
@@ -81,14 +81,15 @@ def run(
         f"before; the ledger is at position {result.position}"
     )
     project(runtime)
-    verification = verify(runtime, echo)
     position = runtime.read_side.position
+    months = Accounts(runtime.views).closed_months(position)
+    head, verified = verify(runtime, months, echo)
     return DemoResult(
         events=position,
         seconds=time.perf_counter() - started,
-        head=str(verification[0]),
-        verified=verification[1],
-        paid=decade_paid(runtime.views, position),
+        head=str(head),
+        verified=verified,
+        paid=decade_paid(months),
         elderly_people=distinct_subjects(runtime.views, "elderly-allowance", position),
         relief_grants=distinct_subjects(runtime.views, "temporary-relief", position),
     )
@@ -125,13 +126,12 @@ def project(runtime: Runtime) -> None:
             bar.update(projected, done)
 
 
-def verify(runtime: Runtime, echo: Callable[[str], None]) -> tuple[audit_chain.Head, bool]:
+def verify(
+    runtime: Runtime, months: Sequence[MonthAccount], echo: Callable[[str], None]
+) -> tuple[audit_chain.Head, bool]:
     result = audit_chain.verify(runtime.ledger.recorder, runtime.views)
-    position = runtime.read_side.position
-    accounts = Accounts(runtime.views)
-    periods = accounts.periods(position)
+    periods = Accounts(runtime.views).periods(runtime.read_side.position)
     matching = sum(1 for p in periods if p.digest_matches)
-    months = accounts.closed_months(position)
     balanced = sum(1 for m in months if m.balances)
     echo(f"Audit chain: {result.explanation}; head {result.head}")
     echo(f"Payroll periods: {matching} of {len(periods)} match their digest when replayed")
@@ -142,10 +142,10 @@ def verify(runtime: Runtime, echo: Callable[[str], None]) -> tuple[audit_chain.H
     return result.head, result.ok and matching == len(periods) and balanced == len(months)
 
 
-def decade_paid(views: ViewDatabase, position: int) -> dict[str, Decimal]:
+def decade_paid(months: Iterable[MonthAccount]) -> dict[str, Decimal]:
     """Paid and settled for the decade's months, per group of the published figures."""
     paid: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
-    for account in Accounts(views).closed_months(position):
+    for account in months:
         if FIRST <= account.month <= LAST:
             group = GROUPS.get(account.programme, account.programme)
             paid[group] += account.paid + account.settled

@@ -51,10 +51,10 @@ PROGRAMMES = (
 STOCK = {
     "dibao": 24_000,
     "tekun": 1_800,
-    "elderly": 6_000,
+    "elderly": 6_250,
     "living": 6_700,
     "nursing": 5_300,
-    "orphan": 130,
+    "orphan": 107,
 }
 MONTHLY_ENTRY = {
     "dibao": 0.012,

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from domain.ledger import Ledger, Receipt
 from domain.months import Month
@@ -43,6 +44,7 @@ class PayrollItem:
     amount_fen: int
 
 
+@lru_cache(maxsize=1 << 16)  # the same few amounts recur on thousands of lines
 def _fen_to_yuan(fen: int) -> Decimal:
     return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -143,16 +144,20 @@ def year_totals(
 
 
 def case_span(views: ViewDatabase, position: int) -> tuple[Month, Month] | None:
-    """The first and the last month that has a case as known at ``position`` (a case with no
-    end counts to the month its last change takes effect); None when there is none."""
+    """The first month that has a case, and the last month the ledger had decisions for by
+    ``position`` (the month of its record time), as known at ``position``; None when there
+    is no case. Months after that hold only what is foreseen (a birthday's band change)."""
     rows = views.fetchall(
-        f"SELECT MIN(s.valid_from), MAX(COALESCE(s.valid_to - 1, s.valid_from)) "
-        f"FROM segments s WHERE {CURRENT}",
-        (position, position),
+        f"SELECT MIN(s.valid_from) FROM segments s WHERE {CURRENT}", (position, position)
     )
-    if not rows or rows[0][0] is None:
+    recorded = views.fetchall(
+        "SELECT recorded_at_us FROM positions WHERE position <= ? ORDER BY position DESC LIMIT 1",
+        (position,),
+    )
+    if not rows or rows[0][0] is None or not recorded:
         return None
-    return Month(int(rows[0][0])), Month(int(rows[0][1]))
+    moment = datetime.fromtimestamp(recorded[0][0] / 1_000_000, UTC)
+    return Month(int(rows[0][0])), max(Month(int(rows[0][0])), Month.at(moment))
 
 
 def roll_sizes(views: ViewDatabase, position: int, totals: _TotalsCache | None = None) -> RollSizes:

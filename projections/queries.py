@@ -7,6 +7,7 @@ record interval holds K. Nothing is replayed per request.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
@@ -19,6 +20,17 @@ from projections.schema import TRACKING_NAME
 
 CURRENT = "s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?)"
 IN_MONTH = "s.valid_from <= ? AND (s.valid_to IS NULL OR s.valid_to > ?)"
+
+
+def _known(where: str, params: Sequence[object], position: int) -> tuple[str, list[object]]:
+    """The segments matching ``where`` as known at ``position``, as a subquery of two index
+    ranges: the rows still known, and those superseded after the position."""
+    subquery = (
+        f"(SELECT * FROM segments s WHERE {where} AND s.known_from <= ? AND s.known_to IS NULL "
+        f"UNION ALL SELECT * FROM segments s WHERE {where} AND s.known_from <= ? "
+        f"AND s.known_to > ?) s"
+    )
+    return subquery, [*params, position, *params, position, position]
 
 
 class NotYetProjectedError(Exception):
@@ -147,11 +159,13 @@ class ReadSide:
 
     def roll(self, programme: str, region: str, as_of: Month, position: int) -> list[RollEntry]:
         """The open cases of a programme and region in ``as_of``, as known at ``position``."""
+        known, params = _known(
+            f"s.programme = ? AND s.region = ? AND {IN_MONTH}",
+            (programme, region, as_of.index, as_of.index),
+            position,
+        )
         rows = self.views.fetchall(
-            f"SELECT subject_id, amount_fen, status FROM segments s "
-            f"WHERE programme = ? AND region = ? AND {IN_MONTH} AND {CURRENT} "
-            f"ORDER BY subject_id",
-            (programme, region, as_of.index, as_of.index, position, position),
+            f"SELECT subject_id, amount_fen, status FROM {known} ORDER BY subject_id", params
         )
         return [RollEntry(subject, _money(fen), status) for subject, fen, status in rows]
 
@@ -176,17 +190,17 @@ class ReadSide:
         region: str | None = None,
     ) -> list[Total]:
         """Entitled amount and open cases per programme and region in ``as_of``."""
-        filters = ""
-        params: list[int | str] = [as_of.index, as_of.index, position, position]
+        where = IN_MONTH
+        where_params: list[object] = [as_of.index, as_of.index]
         if programme is not None:
-            filters += " AND programme = ?"
-            params.append(programme)
+            where += " AND s.programme = ?"
+            where_params.append(programme)
         if region is not None:
-            filters += " AND region = ?"
-            params.append(region)
+            where += " AND s.region = ?"
+            where_params.append(region)
+        known, params = _known(where, where_params, position)
         rows = self.views.fetchall(
-            f"SELECT programme, region, SUM(amount_fen), COUNT(*) FROM segments s "
-            f"WHERE {IN_MONTH} AND {CURRENT}{filters} "
+            f"SELECT programme, region, SUM(amount_fen), COUNT(*) FROM {known} "
             f"GROUP BY programme, region ORDER BY programme, region",
             params,
         )

@@ -48,6 +48,7 @@ CREATE = (
     "CREATE INDEX IF NOT EXISTS segments_by_roll ON segments (programme, region, valid_from)",
     "CREATE INDEX IF NOT EXISTS segments_by_subject ON segments (subject_id, valid_from)",
     "CREATE INDEX IF NOT EXISTS segments_by_known_from ON segments (programme, region, known_from)",
+    "CREATE INDEX IF NOT EXISTS segments_known_now ON segments (known_to, valid_from)",
     "CREATE INDEX IF NOT EXISTS segments_by_known_to"
     " ON segments (programme, region, known_to, valid_from)",
     *CREATE_AUDIT_CHAIN,

@@ -13,7 +13,8 @@ import threading
 from collections.abc import Mapping
 
 import psycopg
-from psycopg.conninfo import make_conninfo
+
+from projections.views import postgres_conninfo
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,7 @@ class DatabaseHealth:
     def __init__(self, env: Mapping[str, str]) -> None:
         self._conninfo: str | None = None
         if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
-            self._conninfo = make_conninfo(
-                dbname=env["POSTGRES_DBNAME"],
-                host=env.get("POSTGRES_HOST", "127.0.0.1"),
-                port=env.get("POSTGRES_PORT", "5432"),
-                user=env.get("POSTGRES_USER", ""),
-                password=env.get("POSTGRES_PASSWORD", ""),
-                connect_timeout=PING_TIMEOUT_SECONDS,
-            )
+            self._conninfo = postgres_conninfo(env, connect_timeout=PING_TIMEOUT_SECONDS)
         self.reachable = True
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="database-health", daemon=True)

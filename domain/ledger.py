@@ -40,7 +40,6 @@ from domain.errors import (
     NotFoundError,
     RecordTimeError,
 )
-from domain.fold import CaseMonth
 from domain.idempotency import IdempotencyRecord
 from domain.identity import PersonReferences
 from domain.import_progress import ImportProgress
@@ -526,9 +525,6 @@ class Ledger(Application[UUID]):
             index.release(case.id, at)
         return Receipt(case.id, self._save(case, *indexes))
 
-    def case_month(self, case_id: UUID, month: str | Month) -> CaseMonth:
-        return self.case(case_id).month(parse_month(month))
-
     def monthly_amount(self, case_id: UUID, month: str | Month) -> Decimal:
         """A case's entitlement for ``month`` as known now."""
         case = self.case(case_id)
@@ -571,14 +567,6 @@ class Ledger(Application[UUID]):
 
     def _periods(self, programme: Programme, region: str) -> PayrollPeriods | None:
         return self._load(PayrollPeriods, PayrollPeriods.id_for(programme, region))
-
-    def last_closed(self, programme: str, region: str) -> tuple[Month, int] | None:
-        """The last closed month of a programme in a region, and the position it was
-        computed at."""
-        periods = self._periods(parse_programme(programme), region)
-        if periods is None or periods.last_closed is None:
-            return None
-        return periods.last_closed, periods.last_position
 
     # Temporary relief.
 

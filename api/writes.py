@@ -20,7 +20,8 @@ from api.runtime import Runtime
 from api.schemas import Recorded
 from domain.errors import ConflictError
 from domain.idempotency import IdempotencyRecord
-from domain.ledger import Ledger, Receipt
+from domain.ledger import Ledger
+from domain.recording import Receipt
 
 IdempotencyKey = Annotated[
     str | None,

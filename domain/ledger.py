@@ -1,26 +1,21 @@
 """The command side: one eventsourcing Application that records every decision.
 
 Every command validates first and saves once; a refused command raises a LedgerRefusal and
-stores nothing. Live decisions are stamped with the server's clock; only the import path
-(``original_time``) may supply a decision's original time.
+stores nothing. How decisions are stamped and saved is in ``domain.recording``.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.cryptography import AESCipher
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import JSONTranscoder
 from eventsourcing.utils import Environment
 
 from domain.ages import first_month_aged
@@ -32,17 +27,13 @@ from domain.amounts import (
 )
 from domain.case import Case
 from domain.errors import (
-    ConcurrentDecisionError,
     EffectiveMonthError,
     IncomeAboveStandardError,
     InvalidInputError,
     NotEligibleError,
     NotFoundError,
-    RecordTimeError,
 )
-from domain.idempotency import IdempotencyRecord
 from domain.identity import PersonReferences
-from domain.import_progress import ImportProgress
 from domain.money import ZERO, require_money, round_to_fen
 from domain.months import Month, parse_month
 from domain.payroll import PayrollLine, PayrollPeriods, PayrollSummary, check_lines
@@ -59,53 +50,16 @@ from domain.programmes import (
     dibao_programme_for,
     parse_programme,
 )
+from domain.recording import Receipt, RecordingApplication
 from domain.regions import RegionCatalogue
 from domain.relief import Relief, ReliefKind, ReviewOutcome
 from domain.standards import Parameters, StandardSchedule, check_parameters
 from domain.transcodings import DateAsISO, MonthAsStr
 
 MAX_HOUSEHOLD = 30
-MAX_IMPORT_AGGREGATES = 50_000
-
-A = TypeVar("A")
-
-_original_time: ContextVar[datetime | None] = ContextVar("original_time", default=None)
 
 
-@dataclass(frozen=True)
-class IdempotentRequest:
-    actor: str
-    key: str
-    request_hash: str
-
-
-_idempotent_request: ContextVar[IdempotentRequest | None] = ContextVar(
-    "idempotent_request", default=None
-)
-
-
-@dataclass
-class _ImportBatch:
-    """Decisions being imported: their events in the order they happened, and the aggregates
-    they changed, so that later decisions in the batch see them before they are saved."""
-
-    latest_time: datetime | None
-    events: list[Any] = field(default_factory=list)
-    aggregates: dict[UUID, Any] = field(default_factory=dict)
-
-
-_import_batch: ContextVar[_ImportBatch | None] = ContextVar("import_batch", default=None)
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What a recorded decision answers: the aggregate it changed and its ledger position."""
-
-    id: UUID
-    position: int
-
-
-class Ledger(Application[UUID]):
+class Ledger(RecordingApplication):
     """Settings come from the environment: LEDGER_PERSONAL_DATA_KEY (base64 AES key),
     LEDGER_PERSON_REF_KEY (base64 HMAC key), LEDGER_REGION_CATALOGUE (optional file),
     LEDGER_RELIEF_CAP_MULTIPLE (default 6), LEDGER_GRADUAL_EXIT_MAX_MONTHS (default 6)."""
@@ -130,147 +84,6 @@ class Ledger(Application[UUID]):
         transcoder.register(MonthAsStr())
         transcoder.register(DateAsISO())
         transcoder.register(PersonalDataAsCiphertext(self._cipher))
-
-    # Time.
-
-    @contextmanager
-    def original_time(self, at: datetime) -> Iterator[None]:
-        """Record the decisions made inside with ``at`` as their time (the import path)."""
-        if at.tzinfo is None:
-            raise InvalidInputError("an original decision time needs a time zone", field="at")
-        batch = _import_batch.get()
-        latest = batch.latest_time if batch is not None else self.latest_recorded_time()
-        if latest is not None and at < latest:
-            raise RecordTimeError(
-                f"an imported decision at {at.isoformat()} is earlier than the latest stored "
-                f"one at {latest.isoformat()}; the ledger's record time never goes back"
-            )
-        if batch is not None:
-            batch.latest_time = at
-        token = _original_time.set(at)
-        try:
-            yield
-        finally:
-            _original_time.reset(token)
-
-    @contextmanager
-    def importing(self) -> Iterator[None]:
-        """Import mode: decisions made inside are saved together, in the order they were
-        made, when ``flush()`` is called and when the block ends. Receipts then carry
-        position 0, as positions are known only once saved. A refused decision raises
-        before anything of it is kept; what was flushed before stays."""
-        batch = _ImportBatch(self.latest_recorded_time())
-        token = _import_batch.set(batch)
-        try:
-            yield
-            self.flush()
-        finally:
-            _import_batch.reset(token)
-
-    def flush(self) -> int:
-        """Save the decisions imported so far; the ledger position reached."""
-        batch = _import_batch.get()
-        if batch is None or not batch.events:
-            return self.position
-        try:
-            recordings = self.save(*batch.events)
-        except BaseException:
-            batch.aggregates.clear()
-            raise
-        finally:
-            batch.events.clear()
-        # Saved aggregates stay at hand for the next decisions, up to a bound on memory.
-        if len(batch.aggregates) > MAX_IMPORT_AGGREGATES:
-            batch.aggregates.clear()
-        return recordings[-1].notification.id
-
-    def imported_through(self, digest: str) -> int:
-        """The last line of the file with this SHA-256 that an import saved (0: none)."""
-        progress = self._load(ImportProgress, ImportProgress.id_for(digest))
-        return progress.through_line if progress is not None else 0
-
-    def record_import_progress(self, digest: str, through_line: int) -> None:
-        """Note, with the decisions imported so far, how far the file has come."""
-        at = self._now()
-        progress = self._load(ImportProgress, ImportProgress.id_for(digest))
-        progress = progress or ImportProgress.start(digest, at)
-        progress.advance(through_line, at)
-        self._save(progress)
-
-    def _load(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
-        """An aggregate of ``kind``, from the import batch or the store (None: no such one)."""
-        batch = _import_batch.get()
-        if batch is not None and version is None and aggregate_id in batch.aggregates:
-            found = batch.aggregates[aggregate_id]
-        else:
-            try:
-                found = self.repository.get(aggregate_id, version=version)
-            except AggregateNotFoundError:
-                return None
-        return found if isinstance(found, kind) else None
-
-    def _now(self) -> datetime:
-        return _original_time.get() or datetime.now(UTC)
-
-    def latest_recorded_time(self) -> datetime | None:
-        position = self.position
-        if not position:
-            return None
-        (notification,) = self.recorder.select_notifications(start=position, limit=1)
-        event = self.mapper.to_domain_event(notification)
-        recorded: datetime = getattr(event, "timestamp")  # noqa: B009
-        return recorded
-
-    @property
-    def position(self) -> int:
-        """The ledger position of the latest recorded event (0 when empty)."""
-        return self.recorder.max_notification_id() or 0
-
-    def _effective(self, effective: str | Month, at: datetime) -> Month:
-        month = parse_month(effective)
-        latest = Month.at(at) + 1
-        if month > latest:
-            raise EffectiveMonthError(
-                f"a decision recorded in {Month.at(at)} takes effect no later than {latest}, "
-                f"not {month}",
-                field="effective",
-            )
-        return month
-
-    @contextmanager
-    def idempotent(self, actor: str, key: str, request_hash: str) -> Iterator[None]:
-        """Save an ``IdempotencyRecord`` with the decision made inside, in the same save."""
-        token = _idempotent_request.set(IdempotentRequest(actor, key, request_hash))
-        try:
-            yield
-        finally:
-            _idempotent_request.reset(token)
-
-    def idempotency_record(self, actor: str, key: str) -> IdempotencyRecord | None:
-        return self._load(IdempotencyRecord, IdempotencyRecord.id_for(actor, key))
-
-    def _save(self, *aggregates: Any) -> int:
-        batch = _import_batch.get()
-        if batch is not None:
-            for aggregate in aggregates:
-                batch.events.extend(aggregate.collect_events())
-                batch.aggregates[aggregate.id] = aggregate
-            return 0
-        request = _idempotent_request.get()
-        if request is not None:
-            record = IdempotencyRecord.answer(
-                request.actor, request.key, request.request_hash, aggregates[0].id, self._now()
-            )
-            aggregates = (*aggregates, record)
-        try:
-            recordings = self.save(*aggregates)
-        except IntegrityError:
-            raise ConcurrentDecisionError(
-                "another decision about the same case or person was recorded at the same "
-                "time; reload and try again"
-            ) from None
-        # The position of the decision: the record, when there is one, is saved after it.
-        return recordings[-2 if request is not None else -1].notification.id
 
     # Standards.
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from domain.ledger import Ledger, Receipt
+from domain.ledger import Ledger
 from domain.months import Month
 from domain.payroll import PayrollLine
+from domain.recording import Receipt
 from projections.database import Cursor, ViewDatabase
 from projections.queries import ReadSide
 

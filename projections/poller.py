@@ -14,6 +14,8 @@ from projections.projector import Projector
 
 log = logging.getLogger(__name__)
 
+RETRY_SECONDS = 1.0
+
 
 class Poller:
     def __init__(self, projector: Projector, interval: float = 0.05) -> None:
@@ -34,7 +36,8 @@ class Poller:
             try:
                 projected = self.projector.run_batch()
             except Exception:
-                log.exception("projecting a batch failed; retrying")
-                projected = 0
+                log.exception("projecting a batch failed; retrying in %s s", RETRY_SECONDS)
+                self._stopping.wait(RETRY_SECONDS)
+                continue
             if not projected:
                 self._stopping.wait(self.interval)

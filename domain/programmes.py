@@ -88,10 +88,6 @@ class CaseFacts:
             out[field.name] = list(value) if field.name == "members" else value
         return out
 
-    @classmethod
-    def from_event(cls, data: dict[str, Any]) -> CaseFacts:
-        return cls().updated(data)
-
     def updated(self, data: dict[str, Any]) -> CaseFacts:
         changes = dict(data)
         if "members" in changes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from uuid import UUID
 
 import pytest
 
@@ -78,3 +79,38 @@ class OnPostgreSQL:
     @pytest.fixture
     def database_url(self, postgres_url: str) -> str:
         return postgres_url
+
+
+def grant_reference_household(ledger: Ledger) -> UUID:
+    """Reference cases 1 and 2: an urban dibao household of 3 in Qibin with a per-capita
+    income of 200, granted from 2020-03 (recorded on 2020-03-02)."""
+    household = [
+        person(date(1980, 1, 1), 1),
+        person(date(1982, 2, 2), 2),
+        person(date(2010, 3, 3), 3),
+    ]
+    with ledger.original_time(at("2020-03-02 10:00")):
+        return ledger.grant(
+            "dibao-urban", QIBIN, "2020-03", household, income="200", actor="cw", reason="x"
+        ).id
+
+
+def grant_reference_disability_case(ledger: Ledger) -> UUID:
+    """Reference case 4: a disability living subsidy granted from 2019-04."""
+    with ledger.original_time(at("2019-04-03 09:30")):
+        return ledger.grant(
+            "disability-living",
+            QIBIN,
+            "2019-04",
+            [person(date(1975, 7, 7), 4)],
+            grade=2,
+            actor="cw-1",
+            reason="certificate",
+        ).id
+
+
+def rescind_in_september_2019(ledger: Ledger, case: UUID) -> None:
+    """Reference case 4: the rescission requested and approved in 2019-09."""
+    with ledger.original_time(at("2019-09-10 11:00")):
+        ledger.request_rescission(case, actor="cw-1", reason="forged certificate")
+        ledger.approve_rescission(case, actor="approver-1", reason="confirmed")

@@ -9,7 +9,16 @@ import pytest
 
 from api.auth import Role
 from tests.e2e.service import Service, running
-from tests.support import QIBIN, OnPostgreSQL, OnSQLite, at, identity_number, person
+from tests.support import (
+    QIBIN,
+    OnPostgreSQL,
+    OnSQLite,
+    at,
+    grant_reference_disability_case,
+    grant_reference_household,
+    identity_number,
+    rescind_in_september_2019,
+)
 
 FINANCE, CASEWORKER, APPROVER, AUDITOR, VIEWER = (
     Role.FINANCE,
@@ -51,11 +60,7 @@ class ReferenceCasesOverHTTP:
             ledger.set_standard(
                 "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n"
             )
-        with ledger.original_time(at("2020-03-02 10:00")):
-            members = [person(date(1980, 1, 1), n) for n in (1, 2, 3)]
-            ledger.grant(
-                "dibao-urban", QIBIN, "2020-03", members, income="200", actor="cw", reason="x"
-            )
+        grant_reference_household(ledger)
         for month, day in (
             ("2020-03", "31"),
             ("2020-04", "30"),
@@ -184,18 +189,8 @@ class ReferenceCasesOverHTTP:
             ledger.set_standard(
                 "disability-living", QIBIN, "2019-04", {"standard": "500"}, actor="f", reason="n"
             )
-            case = ledger.grant(
-                "disability-living",
-                QIBIN,
-                "2019-04",
-                [person(date(1975, 7, 7), 4)],
-                grade=2,
-                actor="cw-1",
-                reason="x",
-            ).id
-        with ledger.original_time(at("2019-09-10 11:00")):
-            ledger.request_rescission(case, actor="cw-1", reason="forged")
-            ledger.approve_rescission(case, actor="approver-1", reason="confirmed")
+        case = grant_reference_disability_case(ledger)
+        rescind_in_september_2019(ledger, case)
         then = service.get(
             f"/rolls/disability-living/{QIBIN}",
             AUDITOR,

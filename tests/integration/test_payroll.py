@@ -20,7 +20,17 @@ from projections.projector import Projector
 from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.views import open_views
-from tests.support import QIBIN, OnPostgreSQL, OnSQLite, at, ledger_at, person
+from tests.support import (
+    QIBIN,
+    OnPostgreSQL,
+    OnSQLite,
+    at,
+    grant_reference_disability_case,
+    grant_reference_household,
+    ledger_at,
+    person,
+    rescind_in_september_2019,
+)
 
 M = Month.parse
 D = Decimal
@@ -68,15 +78,7 @@ class PayrollOnStore:
             ledger.set_standard(
                 "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n"
             )
-        with ledger.original_time(at("2020-03-02 10:00")):
-            household = [
-                person(date(1980, 1, 1), 1),
-                person(date(1982, 2, 2), 2),
-                person(date(2010, 3, 3), 3),
-            ]
-            return ledger.grant(
-                "dibao-urban", QIBIN, "2020-03", household, income="200", actor="cw", reason="x"
-            ).id
+        return grant_reference_household(ledger)
 
     def test_reference_case_1_a_retroactive_raise_is_paid_as_arrears_with_august(
         self, ledger: Ledger, views: ViewDatabase
@@ -119,15 +121,7 @@ class PayrollOnStore:
             ledger.set_standard(
                 "disability-living", QIBIN, "2019-04", {"standard": "500"}, actor="f", reason="n"
             )
-            case = ledger.grant(
-                "disability-living",
-                QIBIN,
-                "2019-04",
-                [person(date(1975, 7, 7), 4)],
-                grade=2,
-                actor="cw-1",
-                reason="certificate",
-            ).id
+        case = grant_reference_disability_case(ledger)
         for month, day in (
             ("2019-04", "30"),
             ("2019-05", "31"),
@@ -136,9 +130,7 @@ class PayrollOnStore:
             ("2019-08", "31"),
         ):
             self.close(ledger, views, "disability-living", month, f"{month}-{day} 18:00")
-        with ledger.original_time(at("2019-09-10 11:00")):
-            ledger.request_rescission(case, actor="cw-1", reason="forged certificate")
-            ledger.approve_rescission(case, actor="approver-1", reason="confirmed")
+        rescind_in_september_2019(ledger, case)
         self.close(ledger, views, "disability-living", "2019-09", "2019-09-30 18:00")
         assert self.lines(views, "disability-living", "2019-09") == [
             ("0.00", "0.00", "2500.00", "0.00")

@@ -26,8 +26,11 @@ from tests.support import (
     OnPostgreSQL,
     OnSQLite,
     at,
+    grant_reference_disability_case,
+    grant_reference_household,
     ledger_at,
     person,
+    rescind_in_september_2019,
     set_reference_standards,
 )
 
@@ -66,15 +69,7 @@ class ReadSideOnStore:
     def test_reference_case_2_roll_lists_the_household_until_its_gradual_exit_ends(
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:
-        household = [
-            person(date(1980, 1, 1), 1),
-            person(date(1982, 2, 2), 2),
-            person(date(2010, 3, 3), 3),
-        ]
-        with ledger.original_time(at("2020-03-02 10:00")):
-            case = ledger.grant(
-                "dibao-urban", QIBIN, "2020-03", household, income="200", actor="cw", reason="x"
-            ).id
+        case = grant_reference_household(ledger)
         with ledger.original_time(at("2020-08-20 10:00")):
             ledger.set_standard(
                 "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n"
@@ -117,20 +112,8 @@ class ReadSideOnStore:
     def test_reference_case_4_roll_as_known_on_2019_08_31_lists_the_rescinded_case(
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:
-        with ledger.original_time(at("2019-04-03 09:30")):
-            case = ledger.grant(
-                "disability-living",
-                QIBIN,
-                "2019-04",
-                [person(date(1975, 7, 7), 4)],
-                grade=2,
-                actor="cw-1",
-                reason="certificate",
-            ).id
-        with ledger.original_time(at("2019-09-10 11:00")):
-            ledger.request_rescission(case, actor="cw-1", reason="forged certificate")
-        with ledger.original_time(at("2019-09-12 15:00")):
-            ledger.approve_rescission(case, actor="approver-1", reason="confirmed")
+        case = grant_reference_disability_case(ledger)
+        rescind_in_september_2019(ledger, case)
         read = self.caught_up(ledger, views)
         then = read.known_position(date(2019, 8, 31))
         assert [

@@ -5,11 +5,13 @@ Settings come from the environment (LEDGER_DATABASE_URL and the rest; see the RE
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import click
 import uvicorn
@@ -29,6 +31,8 @@ from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.schema import drop_views
 from projections.views import open_views
+from scripts.benchmarks import run as benchmark_runs
+from scripts.benchmarks.databases import Store, postgres_available, postgres_server_url
 from scripts.demo import import_with_progress, print_summary
 from scripts.demo import run as demo_run
 from scripts.importer import BadFileError, ImportFailedError
@@ -466,6 +470,61 @@ def import_command(path: Path) -> None:
         f"{result.imported} decisions imported, {result.already_imported} imported before; "
         f"the ledger is at position {result.position}"
     )
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A small run that finishes in under a minute.")
+@click.option("--scale", type=float, help="The decade's scale (default: 1, quick 0.003).")
+@click.option(
+    "--store",
+    "stores",
+    type=click.Choice(["sqlite", "postgresql"]),
+    multiple=True,
+    help="Measure only this store (repeatable; default both, PostgreSQL when reachable).",
+)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/bench"),
+    show_default=True,
+    help="Where the decisions file and the SQLite databases go.",
+)
+def bench(
+    quick: bool,
+    scale: float | None,
+    stores: tuple[str, ...],
+    json_path: Path | None,
+    markdown_path: Path | None,
+    folder: Path,
+) -> None:
+    """Measure the ledger beside raw sqlite3 and psycopg programs doing the same work, and
+    print the ratios as a markdown table. PostgreSQL is the server of
+    LEDGER_BENCH_POSTGRES_URL (default postgresql://root@127.0.0.1:5432/test), whose role
+    must be allowed to create databases.
+
+    Example: ledger bench --quick --json bench.json
+    """
+    plan = benchmark_runs.QUICK if quick else benchmark_runs.FULL
+    if scale is not None:
+        plan = dataclasses.replace(plan, scale=scale)
+    chosen: list[Store] = [cast(Store, s) for s in stores] or ["sqlite", "postgresql"]
+    if "postgresql" in chosen and not postgres_available(postgres_server_url()):
+        if stores:
+            raise click.ClickException("PostgreSQL is not reachable (LEDGER_BENCH_POSTGRES_URL)")
+        click.echo("PostgreSQL is not reachable: measuring SQLite only.", err=True)
+        chosen.remove("postgresql")
+    folder.mkdir(parents=True, exist_ok=True)
+    result = benchmark_runs.run(
+        plan, chosen, folder, lambda text: click.echo(text, err=True), quick=quick
+    )
+    markdown = result.to_markdown()
+    click.echo(markdown)
+    if markdown_path is not None:
+        markdown_path.write_text(markdown, encoding="utf-8")
+    if json_path is not None:
+        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
 @main.command()

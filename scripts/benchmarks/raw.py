@@ -1,0 +1,209 @@
+"""The raw baselines: plain sqlite3 and psycopg programs that do what the ledger asks of its
+store, the straightforward way. Events are rows of (id, originator_id, version, topic, JSON
+payload); a write is one transaction; reads decode the JSON."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from scripts.benchmarks.trace import (
+    Operation,
+    RawRow,
+    ReadAggregate,
+    ReadLog,
+    ReadPosition,
+    Write,
+)
+
+TABLE = "raw_events"
+READ_PAGE = 5_000
+
+
+def encode(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def _as_tuple(row: RawRow) -> tuple[str, int, str, str]:
+    return (str(row.originator_id), row.version, row.topic, encode(row.payload))
+
+
+def batched(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+class RawStore(ABC):
+    """One raw event table and the operations the benchmark repeats on it."""
+
+    @abstractmethod
+    def create(self) -> None: ...
+
+    @abstractmethod
+    def execute(self, operation: Operation) -> None:
+        """Repeat one of the ledger's store operations (a write is one transaction)."""
+
+    @abstractmethod
+    def executemany(self, batch: Sequence[RawRow]) -> None:
+        """Insert a batch of rows in one transaction with executemany."""
+
+    @abstractmethod
+    def read_and_decode(self) -> int:
+        """Read every row in order through a cursor and decode its JSON; rows read."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def repeat(self, operations: Iterable[Operation]) -> None:
+        """Repeat the store operations of one decision."""
+        for operation in operations:
+            self.execute(operation)
+
+
+class RawSQLite(RawStore):
+    """sqlite3 in WAL mode, autocommit, with explicit transactions for writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+
+    def create(self) -> None:
+        self.connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "originator_id TEXT NOT NULL, version INTEGER NOT NULL, topic TEXT NOT NULL, "
+            "payload TEXT NOT NULL, UNIQUE (originator_id, version))"
+        )
+
+    def execute(self, operation: Operation) -> None:
+        db = self.connection
+        if isinstance(operation, Write):
+            db.execute("BEGIN")
+            db.executemany(
+                f"INSERT INTO {TABLE} (originator_id, version, topic, payload) VALUES (?, ?, ?, ?)",
+                [_as_tuple(row) for row in operation.rows],
+            )
+            db.execute("COMMIT")
+        elif isinstance(operation, ReadAggregate):
+            sql, params = _aggregate_query(operation, "?")
+            _decode_all(db.execute(sql, params).fetchall())
+        elif isinstance(operation, ReadPosition):
+            db.execute(f"SELECT max(id) FROM {TABLE}").fetchone()
+        elif isinstance(operation, ReadLog):
+            rows = db.execute(
+                f"SELECT id, originator_id, version, topic, payload FROM {TABLE} "
+                "WHERE id >= ? ORDER BY id LIMIT ?",
+                (operation.start or 1, operation.limit),
+            ).fetchall()
+            _decode_all(rows)
+
+    def executemany(self, batch: Sequence[RawRow]) -> None:
+        self.execute(Write(list(batch)))
+
+    def read_and_decode(self) -> int:
+        count = 0
+        cursor = self.connection.execute(
+            f"SELECT id, originator_id, version, topic, payload FROM {TABLE} ORDER BY id"
+        )
+        while rows := cursor.fetchmany(READ_PAGE):
+            count += _decode_all(rows)
+        return count
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class RawPostgres(RawStore):
+    """psycopg 3, autocommit, with explicit transactions for writes."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.connection = psycopg.connect(conninfo, autocommit=True)
+
+    def create(self) -> None:
+        self.connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGSERIAL PRIMARY KEY, "
+            "originator_id UUID NOT NULL, version BIGINT NOT NULL, topic TEXT NOT NULL, "
+            "payload TEXT NOT NULL, UNIQUE (originator_id, version))"
+        )
+
+    def execute(self, operation: Operation) -> None:
+        db = self.connection
+        if isinstance(operation, Write):
+            with db.transaction(), db.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {TABLE} (originator_id, version, topic, payload) "
+                    "VALUES (%s, %s, %s, %s)",
+                    [_as_tuple(row) for row in operation.rows],
+                )
+        elif isinstance(operation, ReadAggregate):
+            sql, params = _aggregate_query(operation, "%s")
+            _decode_all(db.execute(sql, params).fetchall())
+        elif isinstance(operation, ReadPosition):
+            db.execute(f"SELECT max(id) FROM {TABLE}").fetchone()
+        elif isinstance(operation, ReadLog):
+            rows = db.execute(
+                f"SELECT id, originator_id, version, topic, payload FROM {TABLE} "
+                "WHERE id >= %s ORDER BY id LIMIT %s",
+                (operation.start or 1, operation.limit),
+            ).fetchall()
+            _decode_all(rows)
+
+    def executemany(self, batch: Sequence[RawRow]) -> None:
+        self.execute(Write(list(batch)))
+
+    def copy(self, batch: Sequence[RawRow]) -> None:
+        """Insert a batch of rows in one transaction with COPY."""
+        statement = f"COPY {TABLE} (originator_id, version, topic, payload) FROM STDIN"
+        with (
+            self.connection.transaction(),
+            self.connection.cursor() as cursor,
+            cursor.copy(statement) as copy,
+        ):
+            for row in batch:
+                copy.write_row(_as_tuple(row))
+
+    def read_and_decode(self) -> int:
+        count = 0
+        with self.connection.transaction(), self.connection.cursor(name="raw_read") as cursor:
+            cursor.itersize = READ_PAGE
+            cursor.execute(
+                f"SELECT id, originator_id, version, topic, payload FROM {TABLE} ORDER BY id"
+            )
+            while rows := cursor.fetchmany(READ_PAGE):
+                count += _decode_all(rows)
+        return count
+
+    def truncate(self) -> None:
+        self.connection.execute(f"TRUNCATE {TABLE} RESTART IDENTITY")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _aggregate_query(read: ReadAggregate, mark: str) -> tuple[str, list[Any]]:
+    sql = f"SELECT version, topic, payload FROM {TABLE} WHERE originator_id = {mark}"
+    params: list[Any] = [str(read.originator_id)]
+    if read.after_version is not None:
+        sql += f" AND version > {mark}"
+        params.append(read.after_version)
+    if read.through_version is not None:
+        sql += f" AND version <= {mark}"
+        params.append(read.through_version)
+    sql += " ORDER BY version" + (" DESC" if read.newest_first else "")
+    if read.limit is not None:
+        sql += f" LIMIT {mark}"
+        params.append(read.limit)
+    return sql, params
+
+
+def _decode_all(rows: Sequence[Sequence[Any]]) -> int:
+    for row in rows:
+        json.loads(row[-1])
+    return len(rows)

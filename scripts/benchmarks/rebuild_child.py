@@ -1,0 +1,43 @@
+"""Run by the benchmark in a process of its own, so its memory peak is the rebuild's:
+``python -m scripts.benchmarks.rebuild_child LEDGER_URL UNTIL`` replays every event up to
+position UNTIL into scratch views and prints seconds, events and peak memory as JSON."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+from api.settings import Settings
+from domain.ledger import Ledger
+from projections.rebuild import replay
+from projections.views import open_views
+
+SCRATCH_SCHEMA = "bench_rebuild"
+
+
+def main(ledger_url: str, until: int) -> None:
+    ledger = Ledger(Settings(database_url=ledger_url).ledger_env())
+    scratch = open_views(ledger.env, schema=SCRATCH_SCHEMA)
+    started_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    reached = replay(ledger, scratch, until)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scratch.close()
+    ledger.close()
+    print(
+        json.dumps(
+            {
+                "events": reached,
+                "seconds": seconds,
+                "peak_mib": peak_kib / 1024,
+                "growth_mib": (peak_kib - started_kib) / 1024,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,363 @@
+"""Each measurement of the benchmark: the ledger and its raw baseline doing the same work."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.auth import Role, mint_token
+from api.settings import Settings
+from domain.identity import IdentityNumber
+from domain.ledger import Ledger
+from domain.months import Month
+from projections.database import ViewDatabase
+from projections.projector import Projector
+from projections.queries import ReadSide
+from projections.views import open_views
+from scripts.benchmarks.databases import BenchDatabase
+from scripts.benchmarks.figures import Comparison, Measure, percentile, seconds_of, timed
+from scripts.benchmarks.http_load import LoadResult, Request, load, serving
+from scripts.benchmarks.raw import RawPostgres, RawStore, batched
+from scripts.benchmarks.trace import Operation, RawRow, StorageTrace, as_raw_row
+from scripts.benchmarks.workload import GrantRequest, Grants, set_standards
+from scripts.importer import import_file
+
+# The import saves every 2,000 decisions, about 4,000 events: the raw baseline writes
+# batches of that size, one transaction each.
+RAW_BATCH_ROWS = 4_000
+READ_PAGE = 1_000
+LOOKUP_MONTHS = (Month.of(2014, 6), Month.of(2017, 3), Month.of(2020, 9), Month.of(2022, 6))
+ROLL_PROGRAMMES = ("dibao-urban", "dibao-rural", "elderly-allowance")
+
+
+def open_ledger(database_url: str) -> Ledger:
+    return Ledger(Settings(database_url=database_url).ledger_env())
+
+
+def ratio_note(memory_seconds: float, ours_seconds: float, what: str) -> str:
+    return (
+        f"without a database (in memory) the same {what} take {memory_seconds:.2f} s, "
+        f"{memory_seconds / ours_seconds:.0%} of the ledger's {ours_seconds:.2f} s: "
+        "that share is domain rules and event encoding"
+    )
+
+
+def single_decisions(db: BenchDatabase, count: int, effective: Month) -> list[Comparison]:
+    """Grants recorded one by one through the Application (each its own save), against a
+    raw program doing the same reads and writing the same rows, a transaction per grant."""
+    requests = Grants(effective).take(count)
+
+    memory = open_ledger("memory:")
+    set_standards(memory)
+    memory_seconds = seconds_of(record_all, requests, memory)
+
+    traced = open_ledger("memory:")
+    trace = StorageTrace(traced)
+    set_standards(traced)
+    setup = trace.take()
+    per_decision: list[list[Operation]] = []
+    for request in requests:
+        request.record(traced)
+        per_decision.append(trace.take())
+
+    ledger = open_ledger(db.ledger_url)
+    set_standards(ledger)
+    ours_seconds = seconds_of(record_all, requests, ledger)
+    ledger.close()
+
+    raw = db.open_raw()
+    raw.repeat(setup)
+    raw_seconds = seconds_of(repeat_all, raw, per_decision)
+    raw.close()
+    reads = sum(1 for ops in per_decision for op in ops if not hasattr(op, "rows"))
+    return [
+        Comparison(
+            "single decisions",
+            db.store,
+            f"{count} grants, one save each",
+            "grants/s",
+            count / ours_seconds,
+            f"{reads / count:.1f} reads + 1 transaction per grant",
+            count / raw_seconds,
+            target=0.6,
+            note=ratio_note(memory_seconds, ours_seconds, "grants"),
+        )
+    ]
+
+
+def record_all(requests: Sequence[GrantRequest], ledger: Ledger) -> None:
+    for request in requests:
+        request.record(ledger)
+
+
+def repeat_all(raw: RawStore, per_decision: Sequence[Sequence[Operation]]) -> None:
+    for operations in per_decision:
+        raw.repeat(operations)
+
+
+def write_batches(write: Callable[[Sequence[RawRow]], None], rows: Sequence[RawRow]) -> None:
+    for batch in batched(rows, RAW_BATCH_ROWS):
+        write(batch)
+
+
+@dataclass
+class Decade:
+    """The decade's decisions imported into the ledger under test."""
+
+    db: BenchDatabase
+    decisions: Path
+    events: int = 0
+
+
+def bulk_import(decade: Decade, memory_seconds: float) -> list[Comparison]:
+    """``ledger import`` of the generator's decisions, against raw executemany (and, on
+    PostgreSQL, COPY) of the rows it stored, in batches of the import's size."""
+    ledger = open_ledger(decade.db.ledger_url)
+    views = open_views(ledger.env)
+    ours_seconds = seconds_of(import_file, ledger, views, decade.decisions)
+    decade.events = ledger.position
+    rows = list(stored_rows(ledger))
+    views.close()
+    ledger.close()
+
+    raw = decade.db.open_raw()
+    executemany_seconds = seconds_of(write_batches, raw.executemany, rows)
+    note = ratio_note(memory_seconds, ours_seconds, "decisions")
+    figures = [
+        Comparison(
+            "bulk import",
+            decade.db.store,
+            f"{decade.events:,} events",
+            "events/s",
+            decade.events / ours_seconds,
+            "executemany",
+            len(rows) / executemany_seconds,
+            target=0.5,
+            note=note,
+        )
+    ]
+    if isinstance(raw, RawPostgres):
+        raw.truncate()
+        copy_seconds = seconds_of(write_batches, raw.copy, rows)
+        figures.append(
+            Comparison(
+                "bulk import",
+                decade.db.store,
+                f"{decade.events:,} events",
+                "events/s",
+                decade.events / ours_seconds,
+                "COPY",
+                len(rows) / copy_seconds,
+            )
+        )
+    raw.close()
+    return figures
+
+
+def memory_import_seconds(decisions: Path) -> float:
+    ledger = open_ledger("memory:")
+    views = open_views(ledger.env)
+    seconds = seconds_of(import_file, ledger, views, decisions)
+    views.close()
+    return seconds
+
+
+def stored_rows(ledger: Ledger) -> Iterator[RawRow]:
+    position = 0
+    while notifications := ledger.recorder.select_notifications(
+        start=position + 1, limit=READ_PAGE
+    ):
+        for notification in notifications:
+            yield as_raw_row(ledger, notification)
+        position = notifications[-1].id
+
+
+def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
+    """Every projection replayed from the first event into scratch views, in a process of
+    its own, against a raw server-side cursor reading and decoding the same rows. Half the
+    events are replayed too, to show whether peak memory grows with the events."""
+    half = _rebuild_in_child(decade.db.ledger_url, decade.events // 2)
+    full = _rebuild_in_child(decade.db.ledger_url, decade.events)
+    raw = decade.db.open_raw()
+    rows, raw_seconds = timed(raw.read_and_decode)
+    raw.close()
+    store = decade.db.store
+    return (
+        [
+            Comparison(
+                "full rebuild",
+                store,
+                f"{full['events']:,} events",
+                "events/s",
+                full["events"] / full["seconds"],
+                "cursor read + JSON decode",
+                rows / raw_seconds,
+                target=0.5,
+            )
+        ],
+        [
+            Measure(
+                "full rebuild",
+                store,
+                f"peak memory, {half['events']:,} events",
+                half["peak_mib"],
+                "MiB",
+            ),
+            Measure(
+                "full rebuild",
+                store,
+                f"peak memory, {full['events']:,} events",
+                full["peak_mib"],
+                "MiB",
+            ),
+        ],
+    )
+
+
+def _rebuild_in_child(ledger_url: str, until: int) -> dict[str, float]:
+    command = [sys.executable, "-m", "scripts.benchmarks.rebuild_child", ledger_url, str(until)]
+    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    result: dict[str, float] = json.loads(finished.stdout.strip().splitlines()[-1])
+    return result
+
+
+def people_of(decisions: Path, count: int, seed: int = 7) -> list[str]:
+    """Identity numbers of ``count`` people granted in the decisions file."""
+    numbers = [
+        person["identity_number"]
+        for line in decisions.read_text(encoding="utf-8").splitlines()
+        if '"persons"' in line
+        for person in json.loads(line)["persons"]
+    ]
+    return random.Random(seed).sample(numbers, min(count, len(numbers)))
+
+
+def lookups(decade: Decade, count: int) -> list[Measure]:
+    """Entitlements of random people for random months, and rolls of past months as known
+    at an earlier position, read from the live views."""
+    ledger = open_ledger(decade.db.ledger_url)
+    views = open_views(ledger.env)
+    Projector(ledger, views).catch_up()
+    read = ReadSide(views)
+    position = read.position
+    pick = random.Random(11)
+    references = [
+        ledger.references.reference(IdentityNumber.parse(n))
+        for n in people_of(decade.decisions, count)
+    ]
+    latencies = [
+        seconds_of(read.entitlements, ref, pick.choice(LOOKUP_MONTHS), position)
+        for ref in references
+    ]
+    rolls = _roll_seconds(read, views, position)
+    views.close()
+    ledger.close()
+    store = decade.db.store
+    return [
+        Measure(
+            "lookups",
+            store,
+            f"entitlements p50 ({len(latencies)} people)",
+            percentile(latencies, 0.5) * 1000,
+            "ms",
+        ),
+        Measure(
+            "lookups",
+            store,
+            f"entitlements p99 ({len(latencies)} people)",
+            percentile(latencies, 0.99) * 1000,
+            "ms",
+            limit=5,
+        ),
+        Measure(
+            "lookups",
+            store,
+            f"slowest roll of a past month known at an earlier position ({len(rolls)} rolls)",
+            max(rolls),
+            "s",
+            limit=1,
+        ),
+    ]
+
+
+def _roll_seconds(read: ReadSide, views: ViewDatabase, position: int) -> list[float]:
+    regions = [
+        r for (r,) in views.fetchall("SELECT DISTINCT region FROM subjects ORDER BY region", ())
+    ]
+    return [
+        seconds_of(read.roll, programme, region, month, position // 2)
+        for programme in ROLL_PROGRAMMES
+        for region in regions[:2]
+        for month in LOOKUP_MONTHS[:2]
+    ]
+
+
+def http(
+    decade: Decade, clients: int, seconds: float, effective: Month
+) -> tuple[list[Comparison], list[Measure]]:
+    """Requests per second of the service (POST entitlement searches and POST grants)
+    against the trivial FastAPI endpoint, with the same load generator."""
+    settings = Settings(database_url=decade.db.ledger_url)
+    env = {"LEDGER_DATABASE_URL": decade.db.ledger_url, "LEDGER_ENVIRONMENT": "development"}
+    assert settings.jwt_secret is not None
+    secret = settings.jwt_secret.get_secret_value()
+    people = people_of(decade.decisions, 2_000)
+    grants = Grants(effective, start=1_000_000)
+    store = decade.db.store
+
+    with serving("scripts.benchmarks.trivial_app:app", {}, factory=False, ready_path="/") as port:
+        trivial = load(port, lambda _: ("GET", "/", None), clients=clients, seconds=seconds)
+
+    def search(number: int) -> Request:
+        return ("POST", "/entitlements/search", {"identity_number": people[number % len(people)]})
+
+    def grant(_: int) -> Request:
+        return ("POST", "/cases", grants.next().body)
+
+    with serving("api.app:create_app", env, factory=True, ready_path="/ready") as port:
+        viewer = {"Authorization": f"Bearer {mint_token(secret, 'bench-viewer', Role.VIEWER, 60)}"}
+        caseworker = {
+            "Authorization": f"Bearer {mint_token(secret, 'bench-cw', Role.CASEWORKER, 60)}"
+        }
+        searched = load(port, search, clients=clients, seconds=seconds, headers=viewer)
+        granted = load(port, grant, clients=clients, seconds=seconds, headers=caseworker)
+    comparisons = [
+        Comparison(
+            "HTTP",
+            store,
+            "POST /entitlements/search",
+            "requests/s",
+            searched.per_second,
+            "trivial GET",
+            trivial.per_second,
+            target=0.5,
+            note=_statuses(searched),
+        ),
+        Comparison(
+            "HTTP",
+            store,
+            "POST /cases (grants)",
+            "requests/s",
+            granted.per_second,
+            "trivial GET",
+            trivial.per_second,
+            note=_statuses(granted),
+        ),
+    ]
+    measures = [
+        Measure("HTTP", store, "trivial GET p99", trivial.latency_ms(0.99), "ms"),
+        Measure("HTTP", store, "entitlement search p99", searched.latency_ms(0.99), "ms"),
+        Measure("HTTP", store, "grant p99", granted.latency_ms(0.99), "ms"),
+    ]
+    return comparisons, measures
+
+
+def _statuses(result: LoadResult) -> str:
+    return "answers: " + ", ".join(
+        f"{count} of {status}" for status, count in sorted(result.statuses.items())
+    )

@@ -13,8 +13,9 @@ import hashlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -110,3 +111,37 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
         f"unsupported database URL scheme {url.scheme!r}: use sqlite:///path, "
         "postgresql://user@host:port/dbname or memory:"
     )
+
+
+def postgres_url_with_dbname(url: str, dbname: str) -> str:
+    """Return ``url`` (a libpq URL or key=value string) pointing at ``dbname`` instead.
+
+    User, password, host, port and every other parameter are kept. The result is always a
+    ``postgresql://`` URL; hosts that do not fit in one (Unix socket directories, host
+    lists) go into the query string, which libpq and psycopg understand.
+    """
+    params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
+    params["dbname"] = dbname
+    user = params.pop("user", None)
+    password = params.pop("password", None)
+    host = params.get("host", "")
+    port = params.get("port", "")
+    netloc = ""
+    if host and "," not in host and not host.startswith("/") and "," not in port:
+        del params["host"]
+        netloc = f"[{host}]" if ":" in host else quote(host, safe="")
+        if port:
+            del params["port"]
+            netloc = f"{netloc}:{port}"
+    if user is not None:
+        userinfo = quote(user, safe="")
+        if password is not None:
+            userinfo = f"{userinfo}:{quote(password, safe='')}"
+        netloc = f"{userinfo}@{netloc}"
+    del params["dbname"]
+    query = f"?{urlencode(params, quote_via=quote)}" if params else ""
+    result = f"postgresql://{netloc}/{quote(dbname, safe='')}{query}"
+    # make_conninfo() validates the URL with libpq's own parser.
+    if conninfo_to_dict(result) != conninfo_to_dict(make_conninfo(url, dbname=dbname)):
+        raise ValueError(f"{url!r} cannot be pointed at database {dbname!r}")
+    return result

@@ -482,6 +482,7 @@ def import_command(path: Path) -> None:
     multiple=True,
     help="Measure only this store (repeatable; default both, PostgreSQL when reachable).",
 )
+@click.option("--http-seconds", type=float, help="How long each HTTP load runs.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -495,6 +496,7 @@ def bench(
     quick: bool,
     scale: float | None,
     stores: tuple[str, ...],
+    http_seconds: float | None,
     json_path: Path | None,
     markdown_path: Path | None,
     folder: Path,
@@ -509,6 +511,8 @@ def bench(
     plan = benchmark_runs.QUICK if quick else benchmark_runs.FULL
     if scale is not None:
         plan = dataclasses.replace(plan, scale=scale)
+    if http_seconds is not None:
+        plan = dataclasses.replace(plan, http_seconds=http_seconds)
     chosen: list[Store] = [cast(Store, s) for s in stores] or ["sqlite", "postgresql"]
     if "postgresql" in chosen and not postgres_available(postgres_server_url()):
         if stores:

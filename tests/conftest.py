@@ -12,50 +12,16 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from api.settings import postgres_url_with_dbname
 
 DATABASE_URL_ENV = "LEDGER_TEST_DATABASE_URL"
 TEST_DATABASE_PREFIX = "ledger_t_"
 CONNECT_TIMEOUT_SECONDS = 10
-
-
-def postgres_url_with_dbname(url: str, dbname: str) -> str:
-    """Return ``url`` (a libpq URL or key=value string) pointing at ``dbname`` instead.
-
-    User, password, host, port and every other parameter are kept. The result is always a
-    ``postgresql://`` URL; hosts that do not fit in one (Unix socket directories, host
-    lists) go into the query string, which libpq and psycopg understand.
-    """
-    params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
-    params["dbname"] = dbname
-    user = params.pop("user", None)
-    password = params.pop("password", None)
-    host = params.get("host", "")
-    port = params.get("port", "")
-    netloc = ""
-    if host and "," not in host and not host.startswith("/") and "," not in port:
-        del params["host"]
-        netloc = f"[{host}]" if ":" in host else quote(host, safe="")
-        if port:
-            del params["port"]
-            netloc = f"{netloc}:{port}"
-    if user is not None:
-        userinfo = quote(user, safe="")
-        if password is not None:
-            userinfo = f"{userinfo}:{quote(password, safe='')}"
-        netloc = f"{userinfo}@{netloc}"
-    del params["dbname"]
-    query = f"?{urlencode(params, quote_via=quote)}" if params else ""
-    result = f"postgresql://{netloc}/{quote(dbname, safe='')}{query}"
-    # make_conninfo() validates the URL with libpq's own parser.
-    expected = make_conninfo(url, dbname=dbname)
-    assert conninfo_to_dict(result) == conninfo_to_dict(expected), (result, expected)
-    return result
 
 
 @pytest.fixture(scope="session")

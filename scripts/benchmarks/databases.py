@@ -14,8 +14,8 @@ from typing import Literal
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from api.settings import postgres_url_with_dbname
 from scripts.benchmarks.raw import RawPostgres, RawSQLite, RawStore
 
 Store = Literal["sqlite", "postgresql"]
@@ -72,21 +72,14 @@ def fresh_database(store: Store, folder: Path, name: str) -> Iterator[BenchDatab
         for db in (ledger_db, raw_db):
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
     try:
-        yield BenchDatabase(store, _with_dbname(server, ledger_db), _with_dbname(server, raw_db))
+        yield BenchDatabase(
+            store,
+            postgres_url_with_dbname(server, ledger_db),
+            postgres_url_with_dbname(server, raw_db),
+        )
     finally:
         with psycopg.connect(server, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as admin:
             for db in (ledger_db, raw_db):
                 admin.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db))
                 )
-
-
-def _with_dbname(url: str, dbname: str) -> str:
-    """``url`` pointing at another database, as a URL the ledger's settings accept."""
-    params = conninfo_to_dict(make_conninfo(url, dbname=dbname))
-    user = params.get("user", "")
-    password = f":{params['password']}" if params.get("password") else ""
-    at = f"{user}{password}@" if user else ""
-    host = params.get("host", "127.0.0.1")
-    port = params.get("port", "5432")
-    return f"postgresql://{at}{host}:{port}/{dbname}"

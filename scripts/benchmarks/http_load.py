@@ -80,13 +80,15 @@ def _wait_until_ready(server: subprocess.Popen[bytes], port: int, path: str) -> 
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"the server on port {port} exited with {server.returncode}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", path)
             if connection.getresponse().status == 200:
                 return
         except OSError:
             pass
+        finally:
+            connection.close()
         time.sleep(0.1)
     raise RuntimeError(f"the server on port {port} was not ready within {START_TIMEOUT:.0f} s")
 

@@ -12,7 +12,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from api.auth import Role
-from tests.conftest import postgres_url_with_dbname
+from api.settings import postgres_url_with_dbname
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, identity_number
 from tests.tcp_proxy import TcpProxy

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from api.settings import postgres_url_with_dbname
 from domain.errors import LedgerRefusal
 from domain.ledger import Ledger
 from domain.months import Month
@@ -29,7 +30,6 @@ from projections.projector import Projector
 from projections.queries import ReadSide
 from projections.rebuild import rebuild_and_compare
 from projections.views import open_views
-from tests.conftest import postgres_url_with_dbname
 from tests.support import QIBIN, ledger_at, person, set_reference_standards
 
 MONTHS = [Month.parse("2019-01") + n for n in range(36)]

@@ -1,0 +1,74 @@
+"""``ledger bench --quick`` runs on both stores and reports well-formed figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scripts.cli import main
+
+SECTIONS = {"single decisions", "bulk import", "full rebuild", "HTTP"}
+
+
+@pytest.mark.postgres
+def test_quick_bench_compares_every_section_on_both_stores_with_a_raw_baseline(
+    tmp_path: Path, postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEDGER_BENCH_POSTGRES_URL", postgres_admin_url)
+    figures, table = tmp_path / "bench.json", tmp_path / "bench.md"
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--quick",
+            "--scale",
+            "0.001",
+            "--http-seconds",
+            "0.5",
+            "--folder",
+            str(tmp_path),
+            "--json",
+            str(figures),
+            "--markdown",
+            str(table),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+
+    report = json.loads(figures.read_text())
+    assert report["quick"] is True and report["machine"]["cpus"] >= 1
+    compared = {(c["section"], c["store"]) for c in report["comparisons"]}
+    assert compared == {(s, store) for s in SECTIONS for store in ("sqlite", "postgresql")}
+    baselines = {c["baseline"] for c in report["comparisons"] if c["section"] == "bulk import"}
+    assert baselines == {"executemany", "COPY"}
+    for comparison in report["comparisons"]:
+        assert comparison["ours"] > 0 and comparison["raw"] > 0, comparison
+        assert math.isclose(comparison["ratio"], comparison["ours"] / comparison["raw"])
+        if comparison["target"] is None:
+            assert comparison["met"] is None
+        else:
+            assert comparison["met"] == (comparison["ratio"] >= comparison["target"])
+    for measure in report["measures"]:
+        assert measure["value"] >= 0 and math.isfinite(measure["value"]), measure
+    measured = {(m["section"], m["store"]) for m in report["measures"]}
+    assert ("lookups", "postgresql") in measured and ("full rebuild", "sqlite") in measured
+
+    markdown = table.read_text()
+    assert markdown.strip() in result.output
+    assert "| section | store | work | ledger | raw baseline | ratio | target | met |" in markdown
+    assert markdown.count("\n| single decisions |") == 2
+
+
+def test_bench_refuses_a_store_it_cannot_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEDGER_BENCH_POSTGRES_URL", "postgresql://nobody@127.0.0.1:1/none")
+    result = CliRunner().invoke(
+        main, ["bench", "--quick", "--store", "postgresql", "--folder", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "PostgreSQL is not reachable" in result.output

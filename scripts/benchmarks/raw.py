@@ -60,6 +60,10 @@ class RawStore(ABC):
         """Read every row in order through a cursor and decode its JSON; rows read."""
 
     @abstractmethod
+    def truncate(self) -> None:
+        """Empty the table and restart its ids."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def repeat(self, operations: Iterable[Operation]) -> None:
@@ -115,6 +119,10 @@ class RawSQLite(RawStore):
         while rows := cursor.fetchmany(READ_PAGE):
             count += _decode_all(rows)
         return count
+
+    def truncate(self) -> None:
+        self.connection.execute(f"DELETE FROM {TABLE}")
+        self.connection.execute("DELETE FROM sqlite_sequence WHERE name = ?", (TABLE,))
 
     def close(self) -> None:
         self.connection.close()

@@ -23,7 +23,7 @@ from scripts.benchmarks.databases import BenchDatabase
 from scripts.benchmarks.figures import Comparison, Measure, percentile, seconds_of, timed
 from scripts.benchmarks.http_load import LoadResult, Request, load, serving
 from scripts.benchmarks.raw import RawPostgres, RawStore, batched
-from scripts.benchmarks.trace import Operation, RawRow, StorageTrace, as_raw_row
+from scripts.benchmarks.trace import Operation, RawRow, StorageTrace, Write, as_raw_row
 from scripts.benchmarks.workload import GrantRequest, Grants, set_standards
 from scripts.importer import import_file
 
@@ -31,6 +31,7 @@ from scripts.importer import import_file
 # batches of that size, one transaction each.
 RAW_BATCH_ROWS = 4_000
 READ_PAGE = 1_000
+ROUNDS = 3
 LOOKUP_MONTHS = (Month.of(2014, 6), Month.of(2017, 3), Month.of(2020, 9), Month.of(2022, 6))
 ROLL_PROGRAMMES = ("dibao-urban", "dibao-rural", "elderly-allowance")
 
@@ -47,34 +48,43 @@ def ratio_note(memory_seconds: float, ours_seconds: float, what: str) -> str:
     )
 
 
-def single_decisions(db: BenchDatabase, count: int, effective: Month) -> list[Comparison]:
+def single_decisions(
+    db: BenchDatabase, count: int, effective: Month, rounds: int = ROUNDS
+) -> list[Comparison]:
     """Grants recorded one by one through the Application (each its own save), against a
-    raw program doing the same reads and writing the same rows, a transaction per grant."""
-    requests = Grants(effective).take(count)
+    raw program doing the same reads and writing the same rows, a transaction per grant.
+    The two take turns, ``rounds`` times, and the best round of each counts."""
+    first = Grants(effective).take(count)
 
     memory = open_ledger("memory:")
     set_standards(memory)
-    memory_seconds = seconds_of(record_all, requests, memory)
+    memory_seconds = seconds_of(record_all, first, memory)
 
     traced = open_ledger("memory:")
     trace = StorageTrace(traced)
     set_standards(traced)
     setup = trace.take()
     per_decision: list[list[Operation]] = []
-    for request in requests:
+    for request in first:
         request.record(traced)
         per_decision.append(trace.take())
 
     ledger = open_ledger(db.ledger_url)
     set_standards(ledger)
-    ours_seconds = seconds_of(record_all, requests, ledger)
-    ledger.close()
-
     raw = db.open_raw()
-    raw.repeat(setup)
-    raw_seconds = seconds_of(repeat_all, raw, per_decision)
+    ours, theirs = [], []
+    for round_number in range(rounds):
+        requests = (
+            first if round_number == 0 else Grants(effective, count * round_number).take(count)
+        )
+        ours.append(seconds_of(record_all, requests, ledger))
+        raw.truncate()
+        raw.repeat(setup)
+        theirs.append(seconds_of(repeat_all, raw, per_decision))
+    ledger.close()
     raw.close()
-    reads = sum(1 for ops in per_decision for op in ops if not hasattr(op, "rows"))
+    reads = sum(1 for ops in per_decision for op in ops if not isinstance(op, Write))
+    ours_seconds = min(ours)
     return [
         Comparison(
             "single decisions",
@@ -83,7 +93,7 @@ def single_decisions(db: BenchDatabase, count: int, effective: Month) -> list[Co
             "grants/s",
             count / ours_seconds,
             f"{reads / count:.1f} reads + 1 transaction per grant",
-            count / raw_seconds,
+            count / min(theirs),
             target=0.6,
             note=ratio_note(memory_seconds, ours_seconds, "grants"),
         )

@@ -128,7 +128,8 @@ class _PostgresCursor:
         self._cursor.execute(_postgres_sql(sql), params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._cursor.executemany(_postgres_sql(sql), rows)
+        if rows:  # psycopg would still make a round trip for none
+            self._cursor.executemany(_postgres_sql(sql), rows)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self._cursor.execute(_postgres_sql(sql), params)

@@ -176,7 +176,9 @@ class _Batch:
         )
         self.standards.put(programme, region, event.effective, event.parameters)
         affected = [programme, Programme.TEKUN] if programme.is_dibao else [programme]
-        for case_id in self._cases_in(region, affected):
+        case_ids = self._cases_in(region, affected)
+        self.prefetch(case_ids)
+        for case_id in case_ids:
             self._resegment_case(case_id, position)
 
     # Subjects.
@@ -302,6 +304,7 @@ class _Batch:
             self.open_rows.update(rows)
 
     def flush(self) -> None:
+        """Write the changes so far."""
         cursor = self.cursor
         cursor.executemany(
             "INSERT INTO subjects (subject_id, programme, region, state) VALUES (?, ?, ?, ?) "
@@ -328,6 +331,14 @@ class _Batch:
             "amount_fen, status, known_from, known_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.inserts,
         )
+        # What was written stays known to the batch: later events go on from it.
+        for rows in self.open_rows.values():
+            for row in rows:
+                row.pending = None
+        self.dirty.clear()
+        self.persons.clear()
+        self.closings.clear()
+        self.inserts.clear()
 
 
 def record_period(cursor: Cursor, closed_at: int, event: PayrollPeriods.PeriodClosed) -> None:
@@ -432,7 +443,6 @@ class Projector:
             if isinstance(event, PayrollPeriods.PeriodClosed):
                 batch.flush()  # the period's lines are computed from the rows written so far
                 record_period(cursor, notification.id, event)
-                batch = _Batch(cursor, standards)
             else:
                 batch.apply(notification.id, event)
         batch.flush()

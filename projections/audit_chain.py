@@ -82,9 +82,7 @@ def extend(cursor: Cursor, notifications: Sequence[Notification]) -> None:
         digest = link(head.hash, head.position, notification)
         rows.append((notification.id, head.position, digest))
         head = Head(notification.id, digest)
-    cursor.executemany(
-        "INSERT INTO audit_chain (position, previous_position, hash) VALUES (?, ?, ?)", rows
-    )
+    cursor.insert("audit_chain", ("position", "previous_position", "hash"), rows)
 
 
 @dataclass(frozen=True)

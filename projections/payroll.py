@@ -24,6 +24,7 @@ from domain.payroll import PayrollLine
 from domain.recording import Receipt
 from projections.database import Cursor, ViewDatabase
 from projections.queries import ReadSide
+from projections.schema import valid_until
 
 CHUNK = 500
 AMOUNT, ARREARS, RECOVERY = "amount", "arrears", "recovery"
@@ -67,7 +68,7 @@ def payroll_items(
     """Every amount, arrear and recovery of the period, as known at ``position``."""
     # Two index ranges: the rows still known, and those superseded after the position.
     in_month = (
-        "programme = ? AND region = ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) "
+        f"programme = ? AND region = ? AND valid_from <= ? AND {valid_until()} > ? "
         "AND known_from <= ? AND amount_fen <> 0"
     )
     params = (programme, region, month.index, month.index, position)

@@ -29,13 +29,25 @@ from projections.case_state import CaseState
 from projections.database import Cursor, ViewDatabase
 from projections.payroll import lines_of, payroll_items
 from projections.record_time import microseconds
-from projections.schema import TRACKING_NAME, create_views
+from projections.schema import TABLES, TRACKING_NAME, create_views
 from projections.segments import Segment, case_segments
 from projections.standards_table import StandardsTable
 
 DEFAULT_BATCH_SIZE = 1_000
 RELIEF_GRANTED = "granted"
 PREFETCH_CHUNK = 500
+SEGMENT_COLUMNS = (
+    "subject_id",
+    "programme",
+    "region",
+    "valid_from",
+    "valid_to",
+    "amount_fen",
+    "status",
+    "known_from",
+    "known_to",
+)
+STATISTICS_AFTER = 5_000  # events projected before the first refresh of statistics
 
 
 def to_fen(amount: Decimal) -> int:
@@ -326,11 +338,7 @@ class _Batch:
             "WHERE subject_id = ? AND valid_from = ? AND known_to IS NULL",
             self.closings,
         )
-        cursor.executemany(
-            "INSERT INTO segments (subject_id, programme, region, valid_from, valid_to, "
-            "amount_fen, status, known_from, known_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            self.inserts,
-        )
+        cursor.insert("segments", SEGMENT_COLUMNS, self.inserts)
         # What was written stays known to the batch: later events go on from it.
         for rows in self.open_rows.values():
             for row in rows:
@@ -364,9 +372,9 @@ def record_period(cursor: Cursor, closed_at: int, event: PayrollPeriods.PeriodCl
             recomputed.digest,
         ),
     )
-    cursor.executemany(
-        "INSERT INTO payroll_items (programme, region, period, subject_id, corrected_month, "
-        "kind, amount_fen) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    cursor.insert(
+        "payroll_items",
+        ("programme", "region", "period", "subject_id", "corrected_month", "kind", "amount_fen"),
         [
             (
                 event.programme,
@@ -392,6 +400,8 @@ class Projector:
         self.views = views
         self.batch_size = batch_size
         create_views(views, TRACKING_NAME)
+        self._statistics_at = self.position
+        self._since_statistics = 0
 
     @property
     def position(self) -> int:
@@ -410,7 +420,15 @@ class Projector:
             if self._tracked(cursor) != start - 1:
                 return 0  # another projector took this batch
             self._project(cursor, notifications)
+        self._note_growth(notifications[-1].id, len(notifications))
         return len(notifications)
+
+    def _note_growth(self, position: int, projected: int) -> None:
+        """Refresh the planner's statistics each time the views have doubled or so."""
+        self._since_statistics += projected
+        if self._since_statistics >= max(STATISTICS_AFTER, self._statistics_at):
+            self.views.refresh_statistics(TABLES)
+            self._statistics_at, self._since_statistics = position, 0
 
     def catch_up(self) -> int:
         """Project every event recorded so far; the number projected."""
@@ -446,9 +464,9 @@ class Projector:
             else:
                 batch.apply(notification.id, event)
         batch.flush()
-        cursor.executemany(
-            "INSERT INTO positions (position, recorded_at_us, originator_id, originator_version) "
-            "VALUES (?, ?, ?, ?)",
+        cursor.insert(
+            "positions",
+            ("position", "recorded_at_us", "originator_id", "originator_version"),
             positions,
         )
         audit_chain.extend(cursor, notifications)

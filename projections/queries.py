@@ -16,10 +16,10 @@ from decimal import Decimal
 from domain.months import BUREAU_TIME_ZONE, Month
 from projections.database import ViewDatabase
 from projections.record_time import microseconds
-from projections.schema import TRACKING_NAME
+from projections.schema import TRACKING_NAME, valid_until
 
 CURRENT = "s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?)"
-IN_MONTH = "s.valid_from <= ? AND (s.valid_to IS NULL OR s.valid_to > ?)"
+IN_MONTH = f"s.valid_from <= ? AND {valid_until('s.')} > ?"
 
 
 def _known(where: str, params: Sequence[object], position: int) -> tuple[str, list[object]]:

@@ -9,6 +9,13 @@ from projections.database import ViewDatabase
 
 TRACKING_NAME = "views"
 
+
+def valid_until(alias: str = "") -> str:
+    """A segment's end month, an open end as the largest month index: indexed, and matched
+    by the planner only when written the same way."""
+    return f"COALESCE({alias}valid_to, 2147483647)"
+
+
 TABLES = (
     "tracking",
     "positions",
@@ -49,6 +56,10 @@ CREATE = (
     "CREATE INDEX IF NOT EXISTS segments_by_subject ON segments (subject_id, valid_from)",
     "CREATE INDEX IF NOT EXISTS segments_by_known_from ON segments (programme, region, known_from)",
     "CREATE INDEX IF NOT EXISTS segments_known_now ON segments (known_to, valid_from)",
+    # The rows known now that a month falls in: few end after a month, while every row
+    # of a region's history begins before its late months.
+    "CREATE INDEX IF NOT EXISTS segments_now_by_end"
+    f" ON segments (programme, region, {valid_until()}, valid_from) WHERE known_to IS NULL",
     "CREATE INDEX IF NOT EXISTS segments_by_known_to"
     " ON segments (programme, region, known_to, valid_from)",
     *CREATE_AUDIT_CHAIN,

@@ -15,6 +15,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.database_health import DatabaseUnreachableError
 from domain.errors import LedgerRefusal
 from projections.queries import NotYetProjectedError
 
@@ -24,6 +25,7 @@ PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
 STATUS_OF_REFUSAL = {"invalid": 422, "conflict": 409, "not_found": 404, "refused": 422}
 UNAVAILABLE = (
+    DatabaseUnreachableError,
     OperationalError,
     InterfaceError,
     psycopg.OperationalError,

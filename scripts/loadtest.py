@@ -78,7 +78,8 @@ class Client:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw.decode("utf-8", "replace")
-        return Answer(response.status, parsed, dict(response.getheaders()), seconds)
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return Answer(response.status, parsed, headers, seconds)
 
     def close(self) -> None:
         if self._connection is not None:

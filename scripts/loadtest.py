@@ -2,7 +2,7 @@
 
 Each client has its own keep-alive connection and sends, in a loop until the time is up,
 grants of the disability living subsidy to new people (each with its own Idempotency-Key),
-reassessments of its own cases, and queries: a case, a roll page, a person's entitlements.
+reassessments of its own cases, and queries: a case (as of its grant), a roll page, a person's entitlements.
 A decision that got no answer (a timeout, a broken connection, a 5xx) is retried with the
 same key once the load is over, so every decision ends acknowledged or refused.
 
@@ -252,7 +252,7 @@ class Worker:
         self.run = run
         self.people = people
         self.random = random.Random(number)
-        self.cases: list[str] = []
+        self.cases: list[tuple[str, int]] = []  # a case and the position it was granted at
         self.persons: list[int] = []
         self.sent = 0
 
@@ -270,7 +270,8 @@ class Worker:
         elif roll < 0.5:
             self.reassess()
         elif roll < 0.7:
-            self.query("case", f"/cases/{self.random.choice(self.cases)}")
+            case, position = self.random.choice(self.cases)
+            self.query("case", f"/cases/{case}?wait_for_position={position}")
         elif roll < 0.85:
             self.query("roll", f"/rolls/{PROGRAMME}/{REGION}?as_of={EFFECTIVE}&limit=50")
         else:
@@ -294,11 +295,11 @@ class Worker:
         with self.tally.lock:
             self.tally.grants.append(decision)
         if decision.acknowledged and decision.final is not None:
-            self.cases.append(decision.final.body["id"])
+            self.cases.append((decision.final.body["id"], decision.final.body["position"]))
             self.persons.append(index)
 
     def reassess(self) -> None:
-        case = self.random.choice(self.cases)
+        case, _ = self.random.choice(self.cases)
         body = {
             "effective": EFFECTIVE,
             "changes": {"grade": self.random.randint(1, 4)},

@@ -2,7 +2,8 @@
 
 Each client has its own keep-alive connection and sends, in a loop until the time is up,
 grants of the disability living subsidy to new people (each with its own Idempotency-Key),
-reassessments of its own cases, and queries: a case (as of its grant), a roll page, a person's entitlements.
+reassessments of its own cases, and queries: a case (as of its grant), a roll page, a
+person's entitlements.
 A decision that got no answer (a timeout, a broken connection, a 5xx) is retried with the
 same key once the load is over, so every decision ends acknowledged or refused.
 

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import click
 import uvicorn
+from pydantic import ValidationError
 
 from api.auth import Role, mint_token
 from api.runtime import opened
@@ -36,7 +37,17 @@ from scripts.loadtest import run as load
 from scripts.tables import FORMATS, Format, report
 
 
-@click.group()
+class LedgerCommands(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as error:
+            # Said in one line, without the values: the database URL may hold a password.
+            reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+            raise click.ClickException(f"the settings are not usable: {reasons}") from None
+
+
+@click.group(cls=LedgerCommands)
 def main() -> None:
     """Social assistance ledger: operate, verify and rebuild.
 
@@ -508,6 +519,7 @@ def serve(host: str, port: int) -> None:
 
     Example: LEDGER_DATABASE_URL=postgresql://ledger@127.0.0.1/ledger ledger serve --port 8000
     """
+    Settings()  # refuses to start, with the reason, before the server starts
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.loadtest import PROGRAMME, REGION, Client
+from scripts.loadtest import PROGRAMME, REGION, Client, identity_number
 from tests.faults.burst import Burst, cases_of, hex_id, ledger_position, retry, set_standard
 from tests.processes import Server
 
@@ -92,6 +92,11 @@ def test_after_a_sigkill_mid_burst_every_acknowledged_grant_is_stored_exactly_on
         )
     finally:
         server.stop()
+
+    log = server.log_path.read_text()
+    assert "负载测试" not in log
+    for index in burst.persons.values():
+        assert identity_number(index) not in log
 
     verified = ledger_command(server, "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr

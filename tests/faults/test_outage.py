@@ -49,7 +49,9 @@ def test_an_outage_answers_503_with_retry_after_and_loses_or_doubles_nothing(
             "503 answers",
         )
         cluster.start()
+        restarted = time.monotonic()
         server.wait_ready()
+        recovery = time.monotonic() - restarted
         before = len(burst.acknowledged())
         burst.wait_for(lambda: len(burst.acknowledged()) >= before + 20, "grants after it")
     finally:
@@ -79,7 +81,8 @@ def test_an_outage_answers_503_with_retry_after_and_loses_or_doubles_nothing(
             f"\n{len(answers) - len(refused)} grants acknowledged, {len(refused)} answered 503 "
             f"(p50 {percentile(seconds, 50) * 1000:.0f} ms, p99 "
             f"{percentile(seconds, 99) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms); "
-            f"after the retries {len(burst.decisions)} stored, each once"
+            f"ready {recovery:.1f} s after PostgreSQL was back; after the retries "
+            f"{len(burst.decisions)} stored, each once"
         )
     finally:
         server.stop()

@@ -125,6 +125,19 @@ def serving(database_url: str, log_path: Path, **settings: str) -> Iterator[Serv
         server.stop()
 
 
+def ledger_command(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``ledger ARGS...`` with the server's settings."""
+    ledger = Path(sys.executable).with_name("ledger")
+    return subprocess.run(
+        [str(ledger), *args],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def postgres_bin() -> Path:
     """The newest PostgreSQL server binaries installed (Debian keeps them off the PATH)."""
     found = sorted(

@@ -41,7 +41,6 @@ class Burst:
 
     server: Server
     clients: int
-    first_person: int = 0
     stop_on_no_answer: bool = False
     decisions: list[Decision] = field(default_factory=list)
     persons: dict[str, int] = field(default_factory=dict)  # key -> person index
@@ -64,7 +63,7 @@ class Burst:
     def _person(self) -> int:
         with self._lock:
             self._next += 1
-            return self.first_person + self._next
+            return self._next
 
     def _send(self, number: int) -> None:
         user = f"caseworker-{number}"

@@ -3,30 +3,16 @@ loses no acknowledged decision and records none twice."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from scripts.loadtest import PROGRAMME, REGION, Client, identity_number
 from tests.faults.burst import Burst, cases_of, hex_id, ledger_position, retry, set_standard
-from tests.processes import Server
+from tests.processes import Server, ledger_command
 
 CLIENTS = 6
 ACKNOWLEDGED_BEFORE_THE_KILL = 60
-
-
-def ledger_command(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    ledger = Path(sys.executable).with_name("ledger")
-    return subprocess.run(
-        [str(ledger), *args],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def close_january(server: Server) -> None:

@@ -12,8 +12,7 @@ import pytest
 from api.settings import Settings
 from domain.ledger import Ledger
 from scripts.loadtest import Client, roll_size
-from tests.faults.test_crash import ledger_command
-from tests.processes import Server
+from tests.processes import Server, ledger_command
 from tests.support import QIBIN, person
 
 pytestmark = pytest.mark.postgres

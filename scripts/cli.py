@@ -42,6 +42,8 @@ class LedgerCommands(click.Group):
         try:
             return super().invoke(ctx)
         except ValidationError as error:
+            if error.title != Settings.__name__:
+                raise
             # Said in one line, without the values: the database URL may hold a password.
             reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
             raise click.ClickException(f"the settings are not usable: {reasons}") from None

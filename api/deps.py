@@ -71,7 +71,7 @@ Staff = Annotated[
 ]
 Anyone = Annotated[User, Depends(allowed(*Role))]
 
-MONTH_PATTERN = r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
 
 
 @dataclass(frozen=True)

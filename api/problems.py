@@ -15,6 +15,8 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.database_health import DatabaseUnreachableError
+from api.schemas import TEXT_PATTERN
 from domain.errors import LedgerRefusal
 from projections.queries import NotYetProjectedError
 
@@ -24,6 +26,7 @@ PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
 STATUS_OF_REFUSAL = {"invalid": 422, "conflict": 409, "not_found": 404, "refused": 422}
 UNAVAILABLE = (
+    DatabaseUnreachableError,
     OperationalError,
     InterfaceError,
     psycopg.OperationalError,
@@ -90,13 +93,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [
-            FieldProblem(
-                field=".".join(str(part) for part in item["loc"] if part != "body") or "body",
-                reason=_reason(item),
-            )
-            for item in error.errors()
-        ]
+        errors = [FieldProblem(field=_field(item), reason=_reason(item)) for item in error.errors()]
         detail = "; ".join(f"{e.field}: {e.reason}" for e in errors)
         return problem(422, "Invalid request", detail, errors=errors)
 
@@ -120,14 +117,24 @@ def install(app: FastAPI) -> None:
 
 # What a pattern means, said the way a caseworker would.
 PATTERN_MEANINGS = {
-    r"^(19|20)\d{2}-(0[1-9]|1[0-2])$": "a month is written YYYY-MM",
-    r"^\d{1,9}(\.\d{1,2})?$": "yuan as a string with at most two decimal places (1200.00)",
-    r"^\d{17}[\dXx]$": "an identity number has 17 digits and a check character (0-9 or X)",
-    r"^\d{6}$": "a region is a six-digit administrative code",
+    r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$": "a month is written YYYY-MM",
+    r"^[0-9]{1,9}(\.[0-9]{1,2})?$": "yuan as a string with at most two decimal places (1200.00)",
+    r"^[0-9]{17}[0-9Xx]$": "an identity number has 17 digits and a check character (0-9 or X)",
+    r"^[0-9]{6}$": "a region is a six-digit administrative code",
+    TEXT_PATTERN: "text may not hold control characters other than tab and line breaks",
 }
 
 
+def _field(item: Any) -> str:
+    if item.get("type") == "json_invalid":  # its location is a character offset, not a field
+        return "body"
+    return ".".join(str(part) for part in item["loc"] if part != "body") or "body"
+
+
 def _reason(item: Any) -> str:
+    if item.get("type") == "json_invalid":
+        offset = item["loc"][-1] if len(item["loc"]) > 1 else "?"
+        return f"the body is not valid JSON (at character {offset})"
     pattern = (item.get("ctx") or {}).get("pattern")
     if item.get("type") == "string_pattern_mismatch" and pattern in PATTERN_MEANINGS:
         return PATTERN_MEANINGS[pattern]
@@ -146,6 +153,7 @@ def _unavailable(_: Request, error: Exception) -> JSONResponse:
 
 def _title(status: int) -> str:
     return {
+        400: "Bad request",
         401: "Unauthorized",
         403: "Forbidden",
         404: "Not found",

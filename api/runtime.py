@@ -55,6 +55,7 @@ def opened(settings: Settings | None = None, *, project: bool = False) -> Iterat
         runtime.poller = Poller(runtime.projector)
         runtime.poller.start()
         runtime.health = DatabaseHealth(ledger.env)
+        runtime.health.guard(getattr(ledger.factory, "datastore", None))
         runtime.health.start()
     try:
         yield runtime

@@ -15,15 +15,23 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from domain.programmes import Programme
 
 MonthText = Annotated[
-    str, StringConstraints(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$"), Field(examples=["2020-07"])
+    str,
+    StringConstraints(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"),
+    Field(examples=["2020-07"]),
 ]
 MoneyText = Annotated[
     str,
-    StringConstraints(pattern=r"^\d{1,9}(\.\d{1,2})?$"),
+    StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$"),
     Field(description="Yuan, at most two decimal places", examples=["1200.00"]),
 ]
-RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$"), Field(examples=["410611"])]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$"), Field(examples=["410611"])]
+TEXT_PATTERN = (
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters but tab and line breaks
+)
+Reason = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500, strip_whitespace=True, pattern=TEXT_PATTERN),
+]
 Area = Literal["urban", "rural"]
 CaseProgramme = Literal[
     "dibao-urban",
@@ -44,7 +52,7 @@ class Body(BaseModel):
 class PersonIn(Body):
     identity_number: Annotated[
         str,
-        StringConstraints(pattern=r"^\d{17}[\dXx]$"),
+        StringConstraints(pattern=r"^[0-9]{17}[0-9Xx]$"),
         Field(description="18-character resident identity number (GB 11643)"),
     ]
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
@@ -126,7 +134,7 @@ class ReliefReview(Body):
 
 
 class IdentityQuery(Body):
-    identity_number: Annotated[str, StringConstraints(pattern=r"^\d{17}[\dXx]$")]
+    identity_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{17}[0-9Xx]$")]
 
 
 class Recorded(BaseModel):

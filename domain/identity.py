@@ -31,7 +31,7 @@ class IdentityNumber:
     def parse(cls, text: str, *, birth_date: date | None = None) -> IdentityNumber:
         """Validate ``text``; when ``birth_date`` is given it must match digits 7-14."""
         number = text.strip().upper()
-        if len(number) != 18 or not number[:17].isdigit():
+        if len(number) != 18 or not (number[:17].isascii() and number[:17].isdigit()):
             raise InvalidIdentityNumberError(
                 "an identity number has 17 digits and a check character (0-9 or X)",
                 field="identity_number",

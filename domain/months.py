@@ -11,7 +11,7 @@ from domain.errors import InvalidInputError
 
 BUREAU_TIME_ZONE = ZoneInfo("Asia/Shanghai")
 
-_MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_PATTERN = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 
 
 @dataclass(frozen=True, order=True, slots=True)

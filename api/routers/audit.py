@@ -20,7 +20,7 @@ def verification(
     expected_head: Annotated[
         str | None,
         Query(
-            pattern=r"^\d{1,18}:[0-9a-f]{64}$",
+            pattern=r"^[0-9]{1,18}:[0-9a-f]{64}$",
             description="POSITION:HASH recorded elsewhere earlier, to detect truncation",
         ),
     ] = None,

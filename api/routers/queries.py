@@ -37,6 +37,7 @@ def roll(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RollPublic:
     """The open cases of a programme in a region for a month, as known at a position."""
+    runtime.ledger.regions.check(region)
     entries = runtime.read_side.roll(programme, region, knowledge.as_of, knowledge.position)
     return RollPublic(
         programme=programme,
@@ -85,7 +86,7 @@ def totals(
     user: Staff,
     knowledge: KnowledgeDep,
     programme: AnyProgramme | None = None,
-    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
 ) -> TotalsPublic:
     """Entitled amount and cases per programme and region; for a closed month also what was
     paid, settled since, and is outstanding."""

@@ -1,5 +1,6 @@
 """Schemathesis against the service's own OpenAPI document: no 5xx, every answer documented
-and matching its schema, whatever the generated request."""
+and matching its schema, and no refused request moving the ledger's position, whatever the
+generated request."""
 
 from __future__ import annotations
 
@@ -64,6 +65,9 @@ def answers_as_documented(service: Service, operation: Any, checks: list[Any]) -
     @given(case=operation.as_strategy())
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     def answers(case: Any) -> None:
-        case.call_and_validate(headers=headers, checks=checks)
+        position = service.runtime.ledger.position
+        response = case.call_and_validate(headers=headers, checks=checks)
+        if response.status_code >= 400:
+            assert service.runtime.ledger.position == position, response.text
 
     answers()

@@ -58,3 +58,10 @@ def test_references_are_stable_per_key_and_differ_between_keys() -> None:
     assert one.reference(number) == one.reference(number)
     assert one.reference(number) != other.reference(number)
     assert number.value not in one.reference(number)
+
+
+def test_a_number_in_fullwidth_digits_is_refused_rather_than_becoming_another_person() -> None:
+    good = identity_number(date(1980, 1, 1))
+    fullwidth = good.translate({ord("0") + n: 0xFF10 + n for n in range(10)})
+    with pytest.raises(InvalidIdentityNumberError, match="17 digits"):
+        IdentityNumber.parse(fullwidth)

@@ -21,17 +21,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from domain.identity import check_character
+from scripts.benchmarks.figures import percentile
+from scripts.benchmarks.workload import person_number
 
 REGION = "410611"
 PROGRAMME = "disability-living"
 EFFECTIVE = "2020-01"
 FIRST_BIRTH = date(1925, 1, 1)
-SERIALS = 999
 ROLL_PAGE = 1000
 
 
@@ -89,10 +89,8 @@ class Client:
 
 
 def identity_number(index: int) -> str:
-    """A valid identity number in the Qibin region, distinct for every index below ~29 M."""
-    birth = FIRST_BIRTH + timedelta(days=index // SERIALS)
-    first_17 = f"{REGION}{birth:%Y%m%d}{index % SERIALS + 1:03d}"
-    return first_17 + check_character(first_17)
+    """A valid identity number, distinct for every index."""
+    return person_number(index, FIRST_BIRTH)
 
 
 def grant_body(index: int) -> dict[str, Any]:
@@ -178,23 +176,15 @@ class Result:
         ]
         for kind, values in sorted(tally.latencies.items()):
             lines.append(
-                f"| {kind} | {len(values)} | {percentile(values, 50) * 1000:.0f} | "
-                f"{percentile(values, 99) * 1000:.0f} | {max(values) * 1000:.0f} |"
+                f"| {kind} | {len(values)} | {percentile(values, 0.5) * 1000:.0f} | "
+                f"{percentile(values, 0.99) * 1000:.0f} | {max(values) * 1000:.0f} |"
             )
         every = [v for values in tally.latencies.values() for v in values]
         lines.append(
-            f"| all | {len(every)} | {percentile(every, 50) * 1000:.0f} | "
-            f"{percentile(every, 99) * 1000:.0f} | {max(every) * 1000:.0f} |"
+            f"| all | {len(every)} | {percentile(every, 0.5) * 1000:.0f} | "
+            f"{percentile(every, 0.99) * 1000:.0f} | {max(every) * 1000:.0f} |"
         )
         return "\n".join(lines)
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 Tokens = Callable[[str, str], str]  # (user, role) -> bearer token

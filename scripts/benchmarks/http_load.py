@@ -3,9 +3,7 @@ keep-alive connections, used alike for the ledger's service and the trivial base
 
 from __future__ import annotations
 
-import http.client
 import itertools
-import json
 import os
 import socket
 import subprocess
@@ -19,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scripts.benchmarks.figures import percentile
+from scripts.loadtest import Client
 
 START_TIMEOUT = 60.0
-REQUEST_TIMEOUT = 30.0
 
 # One request to make: method, path and JSON body (None for none).
 Request = tuple[str, str, Any]
@@ -80,15 +78,11 @@ def _wait_until_ready(server: subprocess.Popen[bytes], port: int, path: str) -> 
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"the server on port {port} exited with {server.returncode}")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", path)
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
+        probe = Client(f"http://127.0.0.1:{port}", "", timeout=2)
+        answered = probe.request("GET", path).status
+        probe.close()
+        if answered == 200:
+            return
         time.sleep(0.1)
     raise RuntimeError(f"the server on port {port} was not ready within {START_TIMEOUT:.0f} s")
 
@@ -99,25 +93,21 @@ def load(
     *,
     clients: int,
     seconds: float,
-    headers: Mapping[str, str] | None = None,
+    token: str = "",
 ) -> LoadResult:
-    """``clients`` threads send requests back to back for ``seconds``."""
+    """``clients`` threads send requests back to back for ``seconds``, each on its own
+    keep-alive connection."""
     numbers = itertools.count()
     deadline = time.monotonic() + seconds
     results = [LoadResult(seconds) for _ in range(clients)]
 
     def client(result: LoadResult) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
-        sent_headers = {"Content-Type": "application/json", **(headers or {})}
+        connection = Client(f"http://127.0.0.1:{port}", token)
         while time.monotonic() < deadline:
             method, path, body = next_request(next(numbers))
-            payload = json.dumps(body).encode() if body is not None else None
-            started = time.perf_counter()
-            connection.request(method, path, body=payload, headers=sent_headers)
-            response = connection.getresponse()
-            response.read()
-            result.latencies.append(time.perf_counter() - started)
-            result.statuses[response.status] += 1
+            answer = connection.request(method, path, body)
+            result.latencies.append(answer.seconds)
+            result.statuses[answer.status] += 1
         connection.close()
 
     threads = [threading.Thread(target=client, args=(result,)) for result in results]

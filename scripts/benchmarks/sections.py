@@ -330,12 +330,10 @@ def http(
         return ("POST", "/cases", grants.next().body)
 
     with serving("api.app:create_app", env, factory=True, ready_path="/ready") as port:
-        viewer = {"Authorization": f"Bearer {mint_token(secret, 'bench-viewer', Role.VIEWER, 60)}"}
-        caseworker = {
-            "Authorization": f"Bearer {mint_token(secret, 'bench-cw', Role.CASEWORKER, 60)}"
-        }
-        searched = load(port, search, clients=clients, seconds=seconds, headers=viewer)
-        granted = load(port, grant, clients=clients, seconds=seconds, headers=caseworker)
+        viewer = mint_token(secret, "bench-viewer", Role.VIEWER, 60)
+        caseworker = mint_token(secret, "bench-caseworker", Role.CASEWORKER, 60)
+        searched = load(port, search, clients=clients, seconds=seconds, token=viewer)
+        granted = load(port, grant, clients=clients, seconds=seconds, token=caseworker)
     comparisons = [
         Comparison(
             "HTTP",

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from scripts.loadtest import percentile
+from scripts.benchmarks.figures import percentile
 from tests.faults.burst import Burst, cases_of, hex_id, ledger_position, retry, set_standard
 from tests.processes import PostgresCluster, Server, private_cluster
 
@@ -79,8 +79,8 @@ def test_an_outage_answers_503_with_retry_after_and_loses_or_doubles_nothing(
         seconds = [a.seconds for a in refused]
         print(
             f"\n{len(answers) - len(refused)} grants acknowledged, {len(refused)} answered 503 "
-            f"(p50 {percentile(seconds, 50) * 1000:.0f} ms, p99 "
-            f"{percentile(seconds, 99) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms); "
+            f"(p50 {percentile(seconds, 0.5) * 1000:.0f} ms, p99 "
+            f"{percentile(seconds, 0.99) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms); "
             f"ready {recovery:.1f} s after PostgreSQL was back; after the retries "
             f"{len(burst.decisions)} stored, each once"
         )

@@ -17,19 +17,19 @@ from eventsourcing.tests.persistence import (
 
 from api.database_health import DatabaseHealth
 from domain.ledger import Ledger
-from tests.support import ledger_at
+from tests.support import OnPostgreSQL, OnSQLite, ledger_at
 
 
 class _ServiceRecorders:
     """Each test gets a new, empty store, opened the way the service opens it."""
 
-    database_url: str
+    url: str
     _ledgers: list[Ledger]
     _monitors: list[DatabaseHealth]
 
     @pytest.fixture(autouse=True)
     def _opened(self, database_url: str) -> Iterator[None]:
-        self.database_url = database_url
+        self.url = database_url
         self._ledgers, self._monitors = [], []
         yield
         for monitor in self._monitors:
@@ -38,7 +38,7 @@ class _ServiceRecorders:
             ledger.close()
 
     def create_recorder(self) -> Any:
-        ledger = ledger_at(self.database_url)
+        ledger = ledger_at(self.url)
         monitor = DatabaseHealth(ledger.env)
         monitor.guard(getattr(ledger.factory, "datastore", None))
         monitor.start()
@@ -49,39 +49,25 @@ class _ServiceRecorders:
         return recorder
 
 
-class _OnSQLiteFile:
-    @pytest.fixture
-    def database_url(self, sqlite_url: str) -> str:
-        return sqlite_url
-
-
-class _OnPostgreSQL:
-    @pytest.fixture
-    def database_url(self, postgres_url: str) -> str:
-        return postgres_url
-
-
 class TestApplicationRecorderOnSQLite(
-    _OnSQLiteFile, _ServiceRecorders, ApplicationRecorderTestCase[ApplicationRecorder]
+    OnSQLite, _ServiceRecorders, ApplicationRecorderTestCase[ApplicationRecorder]
 ):
     pass
 
 
 class TestNonInterleavingOnSQLite(
-    _OnSQLiteFile, _ServiceRecorders, NonInterleavingNotificationIDsBaseCase
+    OnSQLite, _ServiceRecorders, NonInterleavingNotificationIDsBaseCase
 ):
     pass
 
 
-@pytest.mark.postgres
 class TestApplicationRecorderOnPostgreSQL(
-    _OnPostgreSQL, _ServiceRecorders, ApplicationRecorderTestCase[ApplicationRecorder]
+    OnPostgreSQL, _ServiceRecorders, ApplicationRecorderTestCase[ApplicationRecorder]
 ):
     pass
 
 
-@pytest.mark.postgres
 class TestNonInterleavingOnPostgreSQL(
-    _OnPostgreSQL, _ServiceRecorders, NonInterleavingNotificationIDsBaseCase
+    OnPostgreSQL, _ServiceRecorders, NonInterleavingNotificationIDsBaseCase
 ):
     pass

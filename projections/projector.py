@@ -29,7 +29,7 @@ from projections.case_state import CaseState
 from projections.database import Cursor, ViewDatabase
 from projections.payroll import lines_of, payroll_items
 from projections.record_time import microseconds
-from projections.schema import TABLES, TRACKING_NAME, create_views
+from projections.schema import TABLES, TRACKING_NAME, create_views, valid_until
 from projections.segments import Segment, case_segments
 from projections.standards_table import StandardsTable
 
@@ -188,7 +188,7 @@ class _Batch:
         )
         self.standards.put(programme, region, event.effective, event.parameters)
         affected = [programme, Programme.TEKUN] if programme.is_dibao else [programme]
-        case_ids = self._cases_in(region, affected)
+        case_ids = self._cases_open_from(region, affected, event.effective)
         self.prefetch(case_ids)
         for case_id in case_ids:
             self._resegment_case(case_id, position)
@@ -230,21 +230,24 @@ class _Batch:
         )
         self.subjects[subject_id] = (programme, region, state)
 
-    def _cases_in(self, region: str, programmes: Sequence[Programme]) -> list[str]:
+    def _cases_open_from(
+        self, region: str, programmes: Sequence[Programme], month: Month
+    ) -> list[str]:
+        """The cases a standard from ``month`` may change: those this batch holds, and those
+        whose rows known now reach ``month``. A case closed before it keeps its amounts."""
         names = [p.value for p in programmes]
         marks = ", ".join("?" for _ in names)
-        for subject_id, programme, state_text in self.cursor.fetchall(
-            f"SELECT subject_id, programme, state FROM subjects "
-            f"WHERE region = ? AND programme IN ({marks})",
-            (region, *names),
-        ):
-            if subject_id not in self.subjects:
-                self._remember(subject_id, programme, region, state_text)
-        return [
+        stored = self.cursor.fetchall(
+            f"SELECT DISTINCT subject_id FROM segments WHERE programme IN ({marks}) "
+            f"AND region = ? AND known_to IS NULL AND {valid_until()} > ?",
+            (*names, region, month.index),
+        )
+        in_batch = [
             subject_id
             for subject_id, (programme, subject_region, _) in self.subjects.items()
             if subject_region == region and programme in names
         ]
+        return list(dict.fromkeys([*in_batch, *(subject_id for (subject_id,) in stored)]))
 
     # Segments.
 

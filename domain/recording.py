@@ -52,11 +52,18 @@ _idempotent_request: ContextVar[IdempotentRequest | None] = ContextVar(
 @dataclass
 class _ImportBatch:
     """Decisions being imported: their events in the order they happened, and the aggregates
-    they changed, so that later decisions in the batch see them before they are saved."""
+    they read or changed, so that later decisions in the batch see them before they are
+    saved, and each is read from the store once. As outside an import, a change another
+    writer makes meanwhile to an aggregate the import then saves makes that save fail."""
 
     latest_time: datetime | None
     events: list[Any] = field(default_factory=list)
     aggregates: dict[UUID, Any] = field(default_factory=dict)
+    missing: set[UUID] = field(default_factory=set)  # looked for, and not stored
+
+    def forget(self) -> None:
+        self.aggregates.clear()
+        self.missing.clear()
 
 
 _import_batch: ContextVar[_ImportBatch | None] = ContextVar("import_batch", default=None)
@@ -117,13 +124,13 @@ class RecordingApplication(Application[UUID]):
         try:
             recordings = self.save(*batch.events)
         except BaseException:
-            batch.aggregates.clear()
+            batch.forget()
             raise
         finally:
             batch.events.clear()
-        # Saved aggregates stay at hand for the next decisions, up to a bound on memory.
-        if len(batch.aggregates) > MAX_IMPORT_AGGREGATES:
-            batch.aggregates.clear()
+        # Aggregates stay at hand for the next decisions, up to a bound on memory.
+        if len(batch.aggregates) + len(batch.missing) > MAX_IMPORT_AGGREGATES:
+            batch.forget()
         return recordings[-1].notification.id
 
     def imported_through(self, digest: str) -> int:
@@ -142,14 +149,25 @@ class RecordingApplication(Application[UUID]):
     def _load(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
         """An aggregate of ``kind``, from the import batch or the store (None: no such one)."""
         batch = _import_batch.get()
-        if batch is not None and version is None and aggregate_id in batch.aggregates:
+        if batch is None or version is not None:
+            found = self._stored(aggregate_id, version)
+        elif aggregate_id in batch.aggregates:
             found = batch.aggregates[aggregate_id]
+        elif aggregate_id in batch.missing:
+            return None
         else:
-            try:
-                found = self.repository.get(aggregate_id, version=version)
-            except AggregateNotFoundError:
-                return None
+            found = self._stored(aggregate_id, None)
+            if found is None:
+                batch.missing.add(aggregate_id)
+            else:
+                batch.aggregates[aggregate_id] = found
         return found if isinstance(found, kind) else None
+
+    def _stored(self, aggregate_id: UUID, version: int | None) -> Any:
+        try:
+            return self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            return None
 
     def _now(self) -> datetime:
         return _original_time.get() or datetime.now(UTC)

@@ -288,9 +288,9 @@ def lookups(decade: Decade, count: int) -> list[Measure]:
             "lookups",
             store,
             f"slowest roll of a past month known at an earlier position ({len(rolls)} rolls)",
-            max(rolls),
-            "s",
-            limit=1,
+            max(rolls) * 1000,
+            "ms",
+            limit=1000,
         ),
     ]
 

@@ -44,16 +44,17 @@ def batched(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
 class RawStore(ABC):
     """One raw event table and the operations the benchmark repeats on it."""
 
+    mark: str  # the driver's parameter placeholder
+
     @abstractmethod
     def create(self) -> None: ...
 
     @abstractmethod
-    def execute(self, operation: Operation) -> None:
-        """Repeat one of the ledger's store operations (a write is one transaction)."""
+    def executemany(self, rows: Sequence[RawRow]) -> None:
+        """Insert ``rows`` in one transaction with executemany."""
 
     @abstractmethod
-    def executemany(self, batch: Sequence[RawRow]) -> None:
-        """Insert a batch of rows in one transaction with executemany."""
+    def query(self, sql: str, params: Sequence[Any]) -> list[Any]: ...
 
     @abstractmethod
     def read_and_decode(self) -> int:
@@ -66,6 +67,23 @@ class RawStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def execute(self, operation: Operation) -> None:
+        """Repeat one of the ledger's store operations (a write is one transaction)."""
+        mark = self.mark
+        if isinstance(operation, Write):
+            self.executemany(operation.rows)
+        elif isinstance(operation, ReadAggregate):
+            _decode_all(self.query(*_aggregate_query(operation, mark)))
+        elif isinstance(operation, ReadPosition):
+            self.query(f"SELECT max(id) FROM {TABLE}", ())
+        elif isinstance(operation, ReadLog):
+            rows = self.query(
+                f"SELECT id, originator_id, version, topic, payload FROM {TABLE} "
+                f"WHERE id >= {mark} ORDER BY id LIMIT {mark}",
+                (operation.start or 1, operation.limit),
+            )
+            _decode_all(rows)
+
     def repeat(self, operations: Iterable[Operation]) -> None:
         """Repeat the store operations of one decision."""
         for operation in operations:
@@ -74,6 +92,8 @@ class RawStore(ABC):
 
 class RawSQLite(RawStore):
     """sqlite3 in WAL mode, autocommit, with explicit transactions for writes."""
+
+    mark = "?"
 
     def __init__(self, path: Path) -> None:
         self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -86,30 +106,16 @@ class RawSQLite(RawStore):
             "payload TEXT NOT NULL, UNIQUE (originator_id, version))"
         )
 
-    def execute(self, operation: Operation) -> None:
-        db = self.connection
-        if isinstance(operation, Write):
-            db.execute("BEGIN")
-            db.executemany(
-                f"INSERT INTO {TABLE} (originator_id, version, topic, payload) VALUES (?, ?, ?, ?)",
-                [_as_tuple(row) for row in operation.rows],
-            )
-            db.execute("COMMIT")
-        elif isinstance(operation, ReadAggregate):
-            sql, params = _aggregate_query(operation, "?")
-            _decode_all(db.execute(sql, params).fetchall())
-        elif isinstance(operation, ReadPosition):
-            db.execute(f"SELECT max(id) FROM {TABLE}").fetchone()
-        elif isinstance(operation, ReadLog):
-            rows = db.execute(
-                f"SELECT id, originator_id, version, topic, payload FROM {TABLE} "
-                "WHERE id >= ? ORDER BY id LIMIT ?",
-                (operation.start or 1, operation.limit),
-            ).fetchall()
-            _decode_all(rows)
+    def executemany(self, rows: Sequence[RawRow]) -> None:
+        self.connection.execute("BEGIN")
+        self.connection.executemany(
+            f"INSERT INTO {TABLE} (originator_id, version, topic, payload) VALUES (?, ?, ?, ?)",
+            [_as_tuple(row) for row in rows],
+        )
+        self.connection.execute("COMMIT")
 
-    def executemany(self, batch: Sequence[RawRow]) -> None:
-        self.execute(Write(list(batch)))
+    def query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return self.connection.execute(sql, params).fetchall()
 
     def read_and_decode(self) -> int:
         count = 0
@@ -131,6 +137,8 @@ class RawSQLite(RawStore):
 class RawPostgres(RawStore):
     """psycopg 3, autocommit, with explicit transactions for writes."""
 
+    mark = "%s"
+
     def __init__(self, conninfo: str) -> None:
         self.connection = psycopg.connect(conninfo, autocommit=True)
 
@@ -141,30 +149,16 @@ class RawPostgres(RawStore):
             "payload TEXT NOT NULL, UNIQUE (originator_id, version))"
         )
 
-    def execute(self, operation: Operation) -> None:
-        db = self.connection
-        if isinstance(operation, Write):
-            with db.transaction(), db.cursor() as cursor:
-                cursor.executemany(
-                    f"INSERT INTO {TABLE} (originator_id, version, topic, payload) "
-                    "VALUES (%s, %s, %s, %s)",
-                    [_as_tuple(row) for row in operation.rows],
-                )
-        elif isinstance(operation, ReadAggregate):
-            sql, params = _aggregate_query(operation, "%s")
-            _decode_all(db.execute(sql, params).fetchall())
-        elif isinstance(operation, ReadPosition):
-            db.execute(f"SELECT max(id) FROM {TABLE}").fetchone()
-        elif isinstance(operation, ReadLog):
-            rows = db.execute(
-                f"SELECT id, originator_id, version, topic, payload FROM {TABLE} "
-                "WHERE id >= %s ORDER BY id LIMIT %s",
-                (operation.start or 1, operation.limit),
-            ).fetchall()
-            _decode_all(rows)
+    def executemany(self, rows: Sequence[RawRow]) -> None:
+        with self.connection.transaction(), self.connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {TABLE} (originator_id, version, topic, payload) "
+                "VALUES (%s, %s, %s, %s)",
+                [_as_tuple(row) for row in rows],
+            )
 
-    def executemany(self, batch: Sequence[RawRow]) -> None:
-        self.execute(Write(list(batch)))
+    def query(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return self.connection.execute(sql, params).fetchall()
 
     def copy(self, batch: Sequence[RawRow]) -> None:
         """Insert a batch of rows in one transaction with COPY."""

@@ -136,35 +136,24 @@ def bulk_import(decade: Decade, memory_seconds: float) -> list[Comparison]:
     ledger.close()
 
     raw = decade.db.open_raw()
-    executemany_seconds = seconds_of(write_batches, raw.executemany, rows)
-    note = ratio_note(memory_seconds, ours_seconds, "decisions")
-    figures = [
-        Comparison(
+
+    def compared(baseline: str, raw_seconds: float, target: float | None = None) -> Comparison:
+        return Comparison(
             "bulk import",
             decade.db.store,
             f"{decade.events:,} events",
             "events/s",
             decade.events / ours_seconds,
-            "executemany",
-            len(rows) / executemany_seconds,
-            target=0.5,
-            note=note,
+            baseline,
+            len(rows) / raw_seconds,
+            target=target,
+            note=ratio_note(memory_seconds, ours_seconds, "decisions") if target else "",
         )
-    ]
+
+    figures = [compared("executemany", seconds_of(write_batches, raw.executemany, rows), 0.5)]
     if isinstance(raw, RawPostgres):
         raw.truncate()
-        copy_seconds = seconds_of(write_batches, raw.copy, rows)
-        figures.append(
-            Comparison(
-                "bulk import",
-                decade.db.store,
-                f"{decade.events:,} events",
-                "events/s",
-                decade.events / ours_seconds,
-                "COPY",
-                len(rows) / copy_seconds,
-            )
-        )
+        figures.append(compared("COPY", seconds_of(write_batches, raw.copy, rows)))
     raw.close()
     return figures
 

@@ -105,15 +105,16 @@ def get_knowledge(
     ] = None,
 ) -> Knowledge:
     read = runtime.read_side
-    recorded = runtime.ledger.position
     for name, position in (
         ("wait_for_position", wait_for_position),
         ("known_at_position", known_at_position),
     ):
-        if position is not None and position > recorded:
+        if position is None:
+            continue
+        recorded = runtime.ledger.position
+        if position > recorded:
             raise HTTPException(422, f"{name}: the ledger has reached position {recorded} only")
-        if position is not None:
-            read.wait_for(position, timeout=5)
+        read.wait_for(position, timeout=5)
     if known_at is not None and known_at_position is not None:
         raise HTTPException(422, "give known_at or known_at_position, not both")
     month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())

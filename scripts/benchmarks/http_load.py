@@ -39,10 +39,6 @@ class LoadResult:
     def per_second(self) -> float:
         return self.requests / self.seconds
 
-    @property
-    def succeeded(self) -> int:
-        return sum(count for status, count in self.statuses.items() if 200 <= status < 300)
-
     def latency_ms(self, fraction: float) -> float:
         return percentile(self.latencies, fraction) * 1000
 

@@ -31,7 +31,6 @@ def peak_kib() -> int:
 def main(ledger_url: str, until: int) -> None:
     ledger = Ledger(Settings(database_url=ledger_url).ledger_env())
     scratch = open_views(ledger.env, schema=SCRATCH_SCHEMA)
-    started_kib = peak_kib()
     started = time.perf_counter()
     reached = replay(ledger, scratch, until)
     seconds = time.perf_counter() - started
@@ -44,7 +43,6 @@ def main(ledger_url: str, until: int) -> None:
                 "events": reached,
                 "seconds": seconds,
                 "peak_mib": peak / 1024,
-                "growth_mib": (peak - started_kib) / 1024,
             }
         )
     )

@@ -6,7 +6,6 @@ store, and a load generator can make as many as it needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -48,10 +47,10 @@ class GrantRequest:
 
     body: dict[str, Any]
 
-    def record(self, ledger: Ledger) -> int:
+    def record(self, ledger: Ledger) -> None:
         persons = [PersonInput(p["identity_number"], p["name"], None) for p in self.body["persons"]]
         options = {k: self.body[k] for k in ("income", "grade") if k in self.body}
-        receipt = ledger.grant(
+        ledger.grant(
             self.body["programme"],
             self.body["region"],
             self.body["effective"],
@@ -60,7 +59,6 @@ class GrantRequest:
             reason=self.body["reason"],
             **options,
         )
-        return receipt.position
 
 
 @dataclass
@@ -77,10 +75,6 @@ class Grants:
 
     def take(self, count: int) -> list[GrantRequest]:
         return [self.next() for _ in range(count)]
-
-    def __iter__(self) -> Iterator[GrantRequest]:
-        while True:
-            yield self.next()
 
     def next(self) -> GrantRequest:
         index = self._next

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -44,15 +45,41 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def read_token(secret: str, token: str) -> User:
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "iss", "sub"]},
-        )
-        return User(str(claims["sub"]), Role(claims["role"]))
-    except (jwt.PyJWTError, KeyError, ValueError) as error:
-        raise InvalidTokenError(str(error)) from None
+class TokenReader:
+    """Verifies bearer tokens, and remembers the verified ones until they expire.
+
+    A client sends the same token with every request; verifying it again would cost about
+    as much as the lookup it guards. The cache is bounded and holds tokens signed with this
+    reader's key only.
+    """
+
+    def __init__(self, secret: str, capacity: int = 10_000) -> None:
+        self._secret = secret
+        self._capacity = capacity
+        self._verified: dict[str, tuple[User, float]] = {}
+
+    def read(self, token: str) -> User:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            user, expires = remembered
+            if time.time() < expires:
+                return user
+            del self._verified[token]
+        user, expires = self._verify(token)
+        if len(self._verified) >= self._capacity:
+            self._verified.clear()
+        self._verified[token] = (user, expires)
+        return user
+
+    def _verify(self, token: str) -> tuple[User, float]:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "iss", "sub"]},
+            )
+            return User(str(claims["sub"]), Role(claims["role"])), float(claims["exp"])
+        except (jwt.PyJWTError, KeyError, ValueError) as error:
+            raise InvalidTokenError(str(error)) from None

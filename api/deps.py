@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import InvalidTokenError, Role, User, read_token
+from api.auth import InvalidTokenError, Role, User
 from api.problems import RETRY_AFTER_SECONDS
 from api.runtime import Runtime
 from domain.months import Month, parse_month
@@ -18,7 +18,7 @@ from domain.months import Month, parse_month
 _bearer = HTTPBearer(auto_error=False, description="A token from `ledger token USER ROLE`.")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     if not runtime.database_reachable:
         raise HTTPException(
@@ -32,7 +32,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_user(
+async def get_user(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
@@ -41,7 +41,7 @@ def get_user(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
     try:
-        return read_token(runtime.jwt_secret, credentials.credentials)
+        return runtime.tokens.read(credentials.credentials)
     except InvalidTokenError:
         raise HTTPException(
             401,
@@ -50,8 +50,8 @@ def get_user(
         ) from None
 
 
-def allowed(*roles: Role) -> Callable[[User], User]:
-    def check(user: Annotated[User, Depends(get_user)]) -> User:
+def allowed(*roles: Role) -> Callable[[User], Awaitable[User]]:
+    async def check(user: Annotated[User, Depends(get_user)]) -> User:
         if user.role not in roles:
             names = ", ".join(role.value for role in roles)
             raise HTTPException(403, f"this needs the role {names}; you act as {user.role}")
@@ -74,15 +74,42 @@ Anyone = Annotated[User, Depends(allowed(*Role))]
 MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Knowledge:
-    """Which month a query asks about, and as known at which ledger position."""
+    """Which month a query asks about, and as known at which ledger position.
 
+    The position is read when the endpoint first asks for it, in its worker thread: reading
+    it may wait for the views, which must not block the event loop."""
+
+    runtime: Runtime
     as_of: Month
-    position: int
+    known_at: date | datetime | None
+    known_at_position: int | None
+    wait_for_position: int | None
+    _position: int | None = field(default=None, init=False)
+
+    @property
+    def position(self) -> int:
+        if self._position is None:
+            self._position = self._read_position()
+        return self._position
+
+    def _read_position(self) -> int:
+        read = self.runtime.read_side
+        for name, position in (
+            ("wait_for_position", self.wait_for_position),
+            ("known_at_position", self.known_at_position),
+        ):
+            if position is None:
+                continue
+            recorded = self.runtime.ledger.position
+            if position > recorded:
+                raise HTTPException(422, f"{name}: the ledger has reached position {recorded} only")
+            read.wait_for(position, timeout=5)
+        return read.known_position(self.known_at, self.known_at_position)
 
 
-def get_knowledge(
+async def get_knowledge(
     runtime: RuntimeDep,
     as_of: Annotated[
         str | None,
@@ -104,21 +131,10 @@ def get_knowledge(
         Query(ge=0, le=2**62, description="Wait until the views reach this position first."),
     ] = None,
 ) -> Knowledge:
-    read = runtime.read_side
-    for name, position in (
-        ("wait_for_position", wait_for_position),
-        ("known_at_position", known_at_position),
-    ):
-        if position is None:
-            continue
-        recorded = runtime.ledger.position
-        if position > recorded:
-            raise HTTPException(422, f"{name}: the ledger has reached position {recorded} only")
-        read.wait_for(position, timeout=5)
     if known_at is not None and known_at_position is not None:
         raise HTTPException(422, "give known_at or known_at_position, not both")
     month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())
-    return Knowledge(month, read.known_position(_moment(known_at), known_at_position))
+    return Knowledge(runtime, month, _moment(known_at), known_at_position, wait_for_position)
 
 
 def _moment(text: str | None) -> date | datetime | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from api.auth import TokenReader
 from api.database_health import DatabaseHealth
 from api.settings import Settings
 from domain.ledger import Ledger
@@ -36,11 +38,11 @@ class Runtime:
     def read_side(self) -> ReadSide:
         return ReadSide(self.views)
 
-    @property
-    def jwt_secret(self) -> str:
+    @cached_property
+    def tokens(self) -> TokenReader:
         if self.settings.jwt_secret is None:
             raise ValueError("settings were built without a token signing key")
-        return self.settings.jwt_secret.get_secret_value()
+        return TokenReader(self.settings.jwt_secret.get_secret_value())
 
 
 @contextmanager

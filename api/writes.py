@@ -7,7 +7,7 @@ gets 422.
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -59,12 +59,12 @@ class Decider:
         )
 
 
-def decider_for(*roles: Role) -> Callable[..., Decider]:
+def decider_for(*roles: Role) -> Callable[..., Awaitable[Decider]]:
     # This module has no ``from __future__ import annotations``: FastAPI reads the
     # annotations below at run time, and ``check`` is local to this function.
     check = allowed(*roles)
 
-    def make(
+    async def make(
         request: Request,
         runtime: RuntimeDep,
         user: Annotated[User, Depends(check)],

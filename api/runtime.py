@@ -36,7 +36,7 @@ class Runtime:
 
     @property
     def read_side(self) -> ReadSide:
-        return ReadSide(self.views)
+        return ReadSide(self.views, self.poller.reached if self.poller else None)
 
     @cached_property
     def tokens(self) -> TokenReader:

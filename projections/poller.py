@@ -24,6 +24,10 @@ class Poller:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="views-poller", daemon=True)
 
+    def reached(self) -> int:
+        """The position the views had reached when this poller last looked or wrote."""
+        return self.projector.reached
+
     def start(self) -> None:
         self._thread.start()
 

@@ -403,7 +403,8 @@ class Projector:
         self.views = views
         self.batch_size = batch_size
         create_views(views, TRACKING_NAME)
-        self._statistics_at = self.position
+        self.reached = self.position
+        self._statistics_at = self.reached
         self._since_statistics = 0
 
     @property
@@ -413,7 +414,8 @@ class Projector:
 
     def run_batch(self) -> int:
         """Project the next batch of events; the number projected (0 when caught up)."""
-        start = self.position + 1
+        self.reached = self.position
+        start = self.reached + 1
         notifications = self.ledger.recorder.select_notifications(
             start=start, limit=self.batch_size
         )
@@ -423,6 +425,7 @@ class Projector:
             if self._tracked(cursor) != start - 1:
                 return 0  # another projector took this batch
             self._project(cursor, notifications)
+        self.reached = notifications[-1].id
         self._note_growth(notifications[-1].id, len(notifications))
         return len(notifications)
 

@@ -279,8 +279,9 @@ class ReadSideOnStore:
         first.catch_up()
         assert rebuild_and_compare(ledger, views, scratch) == []
 
+    @pytest.mark.parametrize("told_by_poller", [False, True], ids=["query", "poller"])
     def test_a_caller_can_wait_until_the_views_reach_its_decision(
-        self, ledger: Ledger, views: ViewDatabase
+        self, ledger: Ledger, views: ViewDatabase, told_by_poller: bool
     ) -> None:
         poller = Poller(Projector(ledger, views), interval=0.01)
         poller.start()
@@ -294,8 +295,9 @@ class ReadSideOnStore:
                 actor="cw",
                 reason="x",
             )
-            read = ReadSide(views)
+            read = ReadSide(views, poller.reached if told_by_poller else None)
             read.wait_for(receipt.position, timeout=10)
+            assert read.position == ReadSide(views).position == receipt.position
             roll = read.roll("disability-living", QIBIN, M("2020-01"), read.position)
             assert [e.subject_id for e in roll] == [receipt.id.hex]
         finally:

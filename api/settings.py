@@ -97,6 +97,7 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
     if url.scheme in ("postgresql", "postgres"):
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": "api.postgres_recorder:LedgerPostgresRecorder",
             "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),

@@ -173,9 +173,7 @@ class RecordingApplication(Application[UUID]):
 
     def _stored(self, aggregate_id: UUID, version: int | None) -> Any:
         try:
-            return self.repository.get(
-                aggregate_id, version=version, projector_func=_apply_in_turn
-            )
+            return self.repository.get(aggregate_id, version=version, projector_func=_apply_in_turn)
         except AggregateNotFoundError:
             return None
 

@@ -1,21 +1,26 @@
 """The library's own recorder test cases, run on the recorders as the service configures
 them: from the ledger's settings, and on PostgreSQL with the database monitor's guard on
 every connection attempt. They include the check that concurrent writers never let a
-reader of the notification log miss an event."""
+reader of the notification log miss an event. On PostgreSQL the recorder is the ledger's
+own, which saves in one round trip."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
+from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.tests.persistence import (
     ApplicationRecorderTestCase,
     NonInterleavingNotificationIDsBaseCase,
 )
 
 from api.database_health import DatabaseHealth
+from api.postgres_recorder import LedgerPostgresRecorder
 from domain.ledger import Ledger
 from tests.support import OnPostgreSQL, OnSQLite, ledger_at
 
@@ -24,6 +29,7 @@ class _ServiceRecorders:
     """Each test gets a new, empty store, opened the way the service opens it."""
 
     url: str
+    recorder_class: type[ApplicationRecorder]
     _ledgers: list[Ledger]
     _monitors: list[DatabaseHealth]
 
@@ -45,6 +51,7 @@ class _ServiceRecorders:
         self._ledgers.append(ledger)
         self._monitors.append(monitor)
         recorder: ApplicationRecorder = ledger.factory.application_recorder()
+        assert type(recorder) is self.recorder_class
         assert getattr(recorder, "datastore", None) is getattr(ledger.factory, "datastore", None)
         return recorder
 
@@ -52,22 +59,60 @@ class _ServiceRecorders:
 class TestApplicationRecorderOnSQLite(
     OnSQLite, _ServiceRecorders, ApplicationRecorderTestCase[ApplicationRecorder]
 ):
-    pass
+    recorder_class = SQLiteApplicationRecorder
 
 
 class TestNonInterleavingOnSQLite(
     OnSQLite, _ServiceRecorders, NonInterleavingNotificationIDsBaseCase
 ):
-    pass
+    recorder_class = SQLiteApplicationRecorder
 
 
 class TestApplicationRecorderOnPostgreSQL(
     OnPostgreSQL, _ServiceRecorders, ApplicationRecorderTestCase[ApplicationRecorder]
 ):
-    pass
+    recorder_class = LedgerPostgresRecorder
 
 
 class TestNonInterleavingOnPostgreSQL(
     OnPostgreSQL, _ServiceRecorders, NonInterleavingNotificationIDsBaseCase
 ):
-    pass
+    recorder_class = LedgerPostgresRecorder
+
+
+class TestEachSaveIsContiguousOnPostgreSQL(OnPostgreSQL, _ServiceRecorders):
+    """A sharper race than the library's: many writers, many small saves. Each save's
+    notification ids must be consecutive, as they are only when saves take the lock."""
+
+    recorder_class = LedgerPostgresRecorder
+
+    def test_concurrent_saves_never_interleave(self) -> None:
+        recorder = self.create_recorder()
+        start = threading.Barrier(4)
+        saved: list[Sequence[int]] = []
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                start.wait()
+                for _ in range(25):
+                    originator = uuid4()
+                    events = [
+                        StoredEvent(originator, version, "contiguity-test", b"{}")
+                        for version in range(1, 21)
+                    ]
+                    ids = recorder.insert_events(events)
+                    assert ids is not None
+                    saved.append(ids)
+            except BaseException as error:
+                errors.append(error)
+
+        writers = [threading.Thread(target=write) for _ in range(4)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        assert errors == []
+        assert len(saved) == 100
+        for ids in saved:
+            assert list(ids) == list(range(ids[0], ids[0] + 20))

@@ -2,12 +2,14 @@
 
 An owner role constructs the Ledger once with ``CREATE_TABLE=y`` (the library then creates
 ``ledger_events``, its ``notification_id`` sequence, the composite type ``stored_event_uuid``
-and the function ``es_insert_events_uuid``; the application creates no tracking table) and
-runs ``protect_event_store``. The service runs as another role with ``CREATE_TABLE=n``.
+and the function ``es_insert_events_uuid``; the ledger's recorder adds the function
+``ledger_insert_stored_event_uuid`` it saves through; the application creates no tracking
+table) and runs ``protect_event_store``. The service runs as another role with
+``CREATE_TABLE=n``; both functions run with the privileges of their caller.
 
 The service role may SELECT and INSERT the events and use their sequence. It is also granted
-UPDATE, only because the library takes ``LOCK TABLE ledger_events IN EXCLUSIVE MODE`` before
-every insert (so that positions are committed in order), and PostgreSQL allows that lock mode
+UPDATE, only because every save takes ``LOCK TABLE ledger_events IN EXCLUSIVE MODE`` first
+(so that positions are committed in order), and PostgreSQL allows that lock mode
 only to a role with UPDATE, DELETE or TRUNCATE on the table. UPDATE is the least of the
 three, and the row trigger below refuses every actual update, as it refuses DELETE; a
 statement trigger refuses TRUNCATE. The triggers bind the owner too; only a superuser can

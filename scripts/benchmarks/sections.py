@@ -364,6 +364,6 @@ def http(
 
 
 def _statuses(result: LoadResult) -> str:
-    return "answers: " + ", ".join(
-        f"{count} of {status}" for status, count in sorted(result.statuses.items())
+    return "answers by status: " + ", ".join(
+        f"{status}: {count:,}" for status, count in sorted(result.statuses.items())
     )

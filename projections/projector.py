@@ -36,6 +36,7 @@ from projections.standards_table import StandardsTable
 DEFAULT_BATCH_SIZE = 1_000
 RELIEF_GRANTED = "granted"
 PREFETCH_CHUNK = 500
+RAISE_CHUNK = 2_000  # cases a standard raise re-segments before writing them
 SEGMENT_COLUMNS = (
     "subject_id",
     "programme",
@@ -189,9 +190,17 @@ class _Batch:
         self.standards.put(programme, region, event.effective, event.parameters)
         affected = [programme, Programme.TEKUN] if programme.is_dibao else [programme]
         case_ids = self._cases_open_from(region, affected, event.effective)
-        self.prefetch(case_ids)
-        for case_id in case_ids:
-            self._resegment_case(case_id, position)
+        # A region's open cases can be many: they are re-segmented a chunk at a time, and
+        # those the batch did not hold before are written and let go after each chunk, so
+        # that memory follows the chunk, not the caseload.
+        for start in range(0, len(case_ids), RAISE_CHUNK):
+            chunk = case_ids[start : start + RAISE_CHUNK]
+            fetched = [case_id for case_id in chunk if case_id not in self.open_rows]
+            self.prefetch(chunk)
+            for case_id in chunk:
+                self._resegment_case(case_id, position)
+            self.flush()
+            self._forget(fetched)
 
     # Subjects.
 
@@ -293,6 +302,12 @@ class _Batch:
         if subject_id not in self.open_rows:
             self.prefetch([subject_id])
         return self.open_rows[subject_id]
+
+    def _forget(self, subject_ids: Sequence[str]) -> None:
+        """Let go of subjects whose changes are written; they are read again if needed."""
+        for subject_id in subject_ids:
+            self.subjects.pop(subject_id, None)
+            self.open_rows.pop(subject_id, None)
 
     def prefetch(self, subject_ids: Sequence[str]) -> None:
         """Read the state and current rows of many subjects at once, ahead of their events."""

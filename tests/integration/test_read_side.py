@@ -209,6 +209,41 @@ class ReadSideOnStore:
         self.caught_up(ledger, views, batch_size=3)
         assert rebuild_and_compare(ledger, views, scratch) == []
 
+    def test_raises_re_segmenting_their_cases_a_chunk_at_a_time_give_the_same_views(
+        self,
+        ledger: Ledger,
+        views: ViewDatabase,
+        scratch: ViewDatabase,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        with ledger.original_time(at("2020-03-02 10:00")):
+            for n in range(3):
+                ledger.grant(
+                    "dibao-urban",
+                    QIBIN,
+                    "2020-03",
+                    [person(date(1980, 1, 1 + n), 80 + n)],
+                    income="150.50",
+                    actor="cw",
+                    reason="x",
+                )
+        self.caught_up(ledger, views)
+        # Two raises in one batch, of cases the batch holds no other event of: the second
+        # reads again the cases the first wrote and let go of.
+        with ledger.original_time(at("2020-08-20 10:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n"
+            )
+            ledger.correct_standard(
+                "dibao-urban", QIBIN, "2020-07", {"standard": "640"}, actor="f", reason="typo"
+            )
+        monkeypatch.setattr(projector_module, "RAISE_CHUNK", 1)
+        read = self.caught_up(ledger, views, batch_size=1_000)
+        monkeypatch.undo()
+        roll = read.roll("dibao-urban", QIBIN, M("2020-08"), read.position)
+        assert len(roll) == 3
+        assert rebuild_and_compare(ledger, views, scratch) == []
+
     def test_rebuild_names_a_difference(
         self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase
     ) -> None:

@@ -9,7 +9,7 @@ the record of its answer with the decision. A save that loses a race to another 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -87,6 +87,16 @@ class Receipt:
 
 class RecordingApplication(Application[UUID]):
     """The eventsourcing Application with the ledger's ways of recording."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        # ``_store`` saves without taking snapshots or updating an aggregate cache; with a
+        # cache, later decisions would read aggregates older than the store's.
+        if self.snapshots is not None or self.repository.cache is not None:
+            raise ValueError(
+                "the ledger keeps no snapshots and no aggregate cache: unset "
+                "IS_SNAPSHOTTING_ENABLED and AGGREGATE_CACHE_MAXSIZE"
+            )
 
     # Time.
 
@@ -181,7 +191,7 @@ class RecordingApplication(Application[UUID]):
         """Store events in one transaction, as ``save()`` does, without its check of every
         object against the library's runtime protocols: on Python 3.11 those checks cost a
         small decision as much as its domain rules. The ledger takes no snapshots and keeps
-        no aggregate cache, which ``save()`` would also see to."""
+        no aggregate cache (``__init__`` refuses both), which ``save()`` would also see to."""
         return self.events.put(events)
 
     def _now(self) -> datetime:

@@ -37,9 +37,15 @@ class _ServiceRecorders:
     def _opened(self, database_url: str) -> Iterator[None]:
         self.url = database_url
         self._ledgers, self._monitors = [], []
+        before = set(threading.enumerate())
         yield
         for monitor in self._monitors:
             monitor.stop()
+        # The library's cases stop their reader threads without joining them; a reader
+        # still inside SQLite when its connection closes would crash the interpreter.
+        for thread in set(threading.enumerate()) - before:
+            if not thread.daemon:  # the pools' own workers are daemons, ended by close()
+                thread.join(timeout=30)
         for ledger in self._ledgers:
             ledger.close()
 

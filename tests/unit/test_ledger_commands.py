@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from api.settings import Settings
 from domain.errors import (
     CaseStateError,
     ExclusiveHoldingError,
@@ -305,3 +306,12 @@ def test_emergency_relief_is_reviewed_once_and_a_rescinded_one_is_to_recover(
     assert ledger.relief(relief_id).to_recover == Decimal("500.00")
     with pytest.raises(CaseStateError, match="already reviewed"):
         ledger.review_relief(relief_id, "confirmed", actor="approver", reason="x")
+
+
+@pytest.mark.parametrize(
+    "setting", [{"AGGREGATE_CACHE_MAXSIZE": "100"}, {"IS_SNAPSHOTTING_ENABLED": "y"}]
+)
+def test_the_ledger_refuses_an_aggregate_cache_or_snapshots(setting: dict[str, str]) -> None:
+    env = Settings(database_url="memory:").ledger_env()
+    with pytest.raises(ValueError, match="no snapshots and no aggregate cache"):
+        Ledger({**env, **setting})

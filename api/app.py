@@ -11,11 +11,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
-from api.limits import BodySizeLimit
-from api.routers import audit, cases, health, periods, queries, reliefs, standards
-from api.runtime import opened
-from api.settings import Settings
+from api.core.bootstrap import opened
+from api.core.settings import Settings
+from api.http import problems
+from api.http.limits import BodySizeLimit
+from api.http.routers import audit, cases, health, periods, reads, reliefs, standards
 
 DESCRIPTION = """
 An event-sourced ledger of a civil-affairs bureau's cash assistance. Every decision is an
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cases.router,
         reliefs.router,
         periods.router,
-        queries.router,
+        reads.router,
         audit.router,
         health.router,
     ):

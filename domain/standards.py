@@ -14,10 +14,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from domain.cases.programmes import STANDARD_PARAMETERS, Programme
 from domain.errors import InvalidInputError, NotFoundError, StandardNotRaisedError
 from domain.money import require_money
 from domain.months import Month
-from domain.programmes import STANDARD_PARAMETERS, Programme
 
 _SCHEDULE_NAMESPACE = uuid5(NAMESPACE_URL, "urn:social-assistance-ledger:standards")
 

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.settings import postgres_url_with_dbname
+from api.core.settings import postgres_url_with_dbname
 
 DATABASE_URL_ENV = "LEDGER_TEST_DATABASE_URL"
 TEST_DATABASE_PREFIX = "ledger_t_"

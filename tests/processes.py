@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from api.auth import Role, mint_token
+from api.core.identities import Role, mint_token
 
 START_SECONDS = 60
 STOP_SECONDS = 30

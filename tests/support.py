@@ -7,11 +7,11 @@ from uuid import UUID
 
 import pytest
 
-from api.settings import Settings
-from domain.identity import check_character
-from domain.ledger import Ledger
+from api.core.settings import Settings
+from domain.application.ledger import Ledger
 from domain.months import BUREAU_TIME_ZONE
-from domain.persons import PersonInput
+from domain.people.identity import check_character
+from domain.people.person import PersonInput
 
 QIBIN = "410611"
 HESHAN = "410602"

@@ -15,7 +15,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from api.settings import postgres_url_with_dbname
+from api.core.settings import postgres_url_with_dbname
 from scripts.benchmarks.raw import RawPostgres, RawSQLite, RawStore
 
 Store = Literal["sqlite", "postgresql"]

@@ -10,10 +10,10 @@ import sys
 import time
 from contextlib import suppress
 
-from api.settings import Settings
-from domain.ledger import Ledger
-from projections.rebuild import replay
-from projections.views import open_views
+from api.core.settings import Settings
+from domain.application.ledger import Ledger
+from projections.engine.rebuild import replay
+from projections.storage.opening import open_views
 
 SCRATCH_SCHEMA = "bench_rebuild"
 

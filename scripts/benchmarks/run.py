@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from api.demo.decade import decisions_file
 from domain.months import Month
 from scripts.benchmarks import sections
 from scripts.benchmarks.databases import Store, fresh_database
 from scripts.benchmarks.figures import Report
 from scripts.benchmarks.sections import Decade
-from scripts.demo import decisions_file
 
 
 @dataclass(frozen=True)

@@ -10,22 +10,22 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.auth import Role, mint_token
-from api.settings import Settings
-from domain.identity import IdentityNumber
-from domain.ledger import Ledger
+from api.core.identities import Role, mint_token
+from api.core.settings import Settings
+from api.services.importing import import_file
+from domain.application.ledger import Ledger
 from domain.months import Month
-from projections.database import ViewDatabase
-from projections.projector import Projector
-from projections.queries import ReadSide
-from projections.views import open_views
+from domain.people.identity import IdentityNumber
+from projections.engine.projector import Projector
+from projections.reads.read_side import ReadSide
+from projections.storage.database import ViewDatabase
+from projections.storage.opening import open_views
 from scripts.benchmarks.databases import BenchDatabase
 from scripts.benchmarks.figures import Comparison, Measure, percentile, seconds_of, timed
 from scripts.benchmarks.http_load import LoadResult, Request, load, serving
 from scripts.benchmarks.raw import RawPostgres, RawStore, batched
 from scripts.benchmarks.trace import Operation, RawRow, StorageTrace, Write, as_raw_row
 from scripts.benchmarks.workload import GrantRequest, Grants, set_standards
-from scripts.importer import import_file
 
 # The import saves every 2,000 decisions, about 4,000 events: the raw baseline writes
 # batches of that size, one transaction each.

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from domain.ledger import Ledger
+from domain.application.ledger import Ledger
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from domain.identity import check_character
-from domain.ledger import Ledger
+from domain.application.ledger import Ledger
 from domain.months import Month
-from domain.persons import PersonInput
+from domain.people.identity import check_character
+from domain.people.person import PersonInput
 
 REGION = "410611"
 STANDARDS_FROM = "2019-01"

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 from api.app import create_app
-from api.auth import Role, mint_token
-from api.runtime import Runtime
-from api.settings import Settings
+from api.core.bootstrap import Runtime
+from api.core.identities import Role, mint_token
+from api.core.settings import Settings
 
 
 @dataclass

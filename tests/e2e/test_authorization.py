@@ -11,8 +11,8 @@ from typing import Any
 import jwt
 import pytest
 
-from api.auth import Role, mint_token
-from domain.persons import PersonInput
+from api.core.identities import Role, mint_token
+from domain.people.person import PersonInput
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, identity_number
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from api.auth import Role
-from api.settings import postgres_url_with_dbname
+from api.core.identities import Role
+from api.core.settings import postgres_url_with_dbname
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, identity_number
 from tests.tcp_proxy import TcpProxy

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.auth import Role
-from api.settings import postgres_url_with_dbname
+from api.core.identities import Role
+from api.core.settings import postgres_url_with_dbname
 from tests.conftest import CONNECT_TIMEOUT_SECONDS, TEST_DATABASE_PREFIX
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, identity_number

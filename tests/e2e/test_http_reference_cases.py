@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from api.auth import Role
+from api.core.identities import Role
 from tests.e2e.service import Service, running
 from tests.support import (
     QIBIN,

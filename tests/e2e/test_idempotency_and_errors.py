@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from api.auth import Role
+from api.core.identities import Role
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number
 

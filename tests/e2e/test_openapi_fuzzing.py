@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.auth import Role
+from api.core.identities import Role
 from tests.e2e.service import Service, running
 from tests.support import QIBIN
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from api.settings import Settings
-from domain.ledger import Ledger
+from api.core.settings import Settings
+from domain.application.ledger import Ledger
 from scripts.loadtest import Client, roll_size
 from tests.processes import Server, ledger_command
 from tests.support import QIBIN, person

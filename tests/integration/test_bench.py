@@ -1,4 +1,4 @@
-"""``ledger bench --quick`` runs on both stores and reports well-formed figures."""
+"""``./scripts/bench --quick`` runs on both stores and reports well-formed figures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scripts.cli import main
+from scripts.dev import main
 
 SECTIONS = {"single decisions", "bulk import", "full rebuild", "HTTP"}
 

@@ -11,8 +11,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from projections.views import views_path
-from scripts.cli import main
+from api.cli.commands import main
+from projections.storage.opening import views_path
 from tests.integration.test_read_side import record_a_small_history
 from tests.support import QIBIN, at, ledger_at, person, set_reference_standards
 

@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from api.runtime import Runtime, opened
-from api.settings import Settings
-from domain.case import Case
-from projections.accounts import Accounts
-from projections.rebuild import replay
-from projections.views import open_views
-from scripts import importer
-from scripts.cli import main
-from scripts.demo import decade_paid, decisions_file
-from scripts.demo import run as run_demo
-from scripts.generator import generate
-from scripts.importer import BadFileError, import_file
+from api.cli.commands import main
+from api.core.bootstrap import Runtime, opened
+from api.core.settings import Settings
+from api.demo.decade import decade_paid, decisions_file
+from api.demo.decade import run as run_demo
+from api.demo.generator import generate
+from api.services import importing as importer
+from api.services.importing import BadFileError, import_file
+from domain.cases.case import Case
+from projections.engine.rebuild import replay
+from projections.reads.period_accounts import Accounts
+from projections.storage.opening import open_views
 
 SCALE = 0.005
 

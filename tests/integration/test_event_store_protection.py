@@ -21,13 +21,13 @@ import pytest
 from eventsourcing.persistence import ProgrammingError
 from psycopg import sql
 
-from api.settings import Settings
-from domain.ledger import Ledger
+from api.core.settings import Settings
+from domain.application.ledger import Ledger
+from domain.cases.programmes import Programme
 from domain.months import Month
-from domain.programmes import Programme
-from projections.audit_chain import CREATE_AUDIT_CHAIN, extend, verify
-from projections.database import PostgresViews, SQLiteViews, ViewDatabase
-from projections.event_store_protection import create_service_role, protect_event_store
+from projections.reads.audit_chain import CREATE_AUDIT_CHAIN, extend, verify
+from projections.storage.database import PostgresViews, SQLiteViews, ViewDatabase
+from projections.storage.protection import create_service_role, protect_event_store
 from tests.support import QIBIN, ledger_at, person, set_reference_standards
 
 THREADS = 10

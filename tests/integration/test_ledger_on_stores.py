@@ -13,12 +13,12 @@ from uuid import UUID
 
 import pytest
 
-from domain.case import Case
+from domain.application.ledger import Ledger
+from domain.cases.case import Case
 from domain.errors import ConflictError, InvalidIdentityNumberError, RecordTimeError
-from domain.identity import IdentityNumber
-from domain.ledger import Ledger
-from domain.person_index import PersonIndex
-from domain.persons import PersonInput
+from domain.people.identity import IdentityNumber
+from domain.people.index import PersonIndex
+from domain.people.person import PersonInput
 from tests.support import (
     QIBIN,
     OnPostgreSQL,

@@ -19,9 +19,9 @@ from eventsourcing.tests.persistence import (
     NonInterleavingNotificationIDsBaseCase,
 )
 
-from api.database_health import DatabaseHealth
-from api.postgres_recorder import LedgerPostgresRecorder
-from domain.ledger import Ledger
+from domain.application.ledger import Ledger
+from projections.storage.event_store import LedgerPostgresRecorder
+from projections.storage.health import DatabaseHealth
 from tests.support import OnPostgreSQL, OnSQLite, ledger_at
 
 

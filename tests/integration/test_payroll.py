@@ -9,17 +9,17 @@ from uuid import UUID
 
 import pytest
 
+from domain.application.ledger import Ledger
 from domain.errors import CaseStateError, EffectiveMonthError
-from domain.ledger import Ledger
 from domain.months import Month
-from domain.persons import PersonInput
-from projections.accounts import Accounts, MonthAccount
-from projections.database import ViewDatabase
-from projections.payroll import close_period
-from projections.projector import Projector
-from projections.queries import ReadSide
-from projections.rebuild import rebuild_and_compare
-from projections.views import open_views
+from domain.people.person import PersonInput
+from projections.engine.projector import Projector
+from projections.engine.rebuild import rebuild_and_compare
+from projections.reads.payroll_lines import close_period
+from projections.reads.period_accounts import Accounts, MonthAccount
+from projections.reads.read_side import ReadSide
+from projections.storage.database import ViewDatabase
+from projections.storage.opening import open_views
 from tests.support import (
     QIBIN,
     OnPostgreSQL,

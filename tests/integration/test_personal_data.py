@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from api.auth import Role
-from api.settings import Settings
+from api.core.identities import Role
+from api.core.settings import Settings
 from tests.e2e.service import running
 from tests.support import QIBIN, identity_number
 

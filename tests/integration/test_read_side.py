@@ -10,17 +10,17 @@ from decimal import Decimal
 
 import pytest
 
-from domain.identity import IdentityNumber
-from domain.ledger import Ledger
+from domain.application.ledger import Ledger
 from domain.months import Month
-from domain.persons import PersonInput
-from projections import projector as projector_module
-from projections.database import ViewDatabase
-from projections.poller import Poller
-from projections.projector import Projector
-from projections.queries import ReadSide
-from projections.rebuild import rebuild_and_compare
-from projections.views import open_views
+from domain.people.identity import IdentityNumber
+from domain.people.person import PersonInput
+from projections.engine import projector as projector_module
+from projections.engine.poller import Poller
+from projections.engine.projector import Projector
+from projections.engine.rebuild import rebuild_and_compare
+from projections.reads.read_side import ReadSide
+from projections.storage.database import ViewDatabase
+from projections.storage.opening import open_views
 from tests.support import (
     QIBIN,
     OnPostgreSQL,

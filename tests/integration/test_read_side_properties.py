@@ -20,16 +20,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from api.settings import postgres_url_with_dbname
+from api.core.settings import postgres_url_with_dbname
+from domain.application.ledger import Ledger
 from domain.errors import LedgerRefusal
-from domain.ledger import Ledger
 from domain.months import Month
-from projections.accounts import Accounts
-from projections.payroll import close_period
-from projections.projector import Projector
-from projections.queries import ReadSide
-from projections.rebuild import rebuild_and_compare
-from projections.views import open_views
+from projections.engine.projector import Projector
+from projections.engine.rebuild import rebuild_and_compare
+from projections.reads.payroll_lines import close_period
+from projections.reads.period_accounts import Accounts
+from projections.reads.read_side import ReadSide
+from projections.storage.opening import open_views
 from tests.support import QIBIN, ledger_at, person, set_reference_standards
 
 MONTHS = [Month.parse("2019-01") + n for n in range(36)]

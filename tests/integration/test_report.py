@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 
-from api.runtime import opened
+from api.cli.charts import Basis, roll_sizes, write_charts, year_totals
+from api.cli.commands import main
+from api.core.bootstrap import opened
 from domain.months import Month
-from projections.queries import CURRENT
-from scripts.cli import main
-from scripts.report import Basis, roll_sizes, write_charts, year_totals
+from projections.reads.read_side import CURRENT
 from tests.integration.test_read_side import record_a_small_history
 from tests.support import QIBIN, at, identity_number, ledger_at, set_reference_standards
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 
 from domain.ages import age_in, first_month_aged
-from domain.amounts import monthly_amount, orphan_last_month
+from domain.cases.amounts import monthly_amount, orphan_last_month
+from domain.cases.programmes import CaseFacts, Programme
 from domain.errors import StandardNotInForceError
 from domain.months import Month
-from domain.programmes import CaseFacts, Programme
 
 REGION = "410611"
 

@@ -15,11 +15,11 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.amounts import monthly_amount
-from domain.case import Case
+from domain.cases.amounts import monthly_amount
+from domain.cases.case import Case
+from domain.cases.programmes import CaseFacts, Programme
 from domain.errors import CaseStateError
 from domain.months import Month
-from domain.programmes import CaseFacts, Programme
 
 START = Month.parse("2020-01")
 HORIZON = 30  # months covered by a history

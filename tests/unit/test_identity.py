@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from domain.errors import InvalidIdentityNumberError
-from domain.identity import IdentityNumber, PersonReferences, check_character
+from domain.people.identity import IdentityNumber, PersonReferences, check_character
 from tests.support import identity_number
 
 

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from api.settings import Settings
+from api.core.settings import Settings
+from domain.application.ledger import Ledger
 from domain.errors import (
     CaseStateError,
     ExclusiveHoldingError,
@@ -19,8 +20,7 @@ from domain.errors import (
     RecordTimeError,
     UnknownRegionError,
 )
-from domain.ledger import Ledger
-from domain.persons import PersonInput
+from domain.people.person import PersonInput
 from domain.relief import Relief
 from tests.support import QIBIN, identity_number, memory_ledger, person, set_reference_standards
 

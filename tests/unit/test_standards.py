@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from domain.cases.programmes import Programme
 from domain.errors import InvalidInputError, NotFoundError, StandardNotRaisedError
 from domain.months import Month
-from domain.programmes import Programme
 from tests.support import QIBIN, memory_ledger
 
 TEKUN = {

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.auth import InvalidTokenError, Role, TokenReader, User, mint_token
+from api.core.identities import InvalidTokenError, Role, TokenReader, User, mint_token
 
 SECRET = "a signing key for the tests, more than 32 bytes long"
 

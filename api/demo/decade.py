@@ -1,0 +1,184 @@
+"""``ledger demo``: a decade of a real city, loaded, projected, verified and summed up.
+
+Generates the decade's decisions (deterministic for the seed and scale) into a file, imports
+it into the configured ledger (the embedded SQLite file by default), builds every
+projection, verifies the audit chain, every period's digest and the balance of every closed
+month, and prints the decade's totals beside the figures the bureau published. A second run
+finds the file imported already and reuses what is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+from api.core.bootstrap import Runtime
+from api.demo.generator import FIRST, LAST, generate
+from api.services.importing import ImportResult, import_file, numbered_lines
+from projections.reads import audit_chain
+from projections.reads.period_accounts import Accounts, MonthAccount
+from projections.storage.database import ViewDatabase
+
+# What the bureau published for the decade 2012-10 to 2022-09, at scale 1.
+PUBLISHED: dict[str, tuple[str, Decimal]] = {
+    "elderly-allowance": ("elderly allowance", Decimal(137_000_000)),
+    "dibao+tekun": ("dibao and tekun", Decimal(1_800_000_000)),
+    "disability": ("two disability subsidies", Decimal(122_000_000)),
+    "orphan": ("orphans' allowance", Decimal("22454800")),
+}
+PUBLISHED_ELDERLY_PEOPLE = 27_000
+PUBLISHED_RELIEF_GRANTS = 59_800
+GROUPS = {
+    "dibao-urban": "dibao+tekun",
+    "dibao-rural": "dibao+tekun",
+    "tekun": "dibao+tekun",
+    "disability-living": "disability",
+    "disability-nursing": "disability",
+}
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    events: int
+    seconds: float
+    head: str
+    verified: bool
+    paid: dict[str, Decimal]  # per group of PUBLISHED, decade months, paid + settled
+    elderly_people: int
+    relief_grants: int
+
+
+def decisions_file(folder: Path, seed: int, scale: float) -> Path:
+    """The decade's decisions for a seed and scale, written once."""
+    path = folder / f"decade-seed{seed}-scale{scale:g}.jsonl"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with partial.open("w", encoding="utf-8") as file:
+            for decision in generate(seed, scale):
+                file.write(json.dumps(decision, ensure_ascii=False) + "\n")
+        partial.rename(path)
+    return path
+
+
+def run(
+    runtime: Runtime, folder: Path, seed: int, scale: float, echo: Callable[[str], None]
+) -> DemoResult:
+    started = time.perf_counter()
+    echo(f"Generating the decade {FIRST} to {LAST} at scale {scale:g} (seed {seed}) ...")
+    path = decisions_file(folder, seed, scale)
+    result = import_with_progress(runtime, path)
+    echo(
+        f"{result.imported} decisions imported now, {result.already_imported} found imported "
+        f"before; the ledger is at position {result.position}"
+    )
+    project(runtime)
+    position = runtime.read_side.position
+    months = Accounts(runtime.views).closed_months(position)
+    head, verified = verify(runtime, months, echo)
+    return DemoResult(
+        events=position,
+        seconds=time.perf_counter() - started,
+        head=str(head),
+        verified=verified,
+        paid=decade_paid(months),
+        elderly_people=distinct_subjects(runtime.views, "elderly-allowance", position),
+        relief_grants=distinct_subjects(runtime.views, "temporary-relief", position),
+    )
+
+
+def import_with_progress(runtime: Runtime, path: Path) -> ImportResult:
+    lines = sum(1 for _ in numbered_lines(path))
+    with click.progressbar(range(lines), label="Importing decisions", show_eta=True) as bar:
+        done = 0
+
+        def advance(number: int) -> None:
+            nonlocal done
+            bar.update(number - done)
+            done = number
+
+        return import_file(runtime.ledger, runtime.views, path, advance)
+
+
+def project(runtime: Runtime) -> None:
+    """Catch the views up, showing events per second and the time left."""
+    projector = runtime.projector
+    behind = max(runtime.ledger.position - projector.position, 0)
+    started = time.perf_counter()
+    done = 0
+
+    def rate(_: int | None) -> str:
+        return f"{done / max(time.perf_counter() - started, 1e-9):,.0f} events/s"
+
+    with click.progressbar(
+        range(behind), label="Building the projections", show_eta=True, item_show_func=rate
+    ) as bar:
+        while projected := projector.run_batch():
+            done += projected
+            bar.update(projected, done)
+
+
+def verify(
+    runtime: Runtime, months: Sequence[MonthAccount], echo: Callable[[str], None]
+) -> tuple[audit_chain.Head, bool]:
+    result = audit_chain.verify(runtime.ledger.recorder, runtime.views)
+    periods = Accounts(runtime.views).periods(runtime.read_side.position)
+    matching = sum(1 for p in periods if p.digest_matches)
+    balanced = sum(1 for m in months if m.balances)
+    echo(f"Audit chain: {result.explanation}; head {result.head}")
+    echo(f"Payroll periods: {matching} of {len(periods)} match their digest when replayed")
+    echo(
+        f"Balance: {balanced} of {len(months)} closed months where entitled = paid + settled "
+        "+ outstanding"
+    )
+    return result.head, result.ok and matching == len(periods) and balanced == len(months)
+
+
+def decade_paid(months: Iterable[MonthAccount]) -> dict[str, Decimal]:
+    """Paid and settled for the decade's months, per group of the published figures."""
+    paid: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    for account in months:
+        if FIRST <= account.month <= LAST:
+            group = GROUPS.get(account.programme, account.programme)
+            paid[group] += account.paid + account.settled
+    return dict(paid)
+
+
+def distinct_subjects(views: ViewDatabase, programme: str, position: int) -> int:
+    rows = views.fetchall(
+        "SELECT COUNT(DISTINCT subject_id) FROM segments WHERE programme = ? "
+        "AND known_from <= ? AND (known_to IS NULL OR known_to > ?) AND valid_from <= ?",
+        (programme, position, position, LAST.index),
+    )
+    return int(rows[0][0] or 0)
+
+
+def summary_rows(result: DemoResult, scale: float) -> list[tuple[object, ...]]:
+    """The decade's figures beside the published ones: label, ours, published, ratio."""
+    rows: list[tuple[object, ...]] = []
+    for group, (label, published) in PUBLISHED.items():
+        figure = published * Decimal(str(scale))
+        ours = result.paid.get(group, Decimal("0.00"))
+        rows.append((label, f"{ours:,.2f}", f"{figure:,.0f}", _share(ours, figure)))
+    relief = result.paid.get("temporary-relief", Decimal("0.00"))
+    rows.append(("temporary relief (yuan)", f"{relief:,.2f}", "not published", ""))
+    for label, ours_count, published_count in (
+        ("elderly people on the allowance", result.elderly_people, PUBLISHED_ELDERLY_PEOPLE),
+        ("temporary relief grants", result.relief_grants, PUBLISHED_RELIEF_GRANTS),
+    ):
+        figure = Decimal(published_count) * Decimal(str(scale))
+        rows.append(
+            (label, f"{ours_count:,}", f"{figure:,.0f}", _share(Decimal(ours_count), figure))
+        )
+    return rows
+
+
+def _share(ours: Decimal, published: Decimal) -> str:
+    return f"{ours / published:.1%}" if published else ""

@@ -1,0 +1,156 @@
+"""The request dependencies, as ``Annotated`` aliases: the runtime, the caller, what is known."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.core.bootstrap import Runtime
+from api.core.identities import InvalidTokenError, Role, User
+from api.http.problems import RETRY_AFTER_SECONDS
+from domain.months import Month, parse_month
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `ledger token USER ROLE`.")
+
+
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    if not runtime.database_reachable:
+        raise HTTPException(
+            503,
+            "the ledger's database is unreachable; nothing was recorded, retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_user(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        return runtime.tokens.read(credentials.credentials)
+    except InvalidTokenError:
+        raise HTTPException(
+            401,
+            "the bearer token is expired, unsigned or altered",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+
+
+def allowed(*roles: Role) -> Callable[[User], Awaitable[User]]:
+    async def check(user: Annotated[User, Depends(get_user)]) -> User:
+        if user.role not in roles:
+            names = ", ".join(role.value for role in roles)
+            raise HTTPException(403, f"this needs the role {names}; you act as {user.role}")
+        return user
+
+    return check
+
+
+Caseworker = Annotated[User, Depends(allowed(Role.CASEWORKER))]
+Approver = Annotated[User, Depends(allowed(Role.APPROVER))]
+Reviewer = Annotated[User, Depends(allowed(Role.CASEWORKER, Role.APPROVER))]
+Finance = Annotated[User, Depends(allowed(Role.FINANCE))]
+Auditor = Annotated[User, Depends(allowed(Role.AUDITOR))]
+Accountant = Annotated[User, Depends(allowed(Role.FINANCE, Role.AUDITOR))]
+Staff = Annotated[
+    User, Depends(allowed(Role.CASEWORKER, Role.APPROVER, Role.FINANCE, Role.AUDITOR))
+]
+Anyone = Annotated[User, Depends(allowed(*Role))]
+
+MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
+
+
+@dataclass
+class Knowledge:
+    """Which month a query asks about, and as known at which ledger position.
+
+    The position is read when the endpoint first asks for it, in its worker thread: reading
+    it may wait for the views, which must not block the event loop."""
+
+    runtime: Runtime
+    as_of: Month
+    known_at: date | datetime | None
+    known_at_position: int | None
+    wait_for_position: int | None
+    _position: int | None = field(default=None, init=False)
+
+    @property
+    def position(self) -> int:
+        if self._position is None:
+            self._position = self._read_position()
+        return self._position
+
+    def _read_position(self) -> int:
+        read = self.runtime.read_side
+        for name, position in (
+            ("wait_for_position", self.wait_for_position),
+            ("known_at_position", self.known_at_position),
+        ):
+            if position is None:
+                continue
+            recorded = self.runtime.ledger.position
+            if position > recorded:
+                raise HTTPException(422, f"{name}: the ledger has reached position {recorded} only")
+            read.wait_for(position, timeout=5)
+        return read.known_position(self.known_at, self.known_at_position)
+
+
+async def get_knowledge(
+    runtime: RuntimeDep,
+    as_of: Annotated[
+        str | None,
+        Query(pattern=MONTH_PATTERN, description="The month, YYYY-MM; default this month."),
+    ] = None,
+    known_at: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="As known at this date (YYYY-MM-DD: its end, Asia/Shanghai) or "
+            "timestamp with its time zone (2019-08-31T18:00:00+08:00); default now.",
+        ),
+    ] = None,
+    known_at_position: Annotated[
+        int | None, Query(ge=0, le=2**62, description="As known at this ledger position.")
+    ] = None,
+    wait_for_position: Annotated[
+        int | None,
+        Query(ge=0, le=2**62, description="Wait until the views reach this position first."),
+    ] = None,
+) -> Knowledge:
+    if known_at is not None and known_at_position is not None:
+        raise HTTPException(422, "give known_at or known_at_position, not both")
+    month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())
+    return Knowledge(runtime, month, _moment(known_at), known_at_position, wait_for_position)
+
+
+def _moment(text: str | None) -> date | datetime | None:
+    if text is None:
+        return None
+    try:
+        if len(text) == len("YYYY-MM-DD"):
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(
+            422, "known_at: a date YYYY-MM-DD or a timestamp with its time zone"
+        ) from None
+    if moment.tzinfo is None:
+        raise HTTPException(422, "known_at: a timestamp needs its time zone")
+    return moment
+
+
+KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+
+from api.http.deps import KnowledgeDep, RuntimeDep, Staff
+from api.http.problems import PROBLEM_RESPONSES
+from api.http.schemas import (
+    OverdueReviewPublic,
+    OverdueReviewsPublic,
+    Reasoned,
+    Recorded,
+    ReliefIn,
+    ReliefPublic,
+    ReliefReview,
+)
+from api.http.writes import ApproverDecision, CaseworkerDecision, ReviewerDecision
+from domain.months import BUREAU_TIME_ZONE
+from domain.people.person import PersonInput
+from domain.relief import ReliefKind
+
+router = APIRouter(prefix="/reliefs", tags=["temporary relief"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def grant_relief(body: ReliefIn, decide: CaseworkerDecision) -> Recorded:
+    """Grant temporary relief: at once up to the cap (cap multiple x the dibao standard x
+    household size), else as a request for a second person's approval."""
+    person = PersonInput(body.person.identity_number, body.person.name, body.person.birth_date)
+    return decide(
+        body,
+        lambda ledger, actor: ledger.grant_relief(
+            body.region,
+            body.area,
+            body.kind,
+            body.relief_date,
+            body.household_size,
+            body.amount,
+            person,
+            actor=actor,
+            reason=body.reason,
+        ),
+    )
+
+
+@router.get("/overdue-reviews")
+def overdue_reviews(
+    runtime: RuntimeDep,
+    user: Staff,
+    knowledge: KnowledgeDep,
+    today: Annotated[date | None, Query(description="Default: today in Asia/Shanghai")] = None,
+) -> OverdueReviewsPublic:
+    """Emergency relief paid but not reviewed within 30 days of its date, as known at the
+    position asked for."""
+    day = today or datetime.now(BUREAU_TIME_ZONE).date()
+    read = runtime.read_side
+    return OverdueReviewsPublic(
+        today=day,
+        reliefs=[
+            OverdueReviewPublic(
+                relief_id=r.relief_id, region=r.region, relief_date=r.relief_date, due=r.due
+            )
+            for r in read.overdue_reviews(day, knowledge.position)
+        ],
+    )
+
+
+@router.get("/{relief_id}")
+def read_relief(relief_id: UUID, runtime: RuntimeDep, user: Staff) -> ReliefPublic:
+    relief = runtime.ledger.relief(relief_id)
+    return ReliefPublic(
+        id=relief.id,
+        region=relief.region,
+        area=relief.area,
+        kind=relief.kind.value,
+        relief_date=relief.relief_date,
+        household_size=relief.household_size,
+        amount=relief.amount,
+        cap=relief.cap,
+        granted=relief.granted,
+        review=relief.review.value if relief.review else None,
+        review_due=relief.review_due if relief.kind is ReliefKind.EMERGENCY else None,
+        to_recover=relief.to_recover,
+    )
+
+
+@router.post("/{relief_id}/approvals", status_code=status.HTTP_201_CREATED)
+def approve_relief(relief_id: UUID, body: Reasoned, decide: ApproverDecision) -> Recorded:
+    """Approve relief above the cap; not by the person who requested it."""
+    return decide(
+        body,
+        lambda ledger, actor: ledger.approve_relief(relief_id, actor=actor, reason=body.reason),
+    )
+
+
+@router.post("/{relief_id}/reviews", status_code=status.HTTP_201_CREATED)
+def review_relief(relief_id: UUID, body: ReliefReview, decide: ReviewerDecision) -> Recorded:
+    """Review emergency relief after payment: confirmed, or rescinded (then recovered)."""
+    return decide(
+        body,
+        lambda ledger, actor: ledger.review_relief(
+            relief_id, body.outcome, actor=actor, reason=body.reason
+        ),
+    )

@@ -1,0 +1,294 @@
+"""``ledger import``: load a decisions file, checked whole before anything is stored.
+
+First every line is read and checked on its own and against the lines before it (its
+shape, identity numbers, regions, programmes, that times never go back, that a case or
+relief is named before it is referred to). If any line is bad, every bad line is reported
+with its number and reason and nothing is stored. Then the decisions are recorded with
+their original times, saved in batches together with how far the file has come, so an
+interrupted import resumes after the last saved line and records nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from api.services.import_format import (
+    ApproveRelief,
+    ClosePeriod,
+    DatedCaseDecision,
+    Decision,
+    GradualExit,
+    Grant,
+    GrantRelief,
+    Line,
+    Reassess,
+    Rescission,
+    ReviewRelief,
+    SetStandard,
+    key_id,
+)
+from domain.application.ledger import Ledger
+from domain.cases.programmes import parse_programme
+from domain.errors import LedgerRefusal
+from domain.months import Month
+from domain.people.identity import IdentityNumber
+from domain.people.person import PersonInput
+from projections.engine.projector import Projector
+from projections.reads.payroll_lines import close_period
+from projections.storage.database import ViewDatabase
+
+FLUSH_EVERY = 2_000
+MAX_REPORTED = 50
+_decision = TypeAdapter(Decision)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    number: int
+    reason: str
+
+
+class BadFileError(Exception):
+    def __init__(self, bad: list[BadLine]) -> None:
+        super().__init__(f"{len(bad)} bad lines; nothing was stored")
+        self.bad = bad
+
+
+class ImportFailedError(Exception):
+    def __init__(self, number: int, reason: str) -> None:
+        super().__init__(
+            f"line {number}: {reason}; the lines before it are stored, run the import again "
+            "after fixing it to resume"
+        )
+        self.number = number
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    lines: int
+    imported: int
+    already_imported: int
+    position: int
+
+
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open(encoding="utf-8") as file:
+        for number, text in enumerate(file, start=1):
+            if text.strip():
+                yield number, text
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_file(ledger: Ledger, path: Path, after_line: int = 0) -> int:
+    """Check every line; raise BadFileError naming the bad ones. The number of lines."""
+    bad: list[BadLine] = []
+    latest = ledger.latest_recorded_time()
+    named: set[str] = set()
+    count = 0
+    previous: datetime | None = None
+    for number, text in numbered_lines(path):
+        count = number
+        try:
+            line = _decision.validate_json(text)
+            _check_line(ledger, line, named)
+        except ValidationError as error:
+            bad.append(BadLine(number, _explain(error)))
+            continue
+        except LedgerRefusal as refusal:
+            bad.append(BadLine(number, refusal.message))
+            continue
+        if previous is not None and line.at < previous:
+            bad.append(
+                BadLine(number, f"its time {line.at.isoformat()} is before the line's before")
+            )
+        if number > after_line and latest is not None and line.at < latest:
+            bad.append(
+                BadLine(
+                    number, f"its time is before the latest stored decision ({latest.isoformat()})"
+                )
+            )
+        previous = line.at
+        if len(bad) >= MAX_REPORTED:
+            break
+    if bad:
+        raise BadFileError(bad)
+    return count
+
+
+def _explain(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in item['loc'][1:]) or 'line'}: {item['msg']}"
+        for item in error.errors()
+    )
+
+
+def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
+    region = getattr(line, "region", None)
+    if region is not None:
+        ledger.regions.check(region)
+    programme = getattr(line, "programme", None)
+    if programme is not None:
+        parse_programme(programme)
+    persons = getattr(line, "persons", None) or [getattr(line, "person", None)]
+    for person in persons:
+        if person is not None:
+            IdentityNumber.parse(person.identity_number, birth_date=person.birth_date)
+    if isinstance(line, Grant):
+        named.add(f"case:{line.case}")
+    elif isinstance(line, GrantRelief):
+        named.add(f"relief:{line.relief}")
+    for kind in ("case", "relief"):
+        key = getattr(line, kind, None)
+        if key is not None and f"{kind}:{key}" not in named and not _exists(ledger, kind, key):
+            raise LedgerRefusal(f"{kind} {key!r} is not granted earlier in the file or the ledger")
+        if key is not None:
+            named.add(f"{kind}:{key}")
+
+
+def _exists(ledger: Ledger, kind: str, key: str) -> bool:
+    try:
+        (ledger.case if kind == "case" else ledger.relief)(key_id(kind, key))
+    except LedgerRefusal:
+        return False
+    return True
+
+
+def import_file(
+    ledger: Ledger,
+    views: ViewDatabase,
+    path: Path,
+    progress: Callable[[int], None] = lambda _: None,
+) -> ImportResult:
+    """Check the whole file, then record its decisions (resuming after what was saved)."""
+    digest = file_digest(path)
+    done = ledger.imported_through(digest)
+    lines = sum(1 for _ in numbered_lines(path))
+    if done >= lines:
+        return ImportResult(lines, 0, done, ledger.position)
+    total = check_file(ledger, path, after_line=done)
+    projector = Projector(ledger, views)
+    imported = 0
+    closing_before = False
+    last: tuple[int, datetime] | None = None  # the line applied last, and its time
+
+    def save() -> None:
+        """Save what was imported, with how far the file has come, at its last line's time."""
+        if last is not None:
+            with ledger.original_time(last[1]):
+                ledger.record_import_progress(digest, last[0])
+        ledger.flush()
+
+    with ledger.importing():
+        for number, text in numbered_lines(path):
+            if number <= done:
+                continue
+            line = _decision.validate_json(text)
+            closing = isinstance(line, ClosePeriod)
+            if closing != closing_before:
+                # A run of closes begins or ends here. Its lines are all computed at one
+                # position, from views that have every decision before the run.
+                save()
+                if closing:
+                    projector.catch_up()
+            try:
+                with ledger.original_time(line.at):
+                    apply(ledger, views, line)
+            except LedgerRefusal as refusal:
+                raise ImportFailedError(number, refusal.message) from None
+            imported += 1
+            last = (number, line.at)
+            closing_before = closing
+            if not closing and imported % FLUSH_EVERY == 0:
+                save()
+                progress(number)
+        save()
+    progress(total)
+    return ImportResult(total, imported, done, ledger.position)
+
+
+def apply(ledger: Ledger, views: ViewDatabase, line: Line) -> None:
+    """Record one decision of the file."""
+    actor = line.actor
+    if isinstance(line, SetStandard):
+        record = ledger.set_standard if line.decision == "set_standard" else ledger.correct_standard
+        record(
+            line.programme,
+            line.region,
+            line.effective,
+            line.parameters,
+            actor=actor,
+            reason=line.reason,
+        )
+    elif isinstance(line, Grant):
+        ledger.grant(
+            line.programme,
+            line.region,
+            line.effective,
+            [PersonInput(p.identity_number, p.name, p.birth_date) for p in line.persons],
+            actor=actor,
+            reason=line.reason,
+            income=line.income,
+            area=line.area,
+            tier=line.tier,
+            grade=line.grade,
+            care=line.care,
+            case_id=key_id("case", line.case),
+        )
+    elif isinstance(line, Reassess):
+        changes = line.changes.model_dump(exclude_none=True)
+        ledger.reassess(
+            key_id("case", line.case), line.effective, changes, actor=actor, reason=line.reason
+        )
+    elif isinstance(line, DatedCaseDecision):
+        record_dated = {"suspend": ledger.suspend, "resume": ledger.resume, "exit": ledger.exit}
+        record_dated[line.decision](
+            key_id("case", line.case), line.effective, actor=actor, reason=line.reason
+        )
+    elif isinstance(line, GradualExit):
+        ledger.start_gradual_exit(
+            key_id("case", line.case), line.effective, line.months, actor=actor, reason=line.reason
+        )
+    elif isinstance(line, Rescission):
+        rescind = (
+            ledger.request_rescission
+            if line.decision == "request_rescission"
+            else ledger.approve_rescission
+        )
+        rescind(key_id("case", line.case), actor=actor, reason=line.reason)
+    elif isinstance(line, GrantRelief):
+        person = PersonInput(line.person.identity_number, line.person.name, line.person.birth_date)
+        ledger.grant_relief(
+            line.region,
+            line.area,
+            line.kind,
+            line.relief_date,
+            line.household_size,
+            line.amount,
+            person,
+            actor=actor,
+            reason=line.reason,
+            relief_id=key_id("relief", line.relief),
+        )
+    elif isinstance(line, ApproveRelief):
+        ledger.approve_relief(key_id("relief", line.relief), actor=actor, reason=line.reason)
+    elif isinstance(line, ReviewRelief):
+        ledger.review_relief(
+            key_id("relief", line.relief), line.outcome, actor=actor, reason=line.reason
+        )
+    elif isinstance(line, ClosePeriod):
+        close_period(
+            ledger, views, line.programme, line.region, Month.parse(line.month), actor=actor
+        )

@@ -1,0 +1,156 @@
+"""Payroll periods: closing a programme's month in a region freezes what is paid for it.
+
+The caller computes the payroll lines from the read side at a ledger position P and passes
+them in. The ledger checks them and records ``PeriodClosed`` with P, the line count, the
+totals and a SHA-256 digest of the lines in case order, so that the lines can always be
+recomputed from P and checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from itertools import pairwise
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.cases.programmes import Programme
+from domain.errors import CaseStateError, InvalidInputError
+from domain.money import ZERO, require_money
+from domain.months import Month
+
+_PERIODS_NAMESPACE = uuid5(NAMESPACE_URL, "urn:social-assistance-ledger:payroll-periods")
+
+
+@dataclass(frozen=True, slots=True)
+class PayrollLine:
+    """What one case (or relief) is paid in a period: the month's own amount, arrears for
+    earlier closed months, and recoveries to collect (never netted against payment)."""
+
+    subject_id: str
+    amount: Decimal
+    arrears: Decimal
+    recoveries: Decimal
+
+    @property
+    def to_pay(self) -> Decimal:
+        return self.amount + self.arrears
+
+    def encoded(self) -> str:
+        return f"{self.subject_id},{self.amount:.2f},{self.arrears:.2f},{self.recoveries:.2f}\n"
+
+
+@dataclass(frozen=True, slots=True)
+class PayrollSummary:
+    line_count: int
+    month_total: Decimal
+    arrears_total: Decimal
+    recoveries_total: Decimal
+    digest: str
+
+    @classmethod
+    def of(cls, lines: Sequence[PayrollLine]) -> PayrollSummary:
+        digest = hashlib.sha256("".join(line.encoded() for line in lines).encode("ascii"))
+        return cls(
+            len(lines),
+            sum((line.amount for line in lines), ZERO),
+            sum((line.arrears for line in lines), ZERO),
+            sum((line.recoveries for line in lines), ZERO),
+            digest.hexdigest(),
+        )
+
+
+def check_lines(lines: Sequence[PayrollLine]) -> None:
+    """Lines come in case order, once per case, with amounts of money that are not negative."""
+    for earlier, later in pairwise(lines):
+        if earlier.subject_id >= later.subject_id:
+            raise InvalidInputError(
+                "payroll lines are given once per case, in case order", field="lines"
+            )
+    for line in lines:
+        for name in ("amount", "arrears", "recoveries"):
+            require_money(getattr(line, name), f"lines.{name}")
+
+
+class PayrollPeriods(Aggregate):
+    """The closed periods of one programme in one region, closed in month order, each once."""
+
+    class Event(Aggregate.Event):
+        pass
+
+    class Opened(Event, Aggregate.Created):
+        programme: str
+        region: str
+
+    class PeriodClosed(Event):
+        programme: str
+        region: str
+        month: Month
+        position: int  # the ledger position the lines were computed at
+        line_count: int
+        month_total: Decimal
+        arrears_total: Decimal
+        recoveries_total: Decimal
+        digest: str
+        actor: str
+
+        def apply(self, periods: PayrollPeriods) -> None:
+            periods.last_closed = self.month
+            periods.last_position = self.position
+
+    def __init__(self, programme: str, region: str) -> None:
+        self.programme = Programme(programme)
+        self.region = region
+        self.last_closed: Month | None = None
+        self.last_position = 0
+
+    @staticmethod
+    def id_for(programme: Programme, region: str) -> UUID:
+        return uuid5(_PERIODS_NAMESPACE, f"{programme.value}/{region}")
+
+    @classmethod
+    def open(cls, programme: Programme, region: str, at: datetime) -> PayrollPeriods:
+        return cls._create(
+            cls.Opened,
+            id=cls.id_for(programme, region),
+            programme=programme.value,
+            region=region,
+            timestamp=at,
+        )
+
+    def close(
+        self,
+        month: Month,
+        position: int,
+        summary: PayrollSummary,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        if self.last_closed is not None and month != self.last_closed + 1:
+            raise CaseStateError(
+                f"{self.programme} in {self.region} closed {self.last_closed} last; the next "
+                f"period to close is {self.last_closed + 1}, not {month}"
+            )
+        if position < self.last_position:
+            raise CaseStateError(
+                f"the lines were computed at position {position}, before the previous close "
+                f"at {self.last_position}"
+            )
+        self.trigger_event(
+            self.PeriodClosed,
+            programme=self.programme.value,
+            region=self.region,
+            month=month,
+            position=position,
+            line_count=summary.line_count,
+            month_total=summary.month_total,
+            arrears_total=summary.arrears_total,
+            recoveries_total=summary.recoveries_total,
+            digest=summary.digest,
+            actor=actor,
+            timestamp=at,
+        )

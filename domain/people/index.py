@@ -1,0 +1,114 @@
+"""One index per person of the cases they hold, kept so that who-may-hold-what stays true.
+
+Every command that opens, shortens or voids a case saves the index of each person in it in
+the same ``save()``. Two racing grants for one person then both write the index's next
+version, and the database lets only one of them through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.cases.programmes import EXCLUSIVE_GROUPS, Programme
+from domain.errors import ExclusiveHoldingError
+from domain.months import Month
+
+_INDEX_NAMESPACE = uuid5(NAMESPACE_URL, "urn:social-assistance-ledger:person-index")
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """A case a person is in, open for the months ``start`` up to (not including) ``end``."""
+
+    programme: Programme
+    start: Month
+    end: Month | None
+
+    def overlaps(self, start: Month, end: Month | None) -> bool:
+        return (self.end is None or start < self.end) and (end is None or self.start < end)
+
+
+def excludes(held: Programme, wanted: Programme) -> bool:
+    groups = {held.exclusion_group, wanted.exclusion_group}
+    return len(groups) == 1 or frozenset(groups) in EXCLUSIVE_GROUPS
+
+
+class PersonIndex(Aggregate):
+    class Event(Aggregate.Event):
+        pass
+
+    class Started(Event, Aggregate.Created):
+        pass
+
+    class HoldingOpened(Event):
+        case_id: UUID
+        programme: str
+        start: Month
+        end: Month | None
+
+        def apply(self, index: PersonIndex) -> None:
+            index.holdings[self.case_id] = Holding(Programme(self.programme), self.start, self.end)
+
+    class HoldingEnded(Event):
+        case_id: UUID
+        end: Month
+
+        def apply(self, index: PersonIndex) -> None:
+            held = index.holdings[self.case_id]
+            index.holdings[self.case_id] = Holding(held.programme, held.start, self.end)
+
+    class HoldingReleased(Event):
+        """The case was rescinded: it covers no month at all."""
+
+        case_id: UUID
+
+        def apply(self, index: PersonIndex) -> None:
+            del index.holdings[self.case_id]
+
+    def __init__(self) -> None:
+        self.holdings: dict[UUID, Holding] = {}
+
+    @staticmethod
+    def id_for(person_ref: str) -> UUID:
+        return uuid5(_INDEX_NAMESPACE, person_ref)
+
+    @classmethod
+    def start(cls, person_ref: str, at: datetime) -> PersonIndex:
+        return cls._create(cls.Started, id=cls.id_for(person_ref), timestamp=at)
+
+    def open(
+        self,
+        case_id: UUID,
+        programme: Programme,
+        start: Month,
+        end: Month | None,
+        at: datetime,
+    ) -> None:
+        for held in self.holdings.values():
+            if held.overlaps(start, end) and excludes(held.programme, programme):
+                until = f" until {held.end - 1}" if held.end is not None else ""
+                raise ExclusiveHoldingError(
+                    f"the person already holds {held.programme} from {held.start}{until}, "
+                    f"which excludes {programme} from {start}"
+                )
+        self.trigger_event(
+            self.HoldingOpened,
+            case_id=case_id,
+            programme=programme.value,
+            start=start,
+            end=end,
+            timestamp=at,
+        )
+
+    def end(self, case_id: UUID, end: Month, at: datetime) -> None:
+        held = self.holdings[case_id]
+        if held.end is None or end < held.end:
+            self.trigger_event(self.HoldingEnded, case_id=case_id, end=end, timestamp=at)
+
+    def release(self, case_id: UUID, at: datetime) -> None:
+        if case_id in self.holdings:
+            self.trigger_event(self.HoldingReleased, case_id=case_id, timestamp=at)

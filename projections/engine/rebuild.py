@@ -1,0 +1,138 @@
+"""Rebuild: replay every event into empty views and compare them with the live views.
+
+The replay stops at the position the live views had reached when it began; both are then
+compared as known at that position, so the live views may go on meanwhile. Rows are read
+in key order, page by page, so memory stays flat however long the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from domain.application.ledger import Ledger
+from projections.engine.projector import Projector
+from projections.storage.database import Row, ViewDatabase
+from projections.storage.schema import drop_views
+
+PAGE = 5_000
+MAX_REPORTED = 20
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    key: tuple[str, ...]  # unique, and the order rows are compared in
+    values: str  # the other columns; ``?`` stands for the position compared at
+    as_known: str  # the rows that belong to the views as known at the position
+
+
+KNOWN_TO_AT = "CASE WHEN known_to > ? THEN NULL ELSE known_to END"
+
+COMPARED = (
+    _Table(
+        "segments",
+        ("subject_id", "known_from", "valid_from"),
+        f"programme, region, valid_to, amount_fen, status, {KNOWN_TO_AT}",
+        "known_from <= ?",
+    ),
+    _Table(
+        "standards",
+        ("programme", "region", "effective", "known_from"),
+        f"parameters, {KNOWN_TO_AT}",
+        "known_from <= ?",
+    ),
+    _Table(
+        "subject_persons", ("person_ref", "subject_id"), "ordinal, known_from, ?", "known_from <= ?"
+    ),
+    _Table(
+        "positions",
+        ("position",),
+        "recorded_at_us, originator_id, originator_version, ?",
+        "position <= ?",
+    ),
+    _Table("audit_chain", ("position",), "previous_position, hash, ?", "position <= ?"),
+    _Table(
+        "relief_reviews",
+        ("relief_id",),
+        "region, relief_date, due, known_from,"
+        " CASE WHEN reviewed_at > ? THEN NULL ELSE reviewed_at END,"
+        " CASE WHEN reviewed_at > ? THEN NULL ELSE outcome END",
+        "known_from <= ?",
+    ),
+    _Table(
+        "periods",
+        ("programme", "region", "month"),
+        "position, closed_at, line_count, month_total_fen, arrears_fen, recoveries_fen,"
+        " digest, recomputed_digest, ?",
+        "closed_at <= ?",
+    ),
+    _Table(
+        "payroll_items",
+        ("programme", "region", "period", "subject_id", "corrected_month", "kind"),
+        "amount_fen, ?",
+        "period IN (SELECT month FROM periods p WHERE p.programme = payroll_items.programme"
+        " AND p.region = payroll_items.region AND p.closed_at <= ?)",
+    ),
+)
+
+
+def replay(ledger: Ledger, scratch: ViewDatabase, until: int, batch_size: int = 1_000) -> int:
+    """Empty ``scratch`` and project every event up to position ``until`` into it."""
+    drop_views(scratch)
+    projector = Projector(ledger, scratch, batch_size)
+    while projector.position < until:
+        projector.batch_size = min(batch_size, until - projector.position)
+        if not projector.run_batch():
+            break
+    return projector.position
+
+
+def compare(live: ViewDatabase, rebuilt: ViewDatabase, position: int) -> list[str]:
+    """The differences between two views as known at ``position`` (empty when equal)."""
+    differences: list[str] = []
+    for table in COMPARED:
+        size = len(table.key)
+        left, right = _rows(live, table, position), _rows(rebuilt, table, position)
+        a, b = next(left, None), next(right, None)
+        while (a is not None or b is not None) and len(differences) < MAX_REPORTED:
+            if a == b:
+                a, b = next(left, None), next(right, None)
+            elif b is None or (a is not None and a[:size] < b[:size]):
+                differences.append(f"{table.name}: only the live views have {a}")
+                a = next(left, None)
+            elif a is None or b[:size] < a[:size]:
+                differences.append(f"{table.name}: only the rebuilt views have {b}")
+                b = next(right, None)
+            else:
+                differences.append(f"{table.name}: live {a}, rebuilt {b}")
+                a, b = next(left, None), next(right, None)
+    return differences
+
+
+def _rows(views: ViewDatabase, table: _Table, position: int) -> Iterator[Row]:
+    """The table's rows as known at ``position``, in key order, a page at a time."""
+    key = ", ".join(table.key)
+    marks = ", ".join("?" for _ in table.key)
+    placeholders = table.values.count("?") + table.as_known.count("?")
+    after: tuple[object, ...] | None = None
+    while True:
+        page_filter = f" AND ({key}) > ({marks})" if after is not None else ""
+        rows = views.fetchall(
+            f"SELECT {key}, {table.values} FROM {table.name} "
+            f"WHERE {table.as_known}{page_filter} ORDER BY {key} LIMIT ?",
+            (*[position] * placeholders, *(after or ()), PAGE),
+        )
+        for row in rows:
+            yield tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+        if len(rows) < PAGE:
+            return
+        after = tuple(rows[-1][: len(table.key)])
+
+
+def rebuild_and_compare(ledger: Ledger, live: ViewDatabase, scratch: ViewDatabase) -> list[str]:
+    position = Projector(ledger, live).position
+    reached = replay(ledger, scratch, position)
+    if reached != position:
+        return [f"the replay reached position {reached}, the live views {position}"]
+    return compare(live, scratch, position)

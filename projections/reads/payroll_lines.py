@@ -1,0 +1,198 @@
+"""Payroll lines, computed from the bitemporal segments at a ledger position.
+
+For a period (programme, region, month M) closed at position P, after the previous close of
+that programme and region at P_prev, a case's line holds:
+- its own amount: the entitlement for M as known at P;
+- arrears and recoveries: for every earlier closed month M', the entitlement for M' as known
+  at P minus as known at P_prev. Each close settles everything outstanding at its P, so
+  ``paid + settled`` for a closed month is always its entitlement as known at the last close,
+  and ``outstanding = entitled now - entitled as known at the last close``.
+Positive differences are paid as arrears, negative ones listed as recoveries; never netted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+from domain.application.ledger import Ledger
+from domain.application.recording import Receipt
+from domain.months import Month
+from domain.payroll_periods import PayrollLine
+from projections.reads.read_side import ReadSide
+from projections.storage.database import Cursor, ViewDatabase
+from projections.storage.schema import valid_until
+
+CHUNK = 500
+AMOUNT, ARREARS, RECOVERY = "amount", "arrears", "recovery"
+
+
+@dataclass(frozen=True)
+class PriorClose:
+    """What the lines of a new period depend on from the periods closed before it."""
+
+    first_month: Month
+    position: int  # P of the latest close
+
+
+@dataclass(frozen=True)
+class PayrollItem:
+    subject_id: str
+    corrected_month: Month
+    kind: str
+    amount_fen: int
+
+
+@lru_cache(maxsize=1 << 16)  # the same few amounts recur on thousands of lines
+def _fen_to_yuan(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+def prior_close(cursor: Cursor, programme: str, region: str, month: Month) -> PriorClose | None:
+    rows = cursor.fetchall(
+        "SELECT MIN(month), MAX(position) FROM periods "
+        "WHERE programme = ? AND region = ? AND month < ?",
+        (programme, region, month.index),
+    )
+    if rows[0][0] is None:
+        return None
+    return PriorClose(Month(int(rows[0][0])), int(rows[0][1]))
+
+
+def payroll_items(
+    cursor: Cursor, programme: str, region: str, month: Month, position: int
+) -> list[PayrollItem]:
+    """Every amount, arrear and recovery of the period, as known at ``position``."""
+    # Two index ranges: the rows still known, and those superseded after the position.
+    in_month = (
+        f"programme = ? AND region = ? AND valid_from <= ? AND {valid_until()} > ? "
+        "AND known_from <= ? AND amount_fen <> 0"
+    )
+    params = (programme, region, month.index, month.index, position)
+    items = [
+        PayrollItem(subject_id, month, AMOUNT, int(fen))
+        for subject_id, fen in cursor.fetchall(
+            f"SELECT subject_id, amount_fen FROM segments WHERE {in_month} AND known_to IS NULL "
+            f"UNION ALL SELECT subject_id, amount_fen FROM segments WHERE {in_month} "
+            f"AND known_to > ?",
+            (*params, *params, position),
+        )
+    ]
+    prior = prior_close(cursor, programme, region, month)
+    if prior is not None:
+        items += _corrections(cursor, programme, region, month, position, prior)
+    return items
+
+
+def _corrections(
+    cursor: Cursor,
+    programme: str,
+    region: str,
+    month: Month,
+    position: int,
+    prior: PriorClose,
+) -> list[PayrollItem]:
+    before = prior.position
+    changed = [
+        row[0]
+        for row in cursor.fetchall(
+            "SELECT subject_id FROM segments WHERE programme = ? AND region = ? "
+            "AND known_from > ? AND known_from <= ? UNION "
+            "SELECT subject_id FROM segments WHERE programme = ? AND region = ? "
+            "AND known_to > ? AND known_to <= ?",
+            (programme, region, before, position) * 2,
+        )
+    ]
+    items: list[PayrollItem] = []
+    for start in range(0, len(changed), CHUNK):
+        chunk = changed[start : start + CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        rows_by_subject: dict[str, list[Row]] = defaultdict(list)
+        for subject_id, valid_from, valid_to, fen, known_from, known_to in cursor.fetchall(
+            f"SELECT subject_id, valid_from, valid_to, amount_fen, known_from, known_to "
+            f"FROM segments WHERE subject_id IN ({marks}) AND valid_from < ? "
+            f"AND (valid_to IS NULL OR valid_to > ?)",
+            (*chunk, month.index, prior.first_month.index),
+        ):
+            rows_by_subject[subject_id].append((valid_from, valid_to, fen, known_from, known_to))
+        for subject_id in chunk:
+            items += _differences(
+                subject_id, rows_by_subject[subject_id], prior.first_month, month, before, position
+            )
+    return items
+
+
+Row = tuple[int, int | None, int, int, int | None]  # valid from, to, fen, known from, to
+
+
+def _known_at(row: Row, position: int) -> bool:
+    return row[3] <= position and (row[4] is None or row[4] > position)
+
+
+def _differences(
+    subject_id: str,
+    rows: Sequence[Row],
+    first: Month,
+    month: Month,
+    before: int,
+    position: int,
+) -> list[PayrollItem]:
+    """Arrears and recoveries for the closed months ``first`` up to ``month``: only where
+    a row became known, or stopped being known, between the two positions."""
+    now = [row for row in rows if _known_at(row, position)]
+    then = [row for row in rows if _known_at(row, before)]
+    months: set[int] = set()
+    for valid_from, valid_to, *_ in set(now).symmetric_difference(then):
+        end = month.index if valid_to is None else min(valid_to, month.index)
+        months.update(range(max(valid_from, first.index), end))
+    items = []
+    for corrected in sorted(months):
+        difference = _amount_in(now, corrected) - _amount_in(then, corrected)
+        if difference:
+            kind = ARREARS if difference > 0 else RECOVERY
+            items.append(PayrollItem(subject_id, Month(corrected), kind, abs(difference)))
+    return items
+
+
+def _amount_in(rows: Sequence[Row], month: int) -> int:
+    for valid_from, valid_to, fen, _, _ in rows:
+        if valid_from <= month and (valid_to is None or valid_to > month):
+            return fen
+    return 0
+
+
+def lines_of(items: Sequence[PayrollItem]) -> list[PayrollLine]:
+    """One line per case, in case order."""
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: {AMOUNT: 0, ARREARS: 0, RECOVERY: 0})
+    for item in items:
+        totals[item.subject_id][item.kind] += item.amount_fen
+    return [
+        PayrollLine(
+            subject_id,
+            _fen_to_yuan(kinds[AMOUNT]),
+            _fen_to_yuan(kinds[ARREARS]),
+            _fen_to_yuan(kinds[RECOVERY]),
+        )
+        for subject_id, kinds in sorted(totals.items())
+    ]
+
+
+def close_period(
+    ledger: Ledger,
+    views: ViewDatabase,
+    programme: str,
+    region: str,
+    month: Month,
+    *,
+    actor: str,
+    timeout: float = 10.0,
+) -> Receipt:
+    """Compute the period's lines from the views, once they have reached everything recorded,
+    and have the ledger check and record the close."""
+    position = ReadSide(views).wait_for(ledger.position, timeout)
+    with views.transaction() as cursor:
+        items = payroll_items(cursor, programme, region, month, position)
+    return ledger.close_period(programme, region, month, position, lines_of(items), actor=actor)

@@ -1,0 +1,200 @@
+"""What was entitled, paid, settled and is outstanding for every closed month.
+
+For a closed month: ``entitled now = paid + settled + outstanding``, where ``paid`` is the
+month's own amounts on its period's lines, ``settled`` the arrears minus recoveries later
+periods settled for it, and ``outstanding`` what changed since the last close.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from domain.months import Month
+from domain.payroll_periods import PayrollLine
+from projections.reads.payroll_lines import AMOUNT, ARREARS, RECOVERY
+from projections.storage.database import ViewDatabase
+
+
+def _yuan(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class MonthAccount:
+    programme: str
+    region: str
+    month: Month
+    entitled: Decimal  # as known at the position read
+    paid: Decimal
+    arrears: Decimal  # settled later as arrears
+    recoveries: Decimal  # settled later as recoveries to collect
+    outstanding: Decimal
+
+    @property
+    def settled(self) -> Decimal:
+        return self.arrears - self.recoveries
+
+    @property
+    def balances(self) -> bool:
+        return self.entitled == self.paid + self.settled + self.outstanding
+
+
+@dataclass(frozen=True)
+class Period:
+    programme: str
+    region: str
+    month: Month
+    position: int
+    closed_at: int
+    line_count: int
+    month_total: Decimal
+    arrears: Decimal
+    recoveries: Decimal
+    digest: str
+    recomputed_digest: str
+
+    @property
+    def digest_matches(self) -> bool:
+        return self.digest == self.recomputed_digest
+
+
+class Accounts:
+    def __init__(self, views: ViewDatabase) -> None:
+        self.views = views
+
+    def periods(
+        self, position: int, programme: str | None = None, region: str | None = None
+    ) -> list[Period]:
+        """The periods closed as known at ``position``."""
+        filters = ""
+        params: list[int | str] = [position]
+        for column, value in (("programme", programme), ("region", region)):
+            if value is not None:
+                filters += f" AND {column} = ?"
+                params.append(value)
+        rows = self.views.fetchall(
+            "SELECT programme, region, month, position, closed_at, line_count, month_total_fen,"
+            " arrears_fen, recoveries_fen, digest, recomputed_digest FROM periods "
+            f"WHERE closed_at <= ?{filters} ORDER BY programme, region, month",
+            params,
+        )
+        return [
+            Period(p, r, Month(m), pos, closed, count, _yuan(t), _yuan(a), _yuan(rec), d, rd)
+            for p, r, m, pos, closed, count, t, a, rec, d, rd in rows
+        ]
+
+    def closed_months(
+        self, position: int, programme: str | None = None, region: str | None = None
+    ) -> list[MonthAccount]:
+        by_schedule: dict[tuple[str, str], list[Period]] = defaultdict(list)
+        for period in self.periods(position, programme, region):
+            by_schedule[period.programme, period.region].append(period)
+        accounts: list[MonthAccount] = []
+        for (programme_, region_), periods in by_schedule.items():
+            first, last = periods[0].month, periods[-1].month
+            last_close = max(p.position for p in periods)
+            now = self._entitled(programme_, region_, first, last, position)
+            then = self._entitled(programme_, region_, first, last, last_close)
+            settled = self._settled(programme_, region_, position)
+            for period in periods:
+                month = period.month.index
+                accounts.append(
+                    MonthAccount(
+                        programme_,
+                        region_,
+                        period.month,
+                        _yuan(now.get(month, 0)),
+                        _yuan(settled.get((month, AMOUNT), 0)),
+                        _yuan(settled.get((month, ARREARS), 0)),
+                        _yuan(settled.get((month, RECOVERY), 0)),
+                        _yuan(now.get(month, 0) - then.get(month, 0)),
+                    )
+                )
+        return accounts
+
+    def _entitled(
+        self, programme: str, region: str, first: Month, last: Month, position: int
+    ) -> dict[int, int]:
+        rows = self.views.fetchall(
+            "WITH RECURSIVE months(m) AS (SELECT CAST(? AS INTEGER)"
+            " UNION ALL SELECT m + 1 FROM months WHERE m < ?)"
+            " SELECT m, SUM(s.amount_fen) FROM months JOIN segments s"
+            " ON s.valid_from <= m AND (s.valid_to IS NULL OR s.valid_to > m)"
+            " WHERE s.programme = ? AND s.region = ?"
+            " AND s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?) GROUP BY m",
+            (first.index, last.index, programme, region, position, position),
+        )
+        return {int(m): int(fen) for m, fen in rows}
+
+    def _settled(self, programme: str, region: str, position: int) -> dict[tuple[int, str], int]:
+        """Own amounts (under their period) and settlements (under the month they correct)."""
+        rows = self.views.fetchall(
+            "SELECT i.corrected_month, i.kind, SUM(i.amount_fen) FROM payroll_items i"
+            " JOIN periods p ON p.programme = i.programme AND p.region = i.region"
+            " AND p.month = i.period"
+            " WHERE i.programme = ? AND i.region = ? AND p.closed_at <= ?"
+            " GROUP BY i.corrected_month, i.kind",
+            (programme, region, position),
+        )
+        return {(int(month), kind): int(fen) for month, kind, fen in rows}
+
+    def lines(self, programme: str, region: str, month: Month) -> list[tuple[PayrollLine, str]]:
+        """A closed period's lines in case order, each with the reference of the case's
+        first person (the applicant)."""
+        rows = self.views.fetchall(
+            "SELECT i.subject_id, i.kind, SUM(i.amount_fen), MIN(sp.person_ref)"
+            " FROM payroll_items i LEFT JOIN subject_persons sp"
+            " ON sp.subject_id = i.subject_id AND sp.ordinal = 0"
+            " WHERE i.programme = ? AND i.region = ? AND i.period = ?"
+            " GROUP BY i.subject_id, i.kind ORDER BY i.subject_id",
+            (programme, region, month.index),
+        )
+        fen: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        holders: dict[str, str] = {}
+        for subject_id, kind, amount, holder in rows:
+            fen[subject_id][kind] += int(amount)
+            holders[subject_id] = holder or ""
+        return [
+            (
+                PayrollLine(
+                    subject_id,
+                    _yuan(kinds[AMOUNT]),
+                    _yuan(kinds[ARREARS]),
+                    _yuan(kinds[RECOVERY]),
+                ),
+                holders[subject_id],
+            )
+            for subject_id, kinds in fen.items()
+        ]
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    programme: str
+    year: int
+    entitled: Decimal
+    paid: Decimal
+    arrears: Decimal
+    recoveries: Decimal
+    outstanding: Decimal
+
+
+def reconcile(accounts: Iterable[MonthAccount]) -> list[Reconciliation]:
+    """Closed months summed per programme and year, over every region."""
+    sums: dict[tuple[str, int], list[Decimal]] = defaultdict(lambda: [Decimal("0.00")] * 5)
+    for account in accounts:
+        row = sums[account.programme, account.month.year]
+        for index, value in enumerate(
+            (
+                account.entitled,
+                account.paid,
+                account.arrears,
+                account.recoveries,
+                account.outstanding,
+            )
+        ):
+            row[index] += value
+    return [Reconciliation(p, y, *values) for (p, y), values in sorted(sums.items())]

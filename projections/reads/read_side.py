@@ -1,0 +1,229 @@
+"""Reads over the bitemporal rows: any month, as known at any record time.
+
+A row answers for month M as known at position K when its valid interval holds M and its
+record interval holds K. Nothing is replayed per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from decimal import Decimal
+
+from domain.months import BUREAU_TIME_ZONE, Month
+from projections.engine.record_time import microseconds
+from projections.storage.database import ViewDatabase
+from projections.storage.schema import TRACKING_NAME, valid_until
+
+CURRENT = "s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?)"
+IN_MONTH = f"s.valid_from <= ? AND {valid_until('s.')} > ?"
+
+
+def _known(where: str, params: Sequence[object], position: int) -> tuple[str, list[object]]:
+    """The segments matching ``where`` as known at ``position``, as a subquery of two index
+    ranges: the rows still known, and those superseded after the position."""
+    subquery = (
+        f"(SELECT * FROM segments s WHERE {where} AND s.known_from <= ? AND s.known_to IS NULL "
+        f"UNION ALL SELECT * FROM segments s WHERE {where} AND s.known_from <= ? "
+        f"AND s.known_to > ?) s"
+    )
+    return subquery, [*params, position, *params, position, position]
+
+
+class NotYetProjectedError(Exception):
+    """The views have not reached the position a caller asked to read at."""
+
+
+@dataclass(frozen=True)
+class RollEntry:
+    subject_id: str
+    amount: Decimal
+    status: str
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    subject_id: str
+    programme: str
+    region: str
+    amount: Decimal
+    status: str
+
+
+@dataclass(frozen=True)
+class OverdueReview:
+    relief_id: str
+    region: str
+    relief_date: date
+    due: date
+
+
+@dataclass(frozen=True)
+class Total:
+    programme: str
+    region: str
+    month: Month
+    entitled: Decimal
+    cases: int
+    position: int
+
+
+def _money(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+class ReadSide:
+    """Queries of the views. ``reached``, when given, tells the views' position without a
+    query: the service's own poller knows it, at most one poll behind."""
+
+    def __init__(self, views: ViewDatabase, reached: Callable[[], int] | None = None) -> None:
+        self.views = views
+        self._reached = reached
+
+    # Record time.
+
+    @property
+    def position(self) -> int:
+        """The ledger position the views have reached."""
+        if self._reached is not None:
+            return self._reached()
+        rows = self.views.fetchall("SELECT position FROM tracking WHERE name = ?", (TRACKING_NAME,))
+        return int(rows[0][0]) if rows else 0
+
+    def wait_for(self, position: int, timeout: float = 5.0) -> int:
+        """Block until the views reach ``position`` (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        while (reached := self.position) < position:
+            if time.monotonic() >= deadline:
+                raise NotYetProjectedError(
+                    f"the views are at position {reached}, not yet {position}; try again"
+                )
+            time.sleep(0.01)
+        return reached
+
+    def known_position(
+        self, known_at: datetime | date | None = None, known_at_position: int | None = None
+    ) -> int:
+        """The ledger position a query reads at: everything recorded up to ``known_at`` (a
+        timestamp; a date D means before 00:00 of D+1 in Asia/Shanghai), or
+        ``known_at_position``, or everything the views know now."""
+        if known_at is not None and known_at_position is not None:
+            raise ValueError("give known_at or known_at_position, not both")
+        reached = self.position
+        if known_at_position is not None:
+            if known_at_position > reached:
+                raise NotYetProjectedError(
+                    f"the views are at position {reached}, not yet {known_at_position}"
+                )
+            return known_at_position
+        if known_at is None:
+            return reached
+        if isinstance(known_at, datetime):
+            if known_at.tzinfo is None:
+                raise ValueError("a known_at timestamp needs a time zone")
+            bound, operator = microseconds(known_at), "<="
+        else:
+            midnight = datetime.combine(known_at + timedelta(days=1), clock_time(0))
+            bound, operator = microseconds(midnight.replace(tzinfo=BUREAU_TIME_ZONE)), "<"
+        rows = self.views.fetchall(
+            f"SELECT MAX(position) FROM positions WHERE recorded_at_us {operator} ?", (bound,)
+        )
+        return int(rows[0][0] or 0)
+
+    def position_before(self, originator_id: str) -> int | None:
+        """The position just before an aggregate's first event: for an idempotency record,
+        the position of the decision saved with it."""
+        rows = self.views.fetchall(
+            "SELECT MAX(p.position) FROM positions p WHERE p.position < "
+            "(SELECT position FROM positions WHERE originator_id = ? AND originator_version = 1)",
+            (originator_id,),
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def version_at(self, originator_id: str, position: int) -> int | None:
+        """The version an aggregate had at a ledger position (None: it did not exist yet)."""
+        rows = self.views.fetchall(
+            "SELECT MAX(originator_version) FROM positions WHERE originator_id = ? "
+            "AND position <= ?",
+            (originator_id, position),
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    # Queries.
+
+    def subject_month(self, subject_id: str, as_of: Month, position: int) -> RollEntry | None:
+        """A case's (or relief's) amount and status in ``as_of`` as known at ``position``."""
+        rows = self.views.fetchall(
+            f"SELECT subject_id, amount_fen, status FROM segments s "
+            f"WHERE subject_id = ? AND {IN_MONTH} AND {CURRENT}",
+            (subject_id, as_of.index, as_of.index, position, position),
+        )
+        return RollEntry(rows[0][0], _money(rows[0][1]), rows[0][2]) if rows else None
+
+    def roll(self, programme: str, region: str, as_of: Month, position: int) -> list[RollEntry]:
+        """The open cases of a programme and region in ``as_of``, as known at ``position``."""
+        known, params = _known(
+            f"s.programme = ? AND s.region = ? AND {IN_MONTH}",
+            (programme, region, as_of.index, as_of.index),
+            position,
+        )
+        rows = self.views.fetchall(
+            f"SELECT subject_id, amount_fen, status FROM {known} ORDER BY subject_id", params
+        )
+        return [RollEntry(subject, _money(fen), status) for subject, fen, status in rows]
+
+    def entitlements(self, person_ref: str, as_of: Month, position: int) -> list[Entitlement]:
+        """What a person is entitled to across programmes in ``as_of``."""
+        rows = self.views.fetchall(
+            f"SELECT s.subject_id, s.programme, s.region, s.amount_fen, s.status "
+            f"FROM subject_persons p JOIN segments s ON s.subject_id = p.subject_id "
+            f"WHERE p.person_ref = ? AND {IN_MONTH} AND {CURRENT} ORDER BY s.programme",
+            (person_ref, as_of.index, as_of.index, position, position),
+        )
+        return [
+            Entitlement(subject, programme, region, _money(fen), status)
+            for subject, programme, region, fen, status in rows
+        ]
+
+    def totals(
+        self,
+        as_of: Month,
+        position: int,
+        programme: str | None = None,
+        region: str | None = None,
+    ) -> list[Total]:
+        """Entitled amount and open cases per programme and region in ``as_of``."""
+        where = IN_MONTH
+        where_params: list[object] = [as_of.index, as_of.index]
+        if programme is not None:
+            where += " AND s.programme = ?"
+            where_params.append(programme)
+        if region is not None:
+            where += " AND s.region = ?"
+            where_params.append(region)
+        known, params = _known(where, where_params, position)
+        rows = self.views.fetchall(
+            f"SELECT programme, region, SUM(amount_fen), COUNT(*) FROM {known} "
+            f"GROUP BY programme, region ORDER BY programme, region",
+            params,
+        )
+        return [
+            Total(programme_, region_, as_of, _money(int(fen)), int(cases), position)
+            for programme_, region_, fen, cases in rows
+        ]
+
+    def overdue_reviews(self, today: date, position: int) -> list[OverdueReview]:
+        """Emergency relief not yet reviewed, whose review was due before ``today``."""
+        rows = self.views.fetchall(
+            "SELECT relief_id, region, relief_date, due FROM relief_reviews "
+            "WHERE known_from <= ? AND (reviewed_at IS NULL OR reviewed_at > ?) AND due < ? "
+            "ORDER BY due, relief_id",
+            (position, position, today.isoformat()),
+        )
+        return [
+            OverdueReview(relief_id, region, date.fromisoformat(day), date.fromisoformat(due))
+            for relief_id, region, day, due in rows
+        ]

@@ -1,0 +1,79 @@
+"""Knows, at once, whether the ledger's database answers.
+
+The library retries a failed database call several times before giving up, so a request
+that reaches an unreachable database would wait many seconds. A monitor pings the database
+every second with a short timeout instead, and while it does not answer, requests are
+refused at once with 503 and a Retry-After, and a request already waiting on the library's
+retries stops at its next attempt with the same answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import psycopg
+
+from projections.storage.opening import postgres_conninfo
+
+log = logging.getLogger(__name__)
+
+PING_INTERVAL_SECONDS = 1.0
+PING_TIMEOUT_SECONDS = 1
+
+
+class DatabaseUnreachableError(Exception):
+    """The monitor found the database unreachable; the library does not retry this."""
+
+
+class DatabaseHealth:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._conninfo: str | None = None
+        if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+            self._conninfo = postgres_conninfo(env, connect_timeout=PING_TIMEOUT_SECONDS)
+        self.reachable = True
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="database-health", daemon=True)
+
+    def start(self) -> None:
+        if self._conninfo is not None:  # an embedded SQLite file is always there
+            self._thread.start()
+
+    def guard(self, datastore: Any) -> None:
+        """Make each attempt of the library's retries on ``datastore`` (its PostgreSQL
+        datastore) first ask the monitor, so that an outage ends them early."""
+        if self._conninfo is None or datastore is None:
+            return
+        connect: Callable[[], AbstractContextManager[Any]] = datastore.get_connection
+
+        @contextmanager
+        def get_connection() -> Iterator[Any]:
+            if not self.reachable:
+                raise DatabaseUnreachableError
+            with connect() as connection:
+                yield connection
+
+        datastore.get_connection = get_connection
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(PING_INTERVAL_SECONDS):
+            reachable = self._ping()
+            if reachable != self.reachable:
+                log.warning("database %s", "reachable again" if reachable else "unreachable")
+            self.reachable = reachable
+
+    def _ping(self) -> bool:
+        try:
+            with psycopg.connect(self._conninfo or "", autocommit=True) as connection:
+                connection.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True

@@ -1,0 +1,104 @@
+"""The views' tables. Months are stored as month indexes (year * 12 + month - 1), positions
+as ledger positions, money as integer fen; ``known_from``/``known_to`` bound the record time
+during which a row was the ledger's knowledge (``known_to`` NULL: still is)."""
+
+from __future__ import annotations
+
+from projections.reads.audit_chain import CREATE_AUDIT_CHAIN
+from projections.storage.database import ViewDatabase
+
+TRACKING_NAME = "views"
+
+
+def valid_until(alias: str = "") -> str:
+    """A segment's end month, an open end as the largest month index: indexed, and matched
+    by the planner only when written the same way."""
+    return f"COALESCE({alias}valid_to, 2147483647)"
+
+
+TABLES = (
+    "tracking",
+    "positions",
+    "standards",
+    "subjects",
+    "subject_persons",
+    "segments",
+    "audit_chain",
+    "periods",
+    "payroll_items",
+    "relief_reviews",
+)
+
+CREATE = (
+    "CREATE TABLE IF NOT EXISTS tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS positions ("
+    " position BIGINT PRIMARY KEY, recorded_at_us BIGINT NOT NULL,"
+    " originator_id TEXT NOT NULL, originator_version BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS positions_by_originator"
+    " ON positions (originator_id, originator_version)",
+    "CREATE INDEX IF NOT EXISTS positions_by_time ON positions (recorded_at_us)",
+    "CREATE TABLE IF NOT EXISTS standards ("
+    " programme TEXT NOT NULL, region TEXT NOT NULL, effective INTEGER NOT NULL,"
+    " parameters TEXT NOT NULL, known_from BIGINT NOT NULL, known_to BIGINT)",
+    "CREATE INDEX IF NOT EXISTS standards_by_schedule ON standards (programme, region, effective)",
+    "CREATE TABLE IF NOT EXISTS subjects ("
+    " subject_id TEXT PRIMARY KEY, programme TEXT NOT NULL, region TEXT NOT NULL,"
+    " state TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS subjects_by_schedule ON subjects (region, programme)",
+    "CREATE TABLE IF NOT EXISTS subject_persons ("
+    " subject_id TEXT NOT NULL, person_ref TEXT NOT NULL, ordinal INTEGER NOT NULL,"
+    " known_from BIGINT NOT NULL, PRIMARY KEY (person_ref, subject_id))",
+    "CREATE TABLE IF NOT EXISTS segments ("
+    " subject_id TEXT NOT NULL, programme TEXT NOT NULL, region TEXT NOT NULL,"
+    " valid_from INTEGER NOT NULL, valid_to INTEGER, amount_fen BIGINT NOT NULL,"
+    " status TEXT NOT NULL, known_from BIGINT NOT NULL, known_to BIGINT)",
+    "CREATE INDEX IF NOT EXISTS segments_by_roll ON segments (programme, region, valid_from)",
+    "CREATE INDEX IF NOT EXISTS segments_by_subject ON segments (subject_id, valid_from)",
+    "CREATE INDEX IF NOT EXISTS segments_by_known_from ON segments (programme, region, known_from)",
+    "CREATE INDEX IF NOT EXISTS segments_known_now_by_start"
+    " ON segments (valid_from) WHERE known_to IS NULL",
+    # The rows known now that a month falls in: few end after a month, while every row
+    # of a region's history begins before its late months.
+    "CREATE INDEX IF NOT EXISTS segments_now_by_end"
+    f" ON segments (programme, region, {valid_until()}, valid_from) WHERE known_to IS NULL",
+    "CREATE INDEX IF NOT EXISTS segments_superseded"
+    " ON segments (programme, region, known_to, valid_from) WHERE known_to IS NOT NULL",
+    *CREATE_AUDIT_CHAIN,
+    "CREATE TABLE IF NOT EXISTS periods ("
+    " programme TEXT NOT NULL, region TEXT NOT NULL, month INTEGER NOT NULL,"
+    " position BIGINT NOT NULL, closed_at BIGINT NOT NULL, line_count INTEGER NOT NULL,"
+    " month_total_fen BIGINT NOT NULL, arrears_fen BIGINT NOT NULL,"
+    " recoveries_fen BIGINT NOT NULL, digest TEXT NOT NULL, recomputed_digest TEXT NOT NULL,"
+    " PRIMARY KEY (programme, region, month))",
+    "CREATE TABLE IF NOT EXISTS payroll_items ("
+    " programme TEXT NOT NULL, region TEXT NOT NULL, period INTEGER NOT NULL,"
+    " subject_id TEXT NOT NULL, corrected_month INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " amount_fen BIGINT NOT NULL,"
+    " PRIMARY KEY (programme, region, period, subject_id, corrected_month, kind))",
+    "CREATE TABLE IF NOT EXISTS relief_reviews ("
+    " relief_id TEXT PRIMARY KEY, region TEXT NOT NULL, relief_date TEXT NOT NULL,"
+    " due TEXT NOT NULL, known_from BIGINT NOT NULL, reviewed_at BIGINT, outcome TEXT)",
+    "CREATE INDEX IF NOT EXISTS payroll_items_by_month"
+    " ON payroll_items (programme, region, corrected_month)",
+    # Replaced by the partial indexes above: SQLite took their "known_to IS NULL" for a
+    # selective equality and scanned every current row to find a few subjects.
+    "DROP INDEX IF EXISTS segments_known_now",
+    "DROP INDEX IF EXISTS segments_by_known_to",
+)
+
+
+def create_views(views: ViewDatabase, tracking_name: str) -> None:
+    """Create the tables, and the tracking row that projectors lock to take a batch."""
+    with views.transaction() as cursor:
+        for statement in CREATE:
+            cursor.execute(statement)
+        cursor.execute(
+            "INSERT INTO tracking (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
+            (tracking_name,),
+        )
+
+
+def drop_views(views: ViewDatabase) -> None:
+    with views.transaction() as cursor:
+        for table in TABLES:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")

@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from domain.money import ZERO
 from domain.months import Month
 from domain.payroll_periods import PayrollLine
 from projections.reads.payroll_lines import AMOUNT, ARREARS, RECOVERY
+from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 
 
@@ -198,3 +200,61 @@ def reconcile(accounts: Iterable[MonthAccount]) -> list[Reconciliation]:
         ):
             row[index] += value
     return [Reconciliation(p, y, *values) for (p, y), values in sorted(sums.items())]
+
+
+@dataclass(frozen=True)
+class MonthTotal:
+    """A programme and region in one month: what is entitled and, once the month is closed,
+    what was paid, settled and is outstanding (None while it is open)."""
+
+    programme: str
+    region: str
+    month: Month
+    cases: int
+    entitled: Decimal
+    paid: Decimal | None
+    settled: Decimal | None
+    outstanding: Decimal | None
+
+
+def month_totals(
+    views: ViewDatabase,
+    month: Month,
+    position: int,
+    programme: str | None = None,
+    region: str | None = None,
+) -> list[MonthTotal]:
+    """Every programme and region with open cases in ``month``, or a closed ``month`` whose
+    entitled, paid, settled or outstanding is not zero: a month whose cases all left later
+    (a late exit, a rescission) still shows what was paid and is to be recovered."""
+    open_cases = {
+        (t.programme, t.region): t
+        for t in ReadSide(views).totals(month, position, programme, region)
+    }
+    closed = {
+        (a.programme, a.region): a
+        for a in Accounts(views).closed_months(position, programme, region)
+        if a.month == month
+    }
+    totals = []
+    for key in sorted(open_cases.keys() | closed.keys()):
+        total, account = open_cases.get(key), closed.get(key)
+        if total is None and account is not None and not _any_money(account):
+            continue
+        totals.append(
+            MonthTotal(
+                key[0],
+                key[1],
+                month,
+                total.cases if total else 0,
+                total.entitled if total else account.entitled if account else ZERO,
+                account.paid if account else None,
+                account.settled if account else None,
+                account.outstanding if account else None,
+            )
+        )
+    return totals
+
+
+def _any_money(account: MonthAccount) -> bool:
+    return any((account.entitled, account.paid, account.settled, account.outstanding))

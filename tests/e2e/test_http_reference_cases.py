@@ -212,6 +212,41 @@ class ReferenceCasesOverHTTP:
         ]
         assert len(case_then.json()["history"]) == 1
 
+    def test_totals_of_a_closed_month_show_what_a_rescission_leaves_to_recover(
+        self, service: Service
+    ) -> None:
+        ledger = service.runtime.ledger
+        with ledger.original_time(at("2019-04-01 09:00")):
+            ledger.set_standard(
+                "disability-living", QIBIN, "2019-04", {"standard": "500"}, actor="f", reason="n"
+            )
+        case = grant_reference_disability_case(ledger)
+        for month in ("2019-04", "2019-05"):
+            closed = service.post(f"/periods/disability-living/{QIBIN}/{month}/close", {}, FINANCE)
+            assert closed.status_code == 201, closed.text
+        requested = service.post(
+            f"/cases/{case}/rescission-requests", {"reason": "forged certificate"}, CASEWORKER
+        )
+        assert requested.status_code == 201, requested.text
+        approved = service.post(
+            f"/cases/{case}/rescission-approvals", {"reason": "confirmed"}, APPROVER
+        )
+        assert approved.status_code == 201, approved.text
+        may = service.get(
+            "/totals", FINANCE, as_of="2019-05", wait_for_position=approved.json()["position"]
+        )
+        assert may.json()["totals"] == [
+            {
+                "programme": "disability-living",
+                "region": QIBIN,
+                "cases": 0,
+                "entitled": "0.00",
+                "paid": "500.00",
+                "settled": "0.00",
+                "outstanding": "-500.00",
+            }
+        ]
+
     def test_reference_case_5_relief_above_the_cap_needs_a_second_person(
         self, service: Service
     ) -> None:

@@ -21,7 +21,7 @@ from api.http.schemas import (
     TotalsPublic,
 )
 from domain.people.identity import IdentityNumber
-from projections.reads.period_accounts import Accounts, reconcile
+from projections.reads.period_accounts import Accounts, month_totals, reconcile
 
 router = APIRouter(tags=["queries"], responses=PROBLEM_RESPONSES)
 
@@ -90,27 +90,19 @@ def totals(
 ) -> TotalsPublic:
     """Entitled amount and cases per programme and region; for a closed month also what was
     paid, settled since, and is outstanding."""
-    read = runtime.read_side
-    rows = read.totals(knowledge.as_of, knowledge.position, programme, region)
-    closed = {
-        (a.programme, a.region): a
-        for a in Accounts(runtime.views).closed_months(knowledge.position, programme, region)
-        if a.month == knowledge.as_of
-    }
-    out = []
-    for row in rows:
-        account = closed.get((row.programme, row.region))
-        out.append(
-            TotalPublic(
-                programme=row.programme,
-                region=row.region,
-                cases=row.cases,
-                entitled=row.entitled,
-                paid=account.paid if account else None,
-                settled=account.settled if account else None,
-                outstanding=account.outstanding if account else None,
-            )
+    rows = month_totals(runtime.views, knowledge.as_of, knowledge.position, programme, region)
+    out = [
+        TotalPublic(
+            programme=row.programme,
+            region=row.region,
+            cases=row.cases,
+            entitled=row.entitled,
+            paid=row.paid,
+            settled=row.settled,
+            outstanding=row.outstanding,
         )
+        for row in rows
+    ]
     return TotalsPublic(as_of=str(knowledge.as_of), position=knowledge.position, totals=out)
 
 

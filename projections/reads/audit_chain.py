@@ -11,6 +11,7 @@ the same transaction as the other views, and verified by recomputing it from the
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -55,7 +56,14 @@ class Head:
 
     @classmethod
     def parse(cls, text: str) -> Head:
-        position, _, digest = text.partition(":")
+        """``POSITION:HASH`` as ``ledger verify`` prints it: a position of 0 or more and the
+        64 hexadecimal digits of a SHA-256 hash."""
+        position, colon, digest = text.strip().partition(":")
+        if not (colon and position.isdigit() and re.fullmatch(r"[0-9a-fA-F]{64}", digest)):
+            raise ValueError(
+                f"{text!r} is not a head: expected POSITION:HASH, a position and the 64 "
+                "hexadecimal digits of its hash, as `ledger verify` prints them"
+            )
         return cls(int(position), bytes.fromhex(digest))
 
 

@@ -155,7 +155,7 @@ class DecisionPublic(BaseModel):
     actor: str
     reason: str
     recorded_at: datetime
-    details: dict[str, str]
+    details: dict[str, str | list[str]]  # household members are a list of person references
 
 
 class CasePublic(BaseModel):

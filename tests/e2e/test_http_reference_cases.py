@@ -183,6 +183,30 @@ class ReferenceCasesOverHTTP:
 
         assert (entitled("2022-05"), entitled("2022-06")) == (["100.00"], ["200.00"])
 
+    def test_a_household_grant_lists_its_members_as_a_json_list(self, service: Service) -> None:
+        self.standard(service, "dibao-urban", {"standard": "600"})
+        granted = service.post(
+            "/cases",
+            {
+                "programme": "dibao-urban",
+                "region": QIBIN,
+                "effective": "2020-03",
+                "persons": household(),
+                "income": "200",
+                "reason": "applied",
+            },
+            CASEWORKER,
+        )
+        assert granted.status_code == 201, granted.text
+        case = service.get(
+            f"/cases/{granted.json()['id']}",
+            AUDITOR,
+            wait_for_position=granted.json()["position"],
+        ).json()
+        members = case["history"][0]["details"]["members"]
+        assert members == [person["reference"] for person in case["persons"]]
+        assert case["history"][0]["details"]["income"] == "200.00"
+
     def test_reference_case_4_roll_as_known_on_2019_08_31(self, service: Service) -> None:
         ledger = service.runtime.ledger
         with ledger.original_time(at("2019-04-01 09:00")):

@@ -82,7 +82,10 @@ def read_case(
 def _decision(event: Any) -> DecisionPublic:
     effective = getattr(event, "effective", None)
     facts = {**getattr(event, "facts", {}), **getattr(event, "changes", {})}
-    details = {name: str(value) for name, value in facts.items()}
+    details: dict[str, str | list[str]] = {
+        name: [str(item) for item in value] if isinstance(value, list | tuple) else str(value)
+        for name, value in facts.items()
+    }
     if hasattr(event, "months"):
         details["months"] = str(event.months)
     return DecisionPublic(

@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.core.bootstrap import opened
 from api.core.settings import Settings
 from api.http import problems
+from api.http.documentation import DocumentationPolicy
 from api.http.limits import BodySizeLimit
 from api.http.routers import audit, cases, health, periods, reads, reliefs, standards
 
@@ -36,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.runtime = runtime
             yield
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their assets served from the package
         title="Social assistance ledger",
         version="0.1.0",
         description=DESCRIPTION,
@@ -54,4 +56,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(DocumentationPolicy)
     return app

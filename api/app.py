@@ -14,9 +14,10 @@ from fastapi_offline import FastAPIOffline
 
 from api.core.bootstrap import opened
 from api.core.settings import Settings
-from api.http import problems
+from api.http import observability, problems
 from api.http.documentation import DocumentationPolicy
 from api.http.limits import BodySizeLimit
+from api.http.observability import AccessLog, Metrics
 from api.http.routers import audit, cases, health, periods, reads, reliefs, standards
 
 DESCRIPTION = """
@@ -31,11 +32,15 @@ yuan. Errors are `application/problem+json`. Identity numbers travel only in req
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with opened(settings, project=True) as runtime:
             app.state.runtime = runtime
+            metrics.watch_positions(
+                lambda: runtime.ledger.position, lambda: runtime.read_side.position
+            )
             yield
 
     app = FastAPIOffline(  # /docs and /redoc with their assets served from the package
@@ -52,9 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reads.router,
         audit.router,
         health.router,
+        observability.router,
     ):
         app.include_router(router)
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(DocumentationPolicy)
+    app.add_middleware(AccessLog, metrics=metrics)
+    app.state.metrics = metrics
     return app

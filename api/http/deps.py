@@ -33,6 +33,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_user(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
@@ -41,13 +42,15 @@ async def get_user(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
     try:
-        return runtime.tokens.read(credentials.credentials)
+        user = runtime.tokens.read(credentials.credentials)
     except InvalidTokenError:
         raise HTTPException(
             401,
             "the bearer token is expired, unsigned or altered",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         ) from None
+    request.state.user = user.name  # for the access log
+    return user
 
 
 def allowed(*roles: Role) -> Callable[[User], Awaitable[User]]:

@@ -10,6 +10,12 @@ from datetime import date
 from domain.errors import InvalidIdentityNumberError
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+# The first two digits name a province-level division of GB/T 2260 (83: the residence
+# permits of Taiwan residents, numbered like identity cards).
+PROVINCE_CODES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+    "50 51 52 53 54 61 62 63 64 65 71 81 82 83".split()
+)
 _CHECK_CHARACTERS = "10X98765432"
 
 
@@ -34,6 +40,12 @@ class IdentityNumber:
         if len(number) != 18 or not (number[:17].isascii() and number[:17].isdigit()):
             raise InvalidIdentityNumberError(
                 "an identity number has 17 digits and a check character (0-9 or X)",
+                field="identity_number",
+            )
+        if number[:2] not in PROVINCE_CODES:
+            raise InvalidIdentityNumberError(
+                f"an identity number begins with a province's division code; {number[:2]} is "
+                "no province's (GB/T 2260): please re-type the number",
                 field="identity_number",
             )
         if number[17] != check_character(number[:17]):

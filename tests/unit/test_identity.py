@@ -35,6 +35,18 @@ def test_a_number_of_the_wrong_shape_is_refused(text: str) -> None:
         IdentityNumber.parse(text)
 
 
+@pytest.mark.parametrize("division", ["990101", "000000", "190000", "801234"])
+def test_a_number_whose_division_code_is_no_province_is_refused(division: str) -> None:
+    with pytest.raises(InvalidIdentityNumberError, match="no province") as refusal:
+        IdentityNumber.parse(identity_number(date(1980, 1, 1), region=division))
+    assert refusal.value.field == "identity_number"
+
+
+@pytest.mark.parametrize("division", ["110105", "410611", "650102", "810000", "830000"])
+def test_numbers_of_every_kind_of_province_are_accepted(division: str) -> None:
+    assert IdentityNumber.parse(identity_number(date(1980, 1, 1), region=division))
+
+
 def test_an_impossible_birth_date_is_refused() -> None:
     first_17 = "41061119810229001"  # 1981 is a common year
     with pytest.raises(InvalidIdentityNumberError, match="not a valid birth date"):

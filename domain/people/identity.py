@@ -13,8 +13,7 @@ _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 # The first two digits name a province-level division of GB/T 2260 (83: the residence
 # permits of Taiwan residents, numbered like identity cards).
 PROVINCE_CODES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
-    "50 51 52 53 54 61 62 63 64 65 71 81 82 83".split()
+    ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83"]
 )
 _CHECK_CHARACTERS = "10X98765432"
 

@@ -23,6 +23,7 @@ from api.demo.decade import import_with_progress, summary_rows
 from api.demo.decade import run as demo_run
 from api.demo.generator import FIRST, LAST
 from api.services.importing import BadFileError, ImportFailedError
+from api.services.verification import verify as verify_ledger
 from domain.errors import LedgerRefusal
 from domain.months import Month
 from domain.people.identity import IdentityNumber
@@ -396,37 +397,34 @@ def verify(expected_head: str | None) -> None:
 
     Example: ledger verify --expected-head 1200:9f86d081884c7d65...
     """
+    expected = audit_chain.Head.parse(expected_head) if expected_head else None
     with opened() as runtime:
         runtime.projector.catch_up()
-        expected = audit_chain.Head.parse(expected_head) if expected_head else None
-        result = audit_chain.verify(runtime.ledger.recorder, runtime.views, expected)
-        position = runtime.read_side.position
-        accounts = Accounts(runtime.views)
-        periods = accounts.periods(position)
-        wrong_digests = [p for p in periods if not p.digest_matches]
-        unbalanced = [a for a in accounts.closed_months(position) if not a.balances]
-    click.echo(f"head {result.head}")
-    click.echo(result.explanation)
-    for period in wrong_digests:
+        result = verify_ledger(runtime.ledger, runtime.views, runtime.read_side.position, expected)
+    click.echo(f"head {result.chain.head}")
+    click.echo(result.chain.explanation)
+    for period in result.wrong_digests:
         click.echo(
             f"period {period.programme} {period.region} {period.month}: its lines recomputed "
             f"at position {period.position} do not match the recorded digest",
             err=True,
         )
-    for account in unbalanced:
+    for account in result.unbalanced:
         click.echo(
             f"{account.programme} {account.region} {account.month}: entitled "
             f"{account.entitled} != paid {account.paid} + settled {account.settled} + "
             f"outstanding {account.outstanding}",
             err=True,
         )
+    periods = len(result.periods)
     click.echo(
-        f"{len(periods) - len(wrong_digests)} of {len(periods)} closed periods match their "
-        f"digest; {len(periods) - len(unbalanced)} of {len(periods)} closed months balance"
+        f"{periods - len(result.wrong_digests)} of {periods} closed periods match their "
+        f"digest; {len(result.months) - len(result.unbalanced)} of {len(result.months)} closed "
+        "months balance"
     )
+    if not result.chain.ok:
+        click.echo(f"first position that differs: {result.chain.first_difference}", err=True)
     if not result.ok:
-        click.echo(f"first position that differs: {result.first_difference}", err=True)
-    if not result.ok or wrong_digests or unbalanced:
         sys.exit(1)
 
 

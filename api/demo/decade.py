@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,8 +22,9 @@ import click
 from api.core.bootstrap import Runtime
 from api.demo.generator import FIRST, LAST, generate
 from api.services.importing import ImportResult, import_file, numbered_lines
-from projections.reads import audit_chain
-from projections.reads.period_accounts import Accounts, MonthAccount
+from api.services.verification import Verification
+from api.services.verification import verify as verify_ledger
+from projections.reads.period_accounts import MonthAccount
 from projections.storage.database import ViewDatabase
 
 # What the bureau published for the decade 2012-10 to 2022-09, at scale 1.
@@ -80,15 +81,14 @@ def run(
         f"before; the ledger is at position {result.position}"
     )
     project(runtime)
+    verified = verify(runtime, echo)
     position = runtime.read_side.position
-    months = Accounts(runtime.views).closed_months(position)
-    head, verified = verify(runtime, months, echo)
     return DemoResult(
         events=position,
         seconds=time.perf_counter() - started,
-        head=str(head),
-        verified=verified,
-        paid=decade_paid(months),
+        head=str(verified.chain.head),
+        verified=verified.ok,
+        paid=decade_paid(verified.months),
         elderly_people=distinct_subjects(runtime.views, "elderly-allowance", position),
         relief_grants=distinct_subjects(runtime.views, "temporary-relief", position),
     )
@@ -125,20 +125,19 @@ def project(runtime: Runtime) -> None:
             bar.update(projected, done)
 
 
-def verify(
-    runtime: Runtime, months: Sequence[MonthAccount], echo: Callable[[str], None]
-) -> tuple[audit_chain.Head, bool]:
-    result = audit_chain.verify(runtime.ledger.recorder, runtime.views)
-    periods = Accounts(runtime.views).periods(runtime.read_side.position)
-    matching = sum(1 for p in periods if p.digest_matches)
-    balanced = sum(1 for m in months if m.balances)
-    echo(f"Audit chain: {result.explanation}; head {result.head}")
-    echo(f"Payroll periods: {matching} of {len(periods)} match their digest when replayed")
+def verify(runtime: Runtime, echo: Callable[[str], None]) -> Verification:
+    result = verify_ledger(runtime.ledger, runtime.views, runtime.read_side.position)
+    periods, months = result.periods, result.months
+    echo(f"Audit chain: {result.chain.explanation}; head {result.chain.head}")
     echo(
-        f"Balance: {balanced} of {len(months)} closed months where entitled = paid + settled "
-        "+ outstanding"
+        f"Payroll periods: {len(periods) - len(result.wrong_digests)} of {len(periods)} match "
+        "their digest when replayed"
     )
-    return result.head, result.ok and matching == len(periods) and balanced == len(months)
+    echo(
+        f"Balance: {len(months) - len(result.unbalanced)} of {len(months)} closed months where "
+        "entitled = paid + settled + outstanding"
+    )
+    return result
 
 
 def decade_paid(months: Iterable[MonthAccount]) -> dict[str, Decimal]:

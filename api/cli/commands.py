@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,7 +15,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from api.cli.tables import FORMATS, Format, echo_table, report
-from api.core.bootstrap import opened
+from api.core.bootstrap import Runtime, opened
 from api.core.identities import Role, mint_token
 from api.core.settings import Settings
 from api.demo.decade import import_with_progress, summary_rows
@@ -29,10 +28,10 @@ from domain.months import Month
 from domain.people.identity import IdentityNumber
 from projections.engine.rebuild import rebuild_and_compare
 from projections.reads import audit_chain
+from projections.reads.known_at import KnownAt, KnownAtError
 from projections.reads.payroll_lines import close_period
 from projections.reads.period_accounts import Accounts
 from projections.reads.period_accounts import reconcile as reconcile_accounts
-from projections.reads.read_side import ReadSide
 from projections.storage.opening import open_views
 from projections.storage.protection import create_service_role, protect_event_store
 from projections.storage.schema import drop_views
@@ -76,23 +75,24 @@ def _month(text: str) -> Month:
         raise click.BadParameter(str(error)) from None
 
 
-def _position(read: ReadSide, known_at: str | None, known_at_position: int | None) -> int:
-    moment: date | datetime | None = None
-    if known_at is not None:
-        try:
-            moment = (
-                datetime.fromisoformat(known_at)
-                if "T" in known_at
-                else date.fromisoformat(known_at)
-            )
-        except ValueError:
-            raise click.BadParameter(
-                "a date YYYY-MM-DD or a timestamp with its time zone", param_hint="--known-at"
-            ) from None
+def _known(known_at: str | None, known_at_position: int | None) -> KnownAt:
     try:
-        return read.known_position(moment, known_at_position)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+        return KnownAt.parse(known_at, known_at_position)
+    except KnownAtError as error:
+        raise _bad_option(error) from None
+
+
+def _position(runtime: Runtime, known: KnownAt) -> int:
+    """The position a report reads at, once the views have caught up."""
+    try:
+        return known.position_in(runtime.read_side, runtime.ledger.position)
+    except KnownAtError as error:
+        raise _bad_option(error) from None
+
+
+def _bad_option(error: KnownAtError) -> click.BadParameter:
+    option = f"--{error.parameter.replace('_', '-')}" if error.parameter else None
+    return click.BadParameter(error.reason, param_hint=option)
 
 
 known_at_option = click.option(
@@ -145,10 +145,11 @@ def roll(
     Example: ledger roll dibao-urban 410611 --as-of 2019-08 --known-at 2019-08-31
     """
     month = _month(as_of)
+    known = _known(known_at, known_at_position)
     with opened() as runtime:
         runtime.projector.catch_up()
         read = runtime.read_side
-        position = _position(read, known_at, known_at_position)
+        position = _position(runtime, known)
         entries = read.roll(programme, region, month, position)
     rows = [(e.subject_id, e.amount, e.status) for e in entries]
     _report(["case", "amount", "status"], rows, fmt, output, f"roll-{programme}-{region}-{month}")
@@ -179,10 +180,11 @@ def entitlements(
         number = IdentityNumber.parse(identity_number)
     except LedgerRefusal as refusal:
         raise click.BadParameter(refusal.message, param_hint="IDENTITY_NUMBER") from None
+    known = _known(known_at, known_at_position)
     with opened() as runtime:
         runtime.projector.catch_up()
         read = runtime.read_side
-        position = _position(read, known_at, known_at_position)
+        position = _position(runtime, known)
         found = read.entitlements(runtime.ledger.references.reference(number), month, position)
     rows = [(e.subject_id, e.programme, e.region, e.amount, e.status) for e in found]
     headers = ["case", "programme", "region", "amount", "status"]
@@ -212,10 +214,11 @@ def totals(
     Example: ledger totals --as-of 2020-07 --programme dibao-urban
     """
     month = _month(as_of)
+    known = _known(known_at, known_at_position)
     with opened() as runtime:
         runtime.projector.catch_up()
         read = runtime.read_side
-        position = _position(read, known_at, known_at_position)
+        position = _position(runtime, known)
         rows_now = read.totals(month, position, programme, region)
         closed = {
             (a.programme, a.region): a
@@ -282,9 +285,10 @@ def payroll(
     Example: ledger payroll dibao-urban 410611 2020-08 --format csv --output august.csv
     """
     period = _month(month)
+    known = _known(known_at, known_at_position)
     with opened() as runtime:
         runtime.projector.catch_up()
-        position = _position(runtime.read_side, known_at, known_at_position)
+        position = _position(runtime, known)
         accounts = Accounts(runtime.views)
         closed = any(p.month == period for p in accounts.periods(position, programme, region))
         lines = accounts.lines(programme, region, period) if closed else []
@@ -317,9 +321,10 @@ def reconcile(
 
     Example: ledger reconcile --year 2020 --format parquet --output reconciliation-2020.parquet
     """
+    known = _known(known_at, known_at_position)
     with opened() as runtime:
         runtime.projector.catch_up()
-        position = _position(runtime.read_side, known_at, known_at_position)
+        position = _position(runtime, known)
         accounts = Accounts(runtime.views).closed_months(position)
     rows = [
         (r.programme, r.year, r.entitled, r.paid, r.arrears, r.recoveries, r.outstanding)
@@ -357,9 +362,10 @@ def report_command(
     """
     from api.cli.charts import write_charts  # noqa: PLC0415  (matplotlib is slow to import)
 
+    known = _known(known_at, known_at_position)
     with opened() as runtime:
         runtime.projector.catch_up()
-        position = _position(runtime.read_side, known_at, known_at_position)
+        position = _position(runtime, known)
         charts = write_charts(runtime.views, year, position, output_dir)
     for chart in charts:
         click.echo(f"wrote {chart.path}")

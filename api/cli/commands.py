@@ -14,12 +14,13 @@ import click
 import uvicorn
 from pydantic import ValidationError
 
+from api.cli.progress import bar, import_with_bar
 from api.cli.tables import FORMATS, Format, echo_table, report
 from api.core.bootstrap import Runtime, opened
 from api.core.identities import Role, mint_token
 from api.core.settings import Settings
-from api.demo.decade import import_with_progress, summary_rows
 from api.demo.decade import run as demo_run
+from api.demo.decade import summary_rows
 from api.demo.generator import FIRST, LAST
 from api.services.importing import BadFileError, ImportFailedError
 from api.services.verification import verify as verify_ledger
@@ -473,7 +474,7 @@ def import_command(path: Path) -> None:
     """
     with opened() as runtime:
         try:
-            result = import_with_progress(runtime, path)
+            result = import_with_bar(runtime, path)
         except BadFileError as bad:
             for line in bad.bad:
                 click.echo(f"line {line.number}: {line.reason}", err=True)
@@ -506,7 +507,7 @@ def demo(scale: float, seed: int, folder: Path) -> None:
     if scale <= 0:
         raise click.BadParameter("the scale is more than 0", param_hint="--scale")
     with opened() as runtime:
-        result = demo_run(runtime, folder, seed, scale, click.echo)
+        result = demo_run(runtime, folder, seed, scale, click.echo, bar)
         click.echo(
             f"\nThe decade {FIRST} to {LAST}, paid and settled, beside the published figures:"
         )

@@ -1,5 +1,43 @@
-"""The ``ledger`` command line."""
+"""The ``ledger`` command line, one module per audience: ``operate`` (serve, keep the views,
+import, secure), ``audit`` (verify), ``finance`` (close months, payroll, totals,
+reconciliation, charts), ``reading`` (rolls and entitlements, for caseworkers and viewers)
+and ``demo``. What the reporting commands share is in ``options``; tables and files in
+``tables``, charts in ``charts``, progress bars in ``progress``.
 
-from api.cli.commands import main
+Settings come from the environment (LEDGER_DATABASE_URL and the rest; see the README).
+"""
+
+from __future__ import annotations
+
+import click
+from pydantic import ValidationError
+
+from api.cli import audit, demo, finance, operate, reading
+from api.core.settings import Settings
+
+
+class LedgerCommands(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as error:
+            if error.title != Settings.__name__:
+                raise
+            # Said in one line, without the values: the database URL may hold a password.
+            reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+            raise click.ClickException(f"the settings are not usable: {reasons}") from None
+
+
+@click.group(cls=LedgerCommands)
+def main() -> None:
+    """Social assistance ledger: operate, verify and rebuild.
+
+    Example: LEDGER_DATABASE_URL=postgresql://ledger@127.0.0.1/ledger ledger verify
+    """
+
+
+for audience in (operate, audit, finance, reading, demo):
+    for command in audience.COMMANDS:
+        main.add_command(command)
 
 __all__ = ["main"]

@@ -3,8 +3,12 @@
 Generates the decade's decisions (deterministic for the seed and scale) into a file, imports
 it into the configured ledger (the embedded SQLite file by default), builds every
 projection, verifies the audit chain, every period's digest and the balance of every closed
-month, and prints the decade's totals beside the figures the bureau published. A second run
+month, and sums up the decade's totals beside the figures the bureau published. A second run
 finds the file imported already and reuses what is loaded.
+
+The demo draws nothing itself: it says its steps through ``echo`` and shows the long ones
+through ``track``, so the command line (``api/cli/demo.py``) draws the progress bars and a
+test passes callbacks that keep quiet.
 """
 
 from __future__ import annotations
@@ -12,18 +16,19 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-
-import click
+from typing import Protocol
 
 from api.core.bootstrap import Runtime
 from api.demo.generator import FIRST, LAST, generate
 from api.services.importing import ImportResult, import_file, numbered_lines
-from projections.reads import audit_chain
-from projections.reads.period_accounts import Accounts, MonthAccount
+from api.services.verification import Verification
+from api.services.verification import verify as verify_ledger
+from projections.reads.period_accounts import MonthAccount
 from projections.storage.database import ViewDatabase
 
 # What the bureau published for the decade 2012-10 to 2022-09, at scale 1.
@@ -68,77 +73,87 @@ def decisions_file(folder: Path, seed: int, scale: float) -> Path:
     return path
 
 
+Advance = Callable[[int], None]
+"""Told how many units of a step are done so far."""
+
+
+class Track(Protocol):
+    """Shows a long step as it advances; the command line draws a progress bar. With
+    ``unit``, the rate is worth showing (events per second)."""
+
+    def __call__(
+        self, label: str, total: int, unit: str | None = None
+    ) -> AbstractContextManager[Advance]: ...
+
+
+@contextmanager
+def untracked(label: str, total: int, unit: str | None = None) -> Iterator[Advance]:
+    """Shows nothing."""
+    yield lambda _: None
+
+
 def run(
-    runtime: Runtime, folder: Path, seed: int, scale: float, echo: Callable[[str], None]
+    runtime: Runtime,
+    folder: Path,
+    seed: int,
+    scale: float,
+    echo: Callable[[str], None],
+    track: Track = untracked,
 ) -> DemoResult:
+    """Load, project and verify the decade, saying each step with ``echo`` and showing the
+    long ones with ``track``."""
     started = time.perf_counter()
     echo(f"Generating the decade {FIRST} to {LAST} at scale {scale:g} (seed {seed}) ...")
     path = decisions_file(folder, seed, scale)
-    result = import_with_progress(runtime, path)
+    result = import_decisions(runtime, path, track)
     echo(
         f"{result.imported} decisions imported now, {result.already_imported} found imported "
         f"before; the ledger is at position {result.position}"
     )
-    project(runtime)
+    project(runtime, track)
+    verified = verify(runtime, echo)
     position = runtime.read_side.position
-    months = Accounts(runtime.views).closed_months(position)
-    head, verified = verify(runtime, months, echo)
     return DemoResult(
         events=position,
         seconds=time.perf_counter() - started,
-        head=str(head),
-        verified=verified,
-        paid=decade_paid(months),
+        head=str(verified.chain.head),
+        verified=verified.ok,
+        paid=decade_paid(verified.months),
         elderly_people=distinct_subjects(runtime.views, "elderly-allowance", position),
         relief_grants=distinct_subjects(runtime.views, "temporary-relief", position),
     )
 
 
-def import_with_progress(runtime: Runtime, path: Path) -> ImportResult:
+def import_decisions(runtime: Runtime, path: Path, track: Track) -> ImportResult:
     lines = sum(1 for _ in numbered_lines(path))
-    with click.progressbar(range(lines), label="Importing decisions", show_eta=True) as bar:
-        done = 0
-
-        def advance(number: int) -> None:
-            nonlocal done
-            bar.update(number - done)
-            done = number
-
+    with track("Importing decisions", lines) as advance:
         return import_file(runtime.ledger, runtime.views, path, advance)
 
 
-def project(runtime: Runtime) -> None:
-    """Catch the views up, showing events per second and the time left."""
+def project(runtime: Runtime, track: Track) -> None:
+    """Catch the views up, in batches."""
     projector = runtime.projector
     behind = max(runtime.ledger.position - projector.position, 0)
-    started = time.perf_counter()
     done = 0
-
-    def rate(_: int | None) -> str:
-        return f"{done / max(time.perf_counter() - started, 1e-9):,.0f} events/s"
-
-    with click.progressbar(
-        range(behind), label="Building the projections", show_eta=True, item_show_func=rate
-    ) as bar:
+    with track("Building the projections", behind, "events") as advance:
         while projected := projector.run_batch():
             done += projected
-            bar.update(projected, done)
+            advance(done)
 
 
-def verify(
-    runtime: Runtime, months: Sequence[MonthAccount], echo: Callable[[str], None]
-) -> tuple[audit_chain.Head, bool]:
-    result = audit_chain.verify(runtime.ledger.recorder, runtime.views)
-    periods = Accounts(runtime.views).periods(runtime.read_side.position)
-    matching = sum(1 for p in periods if p.digest_matches)
-    balanced = sum(1 for m in months if m.balances)
-    echo(f"Audit chain: {result.explanation}; head {result.head}")
-    echo(f"Payroll periods: {matching} of {len(periods)} match their digest when replayed")
+def verify(runtime: Runtime, echo: Callable[[str], None]) -> Verification:
+    result = verify_ledger(runtime.ledger, runtime.views, runtime.read_side.position)
+    periods, months = result.periods, result.months
+    echo(f"Audit chain: {result.chain.explanation}; head {result.chain.head}")
     echo(
-        f"Balance: {balanced} of {len(months)} closed months where entitled = paid + settled "
-        "+ outstanding"
+        f"Payroll periods: {len(periods) - len(result.wrong_digests)} of {len(periods)} match "
+        "their digest when replayed"
     )
-    return result.head, result.ok and matching == len(periods) and balanced == len(months)
+    echo(
+        f"Balance: {len(months) - len(result.unbalanced)} of {len(months)} closed months where "
+        "entitled = paid + settled + outstanding"
+    )
+    return result
 
 
 def decade_paid(months: Iterable[MonthAccount]) -> dict[str, Decimal]:

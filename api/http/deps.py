@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -14,6 +14,7 @@ from api.core.bootstrap import Runtime
 from api.core.identities import InvalidTokenError, Role, User
 from api.http.problems import RETRY_AFTER_SECONDS
 from domain.months import Month, parse_month
+from projections.reads.known_at import KnownAt, KnownAtError, reach
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `ledger token USER ROLE`.")
 
@@ -86,8 +87,7 @@ class Knowledge:
 
     runtime: Runtime
     as_of: Month
-    known_at: date | datetime | None
-    known_at_position: int | None
+    known: KnownAt
     wait_for_position: int | None
     _position: int | None = field(default=None, init=False)
 
@@ -99,17 +99,13 @@ class Knowledge:
 
     def _read_position(self) -> int:
         read = self.runtime.read_side
-        for name, position in (
-            ("wait_for_position", self.wait_for_position),
-            ("known_at_position", self.known_at_position),
-        ):
-            if position is None:
-                continue
-            recorded = self.runtime.ledger.position
-            if position > recorded:
-                raise HTTPException(422, f"{name}: the ledger has reached position {recorded} only")
-            read.wait_for(position, timeout=5)
-        return read.known_position(self.known_at, self.known_at_position)
+        recorded = self.runtime.ledger.position
+        try:
+            if self.wait_for_position is not None:
+                reach(read, "wait_for_position", self.wait_for_position, recorded)
+            return self.known.position_in(read, recorded)
+        except KnownAtError as error:
+            raise HTTPException(422, str(error)) from None
 
 
 async def get_knowledge(
@@ -134,26 +130,12 @@ async def get_knowledge(
         Query(ge=0, le=2**62, description="Wait until the views reach this position first."),
     ] = None,
 ) -> Knowledge:
-    if known_at is not None and known_at_position is not None:
-        raise HTTPException(422, "give known_at or known_at_position, not both")
-    month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())
-    return Knowledge(runtime, month, _moment(known_at), known_at_position, wait_for_position)
-
-
-def _moment(text: str | None) -> date | datetime | None:
-    if text is None:
-        return None
     try:
-        if len(text) == len("YYYY-MM-DD"):
-            return date.fromisoformat(text)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise HTTPException(
-            422, "known_at: a date YYYY-MM-DD or a timestamp with its time zone"
-        ) from None
-    if moment.tzinfo is None:
-        raise HTTPException(422, "known_at: a timestamp needs its time zone")
-    return moment
+        known = KnownAt.parse(known_at, known_at_position)
+    except KnownAtError as error:
+        raise HTTPException(422, str(error)) from None
+    month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())
+    return Knowledge(runtime, month, known, wait_for_position)
 
 
 KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]

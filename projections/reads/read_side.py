@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import date, datetime
 from decimal import Decimal
 
-from domain.months import BUREAU_TIME_ZONE, Month
-from projections.engine.record_time import microseconds
+from domain.months import Month
+from projections.reads.known_at import recorded_by
 from projections.storage.database import ViewDatabase
 from projections.storage.schema import TRACKING_NAME, valid_until
 
@@ -107,9 +106,9 @@ class ReadSide:
     def known_position(
         self, known_at: datetime | date | None = None, known_at_position: int | None = None
     ) -> int:
-        """The ledger position a query reads at: everything recorded up to ``known_at`` (a
-        timestamp; a date D means before 00:00 of D+1 in Asia/Shanghai), or
-        ``known_at_position``, or everything the views know now."""
+        """The ledger position a query reads at: everything recorded by ``known_at`` (a
+        timestamp, or a date: see ``known_at``), or ``known_at_position``, or everything the
+        views know now."""
         if known_at is not None and known_at_position is not None:
             raise ValueError("give known_at or known_at_position, not both")
         reached = self.position
@@ -121,13 +120,8 @@ class ReadSide:
             return known_at_position
         if known_at is None:
             return reached
-        if isinstance(known_at, datetime):
-            if known_at.tzinfo is None:
-                raise ValueError("a known_at timestamp needs a time zone")
-            bound, operator = microseconds(known_at), "<="
-        else:
-            midnight = datetime.combine(known_at + timedelta(days=1), clock_time(0))
-            bound, operator = microseconds(midnight.replace(tzinfo=BUREAU_TIME_ZONE)), "<"
+        bound, inclusive = recorded_by(known_at)
+        operator = "<=" if inclusive else "<"
         rows = self.views.fetchall(
             f"SELECT MAX(position) FROM positions WHERE recorded_at_us {operator} ?", (bound,)
         )

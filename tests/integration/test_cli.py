@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from api.cli.commands import main
+from api.cli import main
 from projections.storage.opening import views_path
 from tests.integration.test_read_side import record_a_small_history
 from tests.support import QIBIN, at, ledger_at, person, set_reference_standards
@@ -68,6 +68,25 @@ def test_rebuild_passes_then_fails_when_a_view_row_was_changed(ledger_file: Path
     assert "segments: live" in failed.output
     replaced = runner.invoke(main, ["rebuild", "--replace"])
     assert replaced.exit_code == 0, replaced.output
+
+
+def test_a_position_the_ledger_has_not_reached_is_refused_naming_the_option(
+    ledger_file: Path,
+) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["reconcile", "--known-at-position", "999999"])
+    assert result.exit_code == 2
+    assert "--known-at-position" in result.output
+    assert "the ledger has reached position" in result.output
+    zoneless = runner.invoke(main, ["reconcile", "--known-at", "2020-08-01T09:00:00"])
+    assert zoneless.exit_code == 2
+    assert "a timestamp needs its time zone" in zoneless.output
+
+
+def test_verify_refuses_an_expected_head_it_cannot_have_printed(ledger_file: Path) -> None:
+    result = CliRunner().invoke(main, ["verify", "--expected-head", "1200"])
+    assert result.exit_code == 2
+    assert "POSITION:HASH" in result.output
 
 
 def test_every_command_has_help_with_an_example() -> None:

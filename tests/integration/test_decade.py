@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from api.cli.commands import main
+from api.cli import main
 from api.core.bootstrap import Runtime, opened
 from api.core.settings import Settings
 from api.demo.decade import decade_paid, decisions_file

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 
+from api.cli import main
 from api.cli.charts import Basis, roll_sizes, write_charts, year_totals
-from api.cli.commands import main
 from api.core.bootstrap import opened
 from domain.months import Month
 from projections.reads.read_side import CURRENT

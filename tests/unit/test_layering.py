@@ -31,3 +31,10 @@ def test_domain_imports_only_the_standard_library_eventsourcing_and_itself() -> 
         and module != "domain"
     }
     assert offenders == set()
+
+
+def test_the_demo_reports_progress_through_callbacks_and_draws_nothing_itself() -> None:
+    demo = DOMAIN.parent / "api" / "demo"
+    assert {
+        path.name for path in demo.glob("*.py") if "click" in imported_top_level_modules(path)
+    } == set()

@@ -1,0 +1,51 @@
+"""``ledger demo``: a decade of a city loaded into the ledger, with progress bars."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from api.cli.progress import bar
+from api.cli.tables import echo_table
+from api.core.bootstrap import opened
+from api.demo.decade import run, summary_rows
+from api.demo.generator import FIRST, LAST
+
+
+@click.command()
+@click.option("--scale", type=float, default=1.0, show_default=True, help="1 is the city.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var"),
+    show_default=True,
+    help="Where the generated decisions file is kept.",
+)
+def demo(scale: float, seed: int, folder: Path) -> None:
+    """Load a decade of a city's assistance (2012-10 to 2022-09) into the ledger, build the
+    projections, verify everything and print the decade's totals beside the published
+    figures. Running it again reuses what is loaded.
+
+    Example: ledger demo --scale 0.1
+    """
+    if scale <= 0:
+        raise click.BadParameter("the scale is more than 0", param_hint="--scale")
+    with opened() as runtime:
+        result = run(runtime, folder, seed, scale, click.echo, bar)
+        click.echo(
+            f"\nThe decade {FIRST} to {LAST}, paid and settled, beside the published figures:"
+        )
+        echo_table(["", "this ledger", "published", "ratio"], summary_rows(result, scale))
+    click.echo(
+        f"\n{result.events:,} events, verified: {'yes' if result.verified else 'NO'}; "
+        f"took {result.seconds:.0f} s. Next: `ledger serve` (then /docs), "
+        "`ledger report --year 2020`, `ledger reconcile --year 2020`."
+    )
+    if not result.verified:
+        sys.exit(1)
+
+
+COMMANDS = (demo,)

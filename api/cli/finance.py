@@ -1,0 +1,203 @@
+"""For the finance office: close a month, its payroll, the totals, the year's reconciliation
+and the charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from api.cli.options import (
+    as_of_option,
+    known_options,
+    known_position,
+    output_options,
+    read_known,
+    read_month,
+    write_rows,
+)
+from api.cli.tables import Format
+from api.core.bootstrap import opened
+from domain.errors import LedgerRefusal
+from projections.reads.payroll_lines import close_period
+from projections.reads.period_accounts import Accounts
+from projections.reads.period_accounts import reconcile as reconcile_accounts
+
+
+@click.command("close-period")
+@click.argument("programme")
+@click.argument("region")
+@click.argument("month")
+@click.option("--actor", required=True, help="Who closes it (finance office).")
+def close_period_command(programme: str, region: str, month: str, actor: str) -> None:
+    """Freeze what is paid for a month: compute the payroll lines and record the close.
+
+    Example: ledger close-period dibao-urban 410611 2020-08 --actor finance-1
+    """
+    closing = read_month(month)
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        try:
+            receipt = close_period(
+                runtime.ledger, runtime.views, programme, region, closing, actor=actor
+            )
+        except LedgerRefusal as refusal:
+            raise click.ClickException(refusal.message) from None
+        runtime.projector.catch_up()
+        period = Accounts(runtime.views).periods(receipt.position, programme, region)[-1]
+    click.echo(
+        f"closed {programme} {region} {period.month}: {period.line_count} lines, "
+        f"{period.month_total} for the month, {period.arrears} arrears, "
+        f"{period.recoveries} to recover (position {receipt.position})"
+    )
+
+
+@click.command()
+@click.argument("programme")
+@click.argument("region")
+@click.argument("month")
+@known_options
+@output_options
+def payroll(
+    programme: str,
+    region: str,
+    month: str,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """The payroll lines of a closed period (MONTH): case, person reference, the month's
+    amount, arrears, recoveries to collect and the total to pay. A period's lines never
+    change once closed; as known before its close there are none.
+
+    Example: ledger payroll dibao-urban 410611 2020-08 --format csv --output august.csv
+    """
+    period = read_month(month)
+    known = read_known(known_at, known_at_position)
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        position = known_position(runtime, known)
+        accounts = Accounts(runtime.views)
+        closed = any(p.month == period for p in accounts.periods(position, programme, region))
+        lines = accounts.lines(programme, region, period) if closed else []
+    if not closed:
+        raise click.ClickException(
+            f"{programme} {region} {period} is not closed as known at position {position}"
+        )
+    rows = [
+        (line.subject_id, holder, line.amount, line.arrears, line.recoveries, line.to_pay)
+        for line, holder in lines
+    ]
+    headers = ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"]
+    write_rows(headers, rows, fmt, output, f"payroll-{programme}-{region}-{period}")
+
+
+@click.command()
+@as_of_option
+@click.option("--programme", help="Only this programme.")
+@click.option("--region", help="Only this region.")
+@known_options
+@output_options
+def totals(
+    as_of: str,
+    programme: str | None,
+    region: str | None,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """Entitled amount and case count per programme and region for a month, and for a closed
+    month what was paid, settled since and is outstanding.
+
+    Example: ledger totals --as-of 2020-07 --programme dibao-urban
+    """
+    month = read_month(as_of)
+    known = read_known(known_at, known_at_position)
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        position = known_position(runtime, known)
+        rows_now = runtime.read_side.totals(month, position, programme, region)
+        closed = {
+            (a.programme, a.region): a
+            for a in Accounts(runtime.views).closed_months(position, programme, region)
+            if a.month == month
+        }
+    rows: list[tuple[object, ...]] = []
+    for total in rows_now:
+        account = closed.get((total.programme, total.region))
+        settled = (account.paid, account.settled, account.outstanding) if account else (None,) * 3
+        rows.append((total.programme, total.region, total.cases, total.entitled, *settled))
+    headers = ["programme", "region", "cases", "entitled", "paid", "settled", "outstanding"]
+    write_rows(headers, rows, fmt, output, f"totals-{month}")
+    click.echo(f"{month}, as known at position {position}")
+
+
+@click.command()
+@click.option("--year", type=int, help="Only this year.")
+@known_options
+@output_options
+def reconcile(
+    year: int | None,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """Per programme and year of closed months: entitled, paid, arrears, recoveries and
+    outstanding, as known now or at --known-at / --known-at-position.
+
+    Example: ledger reconcile --year 2020 --format parquet --output reconciliation-2020.parquet
+    """
+    known = read_known(known_at, known_at_position)
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        position = known_position(runtime, known)
+        accounts = Accounts(runtime.views).closed_months(position)
+    rows = [
+        (r.programme, r.year, r.entitled, r.paid, r.arrears, r.recoveries, r.outstanding)
+        for r in reconcile_accounts(accounts)
+        if year is None or r.year == year
+    ]
+    headers = ["programme", "year", "entitled", "paid", "arrears", "recoveries", "outstanding"]
+    write_rows(headers, rows, fmt, output, f"reconciliation-{year or 'all'}")
+    click.echo(f"as known at position {position}")
+
+
+@click.command("report")
+@click.option(
+    "--year",
+    type=click.IntRange(1900, 9999),
+    required=True,
+    help="The year of the monthly totals chart.",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    help="Where the PNG files go (default: the current directory).",
+)
+@known_options
+def report_command(
+    year: int, output_dir: Path, known_at: str | None, known_at_position: int | None
+) -> None:
+    """Write two PNG charts: the monthly totals per programme in --year (paid for closed months,
+    entitled for months not closed) and the roll size (open cases) per programme in every
+    month that has a case.
+
+    Example: ledger report --year 2020 --output-dir charts
+    """
+    from api.cli.charts import write_charts  # noqa: PLC0415  (matplotlib is slow to import)
+
+    known = read_known(known_at, known_at_position)
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        position = known_position(runtime, known)
+        charts = write_charts(runtime.views, year, position, output_dir)
+    for chart in charts:
+        click.echo(f"wrote {chart.path}")
+    click.echo(f"as known at position {position}")
+
+
+COMMANDS = (close_period_command, payroll, totals, reconcile, report_command)

@@ -1,0 +1,90 @@
+"""For caseworkers and viewers: who is on a roll, and what a person is entitled to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from api.cli.options import (
+    as_of_option,
+    known_options,
+    known_position,
+    output_options,
+    read_known,
+    read_month,
+    write_rows,
+)
+from api.cli.tables import Format
+from api.core.bootstrap import opened
+from domain.errors import LedgerRefusal
+from domain.people.identity import IdentityNumber
+
+
+@click.command()
+@click.argument("programme")
+@click.argument("region")
+@as_of_option
+@known_options
+@output_options
+def roll(
+    programme: str,
+    region: str,
+    as_of: str,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """The open cases of a programme in a region for a month, with their amounts.
+
+    Example: ledger roll dibao-urban 410611 --as-of 2019-08 --known-at 2019-08-31
+    """
+    month = read_month(as_of)
+    known = read_known(known_at, known_at_position)
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        position = known_position(runtime, known)
+        entries = runtime.read_side.roll(programme, region, month, position)
+    rows = [(e.subject_id, e.amount, e.status) for e in entries]
+    headers = ["case", "amount", "status"]
+    write_rows(headers, rows, fmt, output, f"roll-{programme}-{region}-{month}")
+    click.echo(f"{len(rows)} cases, as known at position {position}")
+
+
+@click.command()
+@click.argument("identity_number")
+@as_of_option
+@known_options
+@output_options
+def entitlements(
+    identity_number: str,
+    as_of: str,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """What a person is entitled to across programmes in a month. The person is looked up by
+    the keyed reference of their identity number; the number itself is never printed.
+
+    Example: ledger entitlements 410611198001010716 --as-of 2020-07 --known-at 2020-07-31
+    """
+    month = read_month(as_of)
+    try:
+        number = IdentityNumber.parse(identity_number)
+    except LedgerRefusal as refusal:
+        raise click.BadParameter(refusal.message, param_hint="IDENTITY_NUMBER") from None
+    known = read_known(known_at, known_at_position)
+    with opened() as runtime:
+        runtime.projector.catch_up()
+        position = known_position(runtime, known)
+        reference = runtime.ledger.references.reference(number)
+        found = runtime.read_side.entitlements(reference, month, position)
+    rows = [(e.subject_id, e.programme, e.region, e.amount, e.status) for e in found]
+    headers = ["case", "programme", "region", "amount", "status"]
+    write_rows(headers, rows, fmt, output, f"entitlements-{month}")
+    click.echo(f"{len(rows)} entitlements in {month}, as known at position {position}")
+
+
+COMMANDS = (roll, entitlements)

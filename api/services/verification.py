@@ -1,0 +1,54 @@
+"""Verify the ledger: its audit chain, every closed period's digest, every closed month's balance.
+
+One composition for every entry point that verifies (``ledger verify``, ``GET
+/audit/verification``, ``ledger demo``), so that they cannot come to check different things.
+Each entry point says the result in its own words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.application.ledger import Ledger
+from projections.reads import audit_chain
+from projections.reads.period_accounts import Accounts, MonthAccount, Period
+from projections.storage.database import ViewDatabase
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The audit chain recomputed from the events, and the closed periods and months as known
+    at the position the views were read at."""
+
+    chain: audit_chain.Verification
+    periods: list[Period]  # every closed period, with its lines' digest recomputed
+    months: list[MonthAccount]  # every closed month
+
+    @property
+    def wrong_digests(self) -> list[Period]:
+        """The periods whose lines, recomputed at their close's position, differ from the
+        recorded digest."""
+        return [period for period in self.periods if not period.digest_matches]
+
+    @property
+    def unbalanced(self) -> list[MonthAccount]:
+        """The months where entitled is not paid + settled + outstanding."""
+        return [month for month in self.months if not month.balances]
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and not self.wrong_digests and not self.unbalanced
+
+
+def verify(
+    ledger: Ledger,
+    views: ViewDatabase,
+    position: int,
+    expected_head: audit_chain.Head | None = None,
+) -> Verification:
+    """Recompute the audit chain from every stored event (and compare it with
+    ``expected_head``, when given), and check the periods and months closed as known at
+    ``position``, the position the views have reached."""
+    chain = audit_chain.verify(ledger.recorder, views, expected_head)
+    accounts = Accounts(views)
+    return Verification(chain, accounts.periods(position), accounts.closed_months(position))

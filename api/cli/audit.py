@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 import click
@@ -11,15 +10,14 @@ from api.core.bootstrap import opened
 from api.services.verification import verify as verify_ledger
 from projections.reads import audit_chain
 
-HEAD = re.compile(r"[0-9]{1,18}:[0-9a-f]{64}")
-
 
 def _head(_: click.Context, __: click.Parameter, text: str | None) -> audit_chain.Head | None:
     if text is None:
         return None
-    if not HEAD.fullmatch(text):
-        raise click.BadParameter("POSITION:HASH, as `ledger verify` printed it after `head`")
-    return audit_chain.Head.parse(text)
+    try:
+        return audit_chain.Head.parse(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @click.command()

@@ -20,7 +20,7 @@ from api.cli.tables import Format
 from api.core.bootstrap import opened
 from domain.errors import LedgerRefusal
 from projections.reads.payroll_lines import close_period
-from projections.reads.period_accounts import Accounts
+from projections.reads.period_accounts import Accounts, month_totals
 from projections.reads.period_accounts import reconcile as reconcile_accounts
 
 
@@ -118,17 +118,10 @@ def totals(
     with opened() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
-        rows_now = runtime.read_side.totals(month, position, programme, region)
-        closed = {
-            (a.programme, a.region): a
-            for a in Accounts(runtime.views).closed_months(position, programme, region)
-            if a.month == month
-        }
-    rows: list[tuple[object, ...]] = []
-    for total in rows_now:
-        account = closed.get((total.programme, total.region))
-        settled = (account.paid, account.settled, account.outstanding) if account else (None,) * 3
-        rows.append((total.programme, total.region, total.cases, total.entitled, *settled))
+        rows = [
+            (t.programme, t.region, t.cases, t.entitled, t.paid, t.settled, t.outstanding)
+            for t in month_totals(runtime.views, month, position, programme, region)
+        ]
     headers = ["programme", "region", "cases", "entitled", "paid", "settled", "outstanding"]
     write_rows(headers, rows, fmt, output, f"totals-{month}")
     click.echo(f"{month}, as known at position {position}")

@@ -83,10 +83,14 @@ def test_a_position_the_ledger_has_not_reached_is_refused_naming_the_option(
     assert "a timestamp needs its time zone" in zoneless.output
 
 
-def test_verify_refuses_an_expected_head_it_cannot_have_printed(ledger_file: Path) -> None:
-    result = CliRunner().invoke(main, ["verify", "--expected-head", "1200"])
+@pytest.mark.parametrize("head", ["1200", "49418:abc", "foo", "-3:" + "0" * 64])
+def test_verify_refuses_an_expected_head_it_cannot_have_printed(
+    ledger_file: Path, head: str
+) -> None:
+    result = CliRunner().invoke(main, ["verify", "--expected-head", head])
     assert result.exit_code == 2
     assert "POSITION:HASH" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_every_command_has_help_with_an_example() -> None:

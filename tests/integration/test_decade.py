@@ -48,7 +48,10 @@ def test_the_demo_verifies_and_its_totals_equal_a_replay(runtime: Runtime, tmp_p
     assert result.paid["elderly-allowance"] > 0
     scratch = open_views(runtime.ledger.env, schema="ledger_rebuild")
     try:
-        assert replay(runtime.ledger, scratch, result.events) == result.events
+        assert (
+            replay(runtime.ledger.recorder, runtime.ledger.mapper, scratch, result.events)
+            == result.events
+        )
         rebuilt = Accounts(scratch).closed_months(result.events)
         assert decade_paid(rebuilt) == result.paid
     finally:

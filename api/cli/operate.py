@@ -58,7 +58,9 @@ def rebuild(replace: bool) -> None:
         runtime.projector.catch_up()
         scratch = open_views(runtime.ledger.env, schema="ledger_rebuild")
         try:
-            differences = rebuild_and_compare(runtime.ledger, runtime.views, scratch)
+            differences = rebuild_and_compare(
+                runtime.ledger.recorder, runtime.ledger.mapper, runtime.views, scratch
+            )
         finally:
             scratch.close()
         position = runtime.read_side.position

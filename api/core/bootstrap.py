@@ -32,7 +32,7 @@ class Runtime:
 
     @property
     def projector(self) -> Projector:
-        return Projector(self.ledger, self.views)
+        return Projector(self.ledger.recorder, self.ledger.mapper, self.views)
 
     @property
     def read_side(self) -> ReadSide:

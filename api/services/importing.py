@@ -179,7 +179,7 @@ def import_file(
     if done >= lines:
         return ImportResult(lines, 0, done, ledger.position)
     total = check_file(ledger, path, after_line=done)
-    projector = Projector(ledger, views)
+    projector = Projector(ledger.recorder, ledger.mapper, views)
     imported = 0
     closing_before = False
     last: tuple[int, datetime] | None = None  # the line applied last, and its time

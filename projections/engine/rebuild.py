@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from uuid import UUID
 
-from domain.application.ledger import Ledger
+from eventsourcing.persistence import ApplicationRecorder, Mapper
+
 from projections.engine.projector import Projector
 from projections.storage.database import Row, ViewDatabase
 from projections.storage.schema import drop_views
@@ -77,10 +79,16 @@ COMPARED = (
 )
 
 
-def replay(ledger: Ledger, scratch: ViewDatabase, until: int, batch_size: int = 1_000) -> int:
+def replay(
+    recorder: ApplicationRecorder,
+    mapper: Mapper[UUID],
+    scratch: ViewDatabase,
+    until: int,
+    batch_size: int = 1_000,
+) -> int:
     """Empty ``scratch`` and project every event up to position ``until`` into it."""
     drop_views(scratch)
-    projector = Projector(ledger, scratch, batch_size)
+    projector = Projector(recorder, mapper, scratch, batch_size)
     while projector.position < until:
         projector.batch_size = min(batch_size, until - projector.position)
         if not projector.run_batch():
@@ -130,9 +138,12 @@ def _rows(views: ViewDatabase, table: _Table, position: int) -> Iterator[Row]:
         after = tuple(rows[-1][: len(table.key)])
 
 
-def rebuild_and_compare(ledger: Ledger, live: ViewDatabase, scratch: ViewDatabase) -> list[str]:
-    position = Projector(ledger, live).position
-    reached = replay(ledger, scratch, position)
+def rebuild_and_compare(
+    recorder: ApplicationRecorder, mapper: Mapper[UUID], live: ViewDatabase, scratch: ViewDatabase
+) -> list[str]:
+    """Replay the recorded events into ``scratch`` up to where ``live`` is, and compare."""
+    position = Projector(recorder, mapper, live).position
+    reached = replay(recorder, mapper, scratch, position)
     if reached != position:
         return [f"the replay reached position {reached}, the live views {position}"]
     return compare(live, scratch, position)

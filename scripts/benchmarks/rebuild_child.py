@@ -32,7 +32,7 @@ def main(ledger_url: str, until: int) -> None:
     ledger = Ledger(Settings(database_url=ledger_url).ledger_env())
     scratch = open_views(ledger.env, schema=SCRATCH_SCHEMA)
     started = time.perf_counter()
-    reached = replay(ledger, scratch, until)
+    reached = replay(ledger.recorder, ledger.mapper, scratch, until)
     seconds = time.perf_counter() - started
     peak = peak_kib()
     scratch.close()

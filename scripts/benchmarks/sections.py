@@ -250,7 +250,7 @@ def lookups(decade: Decade, count: int) -> list[Measure]:
     at an earlier position, read from the live views."""
     ledger = open_ledger(decade.db.ledger_url)
     views = open_views(ledger.env)
-    Projector(ledger, views).catch_up()
+    Projector(ledger.recorder, ledger.mapper, views).catch_up()
     read = ReadSide(views)
     position = read.position
     pick = random.Random(11)

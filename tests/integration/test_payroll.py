@@ -56,10 +56,10 @@ class PayrollOnStore:
     def close(
         self, ledger: Ledger, views: ViewDatabase, programme: str, month: str, when: str
     ) -> None:
-        Projector(ledger, views).catch_up()
+        Projector(ledger.recorder, ledger.mapper, views).catch_up()
         with ledger.original_time(at(when)):
             close_period(ledger, views, programme, QIBIN, M(month), actor="finance-1")
-        Projector(ledger, views).catch_up()
+        Projector(ledger.recorder, ledger.mapper, views).catch_up()
 
     def lines(
         self, views: ViewDatabase, programme: str, month: str
@@ -99,7 +99,7 @@ class PayrollOnStore:
             ledger.set_standard(
                 "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="raise"
             )
-        Projector(ledger, views).catch_up()
+        Projector(ledger.recorder, ledger.mapper, views).catch_up()
         july = self.accounts(views)["2020-07"]
         assert (july.entitled, july.paid, july.outstanding) == (
             D("1350.00"),
@@ -256,7 +256,7 @@ class PayrollOnStore:
         assert [p.digest_matches for p in periods] == [True, True, True]
         scratch = open_views(ledger.env, schema="ledger_rebuild")
         try:
-            assert rebuild_and_compare(ledger, views, scratch) == []
+            assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
         finally:
             scratch.close()
 

@@ -63,7 +63,7 @@ class ReadSideOnStore:
         views.close()
 
     def caught_up(self, ledger: Ledger, views: ViewDatabase, batch_size: int = 7) -> ReadSide:
-        Projector(ledger, views, batch_size).catch_up()
+        Projector(ledger.recorder, ledger.mapper, views, batch_size).catch_up()
         return ReadSide(views)
 
     def test_reference_case_2_roll_lists_the_household_until_its_gradual_exit_ends(
@@ -207,7 +207,7 @@ class ReadSideOnStore:
     ) -> None:
         record_a_small_history(ledger)
         self.caught_up(ledger, views, batch_size=3)
-        assert rebuild_and_compare(ledger, views, scratch) == []
+        assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
 
     def test_raises_re_segmenting_their_cases_a_chunk_at_a_time_give_the_same_views(
         self,
@@ -242,7 +242,7 @@ class ReadSideOnStore:
         monkeypatch.undo()
         roll = read.roll("dibao-urban", QIBIN, M("2020-08"), read.position)
         assert len(roll) == 3
-        assert rebuild_and_compare(ledger, views, scratch) == []
+        assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
 
     def test_rebuild_names_a_difference(
         self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase
@@ -253,7 +253,7 @@ class ReadSideOnStore:
             cursor.execute(
                 "UPDATE segments SET amount_fen = amount_fen + 1 WHERE status = 'paying'"
             )
-        differences = rebuild_and_compare(ledger, views, scratch)
+        differences = rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch)
         assert differences
         assert all(d.startswith("segments: live") for d in differences)
 
@@ -265,7 +265,7 @@ class ReadSideOnStore:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         record_a_small_history(ledger)
-        projector = Projector(ledger, views, batch_size=10)
+        projector = Projector(ledger.recorder, ledger.mapper, views, batch_size=10)
         projector.run_batch()
         calls = 0
         original = projector_module._Batch.apply
@@ -282,10 +282,10 @@ class ReadSideOnStore:
             projector.run_batch()
         assert projector.position == 10
         monkeypatch.setattr(projector_module._Batch, "apply", original)
-        restarted = Projector(ledger, views, batch_size=10)
+        restarted = Projector(ledger.recorder, ledger.mapper, views, batch_size=10)
         restarted.catch_up()
         assert restarted.position == ledger.position
-        assert rebuild_and_compare(ledger, views, scratch) == []
+        assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
 
     def test_two_projectors_racing_project_each_event_once(
         self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase, database_url: str
@@ -293,7 +293,10 @@ class ReadSideOnStore:
         record_a_small_history(ledger)
         other_views = open_views(ledger.env)
         try:
-            projectors = [Projector(ledger, views, 4), Projector(ledger, other_views, 4)]
+            projectors = [
+                Projector(ledger.recorder, ledger.mapper, views, 4),
+                Projector(ledger.recorder, ledger.mapper, other_views, 4),
+            ]
             threads = [threading.Thread(target=p.catch_up) for p in projectors]
             for thread in threads:
                 thread.start()
@@ -302,23 +305,26 @@ class ReadSideOnStore:
         finally:
             other_views.close()
         assert ReadSide(views).position == ledger.position
-        assert rebuild_and_compare(ledger, views, scratch) == []
+        assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
 
     def test_a_projector_continues_correctly_after_another_took_the_earlier_batches(
         self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase
     ) -> None:
         record_a_small_history(ledger)
-        first, second = Projector(ledger, views, 4), Projector(ledger, views, 4)
+        first, second = (
+            Projector(ledger.recorder, ledger.mapper, views, 4),
+            Projector(ledger.recorder, ledger.mapper, views, 4),
+        )
         for _ in range(3):
             second.run_batch()
         first.catch_up()
-        assert rebuild_and_compare(ledger, views, scratch) == []
+        assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
 
     @pytest.mark.parametrize("told_by_poller", [False, True], ids=["query", "poller"])
     def test_a_caller_can_wait_until_the_views_reach_its_decision(
         self, ledger: Ledger, views: ViewDatabase, told_by_poller: bool
     ) -> None:
-        poller = Poller(Projector(ledger, views), interval=0.01)
+        poller = Poller(Projector(ledger.recorder, ledger.mapper, views), interval=0.01)
         poller.start()
         try:
             receipt = ledger.grant(

@@ -128,7 +128,7 @@ def check_history(database_url: str, history: list[Step]) -> None:
     views, scratch = open_views(ledger.env), open_views(ledger.env, schema="ledger_rebuild")
     try:
         set_reference_standards(ledger)
-        projector = Projector(ledger, views, batch_size=5)
+        projector = Projector(ledger.recorder, ledger.mapper, views, batch_size=5)
         read = ReadSide(views)
         seen: dict[int, list[object]] = {}
         cases: list[UUID] = []
@@ -149,7 +149,7 @@ def check_history(database_url: str, history: list[Step]) -> None:
                 apply(ledger, step, cases)
         projector.catch_up()
 
-        assert rebuild_and_compare(ledger, views, scratch) == []
+        assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
         accounts = Accounts(views)
         assert all(p.digest_matches for p in accounts.periods(read.position))
         months = accounts.closed_months(read.position)

@@ -1,0 +1,164 @@
+"""What each event means for the views: one handler per event class.
+
+A handler states the rule; the batch it is given keeps and writes the rows
+(``projections.engine.rows``) and prices cases with the standards it knows. Handlers are
+chosen by the event's class, a subclass falling back on its base's handler (a
+``StandardCorrected`` is projected as a ``StandardSet``); an event no handler is registered
+for changes nothing in the views. Every event, handled or not, still gets its position and
+its link in the audit chain from the projector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import singledispatch
+from typing import Protocol
+
+from domain.cases.case import Case
+from domain.cases.programmes import Programme
+from domain.payroll_periods import PayrollPeriods, PayrollSummary
+from domain.relief import REVIEW_DAYS, Relief, ReliefKind, ReviewOutcome
+from domain.standards import StandardSchedule
+from projections.engine.case_state import CaseState
+from projections.engine.relief_state import ReliefState
+from projections.engine.rows import RowStore
+from projections.engine.segments import Segment
+from projections.engine.standards_table import StandardsTable
+from projections.reads.payroll_lines import lines_of
+
+RELIEF_GRANTED = "granted"
+
+
+class Batch(Protocol):
+    """What a handler works on: the batch's rows and the standards it knows."""
+
+    @property
+    def rows(self) -> RowStore: ...
+
+    @property
+    def standards(self) -> StandardsTable: ...
+
+    def resegment_case(self, case_id: str, position: int) -> None:
+        """Make the segments of the case's fold, priced with the standards known, its rows."""
+
+    def resegment_cases(self, case_ids: Sequence[str], position: int) -> None:
+        """The same for many cases, as many at a time as the batch chooses."""
+
+
+@singledispatch
+def project(event: object, batch: Batch, position: int) -> None:
+    """An event the views do not show (a rescission asked for, a person indexed, a schedule
+    or payroll opened) changes nothing in them."""
+
+
+# Cases.
+
+
+@project.register
+def _granted(event: Case.Granted, batch: Batch, position: int) -> None:
+    """A grant opens the case with its facts from its effective month, for its persons."""
+    case_id = event.originator_id.hex
+    state = CaseState(Programme(event.programme), event.region)
+    state.decisions.append(Case.granted_decision(event.effective, event.facts))
+    batch.rows.put(case_id, state.programme.value, state.region, state)
+    batch.rows.add_persons(case_id, [p["reference"] for p in event.persons], position)
+    batch.resegment_case(case_id, position)
+
+
+@project.register
+def _dated_decision(event: Case.DatedDecision, batch: Batch, position: int) -> None:
+    """A reassessment, suspension, resumption, gradual exit or exit joins the case's fold
+    at its effective month, and the case's months are priced again."""
+    case_id = event.originator_id.hex
+    case = batch.rows.case(case_id)
+    case.decisions.append(event.as_decision())
+    batch.rows.put(case_id, case.programme.value, case.region, case)
+    batch.resegment_case(case_id, position)
+
+
+@project.register
+def _rescission_approved(event: Case.RescissionApproved, batch: Batch, position: int) -> None:
+    """A rescinded case was never owed anything: every month of it becomes 0."""
+    case_id = event.originator_id.hex
+    case = batch.rows.case(case_id)
+    case.rescinded = True
+    batch.rows.put(case_id, case.programme.value, case.region, case)
+    batch.resegment_case(case_id, position)
+
+
+# Standards.
+
+
+@project.register
+def _standard_set(event: StandardSchedule.StandardSet, batch: Batch, position: int) -> None:
+    """A standard set or corrected from a month supersedes the entry for that month, and
+    re-prices the cases of its region open from then: those of its programme, and tekun
+    cases too for a dibao standard, since tekun is priced from dibao."""
+    programme, region = Programme(event.programme), event.region
+    batch.rows.set_standard(programme, region, event.effective, event.parameters, position)
+    batch.standards.put(programme, region, event.effective, event.parameters)
+    affected = [programme, Programme.TEKUN] if programme.is_dibao else [programme]
+    batch.resegment_cases(batch.rows.cases_open_from(region, affected, event.effective), position)
+
+
+# Temporary relief.
+
+
+@project.register
+def _relief_asked(event: Relief.Asked, batch: Batch, position: int) -> None:
+    """A relief asked for above the cap is known, with its persons, but pays nothing until
+    a second person approves it."""
+    relief_id = event.originator_id.hex
+    relief = ReliefState(event.relief_date, event.amount, event.kind)
+    batch.rows.put(relief_id, Programme.TEMPORARY_RELIEF.value, event.region, relief)
+    batch.rows.add_persons(relief_id, [p["reference"] for p in event.persons], position)
+
+
+@project.register
+def _relief_granted(event: Relief.ReliefGranted, batch: Batch, position: int) -> None:
+    """A relief up to the cap is asked for and granted at once."""
+    _relief_asked(event, batch, position)
+    relief_id = event.originator_id.hex
+    _grant_relief(batch, relief_id, batch.rows.relief(relief_id), position)
+
+
+@project.register
+def _relief_approved(event: Relief.ReliefApproved, batch: Batch, position: int) -> None:
+    """An approved relief is granted as asked for."""
+    relief_id = event.originator_id.hex
+    _grant_relief(batch, relief_id, batch.rows.relief(relief_id), position)
+
+
+def _grant_relief(batch: Batch, relief_id: str, relief: ReliefState, position: int) -> None:
+    """A granted relief pays its amount once, in the month of its date; an emergency
+    relief is paid first and is due for review within ``REVIEW_DAYS`` of its date."""
+    segment = Segment(relief.month, relief.month + 1, relief.amount, RELIEF_GRANTED)
+    batch.rows.resegment(relief_id, [segment], position)
+    if relief.kind == ReliefKind.EMERGENCY:
+        due = relief.relief_date + timedelta(days=REVIEW_DAYS)
+        region = batch.rows.region_of(relief_id)
+        batch.rows.review_due(relief_id, region, relief.relief_date, due, position)
+
+
+@project.register
+def _relief_reviewed(event: Relief.ReliefReviewed, batch: Batch, position: int) -> None:
+    """A review is recorded; a relief rescinded on review was never owed: its payment
+    becomes an amount to recover."""
+    relief_id = event.originator_id.hex
+    batch.rows.review_done(relief_id, event.outcome, position)
+    if event.outcome == ReviewOutcome.RESCINDED:
+        batch.rows.resegment(relief_id, [], position)
+
+
+# Payroll periods.
+
+
+@project.register
+def _period_closed(event: PayrollPeriods.PeriodClosed, batch: Batch, position: int) -> None:
+    """A closed period keeps its lines recomputed from the views at its position, and the
+    digest they give beside the one recorded, so that any difference is visible."""
+    batch.rows.flush()  # the period's lines are computed from the rows written so far
+    items = batch.rows.payroll_items(event.programme, event.region, event.month, event.position)
+    recomputed = PayrollSummary.of(lines_of(items))
+    batch.rows.keep_period(event, position, recomputed.digest, items)

@@ -22,13 +22,13 @@ from api.core.settings import Settings
 from api.demo.decade import import_with_progress, summary_rows
 from api.demo.decade import run as demo_run
 from api.demo.generator import FIRST, LAST
+from api.services.closing import close_period
 from api.services.importing import BadFileError, ImportFailedError
 from domain.errors import LedgerRefusal
 from domain.months import Month
 from domain.people.identity import IdentityNumber
 from projections.engine.rebuild import rebuild_and_compare
 from projections.reads import audit_chain
-from projections.reads.payroll_lines import close_period
 from projections.reads.period_accounts import Accounts
 from projections.reads.period_accounts import reconcile as reconcile_accounts
 from projections.reads.read_side import ReadSide

@@ -9,6 +9,7 @@ import pytest
 
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
+from domain.application.recording import ImportBatch, SaveAt
 from domain.errors import (
     CaseStateError,
     ExclusiveHoldingError,
@@ -259,22 +260,18 @@ def test_bad_grants_are_refused_naming_the_field_and_store_nothing(
 
 def test_imported_decisions_keep_their_time_which_never_goes_back(ledger: Ledger) -> None:
     earlier = datetime(2019, 3, 1, tzinfo=UTC)
-    with (
-        pytest.raises(RecordTimeError, match="earlier than the latest stored"),
-        ledger.original_time(earlier),
-    ):
-        pass
+    with pytest.raises(RecordTimeError, match="earlier than the latest stored"):
+        ImportBatch(ledger).at(earlier)
+    with pytest.raises(RecordTimeError, match="earlier than the latest stored"):
+        SaveAt(ledger, earlier)
     fresh = memory_ledger()
-    with fresh.original_time(datetime(2019, 1, 2, tzinfo=UTC)):
-        receipt = fresh.set_standard(
-            "disability-living", QIBIN, "2019-01", {"standard": "500"}, actor="f", reason="n"
-        )
+    uow = SaveAt(fresh, datetime(2019, 1, 2, tzinfo=UTC))
+    receipt = fresh.set_standard(
+        "disability-living", QIBIN, "2019-01", {"standard": "500"}, actor="f", reason="n", uow=uow
+    )
     assert fresh.latest_recorded_time() == datetime(2019, 1, 2, tzinfo=UTC)
     assert receipt.position == fresh.position
-    with (
-        pytest.raises(InvalidInputError, match="no later than 2019-02"),
-        fresh.original_time(datetime(2019, 1, 3, tzinfo=UTC)),
-    ):
+    with pytest.raises(InvalidInputError, match="no later than 2019-02"):
         fresh.grant(
             "disability-living",
             QIBIN,
@@ -283,6 +280,7 @@ def test_imported_decisions_keep_their_time_which_never_goes_back(ledger: Ledger
             grade=1,
             actor="cw",
             reason="x",
+            uow=SaveAt(fresh, datetime(2019, 1, 3, tzinfo=UTC)),
         )
 
 

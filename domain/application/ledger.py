@@ -1,7 +1,9 @@
 """The command side: one eventsourcing Application that records every decision.
 
 Every command validates first and saves once; a refused command raises a LedgerRefusal and
-stores nothing. How decisions are stamped and saved is in ``domain.application.recording``.
+stores nothing. Each takes the unit of work its caller chose (``uow``: by default saved now,
+by the server's clock), reads the aggregates it decides on through it and saves them with
+it; the units of work are in ``domain.application.recording``.
 """
 
 from __future__ import annotations

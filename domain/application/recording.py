@@ -251,7 +251,11 @@ class RecordingApplication(Application[UUID]):
 
     def _unit(self, uow: UnitOfWork | None) -> UnitOfWork:
         """The unit of work a command was given; by default saved now, by the server's clock."""
-        return uow if uow is not None else SaveNow(self)
+        if uow is None:
+            return SaveNow(self)
+        if uow.app is not self:
+            raise ValueError("a unit of work saves to the ledger it was made for")
+        return uow
 
     def stored(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
         """An aggregate of ``kind`` as stored, now or at ``version`` (None: no such one)."""
@@ -279,6 +283,7 @@ class RecordingApplication(Application[UUID]):
 
     def record_import_progress(self, digest: str, through_line: int, uow: UnitOfWork) -> None:
         """Note, with the decisions imported so far, how far the file has come."""
+        uow = self._unit(uow)
         at = uow.time()
         progress = uow.load(ImportProgress, ImportProgress.id_for(digest))
         progress = progress or ImportProgress.start(digest, at)

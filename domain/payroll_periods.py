@@ -76,8 +76,19 @@ def check_lines(lines: Sequence[PayrollLine]) -> None:
             require_money(getattr(line, name), f"lines.{name}")
 
 
+@dataclass(frozen=True, slots=True)
+class LastClose:
+    """The latest close of a programme and region. The next period's lines settle what
+    changed since its position, for the months from the first one ever closed."""
+
+    first_month: Month
+    month: Month
+    position: int
+
+
 class PayrollPeriods(Aggregate):
-    """The closed periods of one programme in one region, closed in month order, each once."""
+    """The closed periods of one programme in one region, closed in month order, each once,
+    each with lines computed after the close before it."""
 
     class Event(Aggregate.Event):
         pass
@@ -99,14 +110,22 @@ class PayrollPeriods(Aggregate):
         actor: str
 
         def apply(self, periods: PayrollPeriods) -> None:
+            periods.first_closed = periods.first_closed or self.month
             periods.last_closed = self.month
             periods.last_position = self.position
 
     def __init__(self, programme: str, region: str) -> None:
         self.programme = Programme(programme)
         self.region = region
+        self.first_closed: Month | None = None
         self.last_closed: Month | None = None
         self.last_position = 0
+
+    @property
+    def last_close(self) -> LastClose | None:
+        if self.first_closed is None or self.last_closed is None:
+            return None
+        return LastClose(self.first_closed, self.last_closed, self.last_position)
 
     @staticmethod
     def id_for(programme: Programme, region: str) -> UUID:
@@ -126,10 +145,13 @@ class PayrollPeriods(Aggregate):
         self,
         month: Month,
         position: int,
+        previous: Month | None,
         summary: PayrollSummary,
         actor: str,
         at: datetime,
     ) -> None:
+        """Close ``month`` with lines computed at ``position``, after the close of
+        ``previous`` (None: after none)."""
         if self.last_closed is not None and month != self.last_closed + 1:
             raise CaseStateError(
                 f"{self.programme} in {self.region} closed {self.last_closed} last; the next "
@@ -139,6 +161,14 @@ class PayrollPeriods(Aggregate):
             raise CaseStateError(
                 f"the lines were computed at position {position}, before the previous close "
                 f"at {self.last_position}"
+            )
+        if previous != self.last_closed:
+            after = "no close" if previous is None else f"the close of {previous}"
+            last = "no period" if self.last_closed is None else f"{self.last_closed} last"
+            raise CaseStateError(
+                f"the lines were computed after {after}, but {self.programme} in {self.region} "
+                f"closed {last}; they would settle arrears twice or not at all, compute them "
+                "again"
             )
         self.trigger_event(
             self.PeriodClosed,

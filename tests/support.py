@@ -9,6 +9,7 @@ import pytest
 
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
+from domain.application.recording import SaveAt, UnitOfWork
 from domain.months import BUREAU_TIME_ZONE
 from domain.people.identity import check_character
 from domain.people.person import PersonInput
@@ -36,7 +37,7 @@ def memory_ledger() -> Ledger:
 
 
 def set_reference_standards(
-    ledger: Ledger, region: str = QIBIN, effective: str = "2019-01"
+    ledger: Ledger, region: str = QIBIN, effective: str = "2019-01", uow: UnitOfWork | None = None
 ) -> None:
     """Standards for every programme in ``region`` from ``effective``."""
     for programme, parameters in {
@@ -55,7 +56,7 @@ def set_reference_standards(
         "orphan": {"institutional": "1500", "dispersed": "1100"},
     }.items():
         ledger.set_standard(
-            programme, region, effective, parameters, actor="finance-1", reason="notice"
+            programme, region, effective, parameters, actor="finance-1", reason="notice", uow=uow
         )
 
 
@@ -89,28 +90,29 @@ def grant_reference_household(ledger: Ledger) -> UUID:
         person(date(1982, 2, 2), 2),
         person(date(2010, 3, 3), 3),
     ]
-    with ledger.original_time(at("2020-03-02 10:00")):
-        return ledger.grant(
-            "dibao-urban", QIBIN, "2020-03", household, income="200", actor="cw", reason="x"
-        ).id
+    uow = SaveAt(ledger, at("2020-03-02 10:00"))
+    return ledger.grant(
+        "dibao-urban", QIBIN, "2020-03", household, income="200", actor="cw", reason="x", uow=uow
+    ).id
 
 
 def grant_reference_disability_case(ledger: Ledger) -> UUID:
     """Reference case 4: a disability living subsidy granted from 2019-04."""
-    with ledger.original_time(at("2019-04-03 09:30")):
-        return ledger.grant(
-            "disability-living",
-            QIBIN,
-            "2019-04",
-            [person(date(1975, 7, 7), 4)],
-            grade=2,
-            actor="cw-1",
-            reason="certificate",
-        ).id
+    uow = SaveAt(ledger, at("2019-04-03 09:30"))
+    return ledger.grant(
+        "disability-living",
+        QIBIN,
+        "2019-04",
+        [person(date(1975, 7, 7), 4)],
+        grade=2,
+        actor="cw-1",
+        reason="certificate",
+        uow=uow,
+    ).id
 
 
 def rescind_in_september_2019(ledger: Ledger, case: UUID) -> None:
     """Reference case 4: the rescission requested and approved in 2019-09."""
-    with ledger.original_time(at("2019-09-10 11:00")):
-        ledger.request_rescission(case, actor="cw-1", reason="forged certificate")
-        ledger.approve_rescission(case, actor="approver-1", reason="confirmed")
+    uow = SaveAt(ledger, at("2019-09-10 11:00"))
+    ledger.request_rescission(case, actor="cw-1", reason="forged certificate", uow=uow)
+    ledger.approve_rescission(case, actor="approver-1", reason="confirmed", uow=uow)

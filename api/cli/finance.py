@@ -18,8 +18,8 @@ from api.cli.options import (
 )
 from api.cli.tables import Format
 from api.core.bootstrap import opened
+from api.services.closing import close_period
 from domain.errors import LedgerRefusal
-from projections.reads.payroll_lines import close_period
 from projections.reads.period_accounts import Accounts, month_totals
 from projections.reads.period_accounts import reconcile as reconcile_accounts
 

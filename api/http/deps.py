@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.core.bootstrap import Runtime
 from api.core.identities import InvalidTokenError, Role, User
 from api.http.problems import RETRY_AFTER_SECONDS
+from api.services.fields import MONTH_PATTERN
 from domain.months import Month, parse_month
 from projections.reads.known_at import KnownAt, KnownAtError, reach
 
@@ -74,8 +75,6 @@ Staff = Annotated[
     User, Depends(allowed(Role.CASEWORKER, Role.APPROVER, Role.FINANCE, Role.AUDITOR))
 ]
 Anyone = Annotated[User, Depends(allowed(*Role))]
-
-MONTH_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"
 
 
 @dataclass

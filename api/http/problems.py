@@ -15,7 +15,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.http.schemas import TEXT_PATTERN
+from api.services.fields import TEXT_PATTERN
 from domain.errors import LedgerRefusal
 from projections.reads.read_side import NotYetProjectedError
 from projections.storage.health import DatabaseUnreachableError

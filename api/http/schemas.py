@@ -1,140 +1,25 @@
-"""Request and response bodies, named by role: ``CaseGrant`` in, ``CasePublic`` out.
+"""Response bodies, named by role (``CasePublic``), and the bodies of queries.
 
-Money travels as a decimal string with at most two places ("1200.00"), never a float.
+The bodies of decisions (``CaseGrant`` and the rest) are the decisions' own data, in
+``api.services.decisions``, shared with the import; their field types are in
+``api.services.fields``. Money travels as a decimal string with at most two places
+("1200.00"), never a float.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel
 
+from api.services.fields import Body, IdentityNumberText
 from domain.cases.programmes import Programme
-
-MonthText = Annotated[
-    str,
-    StringConstraints(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"),
-    Field(examples=["2020-07"]),
-]
-MoneyText = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$"),
-    Field(description="Yuan, at most two decimal places", examples=["1200.00"]),
-]
-RegionCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$"), Field(examples=["410611"])]
-TEXT_PATTERN = (
-    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters but tab and line breaks
-)
-Reason = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=500, strip_whitespace=True, pattern=TEXT_PATTERN),
-]
-Area = Literal["urban", "rural"]
-CaseProgramme = Literal[
-    "dibao-urban",
-    "dibao-rural",
-    "tekun",
-    "elderly-allowance",
-    "disability-living",
-    "disability-nursing",
-    "orphan",
-]
-AnyProgramme = Annotated[Programme, Field(examples=["dibao-urban"])]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PersonIn(Body):
-    identity_number: Annotated[
-        str,
-        StringConstraints(pattern=r"^[0-9]{17}[0-9Xx]$"),
-        Field(description="18-character resident identity number (GB 11643)"),
-    ]
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
-    birth_date: date | None = Field(
-        default=None, description="When given, must match the identity number"
-    )
-
-
-class StandardIn(Body):
-    effective: MonthText
-    parameters: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")], MoneyText] = (
-        Field(max_length=10, examples=[{"standard": "650.00"}])
-    )
-    reason: Reason
-
-
-class CaseGrant(Body):
-    programme: CaseProgramme
-    region: RegionCode
-    effective: MonthText
-    persons: list[PersonIn] = Field(
-        min_length=1,
-        max_length=30,
-        description="Every household member for dibao; one person otherwise",
-    )
-    income: MoneyText | None = Field(default=None, description="dibao: per-capita monthly income")
-    area: Area | None = Field(default=None, description="tekun: urban or rural")
-    tier: Literal["self", "partial", "full"] | None = Field(
-        default=None, description="tekun: care tier"
-    )
-    grade: int | None = Field(default=None, ge=1, le=4, description="disability certificate grade")
-    care: Literal["institutional", "dispersed"] | None = Field(default=None, description="orphan")
-    reason: Reason
-
-
-class CaseChanges(Body):
-    income: MoneyText | None = None
-    area: Area | None = None
-    tier: Literal["self", "partial", "full"] | None = None
-    grade: int | None = Field(default=None, ge=1, le=4)
-    care: Literal["institutional", "dispersed"] | None = None
-
-
-class Reassessment(Body):
-    effective: MonthText
-    changes: CaseChanges
-    reason: Reason
-
-
-class DatedDecision(Body):
-    effective: MonthText
-    reason: Reason
-
-
-class GradualExit(Body):
-    effective: MonthText
-    months: int = Field(ge=1, le=12)
-    reason: Reason
-
-
-class Reasoned(Body):
-    reason: Reason
-
-
-class ReliefIn(Body):
-    region: RegionCode
-    area: Area
-    kind: Literal["emergency", "expenditure"]
-    relief_date: date
-    household_size: int = Field(ge=1, le=30)
-    amount: MoneyText
-    person: PersonIn
-    reason: Reason
-
-
-class ReliefReview(Body):
-    outcome: Literal["confirmed", "rescinded"]
-    reason: Reason
 
 
 class IdentityQuery(Body):
-    identity_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{17}[0-9Xx]$")]
+    identity_number: IdentityNumberText
 
 
 class Recorded(BaseModel):

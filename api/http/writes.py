@@ -1,8 +1,9 @@
 """Recording a decision from a request: once, even when the client retries.
 
-With an ``Idempotency-Key`` header the answer is stored with the decision, in the same save;
-a retry with the same key and body gets the first answer, the same key with another body
-gets 422.
+The request chooses the unit of work its decision is saved through: without an
+``Idempotency-Key`` header, saved now; with one, the answer is stored with the decision, in
+the same save, a retry with the same key and body gets the first answer and the same key
+with another body gets 422.
 """
 
 import hashlib
@@ -20,7 +21,7 @@ from api.http.deps import RuntimeDep, allowed
 from api.http.schemas import Recorded
 from domain.application.idempotency import IdempotencyRecord
 from domain.application.ledger import Ledger
-from domain.application.recording import Receipt
+from domain.application.recording import Receipt, SaveIdempotently, SaveNow, UnitOfWork
 from domain.errors import ConflictError
 
 IdempotencyKey = Annotated[
@@ -36,12 +37,14 @@ IdempotencyKey = Annotated[
 ]
 
 
-Command = Callable[[Ledger, str], Receipt]  # the ledger, and the actor's name
+# The ledger, the actor's name, and the unit of work to record the decision through.
+Command = Callable[[Ledger, str, UnitOfWork], Receipt]
 
 
 @dataclass(frozen=True)
-class Decider:
-    """Records one request's decision, as the caller, once per idempotency key."""
+class Writer:
+    """Writes one request's decision to the ledger, as the caller, once per idempotency
+    key."""
 
     runtime: Runtime
     user: User
@@ -50,16 +53,10 @@ class Decider:
 
     def __call__(self, body: BaseModel | None, command: Command) -> Recorded:
         fingerprint = request_hash(self.request, body)
-        return decide(
-            self.runtime,
-            self.user,
-            self.key,
-            fingerprint,
-            lambda: command(self.runtime.ledger, self.user.name),
-        )
+        return write_once(self.runtime, self.user, self.key, fingerprint, command)
 
 
-def decider_for(*roles: Role) -> Callable[..., Awaitable[Decider]]:
+def writer_for(*roles: Role) -> Callable[..., Awaitable[Writer]]:
     # This module has no ``from __future__ import annotations``: FastAPI reads the
     # annotations below at run time, and ``check`` is local to this function.
     check = allowed(*roles)
@@ -69,16 +66,16 @@ def decider_for(*roles: Role) -> Callable[..., Awaitable[Decider]]:
         runtime: RuntimeDep,
         user: Annotated[User, Depends(check)],
         idempotency_key: IdempotencyKey = None,
-    ) -> Decider:
-        return Decider(runtime, user, request, idempotency_key)
+    ) -> Writer:
+        return Writer(runtime, user, request, idempotency_key)
 
     return make
 
 
-CaseworkerDecision = Annotated[Decider, Depends(decider_for(Role.CASEWORKER))]
-ApproverDecision = Annotated[Decider, Depends(decider_for(Role.APPROVER))]
-ReviewerDecision = Annotated[Decider, Depends(decider_for(Role.CASEWORKER, Role.APPROVER))]
-FinanceDecision = Annotated[Decider, Depends(decider_for(Role.FINANCE))]
+CaseworkerWriter = Annotated[Writer, Depends(writer_for(Role.CASEWORKER))]
+ApproverWriter = Annotated[Writer, Depends(writer_for(Role.APPROVER))]
+ReviewerWriter = Annotated[Writer, Depends(writer_for(Role.CASEWORKER, Role.APPROVER))]
+FinanceWriter = Annotated[Writer, Depends(writer_for(Role.FINANCE))]
 
 
 def request_hash(request: Request, body: BaseModel | None) -> str:
@@ -87,24 +84,23 @@ def request_hash(request: Request, body: BaseModel | None) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def decide(
+def write_once(
     runtime: Runtime,
     user: User,
     key: str | None,
     fingerprint: str,
-    command: Callable[[], Receipt],
+    command: Command,
 ) -> Recorded:
     """Run ``command`` (a Ledger call) once per idempotency key."""
     ledger = runtime.ledger
     if key is None:
-        receipt = command()
+        receipt = command(ledger, user.name, SaveNow(ledger))
         return Recorded(id=receipt.id, position=receipt.position)
     earlier = ledger.idempotency_record(user.name, key)
     if earlier is not None:
         return _replay(runtime, earlier, fingerprint)
     try:
-        with ledger.idempotent(user.name, key, fingerprint):
-            receipt = command()
+        receipt = command(ledger, user.name, SaveIdempotently(ledger, user.name, key, fingerprint))
     except ConflictError:
         # A racing request with this key may have won, which is what made this one conflict.
         earlier = ledger.idempotency_record(user.name, key)

@@ -9,21 +9,13 @@ kind of line with an example.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from api.http.schemas import (
-    Area,
-    CaseChanges,
-    CaseProgramme,
-    MoneyText,
-    MonthText,
-    PersonIn,
-    RegionCode,
-)
+from api.services import decisions
+from api.services.fields import AnyProgramme, MonthText, RegionCode
 
 Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -37,94 +29,64 @@ def key_id(kind: str, key: str) -> UUID:
 
 
 class Line(BaseModel):
+    """What every line has; each kind adds its decision's data, as an HTTP request gives it,
+    and the keys or names of what it is about."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     at: AwareDatetime
     actor: Text
 
 
-class SetStandard(Line):
+class SetStandard(Line, decisions.StandardIn):
     decision: Literal["set_standard", "correct_standard"]
-    programme: Annotated[str, StringConstraints(max_length=40)]
+    programme: AnyProgramme
     region: RegionCode
-    effective: MonthText
-    parameters: dict[Annotated[str, StringConstraints(max_length=40)], MoneyText]
-    reason: Text
 
 
-class Grant(Line):
+class Grant(Line, decisions.CaseGrant):
     decision: Literal["grant"]
     case: Key
-    programme: CaseProgramme
-    region: RegionCode
-    effective: MonthText
-    persons: list[PersonIn] = Field(min_length=1, max_length=30)
-    income: MoneyText | None = None
-    area: Area | None = None
-    tier: Literal["self", "partial", "full"] | None = None
-    grade: int | None = Field(default=None, ge=1, le=4)
-    care: Literal["institutional", "dispersed"] | None = None
-    reason: Text
 
 
-class Reassess(Line):
+class Reassess(Line, decisions.Reassessment):
     decision: Literal["reassess"]
     case: Key
-    effective: MonthText
-    changes: CaseChanges
-    reason: Text
 
 
-class DatedCaseDecision(Line):
+class DatedCaseDecision(Line, decisions.DatedDecision):
     decision: Literal["suspend", "resume", "exit"]
     case: Key
-    effective: MonthText
-    reason: Text
 
 
-class GradualExit(Line):
+class GradualExit(Line, decisions.GradualExit):
     decision: Literal["gradual_exit"]
     case: Key
-    effective: MonthText
-    months: int = Field(ge=1, le=12)
-    reason: Text
 
 
-class Rescission(Line):
+class Rescission(Line, decisions.Reasoned):
     decision: Literal["request_rescission", "approve_rescission"]
     case: Key
-    reason: Text
 
 
-class GrantRelief(Line):
+class GrantRelief(Line, decisions.ReliefIn):
     decision: Literal["grant_relief"]
     relief: Key
-    region: RegionCode
-    area: Area
-    kind: Literal["emergency", "expenditure"]
-    relief_date: date
-    household_size: int = Field(ge=1, le=30)
-    amount: MoneyText
-    person: PersonIn
-    reason: Text
 
 
-class ApproveRelief(Line):
+class ApproveRelief(Line, decisions.Reasoned):
     decision: Literal["approve_relief"]
     relief: Key
-    reason: Text
 
 
-class ReviewRelief(Line):
+class ReviewRelief(Line, decisions.ReliefReview):
     decision: Literal["review_relief"]
     relief: Key
-    outcome: Literal["confirmed", "rescinded"]
-    reason: Text
 
 
 class ClosePeriod(Line):
     decision: Literal["close_period"]
-    programme: Annotated[str, StringConstraints(max_length=40)]
+    programme: AnyProgramme
     region: RegionCode
     month: MonthText
 

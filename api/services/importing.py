@@ -18,6 +18,8 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from api.services import decisions
+from api.services.closing import close_period
 from api.services.import_format import (
     ApproveRelief,
     ClosePeriod,
@@ -34,13 +36,12 @@ from api.services.import_format import (
     key_id,
 )
 from domain.application.ledger import Ledger
+from domain.application.recording import ImportBatch, UnitOfWork
 from domain.cases.programmes import parse_programme
 from domain.errors import LedgerRefusal
 from domain.months import Month
 from domain.people.identity import IdentityNumber
-from domain.people.person import PersonInput
 from projections.engine.projector import Projector
-from projections.reads.payroll_lines import close_period
 from projections.storage.database import ViewDatabase
 
 FLUSH_EVERY = 2_000
@@ -184,14 +185,15 @@ def import_file(
     closing_before = False
     last: tuple[int, datetime] | None = None  # the line applied last, and its time
 
-    def save() -> None:
-        """Save what was imported, with how far the file has come, at its last line's time."""
-        if last is not None:
-            with ledger.original_time(last[1]):
-                ledger.record_import_progress(digest, last[0])
-        ledger.flush()
+    with ImportBatch(ledger) as batch:
 
-    with ledger.importing():
+        def save() -> None:
+            """Save what was imported, with how far the file has come, at its last line's
+            time."""
+            if last is not None:
+                ledger.record_import_progress(digest, last[0], batch.at(last[1]))
+            batch.flush()
+
         for number, text in numbered_lines(path):
             if number <= done:
                 continue
@@ -199,13 +201,14 @@ def import_file(
             closing = isinstance(line, ClosePeriod)
             if closing != closing_before:
                 # A run of closes begins or ends here. Its lines are all computed at one
-                # position, from views that have every decision before the run.
+                # position, from views that have every decision before the run; what each
+                # close settles counts from the close before it, though that one may be
+                # in the run, not yet in the views (``close_period`` sees to it).
                 save()
                 if closing:
                     projector.catch_up()
             try:
-                with ledger.original_time(line.at):
-                    apply(ledger, views, line)
+                apply(ledger, views, line, batch.at(line.at))
             except LedgerRefusal as refusal:
                 raise ImportFailedError(number, refusal.message) from None
             imported += 1
@@ -219,76 +222,49 @@ def import_file(
     return ImportResult(total, imported, done, ledger.position)
 
 
-def apply(ledger: Ledger, views: ViewDatabase, line: Line) -> None:
-    """Record one decision of the file."""
+def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> None:
+    """Record one decision of the file, as the HTTP service records a request's."""
     actor = line.actor
     if isinstance(line, SetStandard):
-        record = ledger.set_standard if line.decision == "set_standard" else ledger.correct_standard
-        record(
-            line.programme,
-            line.region,
-            line.effective,
-            line.parameters,
-            actor=actor,
-            reason=line.reason,
+        correction = line.decision == "correct_standard"
+        decisions.set_standard(
+            ledger, line.programme, line.region, line, correction=correction, actor=actor, uow=uow
         )
     elif isinstance(line, Grant):
-        ledger.grant(
-            line.programme,
-            line.region,
-            line.effective,
-            [PersonInput(p.identity_number, p.name, p.birth_date) for p in line.persons],
-            actor=actor,
-            reason=line.reason,
-            income=line.income,
-            area=line.area,
-            tier=line.tier,
-            grade=line.grade,
-            care=line.care,
-            case_id=key_id("case", line.case),
-        )
+        decisions.grant(ledger, line, actor=actor, uow=uow, case_id=key_id("case", line.case))
     elif isinstance(line, Reassess):
-        changes = line.changes.model_dump(exclude_none=True)
-        ledger.reassess(
-            key_id("case", line.case), line.effective, changes, actor=actor, reason=line.reason
-        )
+        decisions.reassess(ledger, key_id("case", line.case), line, actor=actor, uow=uow)
     elif isinstance(line, DatedCaseDecision):
-        record_dated = {"suspend": ledger.suspend, "resume": ledger.resume, "exit": ledger.exit}
-        record_dated[line.decision](
-            key_id("case", line.case), line.effective, actor=actor, reason=line.reason
-        )
+        record = {
+            "suspend": decisions.suspend,
+            "resume": decisions.resume,
+            "exit": decisions.exit_case,
+        }[line.decision]
+        record(ledger, key_id("case", line.case), line, actor=actor, uow=uow)
     elif isinstance(line, GradualExit):
-        ledger.start_gradual_exit(
-            key_id("case", line.case), line.effective, line.months, actor=actor, reason=line.reason
-        )
+        decisions.start_gradual_exit(ledger, key_id("case", line.case), line, actor=actor, uow=uow)
     elif isinstance(line, Rescission):
         rescind = (
-            ledger.request_rescission
+            decisions.request_rescission
             if line.decision == "request_rescission"
-            else ledger.approve_rescission
+            else decisions.approve_rescission
         )
-        rescind(key_id("case", line.case), actor=actor, reason=line.reason)
+        rescind(ledger, key_id("case", line.case), line, actor=actor, uow=uow)
     elif isinstance(line, GrantRelief):
-        person = PersonInput(line.person.identity_number, line.person.name, line.person.birth_date)
-        ledger.grant_relief(
-            line.region,
-            line.area,
-            line.kind,
-            line.relief_date,
-            line.household_size,
-            line.amount,
-            person,
-            actor=actor,
-            reason=line.reason,
-            relief_id=key_id("relief", line.relief),
+        decisions.grant_relief(
+            ledger, line, actor=actor, uow=uow, relief_id=key_id("relief", line.relief)
         )
     elif isinstance(line, ApproveRelief):
-        ledger.approve_relief(key_id("relief", line.relief), actor=actor, reason=line.reason)
+        decisions.approve_relief(ledger, key_id("relief", line.relief), line, actor=actor, uow=uow)
     elif isinstance(line, ReviewRelief):
-        ledger.review_relief(
-            key_id("relief", line.relief), line.outcome, actor=actor, reason=line.reason
-        )
+        decisions.review_relief(ledger, key_id("relief", line.relief), line, actor=actor, uow=uow)
     elif isinstance(line, ClosePeriod):
         close_period(
-            ledger, views, line.programme, line.region, Month.parse(line.month), actor=actor
+            ledger,
+            views,
+            line.programme,
+            line.region,
+            Month.parse(line.month),
+            actor=actor,
+            uow=uow,
         )

@@ -1,7 +1,9 @@
 """The command side: one eventsourcing Application that records every decision.
 
 Every command validates first and saves once; a refused command raises a LedgerRefusal and
-stores nothing. How decisions are stamped and saved is in ``domain.application.recording``.
+stores nothing. Each takes the unit of work its caller chose (``uow``: by default saved now,
+by the server's clock), reads the aggregates it decides on through it and saves them with
+it; the units of work are in ``domain.application.recording``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.cryptography import AESCipher
@@ -20,10 +22,11 @@ from eventsourcing.utils import Environment
 
 from domain.ages import first_month_aged
 from domain.application.moved_topics import register_moved_modules
-from domain.application.recording import Receipt, RecordingApplication
+from domain.application.recording import Receipt, RecordingApplication, UnitOfWork
 from domain.application.transcodings import DateAsISO, MonthAsStr
 from domain.cases.amounts import (
     ELDERLY_FIRST_AGE,
+    StandardsLookup,
     monthly_amount,
     orphan_last_month,
     parameters_in_force,
@@ -48,7 +51,13 @@ from domain.errors import (
 )
 from domain.money import ZERO, require_money, round_to_fen
 from domain.months import Month, parse_month
-from domain.payroll_periods import PayrollLine, PayrollPeriods, PayrollSummary, check_lines
+from domain.payroll_periods import (
+    LastClose,
+    PayrollLine,
+    PayrollPeriods,
+    PayrollSummary,
+    check_lines,
+)
 from domain.people.identity import PersonReferences
 from domain.people.index import PersonIndex
 from domain.people.person import Person, PersonInput, identify
@@ -58,6 +67,8 @@ from domain.relief import Relief, ReliefKind, ReviewOutcome
 from domain.standards import Parameters, StandardSchedule, check_parameters
 
 MAX_HOUSEHOLD = 30
+
+A = TypeVar("A")
 
 register_moved_modules()
 
@@ -99,55 +110,46 @@ class Ledger(RecordingApplication):
         *,
         actor: str,
         reason: str,
+        correction: bool = False,
+        uow: UnitOfWork | None = None,
     ) -> Receipt:
-        at = self._now()
-        schedule, values, month = self._schedule_change(
-            programme, region, effective, parameters, at
-        )
-        schedule.set(month, values, actor, reason, at)
-        return Receipt(schedule.id, self._save(schedule))
-
-    def correct_standard(
-        self,
-        programme: str,
-        region: str,
-        effective: str | Month,
-        parameters: Mapping[str, object],
-        *,
-        actor: str,
-        reason: str,
-    ) -> Receipt:
-        at = self._now()
-        schedule, values, month = self._schedule_change(
-            programme, region, effective, parameters, at
-        )
-        schedule.correct(month, values, actor, reason, at)
-        return Receipt(schedule.id, self._save(schedule))
-
-    def _schedule_change(
-        self,
-        programme: str,
-        region: str,
-        effective: str | Month,
-        parameters: Mapping[str, object],
-        at: datetime,
-    ) -> tuple[StandardSchedule, Parameters, Month]:
+        """Set the parameters of a programme's schedule in a region from a month; each may
+        only rise over time. With ``correction``, fix a mistaken entry instead (it may go
+        down; the reason is kept for the auditors)."""
+        uow = self._unit(uow)
+        at = uow.time()
         checked = parse_programme(programme)
         self.regions.check(region)
         values = check_parameters(checked, parameters)
         month = self._effective(effective, at)
-        schedule = self._schedule(checked, region) or StandardSchedule.open(checked, region, at)
-        return schedule, values, month
+        schedule = self._schedule(checked, region, uow) or StandardSchedule.open(
+            checked, region, at
+        )
+        record = schedule.correct if correction else schedule.set
+        record(month, values, actor, reason, at)
+        return Receipt(schedule.id, uow.save(schedule))
 
-    def _schedule(self, programme: Programme, region: str) -> StandardSchedule | None:
-        return self._load(StandardSchedule, StandardSchedule.id_for(programme, region))
+    def _schedule(
+        self, programme: Programme, region: str, uow: UnitOfWork
+    ) -> StandardSchedule | None:
+        return uow.load(StandardSchedule, StandardSchedule.id_for(programme, region))
 
     def standards_in_force(
         self, programme: Programme, region: str, month: Month
     ) -> Parameters | None:
         """The parameters in force as known now; a ``StandardsLookup``."""
-        schedule = self._schedule(programme, region)
+        schedule = self.stored(StandardSchedule, StandardSchedule.id_for(programme, region))
         return schedule.in_force(month) if schedule is not None else None
+
+    def _standards(self, uow: UnitOfWork) -> StandardsLookup:
+        """The parameters in force as a decision sees them (in an import, with the standards
+        decided earlier in the batch)."""
+
+        def in_force(programme: Programme, region: str, month: Month) -> Parameters | None:
+            schedule = self._schedule(programme, region, uow)
+            return schedule.in_force(month) if schedule is not None else None
+
+        return in_force
 
     # Cases.
 
@@ -166,10 +168,12 @@ class Ledger(RecordingApplication):
         grade: int | None = None,
         care: str | None = None,
         case_id: UUID | None = None,
+        uow: UnitOfWork | None = None,
     ) -> Receipt:
         """Open a case. Dibao lists every household member; other programmes one person.
         Only an import supplies ``case_id``; otherwise a new one is made."""
-        at = self._now()
+        uow = self._unit(uow)
+        at = uow.time()
         checked = _case_programme(programme)
         self.regions.check(region)
         people = self._identify(persons, household=checked.is_dibao)
@@ -186,7 +190,7 @@ class Ledger(RecordingApplication):
         )
         check_facts(checked, facts)
         month = self._effective(effective, at)
-        self._check_eligible(checked, region, facts, month)
+        self._check_eligible(checked, region, facts, month, uow)
         case = Case.grant(
             programme=checked,
             region=region,
@@ -199,10 +203,10 @@ class Ledger(RecordingApplication):
             case_id=case_id,
         )
         end = orphan_last_month(facts) + 1 if checked is Programme.ORPHAN else None
-        indexes = [self._person_index(p.reference, at) for p in people]
+        indexes = [self._person_index(p.reference, at, uow) for p in people]
         for index in indexes:
             index.open(case.id, checked, month, end, at)
-        return Receipt(case.id, self._save(case, *indexes))
+        return Receipt(case.id, uow.save(case, *indexes))
 
     def _identify(self, persons: Sequence[PersonInput], *, household: bool) -> list[Person]:
         if not persons:
@@ -219,9 +223,9 @@ class Ledger(RecordingApplication):
         return people
 
     def _check_eligible(
-        self, programme: Programme, region: str, facts: CaseFacts, month: Month
+        self, programme: Programme, region: str, facts: CaseFacts, month: Month, uow: UnitOfWork
     ) -> None:
-        parameters = parameters_in_force(self.standards_in_force, programme, region, month)
+        parameters = parameters_in_force(self._standards(uow), programme, region, month)
         if (
             programme.is_dibao
             and facts.income is not None
@@ -248,16 +252,16 @@ class Ledger(RecordingApplication):
                     field="effective",
                 )
 
-    def _person_index(self, reference: str, at: datetime) -> PersonIndex:
-        index = self._load(PersonIndex, PersonIndex.id_for(reference))
+    def _person_index(self, reference: str, at: datetime, uow: UnitOfWork) -> PersonIndex:
+        index = uow.load(PersonIndex, PersonIndex.id_for(reference))
         return index if index is not None else PersonIndex.start(reference, at)
 
     def case(self, case_id: UUID, version: int | None = None) -> Case:
         """A case as it is now, or as it was at ``version``."""
-        case = self._load(Case, case_id, version)
-        if case is None:
-            raise NotFoundError(f"no case {case_id}")
-        return case
+        return _found(self.stored(Case, case_id, version), f"no case {case_id}")
+
+    def _case(self, case_id: UUID, uow: UnitOfWork) -> Case:
+        return _found(uow.load(Case, case_id), f"no case {case_id}")
 
     def reassess(
         self,
@@ -267,9 +271,11 @@ class Ledger(RecordingApplication):
         *,
         actor: str,
         reason: str,
+        uow: UnitOfWork | None = None,
     ) -> Receipt:
-        at = self._now()
-        case = self.case(case_id)
+        uow = self._unit(uow)
+        at = uow.time()
+        case = self._case(case_id, uow)
         allowed = REASSESSABLE_FACTS[case.programme]
         unknown = [name for name in changes if name not in allowed]
         if not changes or unknown:
@@ -283,63 +289,104 @@ class Ledger(RecordingApplication):
         month = self._effective(effective, at)
         before = case.month(month)
         check_facts(case.programme, (before.facts or CaseFacts()).updated(values))
-        parameters_in_force(self.standards_in_force, case.programme, case.region, month)
+        parameters_in_force(self._standards(uow), case.programme, case.region, month)
         case.reassess(month, values, actor, reason, at)
-        return Receipt(case.id, self._save(case))
+        return Receipt(case.id, uow.save(case))
 
-    def suspend(self, case_id: UUID, effective: str | Month, *, actor: str, reason: str) -> Receipt:
-        at = self._now()
-        case = self.case(case_id)
+    def suspend(
+        self,
+        case_id: UUID,
+        effective: str | Month,
+        *,
+        actor: str,
+        reason: str,
+        uow: UnitOfWork | None = None,
+    ) -> Receipt:
+        uow = self._unit(uow)
+        at = uow.time()
+        case = self._case(case_id, uow)
         case.suspend(self._effective(effective, at), actor, reason, at)
-        return Receipt(case.id, self._save(case))
+        return Receipt(case.id, uow.save(case))
 
-    def resume(self, case_id: UUID, effective: str | Month, *, actor: str, reason: str) -> Receipt:
-        at = self._now()
-        case = self.case(case_id)
+    def resume(
+        self,
+        case_id: UUID,
+        effective: str | Month,
+        *,
+        actor: str,
+        reason: str,
+        uow: UnitOfWork | None = None,
+    ) -> Receipt:
+        uow = self._unit(uow)
+        at = uow.time()
+        case = self._case(case_id, uow)
         case.resume(self._effective(effective, at), actor, reason, at)
-        return Receipt(case.id, self._save(case))
+        return Receipt(case.id, uow.save(case))
 
     def start_gradual_exit(
-        self, case_id: UUID, effective: str | Month, months: int, *, actor: str, reason: str
+        self,
+        case_id: UUID,
+        effective: str | Month,
+        months: int,
+        *,
+        actor: str,
+        reason: str,
+        uow: UnitOfWork | None = None,
     ) -> Receipt:
-        at = self._now()
+        uow = self._unit(uow)
+        at = uow.time()
         if not 1 <= months <= self.gradual_exit_max_months:
             raise InvalidInputError(
                 f"a gradual exit lasts 1 to {self.gradual_exit_max_months} months",
                 field="months",
             )
-        case = self.case(case_id)
+        case = self._case(case_id, uow)
         case.start_gradual_exit(self._effective(effective, at), months, actor, reason, at)
-        return Receipt(case.id, self._save(case, *self._end_holdings(case, at)))
+        return Receipt(case.id, uow.save(case, *self._end_holdings(case, at, uow)))
 
-    def exit(self, case_id: UUID, effective: str | Month, *, actor: str, reason: str) -> Receipt:
-        at = self._now()
-        case = self.case(case_id)
+    def exit(
+        self,
+        case_id: UUID,
+        effective: str | Month,
+        *,
+        actor: str,
+        reason: str,
+        uow: UnitOfWork | None = None,
+    ) -> Receipt:
+        uow = self._unit(uow)
+        at = uow.time()
+        case = self._case(case_id, uow)
         case.exit(self._effective(effective, at), actor, reason, at)
-        return Receipt(case.id, self._save(case, *self._end_holdings(case, at)))
+        return Receipt(case.id, uow.save(case, *self._end_holdings(case, at, uow)))
 
-    def _end_holdings(self, case: Case, at: datetime) -> list[PersonIndex]:
+    def _end_holdings(self, case: Case, at: datetime, uow: UnitOfWork) -> list[PersonIndex]:
         end = case.closed_from
-        indexes = [self._person_index(ref, at) for ref in case.person_refs]
+        indexes = [self._person_index(ref, at, uow) for ref in case.person_refs]
         if end is not None:
             for index in indexes:
                 index.end(case.id, end, at)
         return indexes
 
-    def request_rescission(self, case_id: UUID, *, actor: str, reason: str) -> Receipt:
-        at = self._now()
-        case = self.case(case_id)
+    def request_rescission(
+        self, case_id: UUID, *, actor: str, reason: str, uow: UnitOfWork | None = None
+    ) -> Receipt:
+        uow = self._unit(uow)
+        at = uow.time()
+        case = self._case(case_id, uow)
         case.request_rescission(actor, reason, at)
-        return Receipt(case.id, self._save(case))
+        return Receipt(case.id, uow.save(case))
 
-    def approve_rescission(self, case_id: UUID, *, actor: str, reason: str) -> Receipt:
-        at = self._now()
-        case = self.case(case_id)
+    def approve_rescission(
+        self, case_id: UUID, *, actor: str, reason: str, uow: UnitOfWork | None = None
+    ) -> Receipt:
+        uow = self._unit(uow)
+        at = uow.time()
+        case = self._case(case_id, uow)
         case.approve_rescission(actor, reason, at)
-        indexes = [self._person_index(ref, at) for ref in case.person_refs]
+        indexes = [self._person_index(ref, at, uow) for ref in case.person_refs]
         for index in indexes:
             index.release(case.id, at)
-        return Receipt(case.id, self._save(case, *indexes))
+        return Receipt(case.id, uow.save(case, *indexes))
 
     def monthly_amount(self, case_id: UUID, month: str | Month) -> Decimal:
         """A case's entitlement for ``month`` as known now."""
@@ -361,11 +408,16 @@ class Ledger(RecordingApplication):
         position: int,
         lines: Sequence[PayrollLine],
         *,
+        previous: Month | None,
         actor: str,
+        uow: UnitOfWork | None = None,
     ) -> Receipt:
         """Freeze what is paid for ``month``: ``lines`` as computed on the read side at
-        ``position``."""
-        at = self._now()
+        ``position``, settling what changed since the close of ``previous``, the month this
+        programme and region closed last (None: the first close). Lines computed after
+        another close than the last one are refused: they would settle arrears twice."""
+        uow = self._unit(uow)
+        at = uow.time()
         checked = parse_programme(programme)
         self.regions.check(region)
         closing = parse_month(month)
@@ -377,12 +429,20 @@ class Ledger(RecordingApplication):
                 field="position",
             )
         check_lines(lines)
-        periods = self._periods(checked, region) or PayrollPeriods.open(checked, region, at)
-        periods.close(closing, position, PayrollSummary.of(lines), actor, at)
-        return Receipt(periods.id, self._save(periods))
+        periods = self._periods(checked, region, uow) or PayrollPeriods.open(checked, region, at)
+        periods.close(closing, position, previous, PayrollSummary.of(lines), actor, at)
+        return Receipt(periods.id, uow.save(periods))
 
-    def _periods(self, programme: Programme, region: str) -> PayrollPeriods | None:
-        return self._load(PayrollPeriods, PayrollPeriods.id_for(programme, region))
+    def last_close(
+        self, programme: str, region: str, uow: UnitOfWork | None = None
+    ) -> LastClose | None:
+        """The latest close of ``programme`` in ``region`` as a decision sees it (in an
+        import, with the closes decided earlier in the batch); None: none yet."""
+        periods = self._periods(parse_programme(programme), region, self._unit(uow))
+        return periods.last_close if periods is not None else None
+
+    def _periods(self, programme: Programme, region: str, uow: UnitOfWork) -> PayrollPeriods | None:
+        return uow.load(PayrollPeriods, PayrollPeriods.id_for(programme, region))
 
     # Temporary relief.
 
@@ -399,10 +459,12 @@ class Ledger(RecordingApplication):
         actor: str,
         reason: str,
         relief_id: UUID | None = None,
+        uow: UnitOfWork | None = None,
     ) -> Receipt:
         """Granted at once up to the cap, else requested for a second person's approval.
         Only an import supplies ``relief_id``."""
-        at = self._now()
+        uow = self._unit(uow)
+        at = uow.time()
         self.regions.check(region)
         if area not in AREAS:
             raise InvalidInputError("area must be urban or rural", field="area")
@@ -422,7 +484,7 @@ class Ledger(RecordingApplication):
         money = require_money(amount, "amount")
         people = self._identify([person], household=False)
         standard = parameters_in_force(
-            self.standards_in_force,
+            self._standards(uow),
             dibao_programme_for(area),
             region,
             Month.containing(relief_date),
@@ -442,31 +504,43 @@ class Ledger(RecordingApplication):
             at=at,
             relief_id=relief_id,
         )
-        return Receipt(relief.id, self._save(relief))
+        return Receipt(relief.id, uow.save(relief))
 
     def relief(self, relief_id: UUID) -> Relief:
-        relief = self._load(Relief, relief_id)
-        if relief is None:
-            raise NotFoundError(f"no relief {relief_id}")
-        return relief
+        return _found(self.stored(Relief, relief_id), f"no relief {relief_id}")
 
-    def approve_relief(self, relief_id: UUID, *, actor: str, reason: str) -> Receipt:
-        at = self._now()
-        relief = self.relief(relief_id)
+    def _relief(self, relief_id: UUID, uow: UnitOfWork) -> Relief:
+        return _found(uow.load(Relief, relief_id), f"no relief {relief_id}")
+
+    def approve_relief(
+        self, relief_id: UUID, *, actor: str, reason: str, uow: UnitOfWork | None = None
+    ) -> Receipt:
+        uow = self._unit(uow)
+        at = uow.time()
+        relief = self._relief(relief_id, uow)
         relief.approve(actor, reason, at)
-        return Receipt(relief.id, self._save(relief))
+        return Receipt(relief.id, uow.save(relief))
 
-    def review_relief(self, relief_id: UUID, outcome: str, *, actor: str, reason: str) -> Receipt:
-        at = self._now()
+    def review_relief(
+        self,
+        relief_id: UUID,
+        outcome: str,
+        *,
+        actor: str,
+        reason: str,
+        uow: UnitOfWork | None = None,
+    ) -> Receipt:
+        uow = self._unit(uow)
+        at = uow.time()
         try:
             checked = ReviewOutcome(outcome)
         except ValueError:
             raise InvalidInputError(
                 "a review outcome is confirmed or rescinded", field="outcome"
             ) from None
-        relief = self.relief(relief_id)
+        relief = self._relief(relief_id, uow)
         relief.record_review(checked, actor, reason, at)
-        return Receipt(relief.id, self._save(relief))
+        return Receipt(relief.id, uow.save(relief))
 
 
 def _required(env: Environment, key: str) -> str:
@@ -474,6 +548,12 @@ def _required(env: Environment, key: str) -> str:
     if not value:
         raise OSError(f"{key} is not set: the ledger needs it to protect personal data")
     return value
+
+
+def _found(aggregate: A | None, missing: str) -> A:
+    if aggregate is None:
+        raise NotFoundError(missing)
+    return aggregate
 
 
 def _case_programme(text: str) -> Programme:

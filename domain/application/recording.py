@@ -1,19 +1,26 @@
-"""How the ledger records: the clock, import batches, idempotency and saving.
+"""How the ledger records: the unit of work a decision is stamped, read and saved through.
 
-A decision is stamped with the server's clock, or, on the import path only, with its
-original time, which is never earlier than the latest stored one. An import saves its
-decisions in batches, in the order they were made. A request with an idempotency key saves
-the record of its answer with the decision. A save that loses a race to another raises
-``ConcurrentDecisionError``.
+The caller chooses the unit of work and hands it to the command, as cosmicpython hands one
+to each handler; nothing ambient decides what a save does:
+- ``SaveNow``: stamped with the server's clock and saved at once (the default of every
+  command);
+- ``SaveIdempotently``: the same, with the record of the request's answer saved with the
+  decision, so a retry with the same key records nothing twice;
+- ``ImportBatch.at(time)``: on the import path only, stamped with the decision's original
+  time, which is never earlier than the latest stored one, and buffered with the decisions
+  before it, to be saved together, in the order they were made;
+- ``SaveAt``: stamped with an original time and saved at once (tests that load history).
+A decision's aggregates are saved together in one call of the event store's ``put``, one
+transaction. A save that loses a race to another raises ``ConcurrentDecisionError``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -34,39 +41,191 @@ MAX_IMPORT_AGGREGATES = 50_000
 
 A = TypeVar("A")
 
-_original_time: ContextVar[datetime | None] = ContextVar("original_time", default=None)
-
 
 @dataclass(frozen=True)
-class IdempotentRequest:
-    actor: str
-    key: str
-    request_hash: str
+class Receipt:
+    """What a recorded decision answers: the aggregate it changed and its ledger position."""
+
+    id: UUID
+    position: int
 
 
-_idempotent_request: ContextVar[IdempotentRequest | None] = ContextVar(
-    "idempotent_request", default=None
-)
+class UnitOfWork(ABC):
+    """How one decision is stamped, read and saved. A command takes its time from ``time()``
+    once, reads the aggregates it decides on through ``load`` and saves them with one
+    ``save``."""
+
+    def __init__(self, app: RecordingApplication) -> None:
+        self.app = app
+
+    @abstractmethod
+    def time(self) -> datetime:
+        """The decision's time, stamped on its events."""
+
+    def load(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        """An aggregate of ``kind`` as this unit of work sees it (None: no such one)."""
+        return self.app.stored(kind, aggregate_id)
+
+    @abstractmethod
+    def save(self, *aggregates: Any) -> int:
+        """Save the decision's aggregates together; its ledger position (0: not yet known)."""
 
 
-@dataclass
-class _ImportBatch:
+class SaveNow(UnitOfWork):
+    """Stamped with the server's clock and saved at once, in one put of the event store."""
+
+    def time(self) -> datetime:
+        return datetime.now(UTC)
+
+    def save(self, *aggregates: Any) -> int:
+        return self._put(aggregates)[-1].notification.id
+
+    def _put(self, aggregates: Sequence[Any]) -> list[Recording[UUID]]:
+        try:
+            return self.app.store(
+                [e for aggregate in aggregates for e in aggregate.collect_events()]
+            )
+        except IntegrityError:
+            raise ConcurrentDecisionError(
+                "another decision about the same case or person was recorded at the same "
+                "time; reload and try again"
+            ) from None
+
+
+class SaveAt(SaveNow):
+    """Stamped with an original time, never earlier than the latest stored one, and saved at
+    once: history loaded by tests as it was known on a past date."""
+
+    def __init__(self, app: RecordingApplication, at: datetime) -> None:
+        super().__init__(app)
+        _check_original_time(at, app.latest_recorded_time())
+        self._at = at
+
+    def time(self) -> datetime:
+        return self._at
+
+
+class SaveIdempotently(SaveNow):
+    """Stamped with the server's clock and saved at once, with an ``IdempotencyRecord`` of the
+    request's answer in the same put: either both are stored or neither is."""
+
+    def __init__(self, app: RecordingApplication, actor: str, key: str, request_hash: str) -> None:
+        super().__init__(app)
+        self.actor = actor
+        self.key = key
+        self.request_hash = request_hash
+
+    def save(self, *aggregates: Any) -> int:
+        record = IdempotencyRecord.answer(
+            self.actor, self.key, self.request_hash, aggregates[0].id, self.time()
+        )
+        # The position of the decision: the record is saved after it.
+        return self._put((*aggregates, record))[-2].notification.id
+
+
+class ImportBatch:
     """Decisions being imported: their events in the order they happened, and the aggregates
     they read or changed, so that later decisions in the batch see them before they are
     saved, and each is read from the store once. As outside an import, a change another
-    writer makes meanwhile to an aggregate the import then saves makes that save fail."""
+    writer makes meanwhile to an aggregate the import then saves makes that save fail.
 
-    latest_time: datetime | None
-    events: list[Any] = field(default_factory=list)
-    aggregates: dict[UUID, Any] = field(default_factory=dict)
-    missing: set[UUID] = field(default_factory=set)  # looked for, and not stored
+    ``at(time)`` is the unit of work of one decision made at ``time``; its receipt carries
+    position 0, as positions are known only once saved. ``flush()`` saves what was decided
+    so far, and so does the end of a ``with`` block that raised nothing. A refused decision
+    raises before anything of it is kept; what was flushed before stays."""
+
+    def __init__(self, app: RecordingApplication) -> None:
+        self.app = app
+        self.latest_time = app.latest_recorded_time()
+        self.events: list[Any] = []
+        self.aggregates: dict[UUID, Any] = {}
+        self.missing: set[UUID] = set()  # looked for, and not stored
+
+    def __enter__(self) -> ImportBatch:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.flush()
+
+    def at(self, time: datetime) -> UnitOfWork:
+        """The unit of work of a decision made at ``time``, which may not be earlier than
+        the latest decision stored or imported before it."""
+        _check_original_time(time, self.latest_time)
+        self.latest_time = time
+        return _Imported(self, time)
+
+    def load(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        if aggregate_id in self.aggregates:
+            found = self.aggregates[aggregate_id]
+        elif aggregate_id in self.missing:
+            return None
+        else:
+            found = self.app.stored(object, aggregate_id)
+            if found is None:
+                self.missing.add(aggregate_id)
+            else:
+                self.aggregates[aggregate_id] = found
+        return found if isinstance(found, kind) else None
+
+    def add(self, aggregates: Iterable[Any]) -> None:
+        for aggregate in aggregates:
+            self.events.extend(aggregate.collect_events())
+            self.aggregates[aggregate.id] = aggregate
+
+    def flush(self) -> int:
+        """Save the decisions imported so far; the ledger position reached."""
+        if not self.events:
+            return self.app.position
+        try:
+            recordings = self.app.store(self.events)
+        except BaseException:
+            self.forget()
+            raise
+        finally:
+            self.events.clear()
+        # Aggregates stay at hand for the next decisions, up to a bound on memory.
+        if len(self.aggregates) + len(self.missing) > MAX_IMPORT_AGGREGATES:
+            self.forget()
+        return recordings[-1].notification.id
 
     def forget(self) -> None:
         self.aggregates.clear()
         self.missing.clear()
 
 
-_import_batch: ContextVar[_ImportBatch | None] = ContextVar("import_batch", default=None)
+class _Imported(UnitOfWork):
+    """One decision of an import batch, stamped with its original time."""
+
+    def __init__(self, batch: ImportBatch, at: datetime) -> None:
+        super().__init__(batch.app)
+        self._batch = batch
+        self._at = at
+
+    def time(self) -> datetime:
+        return self._at
+
+    def load(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        return self._batch.load(kind, aggregate_id)
+
+    def save(self, *aggregates: Any) -> int:
+        self._batch.add(aggregates)
+        return 0
+
+
+def _check_original_time(at: datetime, latest: datetime | None) -> None:
+    if at.tzinfo is None:
+        raise InvalidInputError("an original decision time needs a time zone", field="at")
+    if latest is not None and at < latest:
+        raise RecordTimeError(
+            f"an imported decision at {at.isoformat()} is earlier than the latest stored "
+            f"one at {latest.isoformat()}; the ledger's record time never goes back"
+        )
 
 
 def _apply_in_turn(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -77,20 +236,12 @@ def _apply_in_turn(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """What a recorded decision answers: the aggregate it changed and its ledger position."""
-
-    id: UUID
-    position: int
-
-
 class RecordingApplication(Application[UUID]):
     """The eventsourcing Application with the ledger's ways of recording."""
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
-        # ``_store`` saves without taking snapshots or updating an aggregate cache; with a
+        # ``store`` saves without taking snapshots or updating an aggregate cache; with a
         # cache, later decisions would read aggregates older than the store's.
         if self.snapshots is not None or self.repository.cache is not None:
             raise ValueError(
@@ -98,104 +249,53 @@ class RecordingApplication(Application[UUID]):
                 "IS_SNAPSHOTTING_ENABLED and AGGREGATE_CACHE_MAXSIZE"
             )
 
-    # Time.
+    def _unit(self, uow: UnitOfWork | None) -> UnitOfWork:
+        """The unit of work a command was given; by default saved now, by the server's clock."""
+        if uow is None:
+            return SaveNow(self)
+        if uow.app is not self:
+            raise ValueError("a unit of work saves to the ledger it was made for")
+        return uow
 
-    @contextmanager
-    def original_time(self, at: datetime) -> Iterator[None]:
-        """Record the decisions made inside with ``at`` as their time (the import path)."""
-        if at.tzinfo is None:
-            raise InvalidInputError("an original decision time needs a time zone", field="at")
-        batch = _import_batch.get()
-        latest = batch.latest_time if batch is not None else self.latest_recorded_time()
-        if latest is not None and at < latest:
-            raise RecordTimeError(
-                f"an imported decision at {at.isoformat()} is earlier than the latest stored "
-                f"one at {latest.isoformat()}; the ledger's record time never goes back"
+    def stored(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
+        """An aggregate of ``kind`` as stored, now or at ``version`` (None: no such one)."""
+        try:
+            found = self.repository.get(
+                aggregate_id, version=version, projector_func=_apply_in_turn
             )
-        if batch is not None:
-            batch.latest_time = at
-        token = _original_time.set(at)
-        try:
-            yield
-        finally:
-            _original_time.reset(token)
-
-    @contextmanager
-    def importing(self) -> Iterator[None]:
-        """Import mode: decisions made inside are saved together, in the order they were
-        made, when ``flush()`` is called and when the block ends. Receipts then carry
-        position 0, as positions are known only once saved. A refused decision raises
-        before anything of it is kept; what was flushed before stays."""
-        batch = _ImportBatch(self.latest_recorded_time())
-        token = _import_batch.set(batch)
-        try:
-            yield
-            self.flush()
-        finally:
-            _import_batch.reset(token)
-
-    def flush(self) -> int:
-        """Save the decisions imported so far; the ledger position reached."""
-        batch = _import_batch.get()
-        if batch is None or not batch.events:
-            return self.position
-        try:
-            recordings = self._store(batch.events)
-        except BaseException:
-            batch.forget()
-            raise
-        finally:
-            batch.events.clear()
-        # Aggregates stay at hand for the next decisions, up to a bound on memory.
-        if len(batch.aggregates) + len(batch.missing) > MAX_IMPORT_AGGREGATES:
-            batch.forget()
-        return recordings[-1].notification.id
-
-    def imported_through(self, digest: str) -> int:
-        """The last line of the file with this SHA-256 that an import saved (0: none)."""
-        progress = self._load(ImportProgress, ImportProgress.id_for(digest))
-        return progress.through_line if progress is not None else 0
-
-    def record_import_progress(self, digest: str, through_line: int) -> None:
-        """Note, with the decisions imported so far, how far the file has come."""
-        at = self._now()
-        progress = self._load(ImportProgress, ImportProgress.id_for(digest))
-        progress = progress or ImportProgress.start(digest, at)
-        progress.advance(through_line, at)
-        self._save(progress)
-
-    def _load(self, kind: type[A], aggregate_id: UUID, version: int | None = None) -> A | None:
-        """An aggregate of ``kind``, from the import batch or the store (None: no such one)."""
-        batch = _import_batch.get()
-        if batch is None or version is not None:
-            found = self._stored(aggregate_id, version)
-        elif aggregate_id in batch.aggregates:
-            found = batch.aggregates[aggregate_id]
-        elif aggregate_id in batch.missing:
-            return None
-        else:
-            found = self._stored(aggregate_id, None)
-            if found is None:
-                batch.missing.add(aggregate_id)
-            else:
-                batch.aggregates[aggregate_id] = found
-        return found if isinstance(found, kind) else None
-
-    def _stored(self, aggregate_id: UUID, version: int | None) -> Any:
-        try:
-            return self.repository.get(aggregate_id, version=version, projector_func=_apply_in_turn)
         except AggregateNotFoundError:
             return None
+        return found if isinstance(found, kind) else None
 
-    def _store(self, events: Sequence[Any]) -> list[Recording[UUID]]:
+    def store(self, events: Sequence[Any]) -> list[Recording[UUID]]:
         """Store events in one transaction, as ``save()`` does, without its check of every
         object against the library's runtime protocols: on Python 3.11 those checks cost a
         small decision as much as its domain rules. The ledger takes no snapshots and keeps
         no aggregate cache (``__init__`` refuses both), which ``save()`` would also see to."""
         return self.events.put(events)
 
-    def _now(self) -> datetime:
-        return _original_time.get() or datetime.now(UTC)
+    # Imports.
+
+    def imported_through(self, digest: str) -> int:
+        """The last line of the file with this SHA-256 that an import saved (0: none)."""
+        progress = self.stored(ImportProgress, ImportProgress.id_for(digest))
+        return progress.through_line if progress is not None else 0
+
+    def record_import_progress(self, digest: str, through_line: int, uow: UnitOfWork) -> None:
+        """Note, with the decisions imported so far, how far the file has come."""
+        uow = self._unit(uow)
+        at = uow.time()
+        progress = uow.load(ImportProgress, ImportProgress.id_for(digest))
+        progress = progress or ImportProgress.start(digest, at)
+        progress.advance(through_line, at)
+        uow.save(progress)
+
+    # Idempotency.
+
+    def idempotency_record(self, actor: str, key: str) -> IdempotencyRecord | None:
+        return self.stored(IdempotencyRecord, IdempotencyRecord.id_for(actor, key))
+
+    # Time and position.
 
     def latest_recorded_time(self) -> datetime | None:
         position = self.position
@@ -221,40 +321,3 @@ class RecordingApplication(Application[UUID]):
                 field="effective",
             )
         return month
-
-    @contextmanager
-    def idempotent(self, actor: str, key: str, request_hash: str) -> Iterator[None]:
-        """Save an ``IdempotencyRecord`` with the decision made inside, in the same save."""
-        token = _idempotent_request.set(IdempotentRequest(actor, key, request_hash))
-        try:
-            yield
-        finally:
-            _idempotent_request.reset(token)
-
-    def idempotency_record(self, actor: str, key: str) -> IdempotencyRecord | None:
-        return self._load(IdempotencyRecord, IdempotencyRecord.id_for(actor, key))
-
-    def _save(self, *aggregates: Any) -> int:
-        batch = _import_batch.get()
-        if batch is not None:
-            for aggregate in aggregates:
-                batch.events.extend(aggregate.collect_events())
-                batch.aggregates[aggregate.id] = aggregate
-            return 0
-        request = _idempotent_request.get()
-        if request is not None:
-            record = IdempotencyRecord.answer(
-                request.actor, request.key, request.request_hash, aggregates[0].id, self._now()
-            )
-            aggregates = (*aggregates, record)
-        try:
-            recordings = self._store(
-                [event for aggregate in aggregates for event in aggregate.collect_events()]
-            )
-        except IntegrityError:
-            raise ConcurrentDecisionError(
-                "another decision about the same case or person was recorded at the same "
-                "time; reload and try again"
-            ) from None
-        # The position of the decision: the record, when there is one, is saved after it.
-        return recordings[-2 if request is not None else -1].notification.id

@@ -18,12 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from domain.application.ledger import Ledger
-from domain.application.recording import Receipt
 from domain.months import Month
 from domain.payroll_periods import PayrollLine
-from projections.reads.read_side import ReadSide
-from projections.storage.database import Cursor, ViewDatabase
+from projections.storage.database import Cursor
 from projections.storage.schema import valid_until
 
 CHUNK = 500
@@ -65,7 +62,22 @@ def prior_close(cursor: Cursor, programme: str, region: str, month: Month) -> Pr
 def payroll_items(
     cursor: Cursor, programme: str, region: str, month: Month, position: int
 ) -> list[PayrollItem]:
-    """Every amount, arrear and recovery of the period, as known at ``position``."""
+    """Every amount, arrear and recovery of the period, as known at ``position``, after the
+    closes the views hold (replay checks a recorded close against these)."""
+    prior = prior_close(cursor, programme, region, month)
+    return payroll_items_after(cursor, programme, region, month, position, prior)
+
+
+def payroll_items_after(
+    cursor: Cursor,
+    programme: str,
+    region: str,
+    month: Month,
+    position: int,
+    prior: PriorClose | None,
+) -> list[PayrollItem]:
+    """Every amount, arrear and recovery of the period, as known at ``position``, settling
+    what changed since the ``prior`` close (None: the first close)."""
     # Two index ranges: the rows still known, and those superseded after the position.
     in_month = (
         f"programme = ? AND region = ? AND valid_from <= ? AND {valid_until()} > ? "
@@ -81,7 +93,6 @@ def payroll_items(
             (*params, *params, position),
         )
     ]
-    prior = prior_close(cursor, programme, region, month)
     if prior is not None:
         items += _corrections(cursor, programme, region, month, position, prior)
     return items
@@ -178,21 +189,3 @@ def lines_of(items: Sequence[PayrollItem]) -> list[PayrollLine]:
         )
         for subject_id, kinds in sorted(totals.items())
     ]
-
-
-def close_period(
-    ledger: Ledger,
-    views: ViewDatabase,
-    programme: str,
-    region: str,
-    month: Month,
-    *,
-    actor: str,
-    timeout: float = 10.0,
-) -> Receipt:
-    """Compute the period's lines from the views, once they have reached everything recorded,
-    and have the ledger check and record the close."""
-    position = ReadSide(views).wait_for(ledger.position, timeout)
-    with views.transaction() as cursor:
-        items = payroll_items(cursor, programme, region, month, position)
-    return ledger.close_period(programme, region, month, position, lines_of(items), actor=actor)

@@ -8,6 +8,9 @@ from datetime import date
 import pytest
 
 from api.core.identities import Role
+from api.services.closing import close_period
+from domain.application.recording import SaveAt
+from domain.months import Month
 from tests.e2e.service import Service, running
 from tests.support import (
     QIBIN,
@@ -20,6 +23,7 @@ from tests.support import (
     rescind_in_september_2019,
 )
 
+M = Month.parse
 FINANCE, CASEWORKER, APPROVER, AUDITOR, VIEWER = (
     Role.FINANCE,
     Role.CASEWORKER,
@@ -56,10 +60,10 @@ class ReferenceCasesOverHTTP:
 
     def test_reference_case_1_arrears_are_paid_with_august(self, service: Service) -> None:
         ledger = service.runtime.ledger
-        with ledger.original_time(at("2020-01-02 09:00")):
-            ledger.set_standard(
-                "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n"
-            )
+        uow = SaveAt(ledger, at("2020-01-02 09:00"))
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n", uow=uow
+        )
         grant_reference_household(ledger)
         for month, day in (
             ("2020-03", "31"),
@@ -68,17 +72,17 @@ class ReferenceCasesOverHTTP:
             ("2020-06", "30"),
             ("2020-07", "31"),
         ):
-            service.runtime.read_side.wait_for(ledger.position)
-            with ledger.original_time(at(f"{month}-{day} 18:00")):
-                answer = service.post(f"/periods/dibao-urban/{QIBIN}/{month}/close", None, FINANCE)
-                assert answer.status_code == 201, answer.text
-        with ledger.original_time(at("2020-08-20 10:00")):
-            ledger.set_standard(
-                "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="raise"
+            uow = SaveAt(ledger, at(f"{month}-{day} 18:00"))
+            close_period(
+                ledger, service.runtime.views, "dibao-urban", QIBIN, M(month), actor="f", uow=uow
             )
+        uow = SaveAt(ledger, at("2020-08-20 10:00"))
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="raise", uow=uow
+        )
+        # August closes over HTTP, now.
         service.runtime.read_side.wait_for(ledger.position)
-        with ledger.original_time(at("2020-08-31 18:00")):
-            closed = service.post(f"/periods/dibao-urban/{QIBIN}/2020-08/close", None, FINANCE)
+        closed = service.post(f"/periods/dibao-urban/{QIBIN}/2020-08/close", None, FINANCE)
         assert closed.status_code == 201, closed.text
         period = service.get(
             f"/periods/dibao-urban/{QIBIN}/2020-08",
@@ -209,10 +213,16 @@ class ReferenceCasesOverHTTP:
 
     def test_reference_case_4_roll_as_known_on_2019_08_31(self, service: Service) -> None:
         ledger = service.runtime.ledger
-        with ledger.original_time(at("2019-04-01 09:00")):
-            ledger.set_standard(
-                "disability-living", QIBIN, "2019-04", {"standard": "500"}, actor="f", reason="n"
-            )
+        uow = SaveAt(ledger, at("2019-04-01 09:00"))
+        ledger.set_standard(
+            "disability-living",
+            QIBIN,
+            "2019-04",
+            {"standard": "500"},
+            actor="f",
+            reason="n",
+            uow=uow,
+        )
         case = grant_reference_disability_case(ledger)
         rescind_in_september_2019(ledger, case)
         then = service.get(
@@ -240,10 +250,15 @@ class ReferenceCasesOverHTTP:
         self, service: Service
     ) -> None:
         ledger = service.runtime.ledger
-        with ledger.original_time(at("2019-04-01 09:00")):
-            ledger.set_standard(
-                "disability-living", QIBIN, "2019-04", {"standard": "500"}, actor="f", reason="n"
-            )
+        ledger.set_standard(
+            "disability-living",
+            QIBIN,
+            "2019-04",
+            {"standard": "500"},
+            actor="f",
+            reason="n",
+            uow=SaveAt(ledger, at("2019-04-01 09:00")),
+        )
         case = grant_reference_disability_case(ledger)
         for month in ("2019-04", "2019-05"):
             closed = service.post(f"/periods/disability-living/{QIBIN}/{month}/close", {}, FINANCE)

@@ -4,13 +4,14 @@ restart, with views equal to a rebuild from the events: each projected exactly o
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
+from domain.application.recording import ImportBatch
 from scripts.loadtest import Client, roll_size
 from tests.processes import Server, ledger_command
 from tests.support import QIBIN, person
@@ -32,7 +33,8 @@ def record_backlog(server: Server, database_url: str) -> None:
         ledger.set_standard(
             "disability-living", QIBIN, "2019-01", {"standard": "500"}, actor="f", reason="n"
         )
-        with ledger.importing():
+        now = datetime.now(UTC)
+        with ImportBatch(ledger) as batch:
             for n in range(GRANTS):
                 born = date(1950, 1, 1) + timedelta(days=n // 900)
                 ledger.grant(
@@ -43,9 +45,10 @@ def record_backlog(server: Server, database_url: str) -> None:
                     grade=1,
                     actor="cw",
                     reason="backlog",
+                    uow=batch.at(now),
                 )
                 if n % 500 == 499:
-                    ledger.flush()
+                    batch.flush()
     finally:
         ledger.close()
 

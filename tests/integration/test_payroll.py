@@ -9,13 +9,14 @@ from uuid import UUID
 
 import pytest
 
+from api.services.closing import close_period
 from domain.application.ledger import Ledger
+from domain.application.recording import SaveAt
 from domain.errors import CaseStateError, EffectiveMonthError
 from domain.months import Month
 from domain.people.person import PersonInput
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
-from projections.reads.payroll_lines import close_period
 from projections.reads.period_accounts import Accounts, MonthAccount
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
@@ -57,8 +58,8 @@ class PayrollOnStore:
         self, ledger: Ledger, views: ViewDatabase, programme: str, month: str, when: str
     ) -> None:
         Projector(ledger.recorder, ledger.mapper, views).catch_up()
-        with ledger.original_time(at(when)):
-            close_period(ledger, views, programme, QIBIN, M(month), actor="finance-1")
+        uow = SaveAt(ledger, at(when))
+        close_period(ledger, views, programme, QIBIN, M(month), actor="finance-1", uow=uow)
         Projector(ledger.recorder, ledger.mapper, views).catch_up()
 
     def lines(
@@ -74,10 +75,10 @@ class PayrollOnStore:
         return {str(a.month): a for a in Accounts(views).closed_months(read.position)}
 
     def household_case(self, ledger: Ledger) -> UUID:
-        with ledger.original_time(at("2020-01-02 09:00")):
-            ledger.set_standard(
-                "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n"
-            )
+        uow = SaveAt(ledger, at("2020-01-02 09:00"))
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n", uow=uow
+        )
         return grant_reference_household(ledger)
 
     def test_reference_case_1_a_retroactive_raise_is_paid_as_arrears_with_august(
@@ -95,10 +96,10 @@ class PayrollOnStore:
         assert self.lines(views, "dibao-urban", "2020-07") == [
             ("1200.00", "0.00", "0.00", "1200.00")
         ]
-        with ledger.original_time(at("2020-08-20 10:00")):
-            ledger.set_standard(
-                "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="raise"
-            )
+        uow = SaveAt(ledger, at("2020-08-20 10:00"))
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="raise", uow=uow
+        )
         Projector(ledger.recorder, ledger.mapper, views).catch_up()
         july = self.accounts(views)["2020-07"]
         assert (july.entitled, july.paid, july.outstanding) == (
@@ -117,10 +118,16 @@ class PayrollOnStore:
     def test_reference_case_4_a_rescinded_disability_subsidy_is_recovered_in_full(
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:
-        with ledger.original_time(at("2019-04-01 09:00")):
-            ledger.set_standard(
-                "disability-living", QIBIN, "2019-04", {"standard": "500"}, actor="f", reason="n"
-            )
+        uow = SaveAt(ledger, at("2019-04-01 09:00"))
+        ledger.set_standard(
+            "disability-living",
+            QIBIN,
+            "2019-04",
+            {"standard": "500"},
+            actor="f",
+            reason="n",
+            uow=uow,
+        )
         case = grant_reference_disability_case(ledger)
         for month, day in (
             ("2019-04", "30"),
@@ -148,17 +155,17 @@ class PayrollOnStore:
     ) -> None:
         case = self.household_case(ledger)
         self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:00")
-        with ledger.original_time(at("2020-04-10 10:00")):
-            ledger.set_standard(
-                "dibao-urban", QIBIN, "2020-03", {"standard": "650"}, actor="f", reason="raise"
-            )
+        uow = SaveAt(ledger, at("2020-04-10 10:00"))
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-03", {"standard": "650"}, actor="f", reason="raise", uow=uow
+        )
         self.close(ledger, views, "dibao-urban", "2020-04", "2020-04-30 18:00")
         assert self.lines(views, "dibao-urban", "2020-04") == [
             ("1350.00", "150.00", "0.00", "1500.00")
         ]
-        with ledger.original_time(at("2020-05-10 10:00")):
-            ledger.request_rescission(case, actor="cw", reason="fraud")
-            ledger.approve_rescission(case, actor="approver", reason="ok")
+        uow = SaveAt(ledger, at("2020-05-10 10:00"))
+        ledger.request_rescission(case, actor="cw", reason="fraud", uow=uow)
+        ledger.approve_rescission(case, actor="approver", reason="ok", uow=uow)
         self.close(ledger, views, "dibao-urban", "2020-05", "2020-05-31 18:00")
         # March: 1200 paid + 150 arrears; April: 1350 paid. All of it is recovered.
         assert self.lines(views, "dibao-urban", "2020-05") == [("0.00", "0.00", "2700.00", "0.00")]
@@ -175,10 +182,17 @@ class PayrollOnStore:
     ) -> None:
         self.household_case(ledger)
         self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:00")
-        with ledger.original_time(at("2020-04-05 10:00")):
-            ledger.correct_standard(
-                "dibao-urban", QIBIN, "2020-01", {"standard": "580"}, actor="f", reason="typo"
-            )
+        uow = SaveAt(ledger, at("2020-04-05 10:00"))
+        ledger.set_standard(
+            "dibao-urban",
+            QIBIN,
+            "2020-01",
+            {"standard": "580"},
+            actor="f",
+            reason="typo",
+            correction=True,
+            uow=uow,
+        )
         self.close(ledger, views, "dibao-urban", "2020-04", "2020-04-30 18:00")
         assert self.lines(views, "dibao-urban", "2020-04") == [
             ("1140.00", "0.00", "60.00", "1140.00")
@@ -190,8 +204,8 @@ class PayrollOnStore:
         case = self.household_case(ledger)
         for month, day in (("2020-03", "31"), ("2020-04", "30"), ("2020-05", "31")):
             self.close(ledger, views, "dibao-urban", month, f"{month}-{day} 18:00")
-        with ledger.original_time(at("2020-06-03 10:00")):
-            ledger.exit(case, "2020-04", actor="cw", reason="moved away in March")
+        uow = SaveAt(ledger, at("2020-06-03 10:00"))
+        ledger.exit(case, "2020-04", actor="cw", reason="moved away in March", uow=uow)
         self.close(ledger, views, "dibao-urban", "2020-06", "2020-06-30 18:00")
         assert self.lines(views, "dibao-urban", "2020-06") == [("0.00", "0.00", "2400.00", "0.00")]
         accounts = self.accounts(views)
@@ -204,24 +218,25 @@ class PayrollOnStore:
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:
         self.household_case(ledger)
-        with ledger.original_time(at("2020-03-05 10:00")):
-            relief = ledger.grant_relief(
-                QIBIN,
-                "urban",
-                "emergency",
-                date(2020, 3, 5),
-                2,
-                "3000",
-                PersonInput(person(date(1970, 1, 1), 9).identity_number, "周八"),
-                actor="cw",
-                reason="fire",
-            ).id
+        uow = SaveAt(ledger, at("2020-03-05 10:00"))
+        relief = ledger.grant_relief(
+            QIBIN,
+            "urban",
+            "emergency",
+            date(2020, 3, 5),
+            2,
+            "3000",
+            PersonInput(person(date(1970, 1, 1), 9).identity_number, "周八"),
+            actor="cw",
+            reason="fire",
+            uow=uow,
+        ).id
         self.close(ledger, views, "temporary-relief", "2020-03", "2020-03-31 18:00")
         assert self.lines(views, "temporary-relief", "2020-03") == [
             ("3000.00", "0.00", "0.00", "3000.00")
         ]
-        with ledger.original_time(at("2020-04-02 10:00")):
-            ledger.review_relief(relief, "rescinded", actor="approver", reason="no fire")
+        uow = SaveAt(ledger, at("2020-04-02 10:00"))
+        ledger.review_relief(relief, "rescinded", actor="approver", reason="no fire", uow=uow)
         self.close(ledger, views, "temporary-relief", "2020-04", "2020-04-30 18:00")
         assert self.lines(views, "temporary-relief", "2020-04") == [
             ("0.00", "0.00", "3000.00", "0.00")
@@ -247,10 +262,10 @@ class PayrollOnStore:
         self.household_case(ledger)
         for month, day in (("2020-03", "31"), ("2020-04", "30")):
             self.close(ledger, views, "dibao-urban", month, f"{month}-{day} 18:00")
-        with ledger.original_time(at("2020-05-02 10:00")):
-            ledger.set_standard(
-                "dibao-urban", QIBIN, "2020-04", {"standard": "620"}, actor="f", reason="n"
-            )
+        uow = SaveAt(ledger, at("2020-05-02 10:00"))
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-04", {"standard": "620"}, actor="f", reason="n", uow=uow
+        )
         self.close(ledger, views, "dibao-urban", "2020-05", "2020-05-31 18:00")
         periods = Accounts(views).periods(ReadSide(views).position)
         assert [p.digest_matches for p in periods] == [True, True, True]

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from domain.application.ledger import Ledger
+from domain.application.recording import SaveAt
 from domain.months import Month
 from domain.people.identity import IdentityNumber
 from domain.people.person import PersonInput
@@ -45,8 +46,8 @@ class ReadSideOnStore:
     @pytest.fixture
     def ledger(self, database_url: str) -> Iterator[Ledger]:
         ledger = ledger_at(database_url)
-        with ledger.original_time(at("2019-01-02 09:00")):
-            set_reference_standards(ledger)
+        uow = SaveAt(ledger, at("2019-01-02 09:00"))
+        set_reference_standards(ledger, uow=uow)
         yield ledger
         ledger.close()
 
@@ -70,13 +71,13 @@ class ReadSideOnStore:
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:
         case = grant_reference_household(ledger)
-        with ledger.original_time(at("2020-08-20 10:00")):
-            ledger.set_standard(
-                "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n"
-            )
-        with ledger.original_time(at("2020-12-21 10:00")):
-            ledger.reassess(case, "2021-01", {"income": "700"}, actor="cw", reason="job")
-            ledger.start_gradual_exit(case, "2021-01", 6, actor="cw", reason="income")
+        uow = SaveAt(ledger, at("2020-08-20 10:00"))
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n", uow=uow
+        )
+        uow = SaveAt(ledger, at("2020-12-21 10:00"))
+        ledger.reassess(case, "2021-01", {"income": "700"}, actor="cw", reason="job", uow=uow)
+        ledger.start_gradual_exit(case, "2021-01", 6, actor="cw", reason="income", uow=uow)
         read = self.caught_up(ledger, views)
         now = read.position
 
@@ -100,8 +101,10 @@ class ReadSideOnStore:
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:
         someone = person(date(1932, 5, 15), 5)
-        with ledger.original_time(at("2022-01-05 10:00")):
-            ledger.grant("elderly-allowance", QIBIN, "2022-01", [someone], actor="cw", reason="80+")
+        uow = SaveAt(ledger, at("2022-01-05 10:00"))
+        ledger.grant(
+            "elderly-allowance", QIBIN, "2022-01", [someone], actor="cw", reason="80+", uow=uow
+        )
         read = self.caught_up(ledger, views)
         reference = ledger.references.reference(IdentityNumber.parse(someone.identity_number))
         may = read.entitlements(reference, M("2022-05"), read.position)
@@ -126,16 +129,17 @@ class ReadSideOnStore:
     def test_a_date_is_read_as_the_end_of_that_day_in_asia_shanghai(
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:
-        with ledger.original_time(at("2019-09-01 00:30")):  # 2019-08-31 16:30 UTC
-            ledger.grant(
-                "disability-nursing",
-                QIBIN,
-                "2019-08",
-                [person(date(1970, 1, 1), 6)],
-                grade=1,
-                actor="cw",
-                reason="x",
-            )
+        uow = SaveAt(ledger, at("2019-09-01 00:30"))  # 2019-08-31 16:30 UTC
+        ledger.grant(
+            "disability-nursing",
+            QIBIN,
+            "2019-08",
+            [person(date(1970, 1, 1), 6)],
+            grade=1,
+            actor="cw",
+            reason="x",
+            uow=uow,
+        )
         read = self.caught_up(ledger, views)
         assert (
             read.roll(
@@ -155,43 +159,46 @@ class ReadSideOnStore:
     def test_an_orphan_leaves_the_roll_after_the_month_of_the_18th_birthday(
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:
-        with ledger.original_time(at("2020-01-10 10:00")):
-            ledger.grant(
-                "orphan",
-                QIBIN,
-                "2020-01",
-                [person(date(2003, 3, 15), 8)],
-                care="dispersed",
-                actor="cw",
-                reason="x",
-            )
+        uow = SaveAt(ledger, at("2020-01-10 10:00"))
+        ledger.grant(
+            "orphan",
+            QIBIN,
+            "2020-01",
+            [person(date(2003, 3, 15), 8)],
+            care="dispersed",
+            actor="cw",
+            reason="x",
+            uow=uow,
+        )
         read = self.caught_up(ledger, views)
         assert len(read.roll("orphan", QIBIN, M("2021-03"), read.position)) == 1
         assert read.roll("orphan", QIBIN, M("2021-04"), read.position) == []
 
     def test_totals_sum_the_case_months(self, ledger: Ledger, views: ViewDatabase) -> None:
-        with ledger.original_time(at("2020-01-10 10:00")):
-            for serial in range(5):
-                ledger.grant(
-                    "disability-living",
-                    QIBIN,
-                    "2020-01",
-                    [person(date(1960, 1, 1), 20 + serial)],
-                    grade=1,
-                    actor="cw",
-                    reason="x",
-                )
-            ledger.grant_relief(
+        uow = SaveAt(ledger, at("2020-01-10 10:00"))
+        for serial in range(5):
+            ledger.grant(
+                "disability-living",
                 QIBIN,
-                "urban",
-                "expenditure",
-                date(2020, 1, 5),
-                1,
-                "300.50",
-                person(date(1960, 1, 1), 40),
+                "2020-01",
+                [person(date(1960, 1, 1), 20 + serial)],
+                grade=1,
                 actor="cw",
                 reason="x",
+                uow=uow,
             )
+        ledger.grant_relief(
+            QIBIN,
+            "urban",
+            "expenditure",
+            date(2020, 1, 5),
+            1,
+            "300.50",
+            person(date(1960, 1, 1), 40),
+            actor="cw",
+            reason="x",
+            uow=uow,
+        )
         read = self.caught_up(ledger, views)
         totals = {
             (t.programme, t.region): (t.entitled, t.cases)
@@ -216,27 +223,35 @@ class ReadSideOnStore:
         scratch: ViewDatabase,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        with ledger.original_time(at("2020-03-02 10:00")):
-            for n in range(3):
-                ledger.grant(
-                    "dibao-urban",
-                    QIBIN,
-                    "2020-03",
-                    [person(date(1980, 1, 1 + n), 80 + n)],
-                    income="150.50",
-                    actor="cw",
-                    reason="x",
-                )
+        uow = SaveAt(ledger, at("2020-03-02 10:00"))
+        for n in range(3):
+            ledger.grant(
+                "dibao-urban",
+                QIBIN,
+                "2020-03",
+                [person(date(1980, 1, 1 + n), 80 + n)],
+                income="150.50",
+                actor="cw",
+                reason="x",
+                uow=uow,
+            )
         self.caught_up(ledger, views)
         # Two raises in one batch, of cases the batch holds no other event of: the second
         # reads again the cases the first wrote and let go of.
-        with ledger.original_time(at("2020-08-20 10:00")):
-            ledger.set_standard(
-                "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n"
-            )
-            ledger.correct_standard(
-                "dibao-urban", QIBIN, "2020-07", {"standard": "640"}, actor="f", reason="typo"
-            )
+        uow = SaveAt(ledger, at("2020-08-20 10:00"))
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n", uow=uow
+        )
+        ledger.set_standard(
+            "dibao-urban",
+            QIBIN,
+            "2020-07",
+            {"standard": "640"},
+            actor="f",
+            reason="typo",
+            correction=True,
+            uow=uow,
+        )
         monkeypatch.setattr(projector_module, "RAISE_CHUNK", 1)
         read = self.caught_up(ledger, views, batch_size=1_000)
         monkeypatch.undo()
@@ -347,66 +362,78 @@ class ReadSideOnStore:
 
 def record_a_small_history(ledger: Ledger) -> None:
     """A few cases of each kind, with a retroactive raise, an exit and a rescission."""
-    with ledger.original_time(at("2020-03-02 10:00")):
-        dibao = ledger.grant(
-            "dibao-urban",
-            QIBIN,
-            "2020-03",
-            [person(date(1980, 1, 1), 71), person(date(1981, 1, 1), 72)],
-            income="150.50",
-            actor="cw",
-            reason="x",
-        ).id
-        tekun = ledger.grant(
-            "tekun",
-            QIBIN,
-            "2020-03",
-            [person(date(1950, 1, 1), 73)],
-            area="urban",
-            tier="partial",
-            actor="cw",
-            reason="x",
-        ).id
-        ledger.grant(
-            "elderly-allowance",
-            QIBIN,
-            "2020-03",
-            [person(date(1930, 1, 1), 74)],
-            actor="cw",
-            reason="x",
-        )
-        nursing = ledger.grant(
-            "disability-nursing",
-            QIBIN,
-            "2020-03",
-            [person(date(1990, 1, 1), 75)],
-            grade=1,
-            actor="cw-1",
-            reason="x",
-        ).id
-        ledger.grant_relief(
-            QIBIN,
-            "rural",
-            "emergency",
-            date(2020, 3, 1),
-            3,
-            "900",
-            PersonInput(person(date(1977, 1, 1), 76).identity_number, "钱七"),
-            actor="cw",
-            reason="flood",
-        )
-    with ledger.original_time(at("2020-08-20 10:00")):
-        ledger.set_standard(
-            "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n"
-        )
-        ledger.suspend(tekun, "2020-06", actor="cw", reason="hospital")
-        ledger.exit(dibao, "2020-09", actor="cw", reason="moved away")
-    with ledger.original_time(at("2020-09-01 10:00")):
-        ledger.request_rescission(nursing, actor="cw-1", reason="forged")
-        ledger.approve_rescission(nursing, actor="approver", reason="ok")
-        ledger.correct_standard(
-            "dibao-urban", QIBIN, "2020-07", {"standard": "640"}, actor="f", reason="typo"
-        )
+    uow = SaveAt(ledger, at("2020-03-02 10:00"))
+    dibao = ledger.grant(
+        "dibao-urban",
+        QIBIN,
+        "2020-03",
+        [person(date(1980, 1, 1), 71), person(date(1981, 1, 1), 72)],
+        income="150.50",
+        actor="cw",
+        reason="x",
+        uow=uow,
+    ).id
+    tekun = ledger.grant(
+        "tekun",
+        QIBIN,
+        "2020-03",
+        [person(date(1950, 1, 1), 73)],
+        area="urban",
+        tier="partial",
+        actor="cw",
+        reason="x",
+        uow=uow,
+    ).id
+    ledger.grant(
+        "elderly-allowance",
+        QIBIN,
+        "2020-03",
+        [person(date(1930, 1, 1), 74)],
+        actor="cw",
+        reason="x",
+        uow=uow,
+    )
+    nursing = ledger.grant(
+        "disability-nursing",
+        QIBIN,
+        "2020-03",
+        [person(date(1990, 1, 1), 75)],
+        grade=1,
+        actor="cw-1",
+        reason="x",
+        uow=uow,
+    ).id
+    ledger.grant_relief(
+        QIBIN,
+        "rural",
+        "emergency",
+        date(2020, 3, 1),
+        3,
+        "900",
+        PersonInput(person(date(1977, 1, 1), 76).identity_number, "钱七"),
+        actor="cw",
+        reason="flood",
+        uow=uow,
+    )
+    uow = SaveAt(ledger, at("2020-08-20 10:00"))
+    ledger.set_standard(
+        "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n", uow=uow
+    )
+    ledger.suspend(tekun, "2020-06", actor="cw", reason="hospital", uow=uow)
+    ledger.exit(dibao, "2020-09", actor="cw", reason="moved away", uow=uow)
+    uow = SaveAt(ledger, at("2020-09-01 10:00"))
+    ledger.request_rescission(nursing, actor="cw-1", reason="forged", uow=uow)
+    ledger.approve_rescission(nursing, actor="approver", reason="ok", uow=uow)
+    ledger.set_standard(
+        "dibao-urban",
+        QIBIN,
+        "2020-07",
+        {"standard": "640"},
+        actor="f",
+        reason="typo",
+        correction=True,
+        uow=uow,
+    )
 
 
 class TestReadSideOnSQLite(OnSQLite, ReadSideOnStore):

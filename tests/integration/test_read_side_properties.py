@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from api.core.settings import postgres_url_with_dbname
+from api.services.closing import close_period
 from domain.application.ledger import Ledger
 from domain.errors import LedgerRefusal
 from domain.months import Month
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
-from projections.reads.payroll_lines import close_period
 from projections.reads.period_accounts import Accounts
 from projections.reads.read_side import ReadSide
 from projections.storage.opening import open_views

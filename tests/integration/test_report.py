@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from api.cli import main
 from api.cli.charts import Basis, roll_sizes, write_charts, year_totals
 from api.core.bootstrap import opened
+from domain.application.recording import SaveAt
 from domain.months import Month
 from projections.reads.read_side import CURRENT
 from tests.integration.test_read_side import record_a_small_history
@@ -35,8 +36,7 @@ def ledger_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "ledger.db"
     monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{path}")
     ledger = ledger_at(f"sqlite:///{path}")
-    with ledger.original_time(at("2019-01-02 09:00")):
-        set_reference_standards(ledger)
+    set_reference_standards(ledger, uow=SaveAt(ledger, at("2019-01-02 09:00")))
     record_a_small_history(ledger)
     ledger.close()
     for programme, month in (

@@ -9,6 +9,7 @@ import pytest
 
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
+from domain.application.recording import ImportBatch, SaveAt
 from domain.errors import (
     CaseStateError,
     ExclusiveHoldingError,
@@ -20,6 +21,7 @@ from domain.errors import (
     RecordTimeError,
     UnknownRegionError,
 )
+from domain.months import Month
 from domain.people.person import PersonInput
 from domain.relief import Relief
 from tests.support import QIBIN, identity_number, memory_ledger, person, set_reference_standards
@@ -259,22 +261,18 @@ def test_bad_grants_are_refused_naming_the_field_and_store_nothing(
 
 def test_imported_decisions_keep_their_time_which_never_goes_back(ledger: Ledger) -> None:
     earlier = datetime(2019, 3, 1, tzinfo=UTC)
-    with (
-        pytest.raises(RecordTimeError, match="earlier than the latest stored"),
-        ledger.original_time(earlier),
-    ):
-        pass
+    with pytest.raises(RecordTimeError, match="earlier than the latest stored"):
+        ImportBatch(ledger).at(earlier)
+    with pytest.raises(RecordTimeError, match="earlier than the latest stored"):
+        SaveAt(ledger, earlier)
     fresh = memory_ledger()
-    with fresh.original_time(datetime(2019, 1, 2, tzinfo=UTC)):
-        receipt = fresh.set_standard(
-            "disability-living", QIBIN, "2019-01", {"standard": "500"}, actor="f", reason="n"
-        )
+    uow = SaveAt(fresh, datetime(2019, 1, 2, tzinfo=UTC))
+    receipt = fresh.set_standard(
+        "disability-living", QIBIN, "2019-01", {"standard": "500"}, actor="f", reason="n", uow=uow
+    )
     assert fresh.latest_recorded_time() == datetime(2019, 1, 2, tzinfo=UTC)
     assert receipt.position == fresh.position
-    with (
-        pytest.raises(InvalidInputError, match="no later than 2019-02"),
-        fresh.original_time(datetime(2019, 1, 3, tzinfo=UTC)),
-    ):
+    with pytest.raises(InvalidInputError, match="no later than 2019-02"):
         fresh.grant(
             "disability-living",
             QIBIN,
@@ -283,7 +281,60 @@ def test_imported_decisions_keep_their_time_which_never_goes_back(ledger: Ledger
             grade=1,
             actor="cw",
             reason="x",
+            uow=SaveAt(fresh, datetime(2019, 1, 3, tzinfo=UTC)),
         )
+
+
+def test_an_import_batch_saves_its_decisions_together_when_flushed(ledger: Ledger) -> None:
+    position = ledger.position
+    july = datetime(2030, 7, 1, tzinfo=UTC)
+    with ImportBatch(ledger) as batch:
+        raised = ledger.set_standard(
+            "disability-living",
+            QIBIN,
+            "2030-07",
+            {"standard": "800"},
+            actor="f",
+            reason="n",
+            uow=batch.at(july),
+        )
+        granted = ledger.grant(
+            "disability-living",
+            QIBIN,
+            "2030-07",
+            [person(date(1970, 1, 1))],
+            grade=1,
+            actor="cw",
+            reason="x",
+            uow=batch.at(july),
+        )
+        # Nothing is stored yet, and a later decision of the batch may not go back in time.
+        assert (raised.position, granted.position, ledger.position) == (0, 0, position)
+        with pytest.raises(RecordTimeError, match="earlier than the latest stored"):
+            batch.at(datetime(2030, 6, 30, tzinfo=UTC))
+    assert ledger.position == position + 4  # the raise, the grant, and the person index's two
+    assert ledger.monthly_amount(granted.id, "2030-07") == Decimal("800.00")
+
+
+def test_a_close_computed_after_another_close_or_before_the_last_is_refused(
+    ledger: Ledger,
+) -> None:
+    computed_at = ledger.position
+    ledger.close_period(
+        "disability-living", QIBIN, "2020-03", computed_at, [], previous=None, actor="f"
+    )
+    march = Month.parse("2020-03")
+    with pytest.raises(CaseStateError, match="computed after no close, but"):
+        ledger.close_period(
+            "disability-living", QIBIN, "2020-04", ledger.position, [], previous=None, actor="f"
+        )
+    with pytest.raises(CaseStateError, match="before the previous close"):
+        ledger.close_period(
+            "disability-living", QIBIN, "2020-04", computed_at - 1, [], previous=march, actor="f"
+        )
+    ledger.close_period(
+        "disability-living", QIBIN, "2020-04", ledger.position, [], previous=march, actor="f"
+    )
 
 
 def test_emergency_relief_is_reviewed_once_and_a_rescinded_one_is_to_recover(

@@ -82,8 +82,14 @@ def test_a_second_standard_for_the_same_month_replaces_it_only_when_raising() ->
 def test_a_correction_may_go_down_and_later_raises_are_checked_against_it() -> None:
     ledger = memory_ledger()
     ledger.set_standard("dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n")
-    ledger.correct_standard(
-        "dibao-urban", QIBIN, "2020-01", {"standard": "560"}, actor="f", reason="typo in notice"
+    ledger.set_standard(
+        "dibao-urban",
+        QIBIN,
+        "2020-01",
+        {"standard": "560"},
+        actor="f",
+        reason="typo in notice",
+        correction=True,
     )
     ledger.set_standard("dibao-urban", QIBIN, "2020-07", {"standard": "580"}, actor="f", reason="n")
 
@@ -91,13 +97,25 @@ def test_a_correction_may_go_down_and_later_raises_are_checked_against_it() -> N
 def test_a_correction_needs_an_existing_entry_and_a_reason() -> None:
     ledger = memory_ledger()
     with pytest.raises(NotFoundError, match="a correction fixes an existing entry"):
-        ledger.correct_standard(
-            "dibao-urban", QIBIN, "2020-01", {"standard": "1"}, actor="f", reason="why"
+        ledger.set_standard(
+            "dibao-urban",
+            QIBIN,
+            "2020-01",
+            {"standard": "1"},
+            actor="f",
+            reason="why",
+            correction=True,
         )
     ledger.set_standard("dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n")
     with pytest.raises(InvalidInputError, match="needs a reason"):
-        ledger.correct_standard(
-            "dibao-urban", QIBIN, "2020-01", {"standard": "1"}, actor="f", reason="  "
+        ledger.set_standard(
+            "dibao-urban",
+            QIBIN,
+            "2020-01",
+            {"standard": "1"},
+            actor="f",
+            reason="  ",
+            correction=True,
         )
 
 

@@ -8,42 +8,19 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.http.deps import KnowledgeDep, RuntimeDep, Staff
 from api.http.problems import PROBLEM_RESPONSES
-from api.http.schemas import (
-    CaseGrant,
-    CasePublic,
-    DatedDecision,
-    DecisionPublic,
-    GradualExit,
-    PersonPublic,
-    Reasoned,
-    Reassessment,
-    Recorded,
-)
-from api.http.writes import ApproverDecision, CaseworkerDecision
-from domain.people.person import PersonInput
+from api.http.schemas import CasePublic, DecisionPublic, PersonPublic, Recorded
+from api.http.writes import ApproverWriter, CaseworkerWriter
+from api.services import decisions
+from api.services.decisions import CaseGrant, DatedDecision, GradualExit, Reasoned, Reassessment
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def grant(body: CaseGrant, decide: CaseworkerDecision) -> Recorded:
+def grant(body: CaseGrant, write: CaseworkerWriter) -> Recorded:
     """Grant a programme to a person, or dibao to a household (list every member)."""
-    persons = [PersonInput(p.identity_number, p.name, p.birth_date) for p in body.persons]
-    return decide(
-        body,
-        lambda ledger, actor: ledger.grant(
-            body.programme,
-            body.region,
-            body.effective,
-            persons,
-            actor=actor,
-            reason=body.reason,
-            income=body.income,
-            area=body.area,
-            tier=body.tier,
-            grade=body.grade,
-            care=body.care,
-        ),
+    return write(
+        body, lambda ledger, actor, uow: decisions.grant(ledger, body, actor=actor, uow=uow)
     )
 
 
@@ -99,72 +76,69 @@ def _decision(event: Any) -> DecisionPublic:
 
 
 @router.post("/{case_id}/reassessments", status_code=status.HTTP_201_CREATED)
-def reassess(case_id: UUID, body: Reassessment, decide: CaseworkerDecision) -> Recorded:
+def reassess(case_id: UUID, body: Reassessment, write: CaseworkerWriter) -> Recorded:
     """New facts from a month (income, area, care tier, grade or orphan care)."""
-    changes = body.changes.model_dump(exclude_none=True)
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.reassess(
-            case_id, body.effective, changes, actor=actor, reason=body.reason
-        ),
+        lambda ledger, actor, uow: decisions.reassess(ledger, case_id, body, actor=actor, uow=uow),
     )
 
 
 @router.post("/{case_id}/suspensions", status_code=status.HTTP_201_CREATED)
-def suspend(case_id: UUID, body: DatedDecision, decide: CaseworkerDecision) -> Recorded:
+def suspend(case_id: UUID, body: DatedDecision, write: CaseworkerWriter) -> Recorded:
     """Stop payment from a month; suspended months are not paid later."""
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.suspend(
-            case_id, body.effective, actor=actor, reason=body.reason
-        ),
+        lambda ledger, actor, uow: decisions.suspend(ledger, case_id, body, actor=actor, uow=uow),
     )
 
 
 @router.post("/{case_id}/resumptions", status_code=status.HTTP_201_CREATED)
-def resume(case_id: UUID, body: DatedDecision, decide: CaseworkerDecision) -> Recorded:
+def resume(case_id: UUID, body: DatedDecision, write: CaseworkerWriter) -> Recorded:
     """Pay a suspended case again from a month."""
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.resume(
-            case_id, body.effective, actor=actor, reason=body.reason
-        ),
+        lambda ledger, actor, uow: decisions.resume(ledger, case_id, body, actor=actor, uow=uow),
     )
 
 
 @router.post("/{case_id}/gradual-exits", status_code=status.HTTP_201_CREATED)
-def start_gradual_exit(case_id: UUID, body: GradualExit, decide: CaseworkerDecision) -> Recorded:
+def start_gradual_exit(case_id: UUID, body: GradualExit, write: CaseworkerWriter) -> Recorded:
     """A dibao household leaves over N months, paid the amount of the month before."""
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.start_gradual_exit(
-            case_id, body.effective, body.months, actor=actor, reason=body.reason
+        lambda ledger, actor, uow: decisions.start_gradual_exit(
+            ledger, case_id, body, actor=actor, uow=uow
         ),
     )
 
 
 @router.post("/{case_id}/exits", status_code=status.HTTP_201_CREATED)
-def exit_case(case_id: UUID, body: DatedDecision, decide: CaseworkerDecision) -> Recorded:
+def exit_case(case_id: UUID, body: DatedDecision, write: CaseworkerWriter) -> Recorded:
     """Close the case from a month (the last paid month is the one before); may be backdated."""
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.exit(case_id, body.effective, actor=actor, reason=body.reason),
+        lambda ledger, actor, uow: decisions.exit_case(ledger, case_id, body, actor=actor, uow=uow),
     )
 
 
 @router.post("/{case_id}/rescission-requests", status_code=status.HTTP_201_CREATED)
-def request_rescission(case_id: UUID, body: Reasoned, decide: CaseworkerDecision) -> Recorded:
+def request_rescission(case_id: UUID, body: Reasoned, write: CaseworkerWriter) -> Recorded:
     """Ask for the case to be rescinded (void from the start); a second person approves."""
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.request_rescission(case_id, actor=actor, reason=body.reason),
+        lambda ledger, actor, uow: decisions.request_rescission(
+            ledger, case_id, body, actor=actor, uow=uow
+        ),
     )
 
 
 @router.post("/{case_id}/rescission-approvals", status_code=status.HTTP_201_CREATED)
-def approve_rescission(case_id: UUID, body: Reasoned, decide: ApproverDecision) -> Recorded:
+def approve_rescission(case_id: UUID, body: Reasoned, write: ApproverWriter) -> Recorded:
     """Approve a requested rescission; not by the person who requested it."""
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.approve_rescission(case_id, actor=actor, reason=body.reason),
+        lambda ledger, actor, uow: decisions.approve_rescission(
+            ledger, case_id, body, actor=actor, uow=uow
+        ),
     )

@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, status
 
-from api.http.deps import MONTH_PATTERN, Accountant, KnowledgeDep, RuntimeDep
+from api.http.deps import Accountant, KnowledgeDep, RuntimeDep
 from api.http.problems import PROBLEM_RESPONSES
-from api.http.schemas import AnyProgramme, PayrollLinePublic, PeriodPublic, Recorded, RegionCode
-from api.http.writes import FinanceDecision
+from api.http.schemas import PayrollLinePublic, PeriodPublic, Recorded
+from api.http.writes import FinanceWriter
+from api.services.closing import close_period
+from api.services.fields import MONTH_PATTERN, AnyProgramme, RegionCode
 from domain.months import parse_month
-from projections.reads.payroll_lines import close_period
 from projections.reads.period_accounts import Accounts
 
 router = APIRouter(prefix="/periods", tags=["payroll periods"], responses=PROBLEM_RESPONSES)
@@ -23,15 +24,15 @@ def close(
     region: RegionCode,
     month: MonthPath,
     runtime: RuntimeDep,
-    decide: FinanceDecision,
+    write: FinanceWriter,
 ) -> Recorded:
     """Close a month: its payroll lines (the month's amounts, arrears for earlier closed months,
     recoveries to collect) are computed from everything recorded so far and frozen."""
     closing = parse_month(month, "month")
-    return decide(
+    return write(
         None,
-        lambda ledger, actor: close_period(
-            ledger, runtime.views, programme, region, closing, actor=actor
+        lambda ledger, actor, uow: close_period(
+            ledger, runtime.views, programme, region, closing, actor=actor, uow=uow
         ),
     )
 

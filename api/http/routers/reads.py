@@ -8,18 +8,17 @@ from fastapi import APIRouter, Query
 from api.http.deps import Accountant, Anyone, KnowledgeDep, RuntimeDep, Staff
 from api.http.problems import PROBLEM_RESPONSES
 from api.http.schemas import (
-    AnyProgramme,
     EntitlementPublic,
     EntitlementsPublic,
     IdentityQuery,
     ReconciliationPublic,
     ReconciliationRow,
-    RegionCode,
     RollEntryPublic,
     RollPublic,
     TotalPublic,
     TotalsPublic,
 )
+from api.services.fields import AnyProgramme, RegionCode
 from domain.people.identity import IdentityNumber
 from projections.reads.period_accounts import Accounts, month_totals, reconcile
 

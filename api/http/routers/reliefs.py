@@ -8,41 +8,23 @@ from fastapi import APIRouter, Query, status
 
 from api.http.deps import KnowledgeDep, RuntimeDep, Staff
 from api.http.problems import PROBLEM_RESPONSES
-from api.http.schemas import (
-    OverdueReviewPublic,
-    OverdueReviewsPublic,
-    Reasoned,
-    Recorded,
-    ReliefIn,
-    ReliefPublic,
-    ReliefReview,
-)
-from api.http.writes import ApproverDecision, CaseworkerDecision, ReviewerDecision
+from api.http.schemas import OverdueReviewPublic, OverdueReviewsPublic, Recorded, ReliefPublic
+from api.http.writes import ApproverWriter, CaseworkerWriter, ReviewerWriter
+from api.services import decisions
+from api.services.decisions import Reasoned, ReliefIn, ReliefReview
 from domain.months import BUREAU_TIME_ZONE
-from domain.people.person import PersonInput
 from domain.relief import ReliefKind
 
 router = APIRouter(prefix="/reliefs", tags=["temporary relief"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def grant_relief(body: ReliefIn, decide: CaseworkerDecision) -> Recorded:
+def grant_relief(body: ReliefIn, write: CaseworkerWriter) -> Recorded:
     """Grant temporary relief: at once up to the cap (cap multiple x the dibao standard x
     household size), else as a request for a second person's approval."""
-    person = PersonInput(body.person.identity_number, body.person.name, body.person.birth_date)
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.grant_relief(
-            body.region,
-            body.area,
-            body.kind,
-            body.relief_date,
-            body.household_size,
-            body.amount,
-            person,
-            actor=actor,
-            reason=body.reason,
-        ),
+        lambda ledger, actor, uow: decisions.grant_relief(ledger, body, actor=actor, uow=uow),
     )
 
 
@@ -88,20 +70,22 @@ def read_relief(relief_id: UUID, runtime: RuntimeDep, user: Staff) -> ReliefPubl
 
 
 @router.post("/{relief_id}/approvals", status_code=status.HTTP_201_CREATED)
-def approve_relief(relief_id: UUID, body: Reasoned, decide: ApproverDecision) -> Recorded:
+def approve_relief(relief_id: UUID, body: Reasoned, write: ApproverWriter) -> Recorded:
     """Approve relief above the cap; not by the person who requested it."""
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.approve_relief(relief_id, actor=actor, reason=body.reason),
+        lambda ledger, actor, uow: decisions.approve_relief(
+            ledger, relief_id, body, actor=actor, uow=uow
+        ),
     )
 
 
 @router.post("/{relief_id}/reviews", status_code=status.HTTP_201_CREATED)
-def review_relief(relief_id: UUID, body: ReliefReview, decide: ReviewerDecision) -> Recorded:
+def review_relief(relief_id: UUID, body: ReliefReview, write: ReviewerWriter) -> Recorded:
     """Review emergency relief after payment: confirmed, or rescinded (then recovered)."""
-    return decide(
+    return write(
         body,
-        lambda ledger, actor: ledger.review_relief(
-            relief_id, body.outcome, actor=actor, reason=body.reason
+        lambda ledger, actor, uow: decisions.review_relief(
+            ledger, relief_id, body, actor=actor, uow=uow
         ),
     )

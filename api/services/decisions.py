@@ -1,0 +1,239 @@
+"""Each kind of decision: the data it takes, and the Ledger command it makes.
+
+The HTTP service and the import both record decisions through these functions, so a
+request body and a line of a decisions file mean the same command. The ids a decision is
+about (a case, a relief, a programme's schedule) come beside the data: from the URL, or
+derived from the file's own keys. The caller chooses the unit of work: saved now, under an
+idempotency key, or within an import batch.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from pydantic import Field
+
+from api.services.fields import (
+    Area,
+    Body,
+    Care,
+    CaseChanges,
+    CaseProgramme,
+    MoneyText,
+    MonthText,
+    ParameterName,
+    PersonIn,
+    Reason,
+    RegionCode,
+    ReliefKind,
+    ReviewOutcome,
+    Tier,
+)
+from domain.application.ledger import Ledger
+from domain.application.recording import Receipt, UnitOfWork
+from domain.people.person import PersonInput
+
+
+class StandardIn(Body):
+    effective: MonthText
+    parameters: dict[ParameterName, MoneyText] = Field(
+        max_length=10, examples=[{"standard": "650.00"}]
+    )
+    reason: Reason
+
+
+class CaseGrant(Body):
+    programme: CaseProgramme
+    region: RegionCode
+    effective: MonthText
+    persons: list[PersonIn] = Field(
+        min_length=1,
+        max_length=30,
+        description="Every household member for dibao; one person otherwise",
+    )
+    income: MoneyText | None = Field(default=None, description="dibao: per-capita monthly income")
+    area: Area | None = Field(default=None, description="tekun: urban or rural")
+    tier: Tier | None = Field(default=None, description="tekun: care tier")
+    grade: int | None = Field(default=None, ge=1, le=4, description="disability certificate grade")
+    care: Care | None = Field(default=None, description="orphan")
+    reason: Reason
+
+
+class Reassessment(Body):
+    effective: MonthText
+    changes: CaseChanges
+    reason: Reason
+
+
+class DatedDecision(Body):
+    effective: MonthText
+    reason: Reason
+
+
+class GradualExit(Body):
+    effective: MonthText
+    months: int = Field(ge=1, le=12)
+    reason: Reason
+
+
+class Reasoned(Body):
+    reason: Reason
+
+
+class ReliefIn(Body):
+    region: RegionCode
+    area: Area
+    kind: ReliefKind
+    relief_date: date
+    household_size: int = Field(ge=1, le=30)
+    amount: MoneyText
+    person: PersonIn
+    reason: Reason
+
+
+class ReliefReview(Body):
+    outcome: ReviewOutcome
+    reason: Reason
+
+
+def person_input(person: PersonIn) -> PersonInput:
+    return PersonInput(person.identity_number, person.name, person.birth_date)
+
+
+# Standards.
+
+
+def set_standard(
+    ledger: Ledger,
+    programme: str,
+    region: str,
+    data: StandardIn,
+    *,
+    correction: bool,
+    actor: str,
+    uow: UnitOfWork,
+) -> Receipt:
+    return ledger.set_standard(
+        programme,
+        region,
+        data.effective,
+        data.parameters,
+        actor=actor,
+        reason=data.reason,
+        correction=correction,
+        uow=uow,
+    )
+
+
+# Cases.
+
+
+def grant(
+    ledger: Ledger,
+    data: CaseGrant,
+    *,
+    actor: str,
+    uow: UnitOfWork,
+    case_id: UUID | None = None,
+) -> Receipt:
+    return ledger.grant(
+        data.programme,
+        data.region,
+        data.effective,
+        [person_input(p) for p in data.persons],
+        actor=actor,
+        reason=data.reason,
+        income=data.income,
+        area=data.area,
+        tier=data.tier,
+        grade=data.grade,
+        care=data.care,
+        case_id=case_id,
+        uow=uow,
+    )
+
+
+def reassess(
+    ledger: Ledger, case_id: UUID, data: Reassessment, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    changes = data.changes.model_dump(exclude_none=True)
+    return ledger.reassess(
+        case_id, data.effective, changes, actor=actor, reason=data.reason, uow=uow
+    )
+
+
+def suspend(
+    ledger: Ledger, case_id: UUID, data: DatedDecision, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.suspend(case_id, data.effective, actor=actor, reason=data.reason, uow=uow)
+
+
+def resume(
+    ledger: Ledger, case_id: UUID, data: DatedDecision, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.resume(case_id, data.effective, actor=actor, reason=data.reason, uow=uow)
+
+
+def exit_case(
+    ledger: Ledger, case_id: UUID, data: DatedDecision, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.exit(case_id, data.effective, actor=actor, reason=data.reason, uow=uow)
+
+
+def start_gradual_exit(
+    ledger: Ledger, case_id: UUID, data: GradualExit, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.start_gradual_exit(
+        case_id, data.effective, data.months, actor=actor, reason=data.reason, uow=uow
+    )
+
+
+def request_rescission(
+    ledger: Ledger, case_id: UUID, data: Reasoned, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.request_rescission(case_id, actor=actor, reason=data.reason, uow=uow)
+
+
+def approve_rescission(
+    ledger: Ledger, case_id: UUID, data: Reasoned, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.approve_rescission(case_id, actor=actor, reason=data.reason, uow=uow)
+
+
+# Temporary relief.
+
+
+def grant_relief(
+    ledger: Ledger,
+    data: ReliefIn,
+    *,
+    actor: str,
+    uow: UnitOfWork,
+    relief_id: UUID | None = None,
+) -> Receipt:
+    return ledger.grant_relief(
+        data.region,
+        data.area,
+        data.kind,
+        data.relief_date,
+        data.household_size,
+        data.amount,
+        person_input(data.person),
+        actor=actor,
+        reason=data.reason,
+        relief_id=relief_id,
+        uow=uow,
+    )
+
+
+def approve_relief(
+    ledger: Ledger, relief_id: UUID, data: Reasoned, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.approve_relief(relief_id, actor=actor, reason=data.reason, uow=uow)
+
+
+def review_relief(
+    ledger: Ledger, relief_id: UUID, data: ReliefReview, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.review_relief(relief_id, data.outcome, actor=actor, reason=data.reason, uow=uow)

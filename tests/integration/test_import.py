@@ -1,0 +1,127 @@
+"""The decisions-file import on SQLite and PostgreSQL: what its closes pay and settle."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.core.bootstrap import Runtime, opened
+from api.core.settings import Settings
+from api.services.importing import import_file
+from domain.months import Month
+from projections.reads.period_accounts import Accounts
+from projections.reads.read_side import ReadSide
+from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number
+
+D = Decimal
+
+
+def close(month: str, at: str) -> dict[str, Any]:
+    return {
+        "decision": "close_period",
+        "at": at,
+        "actor": "finance-office",
+        "programme": "dibao-urban",
+        "region": QIBIN,
+        "month": month,
+    }
+
+
+def standard(effective: str, amount: str, at: str) -> dict[str, Any]:
+    return {
+        "decision": "set_standard",
+        "at": at,
+        "actor": "finance-office",
+        "programme": "dibao-urban",
+        "region": QIBIN,
+        "effective": effective,
+        "parameters": {"standard": amount},
+        "reason": "provincial notice",
+    }
+
+
+# Reference case 1 as a file: a household of 3 paid 1200.00 from 2020-03; a raise to 650
+# effective 2020-04 is recorded in May, after April closed; May and June then close on two
+# consecutive lines, one run of closes computed at one position.
+RETROACTIVE_RAISE_THEN_TWO_CLOSES = [
+    standard("2020-01", "600", "2020-01-02T09:00:00+08:00"),
+    {
+        "decision": "grant",
+        "at": "2020-03-02T10:00:00+08:00",
+        "actor": "caseworker-1",
+        "case": "h1",
+        "programme": "dibao-urban",
+        "region": QIBIN,
+        "effective": "2020-03",
+        "persons": [
+            {"identity_number": identity_number(date(1980, 1, 1), n), "name": f"成员{n}"}
+            for n in (1, 2, 3)
+        ],
+        "income": "200",
+        "reason": "application assessed",
+    },
+    close("2020-03", "2020-03-31T18:00:00+08:00"),
+    close("2020-04", "2020-04-30T18:00:00+08:00"),
+    standard("2020-04", "650", "2020-05-20T10:00:00+08:00"),
+    close("2020-05", "2020-05-31T18:00:00+08:00"),
+    close("2020-06", "2020-06-30T18:00:00+08:00"),
+]
+
+
+class ImportOnStore:
+    @pytest.fixture
+    def database_url(self) -> str:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def runtime(self, database_url: str) -> Iterator[Runtime]:
+        with opened(Settings(database_url=database_url)) as runtime:
+            yield runtime
+
+    def test_two_closes_in_a_row_settle_a_retroactive_raise_once(
+        self, runtime: Runtime, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "decisions.jsonl"
+        lines = RETROACTIVE_RAISE_THEN_TWO_CLOSES
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        import_file(runtime.ledger, runtime.views, path)
+        runtime.projector.catch_up()
+        position = ReadSide(runtime.views).position
+        accounts = Accounts(runtime.views)
+        periods = accounts.periods(position, "dibao-urban", QIBIN)
+        # The arrears each close recorded, and whether its digest is what replay recomputes.
+        assert [(str(p.month), p.arrears, p.digest_matches) for p in periods] == [
+            ("2020-03", D("0.00"), True),
+            ("2020-04", D("0.00"), True),
+            ("2020-05", D("150.00"), True),
+            ("2020-06", D("0.00"), True),
+        ]
+        june = [
+            (line.amount, line.arrears, line.recoveries)
+            for line, _holder in accounts.lines("dibao-urban", QIBIN, Month.parse("2020-06"))
+        ]
+        assert june == [(D("1350.00"), D("0.00"), D("0.00"))]
+        months = {str(a.month): a for a in accounts.closed_months(position, "dibao-urban", QIBIN)}
+        april, may = months["2020-04"], months["2020-05"]
+        assert (april.entitled, april.paid, april.arrears, april.outstanding) == (
+            D("1350.00"),
+            D("1200.00"),
+            D("150.00"),
+            D("0.00"),
+        )
+        assert (may.entitled, may.paid, may.arrears) == (D("1350.00"), D("1350.00"), D("0.00"))
+        assert all(account.balances for account in months.values())
+
+
+class TestImportOnSQLite(OnSQLite, ImportOnStore):
+    pass
+
+
+class TestImportOnPostgreSQL(OnPostgreSQL, ImportOnStore):
+    pass

@@ -25,12 +25,12 @@ from domain.payroll_periods import PayrollPeriods, PayrollSummary
 from domain.relief import REVIEW_DAYS, Relief, ReliefKind, ReviewOutcome
 from domain.standards import StandardSchedule
 from projections.engine.case_state import CaseState
-from projections.engine.record_time import microseconds
 from projections.engine.segments import Segment, case_segments
 from projections.engine.standards_table import StandardsTable
 from projections.reads import audit_chain
 from projections.reads.payroll_lines import lines_of, payroll_items
 from projections.storage.database import Cursor, ViewDatabase
+from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views, valid_until
 
 DEFAULT_BATCH_SIZE = 1_000

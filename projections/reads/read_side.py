@@ -14,8 +14,8 @@ from datetime import time as clock_time
 from decimal import Decimal
 
 from domain.months import BUREAU_TIME_ZONE, Month
-from projections.engine.record_time import microseconds
 from projections.storage.database import ViewDatabase
+from projections.storage.record_time import microseconds
 from projections.storage.schema import TRACKING_NAME, valid_until
 
 CURRENT = "s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?)"

@@ -10,21 +10,20 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
+from api.services.inputs import (
+    Area,
+    Body,
+    CaseChanges,
+    CaseProgramme,
+    MoneyText,
+    MonthText,
+    PersonIn,
+    RegionCode,
+)
 from domain.cases.programmes import Programme
 
-MonthText = Annotated[
-    str,
-    StringConstraints(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"),
-    Field(examples=["2020-07"]),
-]
-MoneyText = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$"),
-    Field(description="Yuan, at most two decimal places", examples=["1200.00"]),
-]
-RegionCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$"), Field(examples=["410611"])]
 TEXT_PATTERN = (
     r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # no control characters but tab and line breaks
 )
@@ -32,33 +31,7 @@ Reason = Annotated[
     str,
     StringConstraints(min_length=1, max_length=500, strip_whitespace=True, pattern=TEXT_PATTERN),
 ]
-Area = Literal["urban", "rural"]
-CaseProgramme = Literal[
-    "dibao-urban",
-    "dibao-rural",
-    "tekun",
-    "elderly-allowance",
-    "disability-living",
-    "disability-nursing",
-    "orphan",
-]
 AnyProgramme = Annotated[Programme, Field(examples=["dibao-urban"])]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PersonIn(Body):
-    identity_number: Annotated[
-        str,
-        StringConstraints(pattern=r"^[0-9]{17}[0-9Xx]$"),
-        Field(description="18-character resident identity number (GB 11643)"),
-    ]
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
-    birth_date: date | None = Field(
-        default=None, description="When given, must match the identity number"
-    )
 
 
 class StandardIn(Body):
@@ -86,14 +59,6 @@ class CaseGrant(Body):
     grade: int | None = Field(default=None, ge=1, le=4, description="disability certificate grade")
     care: Literal["institutional", "dispersed"] | None = Field(default=None, description="orphan")
     reason: Reason
-
-
-class CaseChanges(Body):
-    income: MoneyText | None = None
-    area: Area | None = None
-    tier: Literal["self", "partial", "full"] | None = None
-    grade: int | None = Field(default=None, ge=1, le=4)
-    care: Literal["institutional", "dispersed"] | None = None
 
 
 class Reassessment(Body):

@@ -15,7 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from api.http.schemas import (
+from api.services.inputs import (
     Area,
     CaseChanges,
     CaseProgramme,

@@ -6,8 +6,9 @@ from fastapi import APIRouter, HTTPException, Path, status
 
 from api.http.deps import MONTH_PATTERN, Accountant, KnowledgeDep, RuntimeDep
 from api.http.problems import PROBLEM_RESPONSES
-from api.http.schemas import AnyProgramme, PayrollLinePublic, PeriodPublic, Recorded, RegionCode
+from api.http.schemas import AnyProgramme, PayrollLinePublic, PeriodPublic, Recorded
 from api.http.writes import FinanceDecision
+from api.services.inputs import RegionCode
 from domain.months import parse_month
 from projections.reads.payroll_lines import close_period
 from projections.reads.period_accounts import Accounts

@@ -14,12 +14,12 @@ from api.http.schemas import (
     IdentityQuery,
     ReconciliationPublic,
     ReconciliationRow,
-    RegionCode,
     RollEntryPublic,
     RollPublic,
     TotalPublic,
     TotalsPublic,
 )
+from api.services.inputs import RegionCode
 from domain.people.identity import IdentityNumber
 from projections.reads.period_accounts import Accounts, reconcile
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.http.problems import PROBLEM_RESPONSES
-from api.http.schemas import AnyProgramme, Recorded, RegionCode, StandardIn
+from api.http.schemas import AnyProgramme, Recorded, StandardIn
 from api.http.writes import FinanceDecision
+from api.services.inputs import RegionCode
 
 router = APIRouter(prefix="/standards", tags=["standards"], responses=PROBLEM_RESPONSES)
 

@@ -20,12 +20,12 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from domain.cases.case import Case
 from domain.relief import Relief
 from projections.engine.handlers import project
-from projections.engine.record_time import microseconds
 from projections.engine.rows import RowStore, standards_known
 from projections.engine.segments import case_segments
 from projections.engine.standards_table import StandardsTable
 from projections.reads import audit_chain
 from projections.storage.database import Cursor, ViewDatabase
+from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views
 
 DEFAULT_BATCH_SIZE = 1_000

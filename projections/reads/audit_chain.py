@@ -69,13 +69,6 @@ class Head:
 
 GENESIS_HEAD = Head(0, GENESIS)
 
-CREATE_AUDIT_CHAIN = (
-    "CREATE TABLE IF NOT EXISTS audit_chain ("
-    " position BIGINT PRIMARY KEY,"
-    " previous_position BIGINT NOT NULL,"
-    " hash BLOB NOT NULL)",
-)
-
 
 def stored_head(cursor: Cursor) -> Head:
     rows = cursor.fetchall("SELECT position, hash FROM audit_chain ORDER BY position DESC LIMIT 1")

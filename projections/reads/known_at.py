@@ -20,7 +20,7 @@ from datetime import time as clock_time
 from typing import TYPE_CHECKING
 
 from domain.months import BUREAU_TIME_ZONE
-from projections.engine.record_time import microseconds
+from projections.storage.record_time import microseconds
 
 if TYPE_CHECKING:
     from projections.reads.read_side import ReadSide

@@ -4,7 +4,6 @@ during which a row was the ledger's knowledge (``known_to`` NULL: still is)."""
 
 from __future__ import annotations
 
-from projections.reads.audit_chain import CREATE_AUDIT_CHAIN
 from projections.storage.database import ViewDatabase
 
 TRACKING_NAME = "views"
@@ -15,6 +14,14 @@ def valid_until(alias: str = "") -> str:
     by the planner only when written the same way."""
     return f"COALESCE({alias}valid_to, 2147483647)"
 
+
+# One row per ledger position: the chain hash there (projections/reads/audit_chain.py).
+CREATE_AUDIT_CHAIN = (
+    "CREATE TABLE IF NOT EXISTS audit_chain ("
+    " position BIGINT PRIMARY KEY,"
+    " previous_position BIGINT NOT NULL,"
+    " hash BLOB NOT NULL)",
+)
 
 TABLES = (
     "tracking",

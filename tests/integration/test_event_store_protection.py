@@ -25,9 +25,10 @@ from api.core.settings import Settings
 from domain.application.ledger import Ledger
 from domain.cases.programmes import Programme
 from domain.months import Month
-from projections.reads.audit_chain import CREATE_AUDIT_CHAIN, extend, verify
+from projections.reads.audit_chain import extend, verify
 from projections.storage.database import PostgresViews, SQLiteViews, ViewDatabase
 from projections.storage.protection import create_service_role, protect_event_store
+from projections.storage.schema import CREATE_AUDIT_CHAIN
 from tests.support import QIBIN, ledger_at, person, set_reference_standards
 
 THREADS = 10

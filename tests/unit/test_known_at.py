@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from domain.months import BUREAU_TIME_ZONE
-from projections.engine.record_time import microseconds
 from projections.reads.known_at import KnownAt, KnownAtError, parse_known_at, recorded_by
+from projections.storage.record_time import microseconds
 
 
 def test_a_date_reaches_everything_recorded_before_the_next_midnight_in_shanghai() -> None:

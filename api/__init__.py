@@ -1,1 +1,3 @@
-"""The HTTP service and the settings every entry point starts from."""
+"""The entry points and the layers they share: the composition root (core), the service
+layer (services), the HTTP service (http, assembled in app), the command line (cli) and the
+demo."""

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
+from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from projections.storage.event_store import LedgerPostgresRecorder
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
 
@@ -97,7 +100,7 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
     if url.scheme in ("postgresql", "postgres"):
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "APPLICATION_RECORDER_TOPIC": "projections.storage.event_store:LedgerPostgresRecorder",
+            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
             "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),

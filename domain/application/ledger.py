@@ -506,8 +506,9 @@ class Ledger(RecordingApplication):
         )
         return Receipt(relief.id, uow.save(relief))
 
-    def relief(self, relief_id: UUID) -> Relief:
-        return _found(self.stored(Relief, relief_id), f"no relief {relief_id}")
+    def relief(self, relief_id: UUID, version: int | None = None) -> Relief:
+        """A relief as it is now, or as it was at ``version``."""
+        return _found(self.stored(Relief, relief_id, version), f"no relief {relief_id}")
 
     def _relief(self, relief_id: UUID, uow: UnitOfWork) -> Relief:
         return _found(uow.load(Relief, relief_id), f"no relief {relief_id}")

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.actors import same_person
 from domain.cases.fold import (
     CaseMonth,
     Decision,
@@ -85,6 +86,7 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.rescinded = True
+            case.rescission_approved_by = self.actor
 
     def __init__(
         self,
@@ -102,6 +104,7 @@ class Case(Aggregate):
         self.person_refs: tuple[str, ...] = tuple(p["reference"] for p in persons)
         self.decisions: list[Decision] = [self.granted_decision(effective, facts)]
         self.rescission_requested_by: str | None = None
+        self.rescission_approved_by: str | None = None
         self.rescinded = False
 
     @staticmethod
@@ -206,8 +209,12 @@ class Case(Aggregate):
         self._refuse_if_rescinded()
         if self.rescission_requested_by is None:
             raise CaseStateError("no rescission of this case is waiting for approval")
-        if actor == self.rescission_requested_by:
-            raise FourEyesError("a rescission is approved by someone other than its requester")
+        if same_person(actor, self.rescission_requested_by):
+            raise FourEyesError(
+                "a rescission is approved by someone other than its requester "
+                f"({self.rescission_requested_by}); the names are compared ignoring case, "
+                "width and spaces"
+            )
         self.trigger_event(self.RescissionApproved, actor=actor, reason=reason, timestamp=at)
 
     def _refuse_if_rescinded(self) -> None:

@@ -2,9 +2,9 @@
 
 Events keep the actor's name exactly as it came, for the auditors. Where a rule asks
 whether two decisions were made by the same person (a request and its approval), the names
-are compared by their canonical identity, so that ``Alice``, ``alice ``, full-width
-``alice`` (U+FF41...) and ``alice`` with a zero-width space are one person: otherwise anyone could
-approve their own request by spelling their name another way.
+are compared by their canonical identity, so that ``Alice``, ``alice ``, a full-width
+``alice`` (U+FF41...) and ``alice`` with a zero-width space are one person: otherwise
+anyone could approve their own request by spelling their name another way.
 """
 
 from __future__ import annotations

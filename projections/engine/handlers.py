@@ -25,6 +25,7 @@ from projections.engine.relief_state import ReliefState
 from projections.engine.rows import RowStore
 from projections.engine.segments import Segment
 from projections.engine.standards_table import StandardsTable
+from projections.reads.approvals import ApprovalRequest, Awaiting
 from projections.reads.payroll_lines import lines_of
 
 RELIEF_GRANTED = "granted"
@@ -48,8 +49,8 @@ class Batch(Protocol):
 
 @singledispatch
 def project(event: object, batch: Batch, position: int) -> None:
-    """An event the views do not show (a rescission asked for, a person indexed, a schedule
-    or payroll opened) changes nothing in them."""
+    """An event the views do not show (a person indexed, a schedule or payroll opened)
+    changes nothing in them."""
 
 
 # Cases.
@@ -78,6 +79,23 @@ def _dated_decision(event: Case.DatedDecision, batch: Batch, position: int) -> N
 
 
 @project.register
+def _rescission_requested(event: Case.RescissionRequested, batch: Batch, position: int) -> None:
+    """A requested rescission waits in the approvers' queue; the case is paid meanwhile."""
+    case_id = event.originator_id.hex
+    case = batch.rows.case(case_id)
+    request = ApprovalRequest(
+        case_id,
+        Awaiting.RESCISSION,
+        case.programme.value,
+        case.region,
+        event.actor,
+        event.timestamp,
+        event.reason,
+    )
+    batch.rows.await_approval(request, position)
+
+
+@project.register
 def _rescission_approved(event: Case.RescissionApproved, batch: Batch, position: int) -> None:
     """A rescinded case was never owed anything: every month of it becomes 0."""
     case_id = event.originator_id.hex
@@ -85,6 +103,7 @@ def _rescission_approved(event: Case.RescissionApproved, batch: Batch, position:
     case.rescinded = True
     batch.rows.put(case_id, case.programme.value, case.region, case)
     batch.resegment_case(case_id, position)
+    batch.rows.approval_given(case_id, position)
 
 
 # Standards.
@@ -124,10 +143,29 @@ def _relief_granted(event: Relief.ReliefGranted, batch: Batch, position: int) ->
 
 
 @project.register
+def _relief_requested(event: Relief.ReliefRequested, batch: Batch, position: int) -> None:
+    """A relief asked for above its cap waits in the approvers' queue."""
+    _relief_asked(event, batch, position)
+    request = ApprovalRequest(
+        event.originator_id.hex,
+        Awaiting.RELIEF,
+        Programme.TEMPORARY_RELIEF.value,
+        event.region,
+        event.actor,
+        event.timestamp,
+        event.reason,
+        event.amount,
+        event.cap,
+    )
+    batch.rows.await_approval(request, position)
+
+
+@project.register
 def _relief_approved(event: Relief.ReliefApproved, batch: Batch, position: int) -> None:
-    """An approved relief is granted as asked for."""
+    """An approved relief is granted as asked for, and leaves the approvers' queue."""
     relief_id = event.originator_id.hex
     _grant_relief(batch, relief_id, batch.rows.relief(relief_id), position)
+    batch.rows.approval_given(relief_id, position)
 
 
 def _grant_relief(batch: Batch, relief_id: str, relief: ReliefState, position: int) -> None:

@@ -63,6 +63,13 @@ COMPARED = (
         "known_from <= ?",
     ),
     _Table(
+        "approvals",
+        ("subject_id", "known_from"),
+        "what, programme, region, requested_by, requested_at, reason, amount_fen, cap_fen,"
+        f" {KNOWN_TO_AT}",
+        "known_from <= ?",
+    ),
+    _Table(
         "periods",
         ("programme", "region", "month"),
         "position, closed_at, line_count, month_total_fen, arrears_fen, recoveries_fen,"

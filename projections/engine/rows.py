@@ -24,6 +24,7 @@ from projections.engine.case_state import CaseState
 from projections.engine.relief_state import ReliefState
 from projections.engine.segments import Segment
 from projections.engine.standards_table import StandardsTable
+from projections.reads.approvals import APPROVAL_COLUMNS, ApprovalRequest, approval_row
 from projections.reads.payroll_lines import PayrollItem, payroll_items
 from projections.storage.database import Cursor
 from projections.storage.schema import valid_until
@@ -234,6 +235,21 @@ class RowStore:
         self.cursor.execute(
             "UPDATE relief_reviews SET reviewed_at = ?, outcome = ? WHERE relief_id = ?",
             (position, outcome, relief_id),
+        )
+
+    def await_approval(self, request: ApprovalRequest, position: int) -> None:
+        """A request recorded at ``position`` waits for a second person's approval."""
+        marks = ", ".join("?" for _ in APPROVAL_COLUMNS)
+        self.cursor.execute(
+            f"INSERT INTO approvals ({', '.join(APPROVAL_COLUMNS)}) VALUES ({marks})",
+            approval_row(request, position),
+        )
+
+    def approval_given(self, subject_id: str, position: int) -> None:
+        """The subject's request waits no longer from ``position`` on."""
+        self.cursor.execute(
+            "UPDATE approvals SET known_to = ? WHERE subject_id = ? AND known_to IS NULL",
+            (position, subject_id),
         )
 
     def payroll_items(

@@ -27,6 +27,7 @@ TABLES = (
     "periods",
     "payroll_items",
     "relief_reviews",
+    "approvals",
 )
 
 CREATE = (
@@ -78,6 +79,13 @@ CREATE = (
     "CREATE TABLE IF NOT EXISTS relief_reviews ("
     " relief_id TEXT PRIMARY KEY, region TEXT NOT NULL, relief_date TEXT NOT NULL,"
     " due TEXT NOT NULL, known_from BIGINT NOT NULL, reviewed_at BIGINT, outcome TEXT)",
+    # Requests waiting for a second person: a relief above its cap, a rescission.
+    "CREATE TABLE IF NOT EXISTS approvals ("
+    " subject_id TEXT NOT NULL, what TEXT NOT NULL, programme TEXT NOT NULL,"
+    " region TEXT NOT NULL, requested_by TEXT NOT NULL, requested_at TEXT NOT NULL,"
+    " reason TEXT NOT NULL, amount_fen BIGINT, cap_fen BIGINT,"
+    " known_from BIGINT NOT NULL, known_to BIGINT, PRIMARY KEY (subject_id, known_from))",
+    "CREATE INDEX IF NOT EXISTS approvals_by_request ON approvals (known_from)",
     "CREATE INDEX IF NOT EXISTS payroll_items_by_month"
     " ON payroll_items (programme, region, corrected_month)",
     # Replaced by the partial indexes above: SQLite took their "known_to IS NULL" for a

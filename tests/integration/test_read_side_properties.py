@@ -27,6 +27,7 @@ from domain.errors import LedgerRefusal
 from domain.months import Month
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
+from projections.reads.approvals import pending_approvals
 from projections.reads.period_accounts import Accounts
 from projections.reads.read_side import ReadSide
 from projections.storage.opening import open_views
@@ -65,6 +66,9 @@ steps = st.lists(
                 "rescind",
                 "raise",
                 "relief",
+                "ask",
+                "approve",
+                "request",
                 "project",
             ]
         ),
@@ -77,10 +81,11 @@ steps = st.lists(
 )
 
 
-def apply(ledger: Ledger, step: Step, cases: list[UUID]) -> None:
+def apply(ledger: Ledger, step: Step, cases: list[UUID], asked: list[UUID]) -> None:
     month = MONTHS[step.month]
     someone = person(date(1935 + 10 * (step.who % 8), 3, 1 + step.who), step.who)
     case = cases[step.who % len(cases)] if cases else None
+    relief = asked[step.who % len(asked)] if asked else None
     match step.kind:
         case "grant":
             programme = PROGRAMMES[(step.who + step.number) % len(PROGRAMMES)]
@@ -104,6 +109,23 @@ def apply(ledger: Ledger, step: Step, cases: list[UUID]) -> None:
         case "rescind" if case is not None:
             ledger.request_rescission(case, actor="cw", reason="r")
             ledger.approve_rescission(case, actor="approver", reason="r")
+        case "request" if case is not None:
+            ledger.request_rescission(case, actor="cw", reason="r")
+        case "ask":
+            receipt = ledger.grant_relief(
+                QIBIN,
+                "urban",
+                "expenditure",
+                month.first_day,
+                step.number,
+                "99999",
+                someone,
+                actor="cw",
+                reason="above the cap",
+            )
+            asked.append(receipt.id)
+        case "approve" if relief is not None:
+            ledger.approve_relief(relief, actor="approver", reason="r")
         case "raise":
             standard = 600 + 10 * step.number + step.month
             ledger.set_standard(
@@ -132,11 +154,15 @@ def check_history(database_url: str, history: list[Step]) -> None:
         read = ReadSide(views)
         seen: dict[int, list[object]] = {}
         cases: list[UUID] = []
+        asked: list[UUID] = []
         next_close = {programme: MONTHS[0] for programme in CLOSED_PROGRAMMES}
         for step in history:
             if step.kind == "project":
                 projector.catch_up()
-                seen[read.position] = [read.totals(m, read.position) for m in MONTHS[::5]]
+                seen[read.position] = [
+                    *(read.totals(m, read.position) for m in MONTHS[::5]),
+                    pending_approvals(views, read.position),
+                ]
                 continue
             if step.kind == "close":
                 programme = CLOSED_PROGRAMMES[step.who % len(CLOSED_PROGRAMMES)]
@@ -146,7 +172,7 @@ def check_history(database_url: str, history: list[Step]) -> None:
                     next_close[programme] += 1
                 continue
             with suppress(LedgerRefusal):
-                apply(ledger, step, cases)
+                apply(ledger, step, cases, asked)
         projector.catch_up()
 
         assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
@@ -158,7 +184,21 @@ def check_history(database_url: str, history: list[Step]) -> None:
             known_then = read.totals(period.month, period.position, period.programme, QIBIN)
             assert account.paid == sum((t.entitled for t in known_then), Decimal("0.00"))
         for position, totals in seen.items():
-            assert [read.totals(m, position) for m in MONTHS[::5]] == totals
+            assert [
+                *(read.totals(m, position) for m in MONTHS[::5]),
+                pending_approvals(views, position),
+            ] == totals
+        waiting = {
+            (p.request.what.value, p.request.subject_id)
+            for p in pending_approvals(views, read.position)
+        }
+        assert waiting == {
+            ("relief", relief.hex) for relief in asked if not ledger.relief(relief).granted
+        } | {
+            ("rescission", case.hex)
+            for case in cases
+            if ledger.case(case).rescission_requested_by and not ledger.case(case).rescinded
+        }
         for month in MONTHS[::3]:
             by_programme: dict[str, Decimal] = {}
             for case in cases:

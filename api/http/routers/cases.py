@@ -48,6 +48,7 @@ def read_case(
         closed_from=str(closed) if closed is not None else None,
         rescinded=case.rescinded,
         rescission_requested_by=case.rescission_requested_by,
+        rescission_approved_by=case.rescission_approved_by,
         as_of=str(knowledge.as_of),
         position=knowledge.position,
         status=entry.status if entry else case.month(knowledge.as_of).status.value,

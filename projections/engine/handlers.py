@@ -16,7 +16,8 @@ from functools import singledispatch
 from typing import Protocol
 
 from domain.cases.case import Case
-from domain.cases.programmes import Programme
+from domain.cases.fold import Decision
+from domain.cases.programmes import MEMBERS_JOINING, MEMBERS_LEAVING, Programme
 from domain.payroll_periods import PayrollPeriods, PayrollSummary
 from domain.relief import REVIEW_DAYS, Relief, ReliefKind, ReviewOutcome
 from domain.standards import StandardSchedule
@@ -63,7 +64,8 @@ def _granted(event: Case.Granted, batch: Batch, position: int) -> None:
     state = CaseState(Programme(event.programme), event.region)
     state.decisions.append(Case.granted_decision(event.effective, event.facts))
     batch.rows.put(case_id, state.programme.value, state.region, state)
-    batch.rows.add_persons(case_id, [p["reference"] for p in event.persons], position)
+    references = [p["reference"] for p in event.persons]
+    batch.rows.add_persons(case_id, references, event.effective, position)
     batch.resegment_case(case_id, position)
 
 
@@ -76,6 +78,31 @@ def _dated_decision(event: Case.DatedDecision, batch: Batch, position: int) -> N
     case.decisions.append(event.as_decision())
     batch.rows.put(case_id, case.programme.value, case.region, case)
     batch.resegment_case(case_id, position)
+
+
+@project.register
+def _reassessed(event: Case.Reassessed, batch: Batch, position: int) -> None:
+    """Members joining a household are among its persons from the reassessment's month,
+    members leaving no longer; then the reassessment joins the fold like any decision."""
+    case_id = event.originator_id.hex
+    case = batch.rows.case(case_id)
+    joining = [p["reference"] for p in event.changes.get(MEMBERS_JOINING, ())]
+    leaving = event.changes.get(MEMBERS_LEAVING, ())
+    if leaving:
+        batch.rows.remove_persons(case_id, leaving, event.effective, position)
+    if joining:
+        named = persons_named(case.decisions)
+        batch.rows.add_persons(case_id, joining, event.effective, position, first_ordinal=named)
+    _dated_decision(event, batch, position)
+
+
+def persons_named(decisions: Sequence[Decision]) -> int:
+    """How many persons a case's decisions name: its grant's, then those joining."""
+    named = 0
+    for decision in decisions:
+        changes = dict(decision.changes)
+        named += len(changes.get("members", ())) + len(changes.get(MEMBERS_JOINING, ()))
+    return max(named, 1)  # a grant to one person names no household members
 
 
 @project.register
@@ -131,7 +158,8 @@ def _relief_asked(event: Relief.Asked, batch: Batch, position: int) -> None:
     relief_id = event.originator_id.hex
     relief = ReliefState(event.relief_date, event.amount, event.kind)
     batch.rows.put(relief_id, Programme.TEMPORARY_RELIEF.value, event.region, relief)
-    batch.rows.add_persons(relief_id, [p["reference"] for p in event.persons], position)
+    references = [p["reference"] for p in event.persons]
+    batch.rows.add_persons(relief_id, references, relief.month, position)
 
 
 @project.register

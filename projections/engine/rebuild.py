@@ -45,7 +45,10 @@ COMPARED = (
         "known_from <= ?",
     ),
     _Table(
-        "subject_persons", ("person_ref", "subject_id"), "ordinal, known_from, ?", "known_from <= ?"
+        "subject_persons",
+        ("person_ref", "subject_id", "valid_from", "known_from"),
+        f"ordinal, valid_to, {KNOWN_TO_AT}",
+        "known_from <= ?",
     ),
     _Table(
         "positions",

@@ -46,9 +46,15 @@ CREATE = (
     " subject_id TEXT PRIMARY KEY, programme TEXT NOT NULL, region TEXT NOT NULL,"
     " state TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS subjects_by_schedule ON subjects (region, programme)",
+    # The persons of a case or relief over valid time (a household's members join and
+    # leave) and record time; ordinal 0 is the applicant.
     "CREATE TABLE IF NOT EXISTS subject_persons ("
     " subject_id TEXT NOT NULL, person_ref TEXT NOT NULL, ordinal INTEGER NOT NULL,"
-    " known_from BIGINT NOT NULL, PRIMARY KEY (person_ref, subject_id))",
+    " valid_from INTEGER NOT NULL, valid_to INTEGER,"
+    " known_from BIGINT NOT NULL, known_to BIGINT,"
+    " PRIMARY KEY (person_ref, subject_id, valid_from, known_from))",
+    "CREATE INDEX IF NOT EXISTS subject_persons_by_subject"
+    " ON subject_persons (subject_id, person_ref) WHERE known_to IS NULL",
     "CREATE TABLE IF NOT EXISTS segments ("
     " subject_id TEXT NOT NULL, programme TEXT NOT NULL, region TEXT NOT NULL,"
     " valid_from INTEGER NOT NULL, valid_to INTEGER, amount_fen BIGINT NOT NULL,"

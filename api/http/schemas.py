@@ -57,6 +57,9 @@ class CasePublic(BaseModel):
     persons: list[PersonPublic]
     granted_from: str
     closed_from: str | None
+    members: list[str] = Field(
+        description="dibao: the references of the household's members in as_of"
+    )
     rescinded: bool
     rescission_requested_by: str | None
     rescission_approved_by: str | None

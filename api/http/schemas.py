@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -33,7 +34,7 @@ class ReliefRecorded(Recorded):
     """A relief asked for: granted at once up to its cap, else awaiting a second person's
     approval (``Location`` names the relief)."""
 
-    state: str = Field(examples=["granted", "awaiting_approval"])
+    state: Literal["granted", "awaiting_approval"]
 
 
 class PersonPublic(BaseModel):

@@ -19,7 +19,7 @@ from api.http.writes import ApproverWriter, CaseworkerWriter, ReviewerWriter
 from api.services import decisions
 from api.services.decisions import Reasoned, ReliefIn, ReliefReview
 from domain.months import BUREAU_TIME_ZONE
-from domain.relief import ReliefKind
+from domain.relief import ReliefKind, ReliefStatus
 
 router = APIRouter(prefix="/reliefs", tags=["temporary relief"], responses=PROBLEM_RESPONSES)
 
@@ -36,7 +36,8 @@ def grant_relief(body: ReliefIn, write: CaseworkerWriter, response: Response) ->
     # As it was asked for: a retry with the same Idempotency-Key gets the first answer.
     asked = write.runtime.ledger.relief(recorded.id, version=1)
     response.headers["Location"] = f"{router.prefix}/{recorded.id}"
-    return ReliefRecorded(id=recorded.id, position=recorded.position, state=asked.status.value)
+    state = "granted" if asked.status is ReliefStatus.GRANTED else "awaiting_approval"
+    return ReliefRecorded(id=recorded.id, position=recorded.position, state=state)
 
 
 @router.get("/overdue-reviews")

@@ -18,7 +18,16 @@ from api.http import observability, problems
 from api.http.documentation import DocumentationPolicy
 from api.http.limits import BodySizeLimit
 from api.http.observability import AccessLog, Metrics
-from api.http.routers import audit, cases, health, periods, reads, reliefs, standards
+from api.http.routers import (
+    approvals,
+    audit,
+    cases,
+    health,
+    periods,
+    reads,
+    reliefs,
+    standards,
+)
 
 DESCRIPTION = """
 An event-sourced ledger of a civil-affairs bureau's cash assistance. Every decision is an
@@ -53,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         standards.router,
         cases.router,
         reliefs.router,
+        approvals.router,
         periods.router,
         reads.router,
         audit.router,

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.actors import same_person
 from domain.errors import CaseStateError, FourEyesError, InvalidInputError
 
 REVIEW_DAYS = 30
@@ -27,6 +28,13 @@ class ReliefKind(StrEnum):
 class ReviewOutcome(StrEnum):
     CONFIRMED = "confirmed"
     RESCINDED = "rescinded"
+
+
+class ReliefStatus(StrEnum):
+    """Where a relief stands: above the cap it awaits a second person's approval."""
+
+    AWAITING_APPROVAL = "awaiting_approval"
+    GRANTED = "granted"
 
 
 class Relief(Aggregate):
@@ -51,14 +59,15 @@ class Relief(Aggregate):
             relief.granted = True
 
     class ReliefRequested(Asked):
-        def apply(self, relief: Relief) -> None:
-            relief.requested_by = self.actor
+        """Above the cap: nothing is paid until a second person approves."""
 
     class ReliefApproved(Event):
         reason: str
 
         def apply(self, relief: Relief) -> None:
             relief.granted = True
+            relief.approved_by = self.actor
+            relief.approved_at = self.timestamp
 
     class ReliefReviewed(Event):
         outcome: str
@@ -89,7 +98,9 @@ class Relief(Aggregate):
         self.cap = cap
         self.persons = persons
         self.granted = False
-        self.requested_by: str | None = None
+        self.requested_by = actor  # who asked for it, whether granted at once or not
+        self.approved_by: str | None = None
+        self.approved_at: datetime | None = None
         self.review: ReviewOutcome | None = None
 
     @classmethod
@@ -132,9 +143,11 @@ class Relief(Aggregate):
     def approve(self, actor: str, reason: str, at: datetime) -> None:
         if self.granted:
             raise CaseStateError("this relief is granted already")
-        if actor == self.requested_by:
+        if same_person(actor, self.requested_by):
             raise FourEyesError(
-                "relief above the cap is approved by someone other than its requester"
+                "relief above the cap is approved by someone other than its requester "
+                f"({self.requested_by}); the names are compared ignoring case, width and "
+                "spaces"
             )
         self.trigger_event(self.ReliefApproved, actor=actor, reason=reason, timestamp=at)
 
@@ -148,6 +161,10 @@ class Relief(Aggregate):
         self.trigger_event(
             self.ReliefReviewed, outcome=outcome.value, actor=actor, reason=reason, timestamp=at
         )
+
+    @property
+    def status(self) -> ReliefStatus:
+        return ReliefStatus.GRANTED if self.granted else ReliefStatus.AWAITING_APPROVAL
 
     @property
     def review_due(self) -> date:

@@ -7,7 +7,8 @@ effective month; about 59,800 temporary relief grants; 122 million yuan of disab
 subsidies; 22,454,800 yuan of orphans' allowances). Scale N multiplies the population.
 
 Decisions are produced month by month, as JSON-ready dicts in the order they were made,
-so memory holds the open cases, not the history.
+so memory holds the open cases, not the history. Dibao households change too: children are
+born into them and members die.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from random import Random
 from typing import Any
 
 from domain.ages import month_of_birthday
@@ -70,6 +72,8 @@ MONTHLY_EXIT = {
     "living": 0.008,
     "nursing": 0.008,
 }
+MONTHLY_BIRTH = 0.001  # per dibao household
+MONTHLY_DEATH = 0.002  # of one member, in a household of two or more
 ELDERLY_NEW_PER_MONTH = 175
 RELIEF_PER_MONTH = 500
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
@@ -85,6 +89,7 @@ class OpenCase:
     recorded: Month  # the month the grant was made
     suspended: bool = False
     leaving_until: Month | None = None  # the end of a gradual exit, or an orphan's 18th year
+    members: list[str] = field(default_factory=list)  # dibao: the members' identity numbers
 
 
 @dataclass
@@ -92,12 +97,16 @@ class City:
     seed: int
     scale: float
     random: random.Random = field(init=False)
+    # Births and deaths in dibao households draw from their own stream, so the rest of the
+    # decade is the same decisions it was before households changed.
+    households: Random = field(init=False)
     serials: dict[tuple[str, date], int] = field(default_factory=dict)
     cases: dict[str, OpenCase] = field(default_factory=dict)
     counter: int = 0
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
+        self.households = random.Random(f"{self.seed}:households")
 
     def count(self, per_unit: float) -> int:
         """How many of ``per_unit`` (a city-wide number at scale 1) happen, at this scale."""
@@ -112,13 +121,14 @@ class City:
     def region(self) -> str:
         return self.random.choices(list(REGIONS), weights=list(REGIONS.values()))[0]
 
-    def person(self, region: str, birth: date) -> dict[str, str]:
+    def person(self, region: str, birth: date, draw: Random | None = None) -> dict[str, str]:
         serial = self.serials.get((region, birth), 0) + 1
         self.serials[region, birth] = serial
         if serial > 999:  # the day is full in that region: take the next day
-            return self.person(region, birth + timedelta(days=1))
+            return self.person(region, birth + timedelta(days=1), draw)
         first_17 = f"{region}{birth:%Y%m%d}{serial:03d}"
-        name = self.random.choice(SURNAMES) + "".join(self.random.choices(GIVEN, k=2))
+        draw = draw or self.random
+        name = draw.choice(SURNAMES) + "".join(draw.choices(GIVEN, k=2))
         return {"identity_number": first_17 + check_character(first_17), "name": name}
 
     def birth(self, month: Month, low: int, high: int) -> date:
@@ -321,6 +331,8 @@ def _entry(city: City, kind: str, month: Month, at: datetime) -> Iterator[dict[s
     key = city.key(kind[0])
     grant["case"] = key
     case = OpenCase(key, grant["programme"], region, effective, month)
+    if kind == "dibao":
+        case.members = [p["identity_number"] for p in grant["persons"]]
     if kind == "orphan":
         case.leaving_until = month_of_birthday(18, birth) + 1
     city.cases[key] = case
@@ -328,7 +340,43 @@ def _entry(city: City, kind: str, month: Month, at: datetime) -> Iterator[dict[s
 
 
 def _case_month(city: City, case: OpenCase, month: Month) -> Iterator[dict[str, Any]]:
-    """What happens to an open case this month: its exit, a reassessment, a suspension."""
+    """What happens to an open case this month: its exit, a reassessment, a suspension; or,
+    when none of these, a birth or a death in a dibao household."""
+    decisions = list(_case_decisions(city, case, month))
+    if decisions:
+        yield from decisions
+    elif case.key in city.cases and (change := _household_change(city, case, month)):
+        yield change
+
+
+def _household_change(city: City, case: OpenCase, month: Month) -> dict[str, Any] | None:
+    """A birth or a death in a dibao household this month (also during a gradual exit,
+    whose amount it does not move)."""
+    if not case.members or case.recorded >= month:
+        return None
+    if case.leaving_until is not None and month >= case.leaving_until:
+        return None
+    draw = city.households
+    roll = draw.random()
+    decide: dict[str, Any] = {
+        "decision": "reassess",
+        "at": _at(month, 1 + draw.randrange(27), 15, draw.randrange(60)),
+        "actor": f"caseworker-{case.region}",
+        "case": case.key,
+        "effective": str(month),
+    }
+    if roll < MONTHLY_BIRTH:
+        born = (month - 1).first_day + timedelta(days=draw.randrange(28))
+        baby = city.person(case.region, born, draw) | {"birth_date": born.isoformat()}
+        case.members.append(baby["identity_number"])
+        return decide | {"changes": {"members_joining": [baby]}, "reason": "a child was born"}
+    if roll < MONTHLY_BIRTH + MONTHLY_DEATH and len(case.members) > 1:
+        died = case.members.pop(draw.randrange(len(case.members)))
+        return decide | {"changes": {"members_leaving": [died]}, "reason": "a member died"}
+    return None
+
+
+def _case_decisions(city: City, case: OpenCase, month: Month) -> Iterator[dict[str, Any]]:
     if case.leaving_until is not None:
         if month >= case.leaving_until:
             del city.cases[case.key]

@@ -71,6 +71,7 @@ Reviewer = Annotated[User, Depends(allowed(Role.CASEWORKER, Role.APPROVER))]
 Finance = Annotated[User, Depends(allowed(Role.FINANCE))]
 Auditor = Annotated[User, Depends(allowed(Role.AUDITOR))]
 Accountant = Annotated[User, Depends(allowed(Role.FINANCE, Role.AUDITOR))]
+Overseer = Annotated[User, Depends(allowed(Role.APPROVER, Role.AUDITOR))]
 Staff = Annotated[
     User, Depends(allowed(Role.CASEWORKER, Role.APPROVER, Role.FINANCE, Role.AUDITOR))
 ]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.services.fields import Body, IdentityNumberText
 from domain.cases.programmes import Programme
@@ -27,6 +28,13 @@ class Recorded(BaseModel):
 
     id: UUID
     position: int
+
+
+class ReliefRecorded(Recorded):
+    """A relief asked for: granted at once up to its cap, else awaiting a second person's
+    approval (``Location`` names the relief)."""
+
+    state: Literal["granted", "awaiting_approval"]
 
 
 class PersonPublic(BaseModel):
@@ -50,8 +58,12 @@ class CasePublic(BaseModel):
     persons: list[PersonPublic]
     granted_from: str
     closed_from: str | None
+    members: list[str] = Field(
+        description="dibao: the references of the household's members in as_of"
+    )
     rescinded: bool
     rescission_requested_by: str | None
+    rescission_approved_by: str | None
     as_of: str
     position: int
     status: str
@@ -68,7 +80,12 @@ class ReliefPublic(BaseModel):
     household_size: int
     amount: Decimal
     cap: Decimal
+    state: str
     granted: bool
+    requested_by: str
+    requested_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
     review: str | None
     review_due: date | None
     to_recover: Decimal
@@ -170,6 +187,25 @@ class OverdueReviewPublic(BaseModel):
 class OverdueReviewsPublic(BaseModel):
     today: date
     reliefs: list[OverdueReviewPublic]
+
+
+class PendingApprovalPublic(BaseModel):
+    what: str = Field(description="relief (above its cap) or rescission (of a case)")
+    subject_id: UUID = Field(description="The relief or the case")
+    approve: str = Field(description="Where an approver posts the approval")
+    programme: str
+    region: str
+    requested_by: str
+    requested_at: datetime
+    requested_position: int
+    reason: str
+    amount: Decimal | None = Field(description="A relief's amount; null for a rescission")
+    cap: Decimal | None = Field(description="A relief's cap; null for a rescission")
+
+
+class ApprovalsPublic(BaseModel):
+    position: int
+    pending: list[PendingApprovalPublic]
 
 
 class VerificationPublic(BaseModel):

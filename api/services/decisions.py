@@ -157,9 +157,17 @@ def grant(
 def reassess(
     ledger: Ledger, case_id: UUID, data: Reassessment, *, actor: str, uow: UnitOfWork
 ) -> Receipt:
-    changes = data.changes.model_dump(exclude_none=True)
+    members = {"members_joining", "members_leaving"}
+    changes = data.changes.model_dump(exclude_none=True, exclude=members)
     return ledger.reassess(
-        case_id, data.effective, changes, actor=actor, reason=data.reason, uow=uow
+        case_id,
+        data.effective,
+        changes,
+        actor=actor,
+        reason=data.reason,
+        joining=[person_input(p) for p in data.changes.members_joining or ()],
+        leaving=list(data.changes.members_leaving or ()),
+        uow=uow,
     )
 
 

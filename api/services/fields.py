@@ -70,3 +70,15 @@ class CaseChanges(Body):
     tier: Tier | None = None
     grade: int | None = Field(default=None, ge=1, le=4)
     care: Care | None = None
+    members_joining: list[PersonIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=30,
+        description="dibao: persons who join the household from the effective month",
+    )
+    members_leaving: list[IdentityNumberText] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=30,
+        description="dibao: identity numbers of members who leave from the effective month",
+    )

@@ -144,6 +144,10 @@ def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
     if programme is not None:
         parse_programme(programme)
     persons = getattr(line, "persons", None) or [getattr(line, "person", None)]
+    if isinstance(line, Reassess):
+        persons = line.changes.members_joining or []
+        for number in line.changes.members_leaving or ():
+            IdentityNumber.parse(number)
     for person in persons:
         if person is not None:
             IdentityNumber.parse(person.identity_number, birth_date=person.birth_date)

@@ -35,6 +35,8 @@ from domain.cases.case import Case
 from domain.cases.programmes import (
     AREAS,
     CASE_PROGRAMMES,
+    MEMBERS_JOINING,
+    MEMBERS_LEAVING,
     REASSESSABLE_FACTS,
     CaseFacts,
     Programme,
@@ -58,7 +60,7 @@ from domain.payroll_periods import (
     PayrollSummary,
     check_lines,
 )
-from domain.people.identity import PersonReferences
+from domain.people.identity import IdentityNumber, PersonReferences
 from domain.people.index import PersonIndex
 from domain.people.person import Person, PersonInput, identify
 from domain.people.personal_data import PersonalDataAsCiphertext
@@ -271,16 +273,25 @@ class Ledger(RecordingApplication):
         *,
         actor: str,
         reason: str,
+        joining: Sequence[PersonInput] = (),
+        leaving: Sequence[str] = (),
         uow: UnitOfWork | None = None,
     ) -> Receipt:
+        """New facts from a month. A dibao household may also change from that month:
+        ``joining`` persons (checked like a grant's, and held in dibao from then on, so
+        refused when they hold a case that excludes it) and members ``leaving``, named by
+        their identity numbers (their dibao ends the month before). The per-capita income
+        changes only when ``changes`` gives one."""
         uow = self._unit(uow)
         at = uow.time()
         case = self._case(case_id, uow)
         allowed = REASSESSABLE_FACTS[case.programme]
         unknown = [name for name in changes if name not in allowed]
-        if not changes or unknown:
+        if (not changes and not joining and not leaving) or unknown:
             raise InvalidInputError(
-                f"a {case.programme} reassessment changes " + (", ".join(allowed) or "nothing"),
+                f"a {case.programme} reassessment changes "
+                + (", ".join(allowed) or "nothing")
+                + (", or who is in the household" if case.programme.is_dibao else ""),
                 field="changes",
             )
         values = dict(changes)
@@ -289,9 +300,58 @@ class Ledger(RecordingApplication):
         month = self._effective(effective, at)
         before = case.month(month)
         check_facts(case.programme, (before.facts or CaseFacts()).updated(values))
+        joiners, leavers = self._membership_changes(case, joining, leaving)
+        if joiners:
+            values[MEMBERS_JOINING] = [p.to_event() for p in joiners]
+        if leavers:
+            values[MEMBERS_LEAVING] = leavers
         parameters_in_force(self._standards(uow), case.programme, case.region, month)
+        case.check_reassessment(month, values)
+        if len(before.members) + len(joiners) - len(leavers) > MAX_HOUSEHOLD:
+            raise InvalidInputError(
+                f"a household has at most {MAX_HOUSEHOLD} members", field="members_joining"
+            )
+        indexes = []
+        for number, joiner in enumerate(joiners, start=1):
+            index = self._person_index(joiner.reference, at, uow)
+            who = f"joining member {number}"
+            index.open(case.id, case.programme, month, case.closed_from, at, who=who)
+            indexes.append(index)
+        for reference in leavers:
+            index = self._person_index(reference, at, uow)
+            index.end(case.id, month, at)
+            indexes.append(index)
         case.reassess(month, values, actor, reason, at)
-        return Receipt(case.id, uow.save(case))
+        return Receipt(case.id, uow.save(case, *indexes))
+
+    def _membership_changes(
+        self, case: Case, joining: Sequence[PersonInput], leaving: Sequence[str]
+    ) -> tuple[list[Person], list[str]]:
+        """The persons joining, identified, and the references of the members leaving."""
+        if not joining and not leaving:
+            return [], []
+        if not case.programme.is_dibao:
+            raise InvalidInputError(
+                "only a dibao household's members join or leave", field="members_joining"
+            )
+        if len(joining) > MAX_HOUSEHOLD or len(leaving) > MAX_HOUSEHOLD:
+            raise InvalidInputError(
+                f"a household has at most {MAX_HOUSEHOLD} members", field="members_joining"
+            )
+        joiners = [identify(p, self.references) for p in joining]
+        leavers = [self.references.reference(IdentityNumber.parse(n)) for n in leaving]
+        joining_refs = [p.reference for p in joiners]
+        if len(set(joining_refs)) != len(joining_refs):
+            raise InvalidInputError("a person joins the household once", field="members_joining")
+        if len(set(leavers)) != len(leavers):
+            raise InvalidInputError("a member leaves the household once", field="members_leaving")
+        both = [n for n, ref in enumerate(joining_refs, start=1) if ref in leavers]
+        if both:
+            raise InvalidInputError(
+                f"joining member {both[0]} is also leaving; a person either joins or leaves",
+                field="members_joining",
+            )
+        return joiners, leavers
 
     def suspend(
         self,
@@ -506,8 +566,9 @@ class Ledger(RecordingApplication):
         )
         return Receipt(relief.id, uow.save(relief))
 
-    def relief(self, relief_id: UUID) -> Relief:
-        return _found(self.stored(Relief, relief_id), f"no relief {relief_id}")
+    def relief(self, relief_id: UUID, version: int | None = None) -> Relief:
+        """A relief as it is now, or as it was at ``version``."""
+        return _found(self.stored(Relief, relief_id, version), f"no relief {relief_id}")
 
     def _relief(self, relief_id: UUID, uow: UnitOfWork) -> Relief:
         return _found(uow.load(Relief, relief_id), f"no relief {relief_id}")

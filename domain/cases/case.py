@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.actors import same_person
 from domain.cases.fold import (
     CaseMonth,
     Decision,
@@ -16,7 +17,7 @@ from domain.cases.fold import (
     closing_month,
     fold_month,
 )
-from domain.cases.programmes import CaseFacts, Programme
+from domain.cases.programmes import MEMBERS_JOINING, MEMBERSHIP_CHANGES, CaseFacts, Programme
 from domain.errors import CaseStateError, FourEyesError
 from domain.months import Month
 
@@ -49,12 +50,21 @@ class Case(Aggregate):
             case.decisions.append(self.as_decision())
 
     class Reassessed(DatedDecision):
+        """New facts from a month. For dibao, ``changes`` may also name members joining the
+        household (each a person: reference, and the sealed identity number and name) and
+        members leaving it (their references)."""
+
         KIND = DecisionKind.REASSESSED
         changes: dict[str, Any]
 
         def as_decision(self) -> Decision:
-            changes = tuple(sorted(self.changes.items()))
-            return Decision(self.KIND, self.effective, self.originator_version, changes)
+            return Decision(
+                self.KIND, self.effective, self.originator_version, folded_changes(self.changes)
+            )
+
+        def apply(self, case: Case) -> None:
+            super().apply(case)
+            case.persons.extend(self.changes.get(MEMBERS_JOINING, ()))
 
     class Suspended(DatedDecision):
         KIND = DecisionKind.SUSPENDED
@@ -85,6 +95,7 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.rescinded = True
+            case.rescission_approved_by = self.actor
 
     def __init__(
         self,
@@ -98,10 +109,10 @@ class Case(Aggregate):
     ) -> None:
         self.programme = Programme(programme)
         self.region = region
-        self.persons = persons
-        self.person_refs: tuple[str, ...] = tuple(p["reference"] for p in persons)
+        self.persons = list(persons)  # everyone ever named: granted, then joining
         self.decisions: list[Decision] = [self.granted_decision(effective, facts)]
         self.rescission_requested_by: str | None = None
+        self.rescission_approved_by: str | None = None
         self.rescinded = False
 
     @staticmethod
@@ -137,11 +148,17 @@ class Case(Aggregate):
 
     # Decisions with an effective month.
 
+    def check_reassessment(self, effective: Month, changes: dict[str, Any]) -> None:
+        """Refuse the reassessment unless the whole fold, with it, stays valid."""
+        changed = folded_changes(changes)
+        if any(name in MEMBERSHIP_CHANGES for name, _ in changed) and not self.programme.is_dibao:
+            raise CaseStateError("only a dibao household's members join or leave")
+        self._decide(Decision(DecisionKind.REASSESSED, effective, self.version + 1, changed))
+
     def reassess(
         self, effective: Month, changes: dict[str, Any], actor: str, reason: str, at: datetime
     ) -> None:
-        changed = tuple(sorted(changes.items()))
-        self._decide(Decision(DecisionKind.REASSESSED, effective, self.version + 1, changed))
+        self.check_reassessment(effective, changes)
         self.trigger_event(
             self.Reassessed,
             effective=effective,
@@ -206,8 +223,12 @@ class Case(Aggregate):
         self._refuse_if_rescinded()
         if self.rescission_requested_by is None:
             raise CaseStateError("no rescission of this case is waiting for approval")
-        if actor == self.rescission_requested_by:
-            raise FourEyesError("a rescission is approved by someone other than its requester")
+        if same_person(actor, self.rescission_requested_by):
+            raise FourEyesError(
+                "a rescission is approved by someone other than its requester "
+                f"({self.rescission_requested_by}); the names are compared ignoring case, "
+                "width and spaces"
+            )
         self.trigger_event(self.RescissionApproved, actor=actor, reason=reason, timestamp=at)
 
     def _refuse_if_rescinded(self) -> None:
@@ -220,6 +241,11 @@ class Case(Aggregate):
         return fold_month(self.programme, self.decisions, month, rescinded=self.rescinded)
 
     @property
+    def person_refs(self) -> tuple[str, ...]:
+        """The references of everyone ever named in the case, in the order named."""
+        return tuple(p["reference"] for p in self.persons)
+
+    @property
     def granted_from(self) -> Month:
         return self.decisions[0].effective
 
@@ -227,3 +253,11 @@ class Case(Aggregate):
     def closed_from(self) -> Month | None:
         """The first month the case is closed, or None while it has no end."""
         return closing_month(self.programme, self.decisions)
+
+
+def folded_changes(changes: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A reassessment's changes as the fold takes them: members joining by reference."""
+    values = dict(changes)
+    if MEMBERS_JOINING in values:
+        values[MEMBERS_JOINING] = [p["reference"] for p in values[MEMBERS_JOINING]]
+    return tuple(sorted(values.items()))

@@ -3,7 +3,9 @@
 Decisions are folded in order of (effective month, position), so a backdated decision
 lands where it takes effect. A rescission voids every month; an exit, the end of a gradual
 exit and an orphan's 18th birthday month close the case, after which decisions have no
-effect.
+effect. A dibao reassessment may change who is in the household from its month, and each
+month's amount counts that month's members; during a gradual exit such a change is kept
+(it decides who holds dibao) but the amount stays the one frozen when the exit began.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from enum import StrEnum
 from typing import Any
 
 from domain.cases.amounts import orphan_last_month
-from domain.cases.programmes import CaseFacts, Programme
+from domain.cases.programmes import (
+    MEMBERS_JOINING,
+    MEMBERS_LEAVING,
+    MEMBERSHIP_CHANGES,
+    CaseFacts,
+    Programme,
+)
 from domain.errors import CaseStateError
 from domain.months import Month
 
@@ -38,6 +46,11 @@ class Decision:
     changes: tuple[tuple[str, Any], ...] = ()  # granted and reassessed: the facts given
     months: int = 0  # gradual exit: how many months it lasts
 
+    @property
+    def changes_members(self) -> bool:
+        """Whether the decision is a reassessment by which members join or leave."""
+        return any(name in MEMBERSHIP_CHANGES for name, _ in self.changes)
+
 
 class Status(StrEnum):
     NOT_OPEN = "not-open"  # before the grant takes effect
@@ -57,11 +70,13 @@ class CaseMonth:
 
     ``facts`` and ``priced_month`` say what the month's amount is computed from: for a case
     leaving gradually, the facts and standards of the month before the exit began.
+    ``members`` are the household's members (person references) in the month itself.
     """
 
     status: Status
     facts: CaseFacts | None = None
     priced_month: Month | None = None
+    members: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -93,6 +108,7 @@ def _no_effect(state: _FoldState, decision: Decision) -> str | None:
         decision.kind is DecisionKind.REASSESSED
         and state.leaving_from is not None
         and decision.effective >= state.leaving_from
+        and not decision.changes_members
     ):
         return f"the case is leaving gradually from {state.leaving_from}"
     return None
@@ -115,7 +131,9 @@ def _apply(programme: Programme, state: _FoldState, decision: Decision) -> None:
             "the case is granted"
         )
     if kind is DecisionKind.REASSESSED:
-        state.facts = state.facts.updated(dict(decision.changes))
+        changes = dict(decision.changes)
+        _check_membership(state.facts.members, changes, decision.effective)
+        state.facts = state.facts.reassessed(changes)
     elif kind is DecisionKind.SUSPENDED:
         if state.suspended:
             raise CaseStateError(f"the case is already suspended in {decision.effective}")
@@ -133,6 +151,25 @@ def _apply(programme: Programme, state: _FoldState, decision: Decision) -> None:
         state.closed_from = decision.effective + decision.months
     elif kind is DecisionKind.EXITED:
         state.closed_from = decision.effective
+
+
+def _check_membership(members: Sequence[str], changes: dict[str, Any], month: Month) -> None:
+    """Refuse members leaving who are not in the household in ``month``, members joining who
+    are, and a household left empty (that is an exit). Members are named by their place in
+    the decision, never by their identity."""
+    leaving = changes.get(MEMBERS_LEAVING, ())
+    joining = changes.get(MEMBERS_JOINING, ())
+    for number, reference in enumerate(leaving, start=1):
+        if reference not in members:
+            raise CaseStateError(f"leaving member {number} is not in the household in {month}")
+    for number, reference in enumerate(joining, start=1):
+        if reference in members:
+            raise CaseStateError(f"joining member {number} is in the household in {month} already")
+    if leaving and not joining and all(member in leaving for member in members):
+        raise CaseStateError(
+            f"every member would leave the household in {month}: a household keeps at least "
+            "one member; record an exit instead"
+        )
 
 
 def check_history(programme: Programme, decisions: Sequence[Decision]) -> None:
@@ -191,11 +228,12 @@ def _month_of(state: _FoldState, month: Month, leaving_facts: CaseFacts | None) 
         return CaseMonth(Status.NOT_OPEN)
     if state.closed_from is not None and month >= state.closed_from:
         return CaseMonth(Status.CLOSED)
+    members = state.facts.members
     if state.suspended:
-        return CaseMonth(Status.SUSPENDED, state.facts, month)
+        return CaseMonth(Status.SUSPENDED, state.facts, month, members)
     if state.leaving_from is not None:
-        return CaseMonth(Status.LEAVING, leaving_facts, state.leaving_from - 1)
-    return CaseMonth(Status.PAYING, state.facts, month)
+        return CaseMonth(Status.LEAVING, leaving_facts, state.leaving_from - 1, members)
+    return CaseMonth(Status.PAYING, state.facts, month, members)
 
 
 def closing_month(programme: Programme, decisions: Sequence[Decision]) -> Month | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from decimal import Decimal
@@ -93,6 +94,25 @@ class CaseFacts:
         if "members" in changes:
             changes["members"] = tuple(changes["members"])
         return replace(self, **changes)
+
+    def reassessed(self, changes: Mapping[str, Any]) -> CaseFacts:
+        """The facts after a reassessment: the facts it gives replace those before; members
+        joining (by reference) are added after the others, members leaving are taken out.
+        A join or a leave changes the members only, never the per-capita income."""
+        values = dict(changes)
+        joining = tuple(values.pop(MEMBERS_JOINING, ()))
+        leaving = frozenset(values.pop(MEMBERS_LEAVING, ()))
+        facts = self.updated(values)
+        if not joining and not leaving:
+            return facts
+        staying = tuple(m for m in facts.members if m not in leaving)
+        return replace(facts, members=staying + joining)
+
+
+# A reassessment of a dibao household may change who is in it, from its effective month.
+MEMBERS_JOINING = "members_joining"  # in the event, each joining person; in the fold, refs
+MEMBERS_LEAVING = "members_leaving"  # the references of the members who leave
+MEMBERSHIP_CHANGES = (MEMBERS_JOINING, MEMBERS_LEAVING)
 
 
 # Which facts each programme requires, and which a reassessment may change.

@@ -1,8 +1,12 @@
 """One index per person of the cases they hold, kept so that who-may-hold-what stays true.
 
-Every command that opens, shortens or voids a case saves the index of each person in it in
-the same ``save()``. Two racing grants for one person then both write the index's next
+Every command that opens, shortens or voids a case, or changes who is in a household, saves
+the index of each person it concerns in the same ``save()``. Two racing decisions for one
+person (two grants, or two households taking them in) then both write the index's next
 version, and the database lets only one of them through.
+
+A person may hold one case over several intervals: a member who leaves a household and
+later joins it again.
 """
 
 from __future__ import annotations
@@ -51,15 +55,23 @@ class PersonIndex(Aggregate):
         end: Month | None
 
         def apply(self, index: PersonIndex) -> None:
-            index.holdings[self.case_id] = Holding(Programme(self.programme), self.start, self.end)
+            held = Holding(Programme(self.programme), self.start, self.end)
+            index.holdings.setdefault(self.case_id, []).append(held)
 
     class HoldingEnded(Event):
+        """The case ends for the person from ``end``: every interval of it is cut there."""
+
         case_id: UUID
         end: Month
 
         def apply(self, index: PersonIndex) -> None:
-            held = index.holdings[self.case_id]
-            index.holdings[self.case_id] = Holding(held.programme, held.start, self.end)
+            index.holdings[self.case_id] = [
+                Holding(held.programme, held.start, self.end)
+                if held.end is None or self.end < held.end
+                else held
+                for held in index.holdings[self.case_id]
+                if held.start < self.end
+            ]
 
     class HoldingReleased(Event):
         """The case was rescinded: it covers no month at all."""
@@ -70,7 +82,7 @@ class PersonIndex(Aggregate):
             del index.holdings[self.case_id]
 
     def __init__(self) -> None:
-        self.holdings: dict[UUID, Holding] = {}
+        self.holdings: dict[UUID, list[Holding]] = {}  # each case's intervals
 
     @staticmethod
     def id_for(person_ref: str) -> UUID:
@@ -87,14 +99,19 @@ class PersonIndex(Aggregate):
         start: Month,
         end: Month | None,
         at: datetime,
+        *,
+        who: str = "the person",
     ) -> None:
-        for held in self.holdings.values():
-            if held.overlaps(start, end) and excludes(held.programme, programme):
-                until = f" until {held.end - 1}" if held.end is not None else ""
-                raise ExclusiveHoldingError(
-                    f"the person already holds {held.programme} from {held.start}{until}, "
-                    f"which excludes {programme} from {start}"
-                )
+        """Open the case for the person from ``start`` up to ``end``, unless they hold a case
+        then that excludes it; ``who`` names the person in the refusal (never by number)."""
+        for intervals in self.holdings.values():
+            for held in intervals:
+                if held.overlaps(start, end) and excludes(held.programme, programme):
+                    until = f" until {held.end - 1}" if held.end is not None else ""
+                    raise ExclusiveHoldingError(
+                        f"{who} already holds {held.programme} from {held.start}{until}, "
+                        f"which excludes {programme} from {start}"
+                    )
         self.trigger_event(
             self.HoldingOpened,
             case_id=case_id,
@@ -105,8 +122,10 @@ class PersonIndex(Aggregate):
         )
 
     def end(self, case_id: UUID, end: Month, at: datetime) -> None:
-        held = self.holdings[case_id]
-        if held.end is None or end < held.end:
+        """The case ends for the person from ``end`` (the last month held is the one before),
+        if it reached that far."""
+        intervals = self.holdings.get(case_id, [])
+        if any(held.end is None or end < held.end for held in intervals):
             self.trigger_event(self.HoldingEnded, case_id=case_id, end=end, timestamp=at)
 
     def release(self, case_id: UUID, at: datetime) -> None:

@@ -16,7 +16,8 @@ from functools import singledispatch
 from typing import Protocol
 
 from domain.cases.case import Case
-from domain.cases.programmes import Programme
+from domain.cases.fold import Decision
+from domain.cases.programmes import MEMBERS_JOINING, MEMBERS_LEAVING, Programme
 from domain.payroll_periods import PayrollPeriods, PayrollSummary
 from domain.relief import REVIEW_DAYS, Relief, ReliefKind, ReviewOutcome
 from domain.standards import StandardSchedule
@@ -25,6 +26,7 @@ from projections.engine.relief_state import ReliefState
 from projections.engine.rows import RowStore
 from projections.engine.segments import Segment
 from projections.engine.standards_table import StandardsTable
+from projections.reads.approvals import ApprovalRequest, Awaiting
 from projections.reads.payroll_lines import lines_of
 
 RELIEF_GRANTED = "granted"
@@ -48,8 +50,8 @@ class Batch(Protocol):
 
 @singledispatch
 def project(event: object, batch: Batch, position: int) -> None:
-    """An event the views do not show (a rescission asked for, a person indexed, a schedule
-    or payroll opened) changes nothing in them."""
+    """An event the views do not show (a person indexed, a schedule or payroll opened)
+    changes nothing in them."""
 
 
 # Cases.
@@ -62,7 +64,8 @@ def _granted(event: Case.Granted, batch: Batch, position: int) -> None:
     state = CaseState(Programme(event.programme), event.region)
     state.decisions.append(Case.granted_decision(event.effective, event.facts))
     batch.rows.put(case_id, state.programme.value, state.region, state)
-    batch.rows.add_persons(case_id, [p["reference"] for p in event.persons], position)
+    references = [p["reference"] for p in event.persons]
+    batch.rows.add_persons(case_id, references, event.effective, position)
     batch.resegment_case(case_id, position)
 
 
@@ -78,6 +81,48 @@ def _dated_decision(event: Case.DatedDecision, batch: Batch, position: int) -> N
 
 
 @project.register
+def _reassessed(event: Case.Reassessed, batch: Batch, position: int) -> None:
+    """Members joining a household are among its persons from the reassessment's month,
+    members leaving no longer; then the reassessment joins the fold like any decision."""
+    case_id = event.originator_id.hex
+    case = batch.rows.case(case_id)
+    joining = [p["reference"] for p in event.changes.get(MEMBERS_JOINING, ())]
+    leaving = event.changes.get(MEMBERS_LEAVING, ())
+    if leaving:
+        batch.rows.remove_persons(case_id, leaving, event.effective, position)
+    if joining:
+        named = persons_named(case.decisions)
+        batch.rows.add_persons(case_id, joining, event.effective, position, first_ordinal=named)
+    _dated_decision(event, batch, position)
+
+
+def persons_named(decisions: Sequence[Decision]) -> int:
+    """How many persons a case's decisions name: its grant's, then those joining."""
+    named = 0
+    for decision in decisions:
+        changes = dict(decision.changes)
+        named += len(changes.get("members", ())) + len(changes.get(MEMBERS_JOINING, ()))
+    return max(named, 1)  # a grant to one person names no household members
+
+
+@project.register
+def _rescission_requested(event: Case.RescissionRequested, batch: Batch, position: int) -> None:
+    """A requested rescission waits in the approvers' queue; the case is paid meanwhile."""
+    case_id = event.originator_id.hex
+    case = batch.rows.case(case_id)
+    request = ApprovalRequest(
+        case_id,
+        Awaiting.RESCISSION,
+        case.programme.value,
+        case.region,
+        event.actor,
+        event.timestamp,
+        event.reason,
+    )
+    batch.rows.await_approval(request, position)
+
+
+@project.register
 def _rescission_approved(event: Case.RescissionApproved, batch: Batch, position: int) -> None:
     """A rescinded case was never owed anything: every month of it becomes 0."""
     case_id = event.originator_id.hex
@@ -85,6 +130,7 @@ def _rescission_approved(event: Case.RescissionApproved, batch: Batch, position:
     case.rescinded = True
     batch.rows.put(case_id, case.programme.value, case.region, case)
     batch.resegment_case(case_id, position)
+    batch.rows.approval_given(case_id, position)
 
 
 # Standards.
@@ -112,7 +158,8 @@ def _relief_asked(event: Relief.Asked, batch: Batch, position: int) -> None:
     relief_id = event.originator_id.hex
     relief = ReliefState(event.relief_date, event.amount, event.kind)
     batch.rows.put(relief_id, Programme.TEMPORARY_RELIEF.value, event.region, relief)
-    batch.rows.add_persons(relief_id, [p["reference"] for p in event.persons], position)
+    references = [p["reference"] for p in event.persons]
+    batch.rows.add_persons(relief_id, references, relief.month, position)
 
 
 @project.register
@@ -124,10 +171,29 @@ def _relief_granted(event: Relief.ReliefGranted, batch: Batch, position: int) ->
 
 
 @project.register
+def _relief_requested(event: Relief.ReliefRequested, batch: Batch, position: int) -> None:
+    """A relief asked for above its cap waits in the approvers' queue."""
+    _relief_asked(event, batch, position)
+    request = ApprovalRequest(
+        event.originator_id.hex,
+        Awaiting.RELIEF,
+        Programme.TEMPORARY_RELIEF.value,
+        event.region,
+        event.actor,
+        event.timestamp,
+        event.reason,
+        event.amount,
+        event.cap,
+    )
+    batch.rows.await_approval(request, position)
+
+
+@project.register
 def _relief_approved(event: Relief.ReliefApproved, batch: Batch, position: int) -> None:
-    """An approved relief is granted as asked for."""
+    """An approved relief is granted as asked for, and leaves the approvers' queue."""
     relief_id = event.originator_id.hex
     _grant_relief(batch, relief_id, batch.rows.relief(relief_id), position)
+    batch.rows.approval_given(relief_id, position)
 
 
 def _grant_relief(batch: Batch, relief_id: str, relief: ReliefState, position: int) -> None:

@@ -45,7 +45,10 @@ COMPARED = (
         "known_from <= ?",
     ),
     _Table(
-        "subject_persons", ("person_ref", "subject_id"), "ordinal, known_from, ?", "known_from <= ?"
+        "subject_persons",
+        ("person_ref", "subject_id", "valid_from", "known_from"),
+        f"ordinal, valid_to, {KNOWN_TO_AT}",
+        "known_from <= ?",
     ),
     _Table(
         "positions",
@@ -60,6 +63,13 @@ COMPARED = (
         "region, relief_date, due, known_from,"
         " CASE WHEN reviewed_at > ? THEN NULL ELSE reviewed_at END,"
         " CASE WHEN reviewed_at > ? THEN NULL ELSE outcome END",
+        "known_from <= ?",
+    ),
+    _Table(
+        "approvals",
+        ("subject_id", "known_from"),
+        "what, programme, region, requested_by, requested_at, reason, amount_fen, cap_fen,"
+        f" {KNOWN_TO_AT}",
         "known_from <= ?",
     ),
     _Table(

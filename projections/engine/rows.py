@@ -24,6 +24,7 @@ from projections.engine.case_state import CaseState
 from projections.engine.relief_state import ReliefState
 from projections.engine.segments import Segment
 from projections.engine.standards_table import StandardsTable
+from projections.reads.approvals import APPROVAL_COLUMNS, ApprovalRequest, approval_row
 from projections.reads.payroll_lines import PayrollItem, payroll_items
 from projections.storage.database import Cursor
 from projections.storage.schema import valid_until
@@ -85,7 +86,8 @@ class RowStore:
         self.open_rows: dict[str, list[_OpenRow]] = {}
         self.inserts: list[list[Any]] = []
         self.closings: list[tuple[int, str, int]] = []
-        self.persons: list[tuple[str, str, int, int]] = []
+        # subject, person, ordinal, valid from, valid to (None: no end), known from
+        self.persons: list[tuple[str, str, int, int, int | None, int]] = []
 
     # Subjects.
 
@@ -110,11 +112,45 @@ class RowStore:
         self._load(subject_id)
         return self.subjects[subject_id][1]
 
-    def add_persons(self, subject_id: str, references: Sequence[str], position: int) -> None:
-        """The subject's persons, in order, known from ``position``."""
+    def add_persons(
+        self,
+        subject_id: str,
+        references: Sequence[str],
+        valid_from: Month,
+        position: int,
+        first_ordinal: int = 0,
+    ) -> None:
+        """Persons of the subject from the month ``valid_from`` on, known from ``position``;
+        numbered in the order named, from ``first_ordinal``."""
         self.persons += [
-            (subject_id, reference, n, position) for n, reference in enumerate(references)
+            (subject_id, reference, n, valid_from.index, None, position)
+            for n, reference in enumerate(references, start=first_ordinal)
         ]
+
+    def remove_persons(
+        self, subject_id: str, references: Sequence[str], valid_from: Month, position: int
+    ) -> None:
+        """Persons of the subject no longer from the month ``valid_from`` on, as known from
+        ``position``: each one's row holding that month is superseded by one that ends
+        before it (none, when it would hold no month)."""
+        self._write_persons()
+        for reference in references:
+            for ordinal, start in self.cursor.fetchall(
+                "SELECT ordinal, valid_from FROM subject_persons WHERE subject_id = ? "
+                f"AND person_ref = ? AND known_to IS NULL AND valid_from <= ? "
+                f"AND {valid_until()} > ?",
+                (subject_id, reference, valid_from.index, valid_from.index),
+            ):
+                self.cursor.execute(
+                    "UPDATE subject_persons SET known_to = ? WHERE subject_id = ? "
+                    "AND person_ref = ? AND valid_from = ? AND known_to IS NULL",
+                    (position, subject_id, reference, start),
+                )
+                if start < valid_from.index:
+                    self.persons.append(
+                        (subject_id, reference, ordinal, start, valid_from.index, position)
+                    )
+        self._write_persons()
 
     def cases_open_from(
         self, region: str, programmes: Sequence[Programme], month: Month
@@ -236,6 +272,21 @@ class RowStore:
             (position, outcome, relief_id),
         )
 
+    def await_approval(self, request: ApprovalRequest, position: int) -> None:
+        """A request recorded at ``position`` waits for a second person's approval."""
+        marks = ", ".join("?" for _ in APPROVAL_COLUMNS)
+        self.cursor.execute(
+            f"INSERT INTO approvals ({', '.join(APPROVAL_COLUMNS)}) VALUES ({marks})",
+            approval_row(request, position),
+        )
+
+    def approval_given(self, subject_id: str, position: int) -> None:
+        """The subject's request waits no longer from ``position`` on."""
+        self.cursor.execute(
+            "UPDATE approvals SET known_to = ? WHERE subject_id = ? AND known_to IS NULL",
+            (position, subject_id),
+        )
+
     def payroll_items(
         self, programme: str, region: str, month: Month, position: int
     ) -> list[PayrollItem]:
@@ -328,6 +379,15 @@ class RowStore:
             self.subjects.pop(subject_id, None)
             self.open_rows.pop(subject_id, None)
 
+    def _write_persons(self) -> None:
+        self.cursor.executemany(
+            "INSERT INTO subject_persons"
+            " (subject_id, person_ref, ordinal, valid_from, valid_to, known_from)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            self.persons,
+        )
+        self.persons.clear()
+
     def flush(self) -> None:
         """Write the changes so far."""
         cursor = self.cursor
@@ -340,12 +400,7 @@ class RowStore:
                 for programme, region, state in [self.subjects[subject_id]]
             ],
         )
-        cursor.executemany(
-            "INSERT INTO subject_persons (subject_id, person_ref, ordinal, known_from) "
-            "VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            self.persons,
-        )
+        self._write_persons()
         cursor.executemany(
             "UPDATE segments SET known_to = ? "
             "WHERE subject_id = ? AND valid_from = ? AND known_to IS NULL",
@@ -357,6 +412,5 @@ class RowStore:
             for row in rows:
                 row.pending = None
         self.dirty.clear()
-        self.persons.clear()
         self.closings.clear()
         self.inserts.clear()

@@ -170,12 +170,19 @@ class ReadSide:
         return [RollEntry(subject, _money(fen), status) for subject, fen, status in rows]
 
     def entitlements(self, person_ref: str, as_of: Month, position: int) -> list[Entitlement]:
-        """What a person is entitled to across programmes in ``as_of``."""
+        """What a person is entitled to across programmes in ``as_of``: the cases and
+        reliefs they are a person of in that month (a household member who joined later or
+        left before is not), as known at ``position``."""
+        member = (
+            f"p.valid_from <= ? AND {valid_until('p.')} > ? "
+            "AND p.known_from <= ? AND (p.known_to IS NULL OR p.known_to > ?)"
+        )
         rows = self.views.fetchall(
             f"SELECT s.subject_id, s.programme, s.region, s.amount_fen, s.status "
             f"FROM subject_persons p JOIN segments s ON s.subject_id = p.subject_id "
-            f"WHERE p.person_ref = ? AND {IN_MONTH} AND {CURRENT} ORDER BY s.programme",
-            (person_ref, as_of.index, as_of.index, position, position),
+            f"WHERE p.person_ref = ? AND {member} AND {IN_MONTH} AND {CURRENT} "
+            f"ORDER BY s.programme, s.subject_id",
+            (person_ref, *[as_of.index] * 2, *[position] * 2, *[as_of.index] * 2, *[position] * 2),
         )
         return [
             Entitlement(subject, programme, region, _money(fen), status)

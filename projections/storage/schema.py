@@ -34,6 +34,7 @@ TABLES = (
     "periods",
     "payroll_items",
     "relief_reviews",
+    "approvals",
 )
 
 CREATE = (
@@ -52,9 +53,15 @@ CREATE = (
     " subject_id TEXT PRIMARY KEY, programme TEXT NOT NULL, region TEXT NOT NULL,"
     " state TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS subjects_by_schedule ON subjects (region, programme)",
+    # The persons of a case or relief over valid time (a household's members join and
+    # leave) and record time; ordinal 0 is the applicant.
     "CREATE TABLE IF NOT EXISTS subject_persons ("
     " subject_id TEXT NOT NULL, person_ref TEXT NOT NULL, ordinal INTEGER NOT NULL,"
-    " known_from BIGINT NOT NULL, PRIMARY KEY (person_ref, subject_id))",
+    " valid_from INTEGER NOT NULL, valid_to INTEGER,"
+    " known_from BIGINT NOT NULL, known_to BIGINT,"
+    " PRIMARY KEY (person_ref, subject_id, valid_from, known_from))",
+    "CREATE INDEX IF NOT EXISTS subject_persons_by_subject"
+    " ON subject_persons (subject_id, person_ref) WHERE known_to IS NULL",
     "CREATE TABLE IF NOT EXISTS segments ("
     " subject_id TEXT NOT NULL, programme TEXT NOT NULL, region TEXT NOT NULL,"
     " valid_from INTEGER NOT NULL, valid_to INTEGER, amount_fen BIGINT NOT NULL,"
@@ -85,6 +92,13 @@ CREATE = (
     "CREATE TABLE IF NOT EXISTS relief_reviews ("
     " relief_id TEXT PRIMARY KEY, region TEXT NOT NULL, relief_date TEXT NOT NULL,"
     " due TEXT NOT NULL, known_from BIGINT NOT NULL, reviewed_at BIGINT, outcome TEXT)",
+    # Requests waiting for a second person: a relief above its cap, a rescission.
+    "CREATE TABLE IF NOT EXISTS approvals ("
+    " subject_id TEXT NOT NULL, what TEXT NOT NULL, programme TEXT NOT NULL,"
+    " region TEXT NOT NULL, requested_by TEXT NOT NULL, requested_at TEXT NOT NULL,"
+    " reason TEXT NOT NULL, amount_fen BIGINT, cap_fen BIGINT,"
+    " known_from BIGINT NOT NULL, known_to BIGINT, PRIMARY KEY (subject_id, known_from))",
+    "CREATE INDEX IF NOT EXISTS approvals_by_request ON approvals (known_from)",
     "CREATE INDEX IF NOT EXISTS payroll_items_by_month"
     " ON payroll_items (programme, region, corrected_month)",
     # Replaced by the partial indexes above: SQLite took their "known_to IS NULL" for a

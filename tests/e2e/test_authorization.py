@@ -91,6 +91,7 @@ def routes(case: str, relief: str) -> list[Route]:
         Route("GET", f"/reliefs/{relief}", None, frozenset(STAFF)),
         Route("GET", "/reliefs/overdue-reviews", None, frozenset(STAFF)),
         Route("POST", f"/reliefs/{relief}/approvals", {"reason": "r"}, frozenset({AP})),
+        Route("GET", "/approvals", None, frozenset({AP, AU})),
         Route(
             "POST",
             f"/reliefs/{relief}/reviews",

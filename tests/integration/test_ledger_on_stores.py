@@ -179,6 +179,39 @@ class LedgerOnStore:
         assert count_cases(ledger) == 1
         assert len(person_index(ledger, someone).holdings) == 1
 
+    def test_racing_joins_of_one_person_into_many_households_end_with_one_member(
+        self, ledger: Ledger
+    ) -> None:
+        households = [
+            ledger.grant(
+                "dibao-urban",
+                QIBIN,
+                "2020-01",
+                [person(date(1970, 1, 1), serial)],
+                income="100",
+                actor="cw",
+                reason="x",
+            ).id
+            for serial in range(THREADS)
+        ]
+        newcomer = person(date(1990, 9, 9), 96)
+        waiting = list(households)
+        lock = threading.Lock()
+
+        def join() -> object:
+            with lock:
+                household = waiting.pop()
+            return ledger.reassess(
+                household, "2021-01", {}, joining=[newcomer], actor="cw", reason="moved in"
+            )
+
+        outcomes = race(join)
+        assert outcomes.count("granted") == 1
+        assert outcomes.count("refused") == THREADS - 1
+        (holding,) = person_index(ledger, newcomer).holdings.values()
+        joined = [h for h in households if len(ledger.case(h).person_refs) == 2]
+        assert len(holding) == 1 and len(joined) == 1
+
 
 def race(command: Callable[[], object]) -> list[str]:
     """Run ``command`` on THREADS threads released together; 'granted' or 'refused' each."""

@@ -23,10 +23,14 @@ from psycopg import sql
 from api.core.settings import postgres_url_with_dbname
 from api.services.closing import close_period
 from domain.application.ledger import Ledger
+from domain.cases.case import Case
 from domain.errors import LedgerRefusal
 from domain.months import Month
+from domain.people.identity import IdentityNumber
+from domain.people.person import PersonInput
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
+from projections.reads.approvals import pending_approvals
 from projections.reads.period_accounts import Accounts
 from projections.reads.read_side import ReadSide
 from projections.storage.opening import open_views
@@ -65,6 +69,11 @@ steps = st.lists(
                 "rescind",
                 "raise",
                 "relief",
+                "ask",
+                "approve",
+                "request",
+                "join",
+                "leave",
                 "project",
             ]
         ),
@@ -77,10 +86,15 @@ steps = st.lists(
 )
 
 
-def apply(ledger: Ledger, step: Step, cases: list[UUID]) -> None:
+def someone_in_the_pool(who: int) -> PersonInput:
+    return person(date(1935 + 10 * (who % 8), 3, 1 + who), who)
+
+
+def apply(ledger: Ledger, step: Step, cases: list[UUID], asked: list[UUID]) -> None:
     month = MONTHS[step.month]
-    someone = person(date(1935 + 10 * (step.who % 8), 3, 1 + step.who), step.who)
+    someone = someone_in_the_pool(step.who)
     case = cases[step.who % len(cases)] if cases else None
+    relief = asked[step.who % len(asked)] if asked else None
     match step.kind:
         case "grant":
             programme = PROGRAMMES[(step.who + step.number) % len(PROGRAMMES)]
@@ -104,6 +118,29 @@ def apply(ledger: Ledger, step: Step, cases: list[UUID]) -> None:
         case "rescind" if case is not None:
             ledger.request_rescission(case, actor="cw", reason="r")
             ledger.approve_rescission(case, actor="approver", reason="r")
+        case "join" if case is not None:
+            ledger.reassess(case, month, {}, joining=[someone], actor="cw", reason="r")
+        case "leave" if case is not None:
+            named = ledger.case(case).persons
+            leaver = named[step.number % len(named)]["identity_number"].reveal()
+            ledger.reassess(case, month, {}, leaving=[leaver], actor="cw", reason="r")
+        case "request" if case is not None:
+            ledger.request_rescission(case, actor="cw", reason="r")
+        case "ask":
+            receipt = ledger.grant_relief(
+                QIBIN,
+                "urban",
+                "expenditure",
+                month.first_day,
+                step.number,
+                "99999",
+                someone,
+                actor="cw",
+                reason="above the cap",
+            )
+            asked.append(receipt.id)
+        case "approve" if relief is not None:
+            ledger.approve_relief(relief, actor="approver", reason="r")
         case "raise":
             standard = 600 + 10 * step.number + step.month
             ledger.set_standard(
@@ -132,11 +169,12 @@ def check_history(database_url: str, history: list[Step]) -> None:
         read = ReadSide(views)
         seen: dict[int, list[object]] = {}
         cases: list[UUID] = []
+        asked: list[UUID] = []
         next_close = {programme: MONTHS[0] for programme in CLOSED_PROGRAMMES}
         for step in history:
             if step.kind == "project":
                 projector.catch_up()
-                seen[read.position] = [read.totals(m, read.position) for m in MONTHS[::5]]
+                seen[read.position] = known_at(ledger, read, read.position)
                 continue
             if step.kind == "close":
                 programme = CLOSED_PROGRAMMES[step.who % len(CLOSED_PROGRAMMES)]
@@ -146,7 +184,7 @@ def check_history(database_url: str, history: list[Step]) -> None:
                     next_close[programme] += 1
                 continue
             with suppress(LedgerRefusal):
-                apply(ledger, step, cases)
+                apply(ledger, step, cases, asked)
         projector.catch_up()
 
         assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
@@ -158,8 +196,31 @@ def check_history(database_url: str, history: list[Step]) -> None:
             known_then = read.totals(period.month, period.position, period.programme, QIBIN)
             assert account.paid == sum((t.entitled for t in known_then), Decimal("0.00"))
         for position, totals in seen.items():
-            assert [read.totals(m, position) for m in MONTHS[::5]] == totals
+            assert known_at(ledger, read, position) == totals
+        waiting = {
+            (p.request.what.value, p.request.subject_id)
+            for p in pending_approvals(views, read.position)
+        }
+        assert waiting == {
+            ("relief", relief.hex) for relief in asked if not ledger.relief(relief).granted
+        } | {
+            ("rescission", case.hex)
+            for case in cases
+            if ledger.case(case).rescission_requested_by and not ledger.case(case).rescinded
+        }
         for month in MONTHS[::3]:
+            for who in range(8):
+                reference = ledger.references.reference(
+                    IdentityNumber.parse(someone_in_the_pool(who).identity_number)
+                )
+                found = {
+                    e.subject_id
+                    for e in read.entitlements(reference, month, read.position)
+                    if e.programme != "temporary-relief"
+                }
+                assert found == {
+                    case.hex for case in cases if holds(ledger.case(case), reference, month)
+                }, (who, month)
             by_programme: dict[str, Decimal] = {}
             for case in cases:
                 amount = ledger.monthly_amount(case, month)
@@ -176,6 +237,28 @@ def check_history(database_url: str, history: list[Step]) -> None:
         views.close()
         scratch.close()
         ledger.close()
+
+
+def known_at(ledger: Ledger, read: ReadSide, position: int) -> list[object]:
+    """What the views say as known at ``position``: totals, entitlements of the persons in
+    the pool, and the approvers' queue."""
+    references = [
+        ledger.references.reference(IdentityNumber.parse(someone_in_the_pool(w).identity_number))
+        for w in range(8)
+    ]
+    return [
+        *(read.totals(m, position) for m in MONTHS[::5]),
+        *(read.entitlements(r, m, position) for r in references for m in MONTHS[::7]),
+        pending_approvals(read.views, position),
+    ]
+
+
+def holds(case: Case, reference: str, month: Month) -> bool:
+    """Whether the person is in the case in ``month`` on the command side."""
+    state = case.month(month)
+    if not state.is_open:
+        return False
+    return reference in (state.members if case.programme.is_dibao else case.person_refs)
 
 
 @contextmanager

@@ -36,6 +36,7 @@ def read_case(
         raise HTTPException(404, f"no case {case_id} was known at position {knowledge.position}")
     case = ledger.case(case_id, version)
     entry = read.subject_month(case_id.hex, knowledge.as_of, knowledge.position)
+    state = case.month(knowledge.as_of)
     closed = case.closed_from
     return CasePublic(
         id=case.id,
@@ -46,11 +47,13 @@ def read_case(
         ],
         granted_from=str(case.granted_from),
         closed_from=str(closed) if closed is not None else None,
+        members=list(state.members),
         rescinded=case.rescinded,
         rescission_requested_by=case.rescission_requested_by,
+        rescission_approved_by=case.rescission_approved_by,
         as_of=str(knowledge.as_of),
         position=knowledge.position,
-        status=entry.status if entry else case.month(knowledge.as_of).status.value,
+        status=entry.status if entry else state.status.value,
         amount=entry.amount if entry else Decimal("0.00"),
         history=[_decision(event) for event in ledger.events.get(case_id, lte=version)],
     )
@@ -60,7 +63,7 @@ def _decision(event: Any) -> DecisionPublic:
     effective = getattr(event, "effective", None)
     facts = {**getattr(event, "facts", {}), **getattr(event, "changes", {})}
     details: dict[str, str | list[str]] = {
-        name: [str(item) for item in value] if isinstance(value, list | tuple) else str(value)
+        name: [_item(item) for item in value] if isinstance(value, list | tuple) else str(value)
         for name, value in facts.items()
     }
     if hasattr(event, "months"):
@@ -75,9 +78,20 @@ def _decision(event: Any) -> DecisionPublic:
     )
 
 
+def _item(item: Any) -> str:
+    """A household member (a person joining, by reference, never by name or number), or
+    a plain value."""
+    return str(item["reference"]) if isinstance(item, dict) else str(item)
+
+
 @router.post("/{case_id}/reassessments", status_code=status.HTTP_201_CREATED)
 def reassess(case_id: UUID, body: Reassessment, write: CaseworkerWriter) -> Recorded:
-    """New facts from a month (income, area, care tier, grade or orphan care)."""
+    """New facts from a month (income, area, care tier, grade or orphan care). A dibao
+    household may also change from that month: ``changes.members_joining`` lists persons
+    who join (identity number, name, optional birth date; refused with 409 if one holds a
+    programme that excludes dibao, naming their place in the list), and
+    ``changes.members_leaving`` the identity numbers of members who leave. The amount of
+    each month counts that month's members; the income changes only when given."""
     return write(
         body,
         lambda ledger, actor, uow: decisions.reassess(ledger, case_id, body, actor=actor, uow=uow),

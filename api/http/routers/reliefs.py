@@ -4,28 +4,40 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.http.deps import KnowledgeDep, RuntimeDep, Staff
 from api.http.problems import PROBLEM_RESPONSES
-from api.http.schemas import OverdueReviewPublic, OverdueReviewsPublic, Recorded, ReliefPublic
+from api.http.schemas import (
+    OverdueReviewPublic,
+    OverdueReviewsPublic,
+    Recorded,
+    ReliefPublic,
+    ReliefRecorded,
+)
 from api.http.writes import ApproverWriter, CaseworkerWriter, ReviewerWriter
 from api.services import decisions
 from api.services.decisions import Reasoned, ReliefIn, ReliefReview
 from domain.months import BUREAU_TIME_ZONE
-from domain.relief import ReliefKind
+from domain.relief import ReliefKind, ReliefStatus
 
 router = APIRouter(prefix="/reliefs", tags=["temporary relief"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def grant_relief(body: ReliefIn, write: CaseworkerWriter) -> Recorded:
+def grant_relief(body: ReliefIn, write: CaseworkerWriter, response: Response) -> ReliefRecorded:
     """Grant temporary relief: at once up to the cap (cap multiple x the dibao standard x
-    household size), else as a request for a second person's approval."""
-    return write(
+    household size), else as a request for a second person's approval. ``state`` says
+    which (``granted`` or ``awaiting_approval``); ``Location`` names the relief."""
+    recorded = write(
         body,
         lambda ledger, actor, uow: decisions.grant_relief(ledger, body, actor=actor, uow=uow),
     )
+    # As it was asked for: a retry with the same Idempotency-Key gets the first answer.
+    asked = write.runtime.ledger.relief(recorded.id, version=1)
+    response.headers["Location"] = f"{router.prefix}/{recorded.id}"
+    state = "granted" if asked.status is ReliefStatus.GRANTED else "awaiting_approval"
+    return ReliefRecorded(id=recorded.id, position=recorded.position, state=state)
 
 
 @router.get("/overdue-reviews")
@@ -62,7 +74,12 @@ def read_relief(relief_id: UUID, runtime: RuntimeDep, user: Staff) -> ReliefPubl
         household_size=relief.household_size,
         amount=relief.amount,
         cap=relief.cap,
+        state=relief.status.value,
         granted=relief.granted,
+        requested_by=relief.requested_by,
+        requested_at=relief.created_on,
+        approved_by=relief.approved_by,
+        approved_at=relief.approved_at,
         review=relief.review.value if relief.review else None,
         review_due=relief.review_due if relief.kind is ReliefKind.EMERGENCY else None,
         to_recover=relief.to_recover,

@@ -4,6 +4,8 @@ during which a row was the ledger's knowledge (``known_to`` NULL: still is)."""
 
 from __future__ import annotations
 
+import hashlib
+
 from projections.storage.database import ViewDatabase
 
 TRACKING_NAME = "views"
@@ -108,9 +110,23 @@ CREATE = (
 )
 
 
+# Changes whenever a table's definition does. Views are derived, so views of another shape
+# (written by an earlier version) are dropped and replayed from the first event rather than
+# migrated: a rebuild gives the same rows a live projection would have.
+SCHEMA_VERSION = hashlib.sha256("\n".join(CREATE).encode()).hexdigest()[:16]
+
+
 def create_views(views: ViewDatabase, tracking_name: str) -> None:
-    """Create the tables, and the tracking row that projectors lock to take a batch."""
+    """Create the tables, and the tracking row that projectors lock to take a batch; drop
+    views of another schema version first, so that they are replayed."""
     with views.transaction() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS views_schema (version TEXT NOT NULL)")
+        found = [row[0] for row in cursor.fetchall("SELECT version FROM views_schema")]
+        if found != [SCHEMA_VERSION]:
+            for table in TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute("DELETE FROM views_schema")
+            cursor.execute("INSERT INTO views_schema (version) VALUES (?)", (SCHEMA_VERSION,))
         for statement in CREATE:
             cursor.execute(statement)
         cursor.execute(
@@ -121,5 +137,5 @@ def create_views(views: ViewDatabase, tracking_name: str) -> None:
 
 def drop_views(views: ViewDatabase) -> None:
     with views.transaction() as cursor:
-        for table in TABLES:
+        for table in (*TABLES, "views_schema"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")

@@ -216,6 +216,24 @@ class ReadSideOnStore:
         self.caught_up(ledger, views, batch_size=3)
         assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
 
+    def test_views_of_another_schema_version_are_dropped_and_replayed_to_the_same_rows(
+        self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase
+    ) -> None:
+        record_a_small_history(ledger)
+        read = self.caught_up(ledger, views)
+        position = read.position
+        roll = read.roll("dibao-urban", QIBIN, Month.parse("2020-03"), position)
+        with views.transaction() as cursor:
+            cursor.execute("UPDATE views_schema SET version = ?", ("written-by-an-older-ledger",))
+            cursor.execute("DELETE FROM segments")
+        reopened = Projector(ledger.recorder, ledger.mapper, views)
+        assert ReadSide(views).position == 0
+        reopened.catch_up()
+        assert ReadSide(views).position == position
+        assert ReadSide(views).roll("dibao-urban", QIBIN, Month.parse("2020-03"), position) == roll
+        assert roll
+        assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
+
     def test_raises_re_segmenting_their_cases_a_chunk_at_a_time_give_the_same_views(
         self,
         ledger: Ledger,

@@ -44,8 +44,10 @@ from domain.cases.programmes import (
 )
 from domain.errors import (
     EffectiveMonthError,
+    ExclusiveHoldingError,
     IncomeAboveStandardError,
     InvalidInputError,
+    LedgerRefusal,
     NotEligibleError,
     NotFoundError,
 )
@@ -204,11 +206,17 @@ class Ledger(RecordingApplication):
         )
         end = orphan_last_month(facts) + 1 if checked is Programme.ORPHAN else None
         indexes = [self._person_index(p.reference, at, uow) for p in people]
-        for index in indexes:
-            index.open(case.id, checked, month, end, at)
+        for number, index in enumerate(indexes):
+            who = f"person {number + 1} of the household" if len(people) > 1 else "the person"
+            try:
+                index.open(case.id, checked, month, end, at, who=who)
+            except ExclusiveHoldingError as refusal:
+                raise refusal.within(f"persons[{number}].identity_number") from None
         return Receipt(case.id, uow.save(case, *indexes))
 
     def _identify(self, persons: Sequence[PersonInput], *, household: bool) -> list[Person]:
+        """The persons of a grant, each checked; a refusal names the one at fault by its
+        place in the list (``persons[1].identity_number``)."""
         if not persons:
             raise InvalidInputError("a grant names at least one person", field="persons")
         if not household and len(persons) > 1:
@@ -217,9 +225,16 @@ class Ledger(RecordingApplication):
             raise InvalidInputError(
                 f"a household has at most {MAX_HOUSEHOLD} members", field="persons"
             )
-        people = [identify(p, self.references) for p in persons]
-        if len({p.reference for p in people}) != len(people):
-            raise InvalidInputError("a household lists each member once", field="persons")
+        people = [_identified(p, self.references, f"persons[{n}]") for n, p in enumerate(persons)]
+        first: dict[str, int] = {}
+        for number, found in enumerate(people):
+            if found.reference in first:
+                raise InvalidInputError(
+                    f"persons {first[found.reference] + 1} and {number + 1} are the same "
+                    "person; a household lists each member once",
+                    field=f"persons[{number}].identity_number",
+                )
+            first[found.reference] = number
         return people
 
     def _check_eligible(
@@ -284,11 +299,14 @@ class Ledger(RecordingApplication):
                 field="changes",
             )
         values = dict(changes)
-        if "income" in values:
-            values["income"] = require_money(values["income"], "income")
         month = self._effective(effective, at)
         before = case.month(month)
-        check_facts(case.programme, (before.facts or CaseFacts()).updated(values))
+        try:
+            if "income" in values:
+                values["income"] = require_money(values["income"], "income")
+            check_facts(case.programme, (before.facts or CaseFacts()).updated(values))
+        except InvalidInputError as refusal:
+            raise refusal.within("changes") from None
         parameters_in_force(self._standards(uow), case.programme, case.region, month)
         case.reassess(month, values, actor, reason, at)
         return Receipt(case.id, uow.save(case))
@@ -482,7 +500,7 @@ class Ledger(RecordingApplication):
         if not reason.strip():
             raise InvalidInputError("a relief needs a reason", field="reason")
         money = require_money(amount, "amount")
-        people = self._identify([person], household=False)
+        people = [_identified(person, self.references, "person")]
         standard = parameters_in_force(
             self._standards(uow),
             dibao_programme_for(area),
@@ -554,6 +572,14 @@ def _found(aggregate: A | None, missing: str) -> A:
     if aggregate is None:
         raise NotFoundError(missing)
     return aggregate
+
+
+def _identified(person: PersonInput, references: PersonReferences, field: str) -> Person:
+    """``person`` identified; a refusal names its field inside ``field`` (``persons[1]``)."""
+    try:
+        return identify(person, references)
+    except LedgerRefusal as refusal:
+        raise refusal.within(field) from None
 
 
 def _case_programme(text: str) -> Programme:

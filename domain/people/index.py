@@ -87,13 +87,17 @@ class PersonIndex(Aggregate):
         start: Month,
         end: Month | None,
         at: datetime,
+        *,
+        who: str = "the person",
     ) -> None:
-        for held in self.holdings.values():
+        """Open ``case_id`` for the person; ``who`` names them in a refusal ("person 2 of the
+        household"), never by their identity number."""
+        for held_id, held in self.holdings.items():
             if held.overlaps(start, end) and excludes(held.programme, programme):
                 until = f" until {held.end - 1}" if held.end is not None else ""
                 raise ExclusiveHoldingError(
-                    f"the person already holds {held.programme} from {held.start}{until}, "
-                    f"which excludes {programme} from {start}"
+                    f"{who} already holds {held.programme} case {held_id} from "
+                    f"{held.start}{until}, which excludes {programme} from {start}"
                 )
         self.trigger_event(
             self.HoldingOpened,

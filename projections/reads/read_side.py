@@ -194,9 +194,7 @@ class ReadSide:
         )
         return [RollEntry(subject, _money(fen), status) for subject, fen, status in rows]
 
-    def roll_summary(
-        self, programme: str, region: str, as_of: Month, position: int
-    ) -> RollSummary:
+    def roll_summary(self, programme: str, region: str, as_of: Month, position: int) -> RollSummary:
         """How many cases the whole roll holds, and their amounts summed."""
         known, params = self._roll(programme, region, as_of, position)
         rows = self.views.fetchall(f"SELECT COUNT(*), SUM(amount_fen) FROM {known}", params)

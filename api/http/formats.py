@@ -107,15 +107,17 @@ def csv_response(
     *,
     name: str,
     position: int,
+    part: str = "",
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """A CSV file of ``rows`` under ``header``, named ``NAME-at-POSITION.csv``. None is an
-    empty cell; a Decimal is its string, as money travels in JSON."""
+    """A CSV file of ``rows`` under ``header``, named ``NAME-at-POSITION[PART].csv`` (the
+    part of a paged answer: ``-501-to-1000``). None is an empty cell; a Decimal is its
+    string, as money travels in JSON."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180
     writer.writerow(header)
     writer.writerows(["" if value is None else str(value) for value in row] for row in rows)
-    filename = re.sub(r"[^A-Za-z0-9._-]", "-", f"{name}-at-{position}.csv")
+    filename = re.sub(r"[^A-Za-z0-9._-]", "-", f"{name}-at-{position}{part}.csv")
     return Response(
         out.getvalue(),
         media_type=CSV_MEDIA_TYPE,

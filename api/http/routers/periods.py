@@ -88,8 +88,9 @@ def read_period(
                 (line.subject_id, holder, line.amount, line.arrears, line.recoveries, line.to_pay)
                 for line, holder in lines
             ),
-            name=f"payroll-{programme}-{region}-{closing}" + page.in_name(len(lines), links),
+            name=f"payroll-{programme}-{region}-{closing}",
             position=position,
+            part=page.in_name(len(lines), links),
             headers=headers,
         )
     response.headers.update(headers)

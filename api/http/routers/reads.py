@@ -67,8 +67,9 @@ def roll(
         return csv_response(
             ("case_id", "amount", "status"),
             ((e.subject_id, e.amount, e.status) for e in entries),
-            name=f"roll-{programme}-{region}-{month}" + page.in_name(len(entries), links),
+            name=f"roll-{programme}-{region}-{month}",
             position=position,
+            part=page.in_name(len(entries), links),
             headers=headers,
         )
     response.headers.update(headers)

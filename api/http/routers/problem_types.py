@@ -12,7 +12,9 @@ from api.http.problems import PROBLEM_RESPONSES, PROBLEM_TYPE_NAMED, PROBLEM_TYP
 from api.http.schemas import ProblemTypePublic
 
 router = APIRouter(
-    prefix="/problems", tags=["problem types"], responses={404: PROBLEM_RESPONSES[404]}
+    prefix="/problems",
+    tags=["problem types"],
+    responses={status: PROBLEM_RESPONSES[status] for status in (404, 422)},
 )
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api.core.bootstrap import opened
 from api.core.settings import Settings
 from api.http import observability, problems
 from api.http.documentation import DocumentationPolicy
+from api.http.formats import json_bodies_only
 from api.http.limits import BodySizeLimit
 from api.http.observability import AccessLog, Metrics
 from api.http.routers import (
@@ -24,6 +25,7 @@ from api.http.routers import (
     cases,
     health,
     periods,
+    problem_types,
     reads,
     reliefs,
     standards,
@@ -35,7 +37,20 @@ immutable event; every query can be asked for any month (`as_of`) as known at an
 (`known_at`) or ledger position (`known_at_position`).
 
 Authenticate with a bearer token (`ledger token USER ROLE`). Money is a decimal string in
-yuan. Errors are `application/problem+json`. Identity numbers travel only in request bodies.
+yuan. Identity numbers travel only in request bodies, which are JSON
+(`Content-Type: application/json`).
+
+Rolls, overdue reviews and payroll lines come a page at a time (`limit`, default 500, at most
+5000; `offset`): follow `links.next` or the `Link` header, which pin the ledger position of
+the first page so that the pages stay consistent while decisions arrive. Rolls, totals and
+payroll periods are also given as CSV (`Accept: text/csv`); every such answer carries the
+position it was drawn at in the `Ledger-Position` header.
+
+Errors are `application/problem+json` (RFC 9457). A problem's `field` and `errors` name the
+input at fault by where it was sent and its path within: `body.persons[0].identity_number`,
+`query.as_of`, `path.case_id`, `header.Idempotency-Key`. Its `type` is one of these (each
+served at its URI; `GET /problems` lists them):
+
 """
 
 
@@ -55,8 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPIOffline(  # /docs and /redoc with their assets served from the package
         title="Social assistance ledger",
         version="0.1.0",
-        description=DESCRIPTION,
+        description=DESCRIPTION + problems.types_in_markdown(),
         lifespan=lifespan,
+        dependencies=[Depends(json_bodies_only)],
     )
     for router in (
         standards.router,
@@ -68,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit.router,
         health.router,
         observability.router,
+        problem_types.router,
     ):
         app.include_router(router)
     problems.install(app)

@@ -1,8 +1,14 @@
 """Every refusal the ledger can give, each named for the rule it enforces.
 
 A refused command raises one of these before anything is saved, so the ledger's position
-does not move. The message is written for the caseworker who made the request.
+does not move. The message is written for the caseworker who made the request; ``field``
+names the input at fault as the command's own arguments name it (``income``,
+``persons[1].identity_number``), and a conflict says what it conflicts with.
 """
+
+from __future__ import annotations
+
+from typing import Self
 
 
 class LedgerRefusal(Exception):  # noqa: N818  (a refusal, not a fault)
@@ -14,6 +20,12 @@ class LedgerRefusal(Exception):  # noqa: N818  (a refusal, not a fault)
         super().__init__(message)
         self.message = message
         self.field = field
+
+    def within(self, prefix: str) -> Self:
+        """This refusal, its field named inside ``prefix``: ``identity_number`` refused for
+        the second person of a list becomes ``persons[1].identity_number``."""
+        self.field = f"{prefix}.{self.field}" if self.field else prefix
+        return self
 
 
 class InvalidInputError(LedgerRefusal):

@@ -121,6 +121,9 @@ class PayrollPeriods(Aggregate):
         self.last_closed: Month | None = None
         self.last_position = 0
 
+    def __str__(self) -> str:
+        return f"the {self.programme} payroll periods of region {self.region}"
+
     @property
     def last_close(self) -> LastClose | None:
         if self.first_closed is None or self.last_closed is None:
@@ -152,6 +155,11 @@ class PayrollPeriods(Aggregate):
     ) -> None:
         """Close ``month`` with lines computed at ``position``, after the close of
         ``previous`` (None: after none)."""
+        if self.last_closed is not None and month <= self.last_closed:
+            raise CaseStateError(
+                f"period {month} of {self.programme} {self.region} is already closed; the next "
+                f"period to close is {self.last_closed + 1}"
+            )
         if self.last_closed is not None and month != self.last_closed + 1:
             raise CaseStateError(
                 f"{self.programme} in {self.region} closed {self.last_closed} last; the next "

@@ -103,6 +103,9 @@ class Relief(Aggregate):
         self.approved_at: datetime | None = None
         self.review: ReviewOutcome | None = None
 
+    def __str__(self) -> str:
+        return f"relief {self.id}"
+
     @classmethod
     def ask(
         cls,
@@ -145,15 +148,17 @@ class Relief(Aggregate):
             raise CaseStateError("this relief is granted already")
         if same_person(actor, self.requested_by):
             raise FourEyesError(
-                "relief above the cap is approved by someone other than its requester "
-                f"({self.requested_by}); the names are compared ignoring case, width and "
-                "spaces"
+                f"{self.requested_by} requested this relief; relief above the cap {self.cap} is "
+                "approved by someone other than its requester (names are compared ignoring "
+                "case, width and spaces)"
             )
         self.trigger_event(self.ReliefApproved, actor=actor, reason=reason, timestamp=at)
 
     def record_review(self, outcome: ReviewOutcome, actor: str, reason: str, at: datetime) -> None:
         if self.kind is not ReliefKind.EMERGENCY:
-            raise CaseStateError("only emergency relief is reviewed after payment")
+            raise CaseStateError(
+                f"this is {self.kind} relief; only emergency relief is reviewed after payment"
+            )
         if not self.granted:
             raise CaseStateError("this relief has not been granted, so there is nothing to review")
         if self.review is not None:

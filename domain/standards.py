@@ -69,6 +69,9 @@ class StandardSchedule(Aggregate):
         self.months: list[Month] = []  # sorted effective months
         self.entries: dict[Month, Parameters] = {}
 
+    def __str__(self) -> str:
+        return f"the {self.programme} standards of region {self.region}"
+
     @staticmethod
     def id_for(programme: Programme, region: str) -> UUID:
         return uuid5(_SCHEDULE_NAMESPACE, f"{programme.value}/{region}")

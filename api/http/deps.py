@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.core.bootstrap import Runtime
 from api.core.identities import InvalidTokenError, Role, User
-from api.http.problems import RETRY_AFTER_SECONDS
+from api.http.problems import INVALID_REQUEST, RETRY_AFTER_SECONDS, HTTPProblem
 from api.services.fields import MONTH_PATTERN
 from domain.months import Month, parse_month
 from projections.reads.known_at import KnownAt, KnownAtError, reach
@@ -105,7 +105,7 @@ class Knowledge:
                 reach(read, "wait_for_position", self.wait_for_position, recorded)
             return self.known.position_in(read, recorded)
         except KnownAtError as error:
-            raise HTTPException(422, str(error)) from None
+            raise _unknowable(error) from None
 
 
 async def get_knowledge(
@@ -133,9 +133,14 @@ async def get_knowledge(
     try:
         known = KnownAt.parse(known_at, known_at_position)
     except KnownAtError as error:
-        raise HTTPException(422, str(error)) from None
+        raise _unknowable(error) from None
     month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())
     return Knowledge(runtime, month, known, wait_for_position)
 
 
 KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]
+
+
+def _unknowable(error: KnownAtError) -> HTTPProblem:
+    field = f"query.{error.parameter}" if error.parameter else None
+    return HTTPProblem(INVALID_REQUEST, str(error), field=field)

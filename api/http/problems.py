@@ -1,31 +1,62 @@
-"""Errors as ``application/problem+json`` (RFC 9457), written for the person who asked."""
+"""Errors as ``application/problem+json`` (RFC 9457), written for the person who asked.
+
+Every problem has a ``type``: a relative URI the service serves (``/problems/not-eligible``)
+that says what kind of problem it is and what to do about it; its ``title`` is that kind's,
+the same every time, and ``detail`` is this occurrence's. A problem caused by input names
+the input in ``field`` (the first) and ``errors`` (each), in one scheme whatever refused it:
+where the input was sent (``body``, ``query``, ``path``, ``header``), then the path to it
+within, ``body.persons[0].identity_number``, ``query.as_of``, ``path.case_id``. The
+ledger's refusals name their fields as its commands' arguments do (``persons[1].name``);
+here they are placed: a path or query parameter of the route if they name one, else the
+body.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.services.fields import TEXT_PATTERN
-from domain.errors import LedgerRefusal
+from domain.errors import (
+    ConcurrentDecisionError,
+    ConflictError,
+    ExclusiveHoldingError,
+    FourEyesError,
+    IncomeAboveStandardError,
+    InvalidInputError,
+    LedgerRefusal,
+    NotEligibleError,
+    NotFoundError,
+    RecordTimeError,
+    StandardNotInForceError,
+    StandardNotRaisedError,
+)
 from projections.reads.read_side import NotYetProjectedError
 from projections.storage.health import DatabaseUnreachableError
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEMS_PATH = "/problems"
 RETRY_AFTER_SECONDS = 5
-STATUS_OF_REFUSAL = {"invalid": 422, "conflict": 409, "not_found": 404, "refused": 422}
-UNAVAILABLE = (
+UNAVAILABLE_ERRORS = (
     DatabaseUnreachableError,
     OperationalError,
     InterfaceError,
@@ -36,15 +67,253 @@ UNAVAILABLE = (
 )
 
 
+@dataclass(frozen=True)
+class ProblemType:
+    """A kind of problem: its name in ``/problems/{name}``, its title and status, and what it
+    means for the person who asked."""
+
+    name: str
+    title: str
+    status: int
+    meaning: str
+
+    @property
+    def uri(self) -> str:
+        return f"{PROBLEMS_PATH}/{self.name}"
+
+
+INVALID_REQUEST = ProblemType(
+    "invalid-request",
+    "Invalid request",
+    422,
+    "A field is missing, malformed or out of range, or names something the ledger does not "
+    "know (a region, a programme, a month). `field` and `errors` name each field at fault. "
+    "Correct it and send the request again; nothing was recorded.",
+)
+NOT_ELIGIBLE = ProblemType(
+    "not-eligible",
+    "Not eligible",
+    422,
+    "The request is well formed, but the person or household does not meet the programme's "
+    "conditions in that month: per-capita income at or above the standard, an age not yet "
+    "reached, an orphan past the month of the 18th birthday. Nothing was recorded.",
+)
+NO_STANDARD_IN_FORCE = ProblemType(
+    "no-standard-in-force",
+    "No standard in force",
+    422,
+    "No standard of the programme is set for the region and month, so no amount can be "
+    "computed. Finance sets one first (`POST /standards/{programme}/{region}`).",
+)
+IDEMPOTENCY_KEY_REUSED = ProblemType(
+    "idempotency-key-reused",
+    "Idempotency-Key reused",
+    422,
+    "You already sent another request with this `Idempotency-Key` (another path or body); "
+    "a retry must repeat the first request exactly. Use a new key for a new request.",
+)
+STATE_CONFLICT = ProblemType(
+    "state-conflict",
+    "Conflicts with the record",
+    409,
+    "The history of the case, relief or payroll period forbids the decision, and `detail` "
+    "names what it conflicts with: the case is closed from a month, already suspended, "
+    "rescinded; the relief was already reviewed; the period is already closed.",
+)
+EXCLUSIVE_HOLDING = ProblemType(
+    "exclusive-holding",
+    "Already holds an excluding case",
+    409,
+    "A person of the grant already holds a case that excludes the programme for some of "
+    "the months asked (one dibao at a time; dibao excludes tekun). `detail` names the "
+    "person by their place in the request and the case they hold; `field` points at them. "
+    "Exit that case first, or grant from the month after it ends.",
+)
+FOUR_EYES = ProblemType(
+    "four-eyes",
+    "A second person must approve",
+    409,
+    "A rescission, or relief above the cap, is approved by someone other than the person "
+    "who requested it.",
+)
+STANDARD_NOT_RAISED = ProblemType(
+    "standard-not-raised",
+    "Standards only rise",
+    409,
+    "A standard may only rise over time: `detail` names the parameter and the value in "
+    "force it would go below (or above, before a later entry). A mistaken entry is fixed "
+    "with a correction (`POST /standards/{programme}/{region}/corrections`).",
+)
+RECORD_TIME = ProblemType(
+    "record-time",
+    "Record time goes back",
+    409,
+    "An imported decision is dated before the latest one stored; the ledger's record time "
+    "never goes back.",
+)
+CONCURRENT_DECISION = ProblemType(
+    "concurrent-decision",
+    "Another decision came first",
+    409,
+    "Another decision about the same case, relief, standards or person was recorded at the "
+    "same moment. Reload what it concerns and decide again; nothing of this request was "
+    "recorded.",
+)
+NOT_FOUND = ProblemType(
+    "not-found",
+    "Not found",
+    404,
+    "No case, relief, closed period or standard entry with that identifier, as known at "
+    "the position asked for; or no such path.",
+)
+BAD_REQUEST = ProblemType(
+    "bad-request", "Bad request", 400, "The request could not be read as HTTP asks."
+)
+UNAUTHORIZED = ProblemType(
+    "unauthorized",
+    "Unauthorized",
+    401,
+    "No bearer token, or one that is expired, unsigned or altered. Get one with "
+    "`ledger token USER ROLE`.",
+)
+FORBIDDEN = ProblemType(
+    "forbidden",
+    "Forbidden",
+    403,
+    "The caller's role may not do this; `detail` names the roles that may.",
+)
+METHOD_NOT_ALLOWED = ProblemType(
+    "method-not-allowed", "Method not allowed", 405, "The path does not take this method."
+)
+NOT_ACCEPTABLE = ProblemType(
+    "not-acceptable",
+    "Not acceptable",
+    406,
+    "The `Accept` header asks for a format the resource cannot give. Rolls, totals and "
+    "payroll periods are given as `application/json` or `text/csv`; everything else as "
+    "`application/json`.",
+)
+REQUEST_TOO_LARGE = ProblemType(
+    "request-too-large",
+    "Request too large",
+    413,
+    "The request body is larger than the service accepts (`LEDGER_MAX_BODY_BYTES`), "
+    "whether its size was declared (`Content-Length`) or not (chunked).",
+)
+UNSUPPORTED_MEDIA_TYPE = ProblemType(
+    "unsupported-media-type",
+    "Unsupported media type",
+    415,
+    "A request body is JSON, sent with `Content-Type: application/json`.",
+)
+INTERNAL_ERROR = ProblemType(
+    "internal-error",
+    "Internal error",
+    500,
+    "The ledger could not answer, and recorded nothing. The service's log has the cause.",
+)
+UNAVAILABLE = ProblemType(
+    "unavailable",
+    "Service unavailable",
+    503,
+    "The ledger's database is unreachable, or the views have not caught up with the "
+    "position asked for. Retry after the `Retry-After` delay; nothing was recorded.",
+)
+
+PROBLEM_TYPES = (
+    INVALID_REQUEST,
+    NOT_ELIGIBLE,
+    NO_STANDARD_IN_FORCE,
+    IDEMPOTENCY_KEY_REUSED,
+    STATE_CONFLICT,
+    EXCLUSIVE_HOLDING,
+    FOUR_EYES,
+    STANDARD_NOT_RAISED,
+    RECORD_TIME,
+    CONCURRENT_DECISION,
+    NOT_FOUND,
+    BAD_REQUEST,
+    UNAUTHORIZED,
+    FORBIDDEN,
+    METHOD_NOT_ALLOWED,
+    NOT_ACCEPTABLE,
+    REQUEST_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    INTERNAL_ERROR,
+    UNAVAILABLE,
+)
+PROBLEM_TYPE_NAMED = {kind.name: kind for kind in PROBLEM_TYPES}
+
+# Each named refusal of the ledger as a kind of problem; a refusal is the kind of the nearest
+# class in its MRO found here.
+REFUSAL_TYPES: dict[type[LedgerRefusal], ProblemType] = {
+    IncomeAboveStandardError: NOT_ELIGIBLE,
+    NotEligibleError: NOT_ELIGIBLE,
+    StandardNotInForceError: NO_STANDARD_IN_FORCE,
+    InvalidInputError: INVALID_REQUEST,
+    ExclusiveHoldingError: EXCLUSIVE_HOLDING,
+    FourEyesError: FOUR_EYES,
+    StandardNotRaisedError: STANDARD_NOT_RAISED,
+    RecordTimeError: RECORD_TIME,
+    ConcurrentDecisionError: CONCURRENT_DECISION,
+    ConflictError: STATE_CONFLICT,
+    NotFoundError: NOT_FOUND,
+    LedgerRefusal: INVALID_REQUEST,
+}
+# The kind of an HTTPException raised with only a status.
+STATUS_TYPES = {
+    kind.status: kind
+    for kind in (
+        BAD_REQUEST,
+        UNAUTHORIZED,
+        FORBIDDEN,
+        NOT_FOUND,
+        METHOD_NOT_ALLOWED,
+        NOT_ACCEPTABLE,
+        STATE_CONFLICT,
+        REQUEST_TOO_LARGE,
+        UNSUPPORTED_MEDIA_TYPE,
+        INVALID_REQUEST,
+        INTERNAL_ERROR,
+        UNAVAILABLE,
+    )
+}
+
+
+def refusal_type(refusal: LedgerRefusal) -> ProblemType:
+    for kind in type(refusal).__mro__:
+        if kind in REFUSAL_TYPES:
+            return REFUSAL_TYPES[kind]
+    return INVALID_REQUEST
+
+
+class HTTPProblem(StarletteHTTPException):
+    """A problem of a given kind raised by the HTTP layer itself, with the field it is
+    about (already placed: ``query.known_at``)."""
+
+    def __init__(
+        self,
+        kind: ProblemType,
+        detail: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(kind.status, detail, headers)
+        self.kind = kind
+        self.field = field
+
+
 class FieldProblem(BaseModel):
     field: str
     reason: str
 
 
 class Problem(BaseModel):
-    """An error: ``title`` says what kind, ``detail`` what to do about it."""
+    """An error: ``type`` and ``title`` say what kind, ``detail`` what happened and what to
+    do about it, ``field`` and ``errors`` which input is at fault."""
 
-    type: str = "about:blank"
+    type: str
     title: str
     status: int
     detail: str
@@ -53,66 +322,104 @@ class Problem(BaseModel):
 
 
 def problem(
-    status: int,
-    title: str,
+    kind: ProblemType,
     detail: str,
     *,
-    field: str | None = None,
-    errors: list[FieldProblem] | None = None,
+    errors: Sequence[FieldProblem] = (),
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = Problem(title=title, status=status, detail=detail, field=field, errors=errors)
+    body = Problem(
+        type=kind.uri,
+        title=kind.title,
+        status=kind.status,
+        detail=detail,
+        field=errors[0].field if errors else None,
+        errors=list(errors) or None,
+    )
     return JSONResponse(
         body.model_dump(exclude_none=True),
-        status_code=status,
+        status_code=body.status,
         media_type=PROBLEM_JSON,
         headers=headers,
     )
 
 
+def _response(description: str) -> dict[str, Any]:
+    return {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
+
+
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
+    status: _response(description)
     for status, description in {
         401: "No valid bearer token",
         403: "The caller's role may not do this",
         404: "No such case, relief or period",
         409: "The ledger's state forbids the decision, or another decision came first",
         413: "The request body is too large",
+        415: "A request body that is not `application/json`",
         422: "The request is invalid; the field and the reason are named",
         503: "The database is unreachable or the views are behind; retry after the delay",
     }.items()
 }
+NOT_ACCEPTABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    406: _response("The Accept header asks for neither application/json nor text/csv")
+}
+
+
+def types_in_markdown() -> str:
+    """The problem types as a Markdown list, for the OpenAPI description."""
+    return "\n".join(
+        f"- [`{kind.uri}`]({kind.uri}) ({kind.status}, {kind.title}): {kind.meaning}"
+        for kind in PROBLEM_TYPES
+    )
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerRefusal)
-    def refused(_: Request, error: LedgerRefusal) -> JSONResponse:
-        status = STATUS_OF_REFUSAL.get(error.status, 422)
-        titles = {422: "Invalid request", 409: "Conflict", 404: "Not found"}
-        return problem(status, titles[status], error.message, field=error.field)
+    def refused(request: Request, error: LedgerRefusal) -> JSONResponse:
+        kind = refusal_type(error)
+        field = _placed(request, error.field) if error.field else None
+        errors = [FieldProblem(field=field, reason=error.message)] if field else []
+        return problem(kind, error.message, errors=errors)
 
     @app.exception_handler(RequestValidationError)
     def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         errors = [FieldProblem(field=_field(item), reason=_reason(item)) for item in error.errors()]
         detail = "; ".join(f"{e.field}: {e.reason}" for e in errors)
-        return problem(422, "Invalid request", detail, errors=errors)
+        return problem(INVALID_REQUEST, detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem(
-            error.status_code,
-            _title(error.status_code),
-            str(error.detail),
-            headers=dict(error.headers or {}),
-        )
+        headers = dict(error.headers or {})
+        if isinstance(error, HTTPProblem):
+            errors = [FieldProblem(field=error.field, reason=error.detail)] if error.field else []
+            return problem(error.kind, error.detail, errors=errors, headers=headers)
+        kind = STATUS_TYPES.get(error.status_code)
+        if kind is None:
+            return _untyped(error.status_code, error.detail, headers)
+        return problem(kind, str(error.detail), headers=headers)
 
-    for unavailable in UNAVAILABLE:
+    for unavailable in UNAVAILABLE_ERRORS:
         app.add_exception_handler(unavailable, _unavailable)
 
     @app.exception_handler(Exception)
     def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.error("unexpected %s while handling a request", type(error).__name__)
-        return problem(500, "Internal error", "the ledger could not answer; nothing was recorded")
+        return problem(INTERNAL_ERROR, "the ledger could not answer; nothing was recorded")
+
+
+def _untyped(status: int, detail: str, headers: dict[str, str]) -> JSONResponse:
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    body = Problem(type="about:blank", title=title, status=status, detail=str(detail))
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
 
 
 # What a pattern means, said the way a caseworker would.
@@ -124,11 +431,49 @@ PATTERN_MEANINGS = {
     TEXT_PATTERN: "text may not hold control characters other than tab and line breaks",
 }
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_HEAD = re.compile(r"[^.\[]*")
+
+
+def located(location: Sequence[str | int]) -> str:
+    """A location as one field name: ``("body", "persons", 0, "name")`` is
+    ``body.persons[0].name``; a key that is not a plain name is quoted (``["a.b"]``)."""
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _NAME.fullmatch(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return text
+
+
+def _placed(request: Request, field: str) -> str:
+    """A refusal's field (named as the command's arguments are) placed in the request: a
+    path or query parameter of the route when it names one, else a field of the body."""
+    head = _HEAD.match(field)
+    name = head.group(0) if head else field
+    if name in request.path_params:
+        return f"path.{field}"
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and name in _query_names(route.dependant):
+        return f"query.{field}"
+    return f"body.{field}"
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters of a route, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return names
+
 
 def _field(item: Any) -> str:
     if item.get("type") == "json_invalid":  # its location is a character offset, not a field
         return "body"
-    return ".".join(str(part) for part in item["loc"] if part != "body") or "body"
+    return located(item["loc"]) or "body"
 
 
 def _reason(item: Any) -> str:
@@ -144,21 +489,7 @@ def _reason(item: Any) -> str:
 def _unavailable(_: Request, error: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", type(error).__name__)
     return problem(
-        503,
-        "Service unavailable",
+        UNAVAILABLE,
         "the ledger's database is unreachable or the views are catching up; retry shortly",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
-
-
-def _title(status: int) -> str:
-    return {
-        400: "Bad request",
-        401: "Unauthorized",
-        403: "Forbidden",
-        404: "Not found",
-        405: "Method not allowed",
-        413: "Request too large",
-        422: "Invalid request",
-        503: "Service unavailable",
-    }.get(status, "Error")

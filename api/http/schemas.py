@@ -91,6 +91,15 @@ class ReliefPublic(BaseModel):
     to_recover: Decimal
 
 
+class PageLinks(BaseModel):
+    """Relative URLs of the first, previous and next pages (None past either end), as known
+    at the position of the page they are on."""
+
+    first: str
+    prev: str | None
+    next: str | None
+
+
 class RollEntryPublic(BaseModel):
     case_id: str
     amount: Decimal
@@ -106,6 +115,7 @@ class RollPublic(BaseModel):
     entitled: Decimal
     offset: int
     limit: int
+    links: PageLinks
     entries: list[RollEntryPublic]
 
 
@@ -159,6 +169,9 @@ class PeriodPublic(BaseModel):
     recoveries: Decimal
     digest: str
     digest_matches: bool
+    offset: int
+    limit: int
+    links: PageLinks
     lines: list[PayrollLinePublic]
 
 
@@ -186,6 +199,11 @@ class OverdueReviewPublic(BaseModel):
 
 class OverdueReviewsPublic(BaseModel):
     today: date
+    position: int
+    total: int
+    offset: int
+    limit: int
+    links: PageLinks
     reliefs: list[OverdueReviewPublic]
 
 
@@ -216,6 +234,15 @@ class VerificationPublic(BaseModel):
     periods: int
     periods_with_other_digest: list[str]
     months_not_balancing: list[str]
+
+
+class ProblemTypePublic(BaseModel):
+    """A kind of problem: ``type`` is the URI a problem of this kind names."""
+
+    type: str
+    title: str
+    status: int
+    description: str
 
 
 class HealthPublic(BaseModel):

@@ -3,13 +3,15 @@
 The request chooses the unit of work its decision is saved through: without an
 ``Idempotency-Key`` header, saved now; with one, the answer is stored with the decision, in
 the same save, a retry with the same key and body gets the first answer and the same key
-with another body gets 422.
+with another body gets 422 (``/problems/idempotency-key-reused``, as the IETF draft on the
+Idempotency-Key header advises), naming the decision the key was first used for.
 """
 
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -18,6 +20,7 @@ from pydantic import BaseModel
 from api.core.bootstrap import Runtime
 from api.core.identities import Role, User
 from api.http.deps import RuntimeDep, allowed
+from api.http.problems import IDEMPOTENCY_KEY_REUSED, HTTPProblem
 from api.http.schemas import Recorded
 from domain.application.idempotency import IdempotencyRecord
 from domain.application.ledger import Ledger
@@ -112,7 +115,14 @@ def write_once(
 
 def _replay(runtime: Runtime, earlier: IdempotencyRecord, fingerprint: str) -> Recorded:
     if earlier.request_hash != fingerprint:
-        raise HTTPException(422, "this Idempotency-Key was already used for a different request")
+        used = earlier.created_on.astimezone(UTC)
+        raise HTTPProblem(
+            IDEMPOTENCY_KEY_REUSED,
+            f"this Idempotency-Key was already used on {used:%Y-%m-%d %H:%M} UTC "
+            f"for a different request, which decided on {earlier.subject_id}; use a new key "
+            "for a new request",
+            field="header.Idempotency-Key",
+        )
     read = runtime.read_side
     read.wait_for(runtime.ledger.position, timeout=5)
     position = read.position_before(earlier.id.hex)

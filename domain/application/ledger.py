@@ -46,8 +46,10 @@ from domain.cases.programmes import (
 )
 from domain.errors import (
     EffectiveMonthError,
+    ExclusiveHoldingError,
     IncomeAboveStandardError,
     InvalidInputError,
+    LedgerRefusal,
     NotEligibleError,
     NotFoundError,
 )
@@ -206,11 +208,17 @@ class Ledger(RecordingApplication):
         )
         end = orphan_last_month(facts) + 1 if checked is Programme.ORPHAN else None
         indexes = [self._person_index(p.reference, at, uow) for p in people]
-        for index in indexes:
-            index.open(case.id, checked, month, end, at)
+        for number, index in enumerate(indexes):
+            who = f"person {number + 1} of the household" if len(people) > 1 else "the person"
+            try:
+                index.open(case.id, checked, month, end, at, who=who)
+            except ExclusiveHoldingError as refusal:
+                raise refusal.within(f"persons[{number}].identity_number") from None
         return Receipt(case.id, uow.save(case, *indexes))
 
     def _identify(self, persons: Sequence[PersonInput], *, household: bool) -> list[Person]:
+        """The persons of a grant, each checked; a refusal names the one at fault by its
+        place in the list (``persons[1].identity_number``)."""
         if not persons:
             raise InvalidInputError("a grant names at least one person", field="persons")
         if not household and len(persons) > 1:
@@ -219,9 +227,16 @@ class Ledger(RecordingApplication):
             raise InvalidInputError(
                 f"a household has at most {MAX_HOUSEHOLD} members", field="persons"
             )
-        people = [identify(p, self.references) for p in persons]
-        if len({p.reference for p in people}) != len(people):
-            raise InvalidInputError("a household lists each member once", field="persons")
+        people = [_identified(p, self.references, f"persons[{n}]") for n, p in enumerate(persons)]
+        first: dict[str, int] = {}
+        for number, found in enumerate(people):
+            if found.reference in first:
+                raise InvalidInputError(
+                    f"persons {first[found.reference] + 1} and {number + 1} are the same "
+                    "person; a household lists each member once",
+                    field=f"persons[{number}].identity_number",
+                )
+            first[found.reference] = number
         return people
 
     def _check_eligible(
@@ -295,12 +310,15 @@ class Ledger(RecordingApplication):
                 field="changes",
             )
         values = dict(changes)
-        if "income" in values:
-            values["income"] = require_money(values["income"], "income")
         month = self._effective(effective, at)
         before = case.month(month)
-        check_facts(case.programme, (before.facts or CaseFacts()).updated(values))
-        joiners, leavers = self._membership_changes(case, joining, leaving)
+        try:
+            if "income" in values:
+                values["income"] = require_money(values["income"], "income")
+            check_facts(case.programme, (before.facts or CaseFacts()).updated(values))
+            joiners, leavers = self._membership_changes(case, joining, leaving)
+        except InvalidInputError as refusal:
+            raise refusal.within("changes") from None
         if joiners:
             values[MEMBERS_JOINING] = [p.to_event() for p in joiners]
         if leavers:
@@ -338,8 +356,19 @@ class Ledger(RecordingApplication):
             raise InvalidInputError(
                 f"a household has at most {MAX_HOUSEHOLD} members", field="members_joining"
             )
-        joiners = [identify(p, self.references) for p in joining]
-        leavers = [self.references.reference(IdentityNumber.parse(n)) for n in leaving]
+        joiners = []
+        for number, person in enumerate(joining):
+            try:
+                joiners.append(identify(person, self.references))
+            except InvalidInputError as refusal:
+                raise refusal.within(f"members_joining[{number}]") from None
+        leavers = []
+        for number, text in enumerate(leaving):
+            try:
+                leavers.append(self.references.reference(IdentityNumber.parse(text)))
+            except InvalidInputError as refusal:
+                refusal.field = f"members_leaving[{number}]"  # the item is the number itself
+                raise refusal from None
         joining_refs = [p.reference for p in joiners]
         if len(set(joining_refs)) != len(joining_refs):
             raise InvalidInputError("a person joins the household once", field="members_joining")
@@ -542,7 +571,7 @@ class Ledger(RecordingApplication):
         if not reason.strip():
             raise InvalidInputError("a relief needs a reason", field="reason")
         money = require_money(amount, "amount")
-        people = self._identify([person], household=False)
+        people = [_identified(person, self.references, "person")]
         standard = parameters_in_force(
             self._standards(uow),
             dibao_programme_for(area),
@@ -615,6 +644,14 @@ def _found(aggregate: A | None, missing: str) -> A:
     if aggregate is None:
         raise NotFoundError(missing)
     return aggregate
+
+
+def _identified(person: PersonInput, references: PersonReferences, field: str) -> Person:
+    """``person`` identified; a refusal names its field inside ``field`` (``persons[1]``)."""
+    try:
+        return identify(person, references)
+    except LedgerRefusal as refusal:
+        raise refusal.within(field) from None
 
 
 def _case_programme(text: str) -> Programme:

@@ -36,6 +36,7 @@ from domain.errors import (
     RecordTimeError,
 )
 from domain.months import Month, parse_month
+from domain.people.index import PersonIndex
 
 MAX_IMPORT_AGGREGATES = 50_000
 
@@ -87,8 +88,8 @@ class SaveNow(UnitOfWork):
             )
         except IntegrityError:
             raise ConcurrentDecisionError(
-                "another decision about the same case or person was recorded at the same "
-                "time; reload and try again"
+                f"another decision about {_about(aggregates)} was recorded at the same time; "
+                "reload and try again"
             ) from None
 
 
@@ -216,6 +217,16 @@ class _Imported(UnitOfWork):
     def save(self, *aggregates: Any) -> int:
         self._batch.add(aggregates)
         return 0
+
+
+def _about(aggregates: Sequence[Any]) -> str:
+    """What a decision's aggregates are about, in words: its case, relief, standards or
+    payroll periods, and the persons it names (never by their identity numbers)."""
+    persons = any(isinstance(a, PersonIndex) for a in aggregates)
+    main = [str(a) for a in aggregates if not isinstance(a, PersonIndex | IdempotencyRecord)]
+    if not main:
+        return "the same persons"
+    return main[0] + (" or a person it names" if persons else "")
 
 
 def _check_original_time(at: datetime, latest: datetime | None) -> None:

@@ -115,6 +115,9 @@ class Case(Aggregate):
         self.rescission_approved_by: str | None = None
         self.rescinded = False
 
+    def __str__(self) -> str:
+        return f"case {self.id}"
+
     @staticmethod
     def granted_decision(effective: Month, facts: dict[str, Any]) -> Decision:
         return Decision(DecisionKind.GRANTED, effective, 1, tuple(sorted(facts.items())))
@@ -181,7 +184,9 @@ class Case(Aggregate):
         self, effective: Month, months: int, actor: str, reason: str, at: datetime
     ) -> None:
         if not self.programme.is_dibao:
-            raise CaseStateError("only a dibao case leaves gradually")
+            raise CaseStateError(
+                f"this is a {self.programme} case; only a dibao case leaves gradually"
+            )
         kind = DecisionKind.GRADUAL_EXIT_STARTED
         self._decide(Decision(kind, effective, self.version + 1, (), months))
         self.trigger_event(
@@ -216,7 +221,10 @@ class Case(Aggregate):
     def request_rescission(self, actor: str, reason: str, at: datetime) -> None:
         self._refuse_if_rescinded()
         if self.rescission_requested_by is not None:
-            raise CaseStateError("a rescission of this case is already waiting for approval")
+            raise CaseStateError(
+                "a rescission of this case requested by "
+                f"{self.rescission_requested_by} is already waiting for approval"
+            )
         self.trigger_event(self.RescissionRequested, actor=actor, reason=reason, timestamp=at)
 
     def approve_rescission(self, actor: str, reason: str, at: datetime) -> None:
@@ -225,9 +233,9 @@ class Case(Aggregate):
             raise CaseStateError("no rescission of this case is waiting for approval")
         if same_person(actor, self.rescission_requested_by):
             raise FourEyesError(
-                "a rescission is approved by someone other than its requester "
-                f"({self.rescission_requested_by}); the names are compared ignoring case, "
-                "width and spaces"
+                f"{self.rescission_requested_by} requested this rescission; a rescission is "
+                "approved by someone other than its requester (names are compared ignoring "
+                "case, width and spaces)"
             )
         self.trigger_event(self.RescissionApproved, actor=actor, reason=reason, timestamp=at)
 

@@ -92,6 +92,7 @@ class _FoldState:
     facts: CaseFacts | None = None
     granted_from: Month | None = None
     suspended: bool = False
+    suspended_from: Month | None = None
     leaving_from: Month | None = None
     closed_from: Month | None = None
 
@@ -119,7 +120,7 @@ def _apply(programme: Programme, state: _FoldState, decision: Decision) -> None:
     kind = decision.kind
     if kind is DecisionKind.GRANTED:
         if state.granted_from is not None:
-            raise CaseStateError("the case is granted already")
+            raise CaseStateError(f"the case is granted already, from {state.granted_from}")
         state.granted_from = decision.effective
         state.facts = CaseFacts().updated(dict(decision.changes))
         if programme is Programme.ORPHAN:
@@ -136,17 +137,22 @@ def _apply(programme: Programme, state: _FoldState, decision: Decision) -> None:
         state.facts = state.facts.reassessed(changes)
     elif kind is DecisionKind.SUSPENDED:
         if state.suspended:
-            raise CaseStateError(f"the case is already suspended in {decision.effective}")
-        state.suspended = True
+            raise CaseStateError(
+                f"the case is already suspended in {decision.effective} (suspended from "
+                f"{state.suspended_from})"
+            )
+        state.suspended, state.suspended_from = True, decision.effective
     elif kind is DecisionKind.RESUMED:
         if not state.suspended:
             raise CaseStateError(f"the case is not suspended in {decision.effective}")
-        state.suspended = False
+        state.suspended, state.suspended_from = False, None
     elif kind is DecisionKind.GRADUAL_EXIT_STARTED:
         if state.leaving_from is not None:
             raise CaseStateError(f"a gradual exit already started in {state.leaving_from}")
         if decision.effective <= state.granted_from:
-            raise CaseStateError("a gradual exit starts after the case's first month")
+            raise CaseStateError(
+                f"a gradual exit starts after the case's first month, {state.granted_from}"
+            )
         state.leaving_from = decision.effective
         state.closed_from = decision.effective + decision.months
     elif kind is DecisionKind.EXITED:
@@ -176,8 +182,14 @@ def check_history(programme: Programme, decisions: Sequence[Decision]) -> None:
     """Refuse a history whose fold is invalid at any step, or whose newest decision
     (the highest position) would have no effect."""
     newest = max(d.position for d in decisions)
+    granted = [d.effective for d in decisions if d.kind is DecisionKind.GRANTED]
     state = _FoldState()
     for decision in _in_order(decisions):
+        if granted and decision.effective < granted[0]:
+            raise CaseStateError(
+                f"a {decision.kind} decision effective {decision.effective} would take effect "
+                f"before the case is granted, from {granted[0]}"
+            )
         reason = _no_effect(state, decision)
         if reason is not None:
             if decision.position == newest:

@@ -102,15 +102,16 @@ class PersonIndex(Aggregate):
         *,
         who: str = "the person",
     ) -> None:
-        """Open the case for the person from ``start`` up to ``end``, unless they hold a case
-        then that excludes it; ``who`` names the person in the refusal (never by number)."""
-        for intervals in self.holdings.values():
+        """Open ``case_id`` for the person from ``start`` up to ``end``, unless they hold a case
+        then that excludes it; ``who`` names them in a refusal ("person 2 of the household"),
+        never by their identity number."""
+        for held_id, intervals in self.holdings.items():
             for held in intervals:
                 if held.overlaps(start, end) and excludes(held.programme, programme):
                     until = f" until {held.end - 1}" if held.end is not None else ""
                     raise ExclusiveHoldingError(
-                        f"{who} already holds {held.programme} from {held.start}{until}, "
-                        f"which excludes {programme} from {start}"
+                        f"{who} already holds {held.programme} case {held_id} from "
+                        f"{held.start}{until}, which excludes {programme} from {start}"
                     )
         self.trigger_event(
             self.HoldingOpened,

@@ -143,16 +143,34 @@ class Accounts:
         )
         return {(int(month), kind): int(fen) for month, kind, fen in rows}
 
-    def lines(self, programme: str, region: str, month: Month) -> list[tuple[PayrollLine, str]]:
+    def lines(
+        self,
+        programme: str,
+        region: str,
+        month: Month,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[tuple[PayrollLine, str]]:
         """A closed period's lines in case order, each with the reference of the case's
-        first person (the applicant)."""
+        first person (the applicant): ``limit`` of them (None: all) from the ``offset``-th."""
+        period = (programme, region, month.index)
+        cases, cases_params = "", []
+        if limit is not None:
+            cases = (
+                " AND i.subject_id IN (SELECT DISTINCT subject_id FROM payroll_items"
+                " WHERE programme = ? AND region = ? AND period = ?"
+                " ORDER BY subject_id LIMIT ? OFFSET ?)"
+            )
+            cases_params = [*period, limit, offset]
+        elif offset:
+            raise ValueError("an offset needs a limit")
         rows = self.views.fetchall(
             "SELECT i.subject_id, i.kind, SUM(i.amount_fen), MIN(sp.person_ref)"
             " FROM payroll_items i LEFT JOIN subject_persons sp"
             " ON sp.subject_id = i.subject_id AND sp.ordinal = 0"
-            " WHERE i.programme = ? AND i.region = ? AND i.period = ?"
+            f" WHERE i.programme = ? AND i.region = ? AND i.period = ?{cases}"
             " GROUP BY i.subject_id, i.kind ORDER BY i.subject_id",
-            (programme, region, month.index),
+            [*period, *cases_params],
         )
         fen: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         holders: dict[str, str] = {}
@@ -171,6 +189,15 @@ class Accounts:
             )
             for subject_id, kinds in fen.items()
         ]
+
+    def line_count(self, programme: str, region: str, month: Month) -> int:
+        """How many lines a closed period has in the views."""
+        rows = self.views.fetchall(
+            "SELECT COUNT(DISTINCT subject_id) FROM payroll_items"
+            " WHERE programme = ? AND region = ? AND period = ?",
+            (programme, region, month.index),
+        )
+        return int(rows[0][0])
 
 
 @dataclass(frozen=True)

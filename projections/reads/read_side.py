@@ -19,6 +19,7 @@ from projections.storage.schema import TRACKING_NAME, valid_until
 
 CURRENT = "s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?)"
 IN_MONTH = f"s.valid_from <= ? AND {valid_until('s.')} > ?"
+OVERDUE = "known_from <= ? AND (reviewed_at IS NULL OR reviewed_at > ?) AND due < ?"
 
 
 def _known(where: str, params: Sequence[object], position: int) -> tuple[str, list[object]]:
@@ -70,8 +71,25 @@ class Total:
     position: int
 
 
+@dataclass(frozen=True)
+class RollSummary:
+    """A whole roll, however it is paged: how many cases, and their amounts summed."""
+
+    cases: int
+    entitled: Decimal
+
+
 def _money(fen: int) -> Decimal:
     return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+def _page(offset: int, limit: int | None) -> tuple[str, list[object]]:
+    """The LIMIT and OFFSET clause of a page; no limit: every row (from the first)."""
+    if limit is None:
+        if offset:
+            raise ValueError("an offset needs a limit")
+        return "", []
+    return " LIMIT ? OFFSET ?", [limit, offset]
 
 
 class ReadSide:
@@ -157,17 +175,39 @@ class ReadSide:
         )
         return RollEntry(rows[0][0], _money(rows[0][1]), rows[0][2]) if rows else None
 
-    def roll(self, programme: str, region: str, as_of: Month, position: int) -> list[RollEntry]:
-        """The open cases of a programme and region in ``as_of``, as known at ``position``."""
-        known, params = _known(
+    def roll(
+        self,
+        programme: str,
+        region: str,
+        as_of: Month,
+        position: int,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[RollEntry]:
+        """The open cases of a programme and region in ``as_of``, as known at ``position``, in
+        case order: ``limit`` of them (None: all) from the ``offset``-th."""
+        known, params = self._roll(programme, region, as_of, position)
+        page, page_params = _page(offset, limit)
+        rows = self.views.fetchall(
+            f"SELECT subject_id, amount_fen, status FROM {known} ORDER BY subject_id{page}",
+            [*params, *page_params],
+        )
+        return [RollEntry(subject, _money(fen), status) for subject, fen, status in rows]
+
+    def roll_summary(self, programme: str, region: str, as_of: Month, position: int) -> RollSummary:
+        """How many cases the whole roll holds, and their amounts summed."""
+        known, params = self._roll(programme, region, as_of, position)
+        rows = self.views.fetchall(f"SELECT COUNT(*), SUM(amount_fen) FROM {known}", params)
+        return RollSummary(int(rows[0][0]), _money(int(rows[0][1] or 0)))
+
+    def _roll(
+        self, programme: str, region: str, as_of: Month, position: int
+    ) -> tuple[str, list[object]]:
+        return _known(
             f"s.programme = ? AND s.region = ? AND {IN_MONTH}",
             (programme, region, as_of.index, as_of.index),
             position,
         )
-        rows = self.views.fetchall(
-            f"SELECT subject_id, amount_fen, status FROM {known} ORDER BY subject_id", params
-        )
-        return [RollEntry(subject, _money(fen), status) for subject, fen, status in rows]
 
     def entitlements(self, person_ref: str, as_of: Month, position: int) -> list[Entitlement]:
         """What a person is entitled to across programmes in ``as_of``: the cases and
@@ -216,15 +256,25 @@ class ReadSide:
             for programme_, region_, fen, cases in rows
         ]
 
-    def overdue_reviews(self, today: date, position: int) -> list[OverdueReview]:
-        """Emergency relief not yet reviewed, whose review was due before ``today``."""
+    def overdue_reviews(
+        self, today: date, position: int, offset: int = 0, limit: int | None = None
+    ) -> list[OverdueReview]:
+        """Emergency relief not yet reviewed, whose review was due before ``today``, in order
+        of due date: ``limit`` of them (None: all) from the ``offset``-th."""
+        page, page_params = _page(offset, limit)
         rows = self.views.fetchall(
-            "SELECT relief_id, region, relief_date, due FROM relief_reviews "
-            "WHERE known_from <= ? AND (reviewed_at IS NULL OR reviewed_at > ?) AND due < ? "
-            "ORDER BY due, relief_id",
-            (position, position, today.isoformat()),
+            f"SELECT relief_id, region, relief_date, due FROM relief_reviews WHERE {OVERDUE} "
+            f"ORDER BY due, relief_id{page}",
+            [position, position, today.isoformat(), *page_params],
         )
         return [
             OverdueReview(relief_id, region, date.fromisoformat(day), date.fromisoformat(due))
             for relief_id, region, day, due in rows
         ]
+
+    def overdue_review_count(self, today: date, position: int) -> int:
+        rows = self.views.fetchall(
+            f"SELECT COUNT(*) FROM relief_reviews WHERE {OVERDUE}",
+            (position, position, today.isoformat()),
+        )
+        return int(rows[0][0])

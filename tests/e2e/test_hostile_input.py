@@ -24,7 +24,7 @@ from tests.support import QIBIN, identity_number
 
 CW, FI, VI = Role.CASEWORKER, Role.FINANCE, Role.VIEWER
 NUMBER = identity_number(date(1960, 1, 1), 5)
-REFUSED = frozenset({400, 404, 409, 413, 422})
+REFUSED = frozenset({400, 404, 409, 413, 415, 422})
 RECORDED = frozenset({201})
 
 
@@ -96,7 +96,13 @@ CORPUS = [
     Hostile("an empty body", raw=b"", names="body"),
     Hostile("NaN as income", raw=json.dumps(dibao("1")).replace('"1"', "NaN").encode()),
     Hostile("JSON nested 30000 deep", raw=b"[" * 30_000 + b"]" * 30_000),
-    Hostile("text/plain body", raw=b"programme=tekun", headers={"Content-Type": "text/plain"}),
+    Hostile(
+        "text/plain body",
+        raw=b"programme=tekun",
+        headers={"Content-Type": "text/plain"},
+        answers=frozenset({415}),
+        names="Content-Type",
+    ),
     Hostile("latin-1 bytes", raw=b'{"reason": "caf\xe9"}', names="body"),
     # Wrong types.
     Hostile("grade as a word", body=grant(grade="one"), names="grade"),

@@ -347,7 +347,7 @@ class ReferenceCasesOverHTTP:
             CASEWORKER,
         )
         assert answer.status_code == 422
-        assert answer.json()["field"] == "identity_number"
+        assert answer.json()["field"] == "body.persons[0].identity_number"
         assert "check character" in answer.json()["detail"]
         assert wrong not in answer.text
         assert service.runtime.ledger.position == before

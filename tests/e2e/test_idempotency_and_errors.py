@@ -52,10 +52,14 @@ class IdempotencyAndErrors:
         assert service.runtime.ledger.position == position
 
     def test_the_same_key_with_another_body_is_refused(self, service: Service) -> None:
-        service.post("/cases", grant_body(), CW, **{"Idempotency-Key": "k"})
+        first = service.post("/cases", grant_body(), CW, **{"Idempotency-Key": "k"})
         other = service.post("/cases", grant_body(2), CW, **{"Idempotency-Key": "k"})
         assert other.status_code == 422
-        assert "different request" in other.json()["detail"]
+        problem = other.json()
+        assert problem["type"] == "/problems/idempotency-key-reused"
+        assert problem["field"] == "header.Idempotency-Key"
+        assert "different request" in problem["detail"]
+        assert first.json()["id"] in problem["detail"]  # the decision the key was used for
 
     def test_keys_are_scoped_to_the_caller(self, service: Service) -> None:
         mine = service.post("/cases", grant_body(1), CW, user="wang", **{"Idempotency-Key": "k"})
@@ -83,17 +87,18 @@ class IdempotencyAndErrors:
     def test_refusals_explain_themselves_and_store_nothing(self, service: Service) -> None:
         service.post("/cases", grant_body(7), CW)
         position = service.runtime.ledger.position
+        holder = "body.persons[0].identity_number"
         cases = [
-            (grant_body(7), 409, None, "already holds disability-living"),
-            (grant_body(region="999999"), 422, "region", "not in the region catalogue"),
-            (grant_body(programme="lottery"), 422, None, "programme"),
-            (grant_body(effective="2020-13"), 422, None, "a month is written YYYY-MM"),
-            (grant_body(grade="one"), 422, None, "grade"),
-            (grant_body(extra="field"), 422, None, "extra"),
-            (grant_body(effective="2099-01"), 422, "effective", "no later than"),
-            (grant_body(programme="dibao-urban", income="12.345"), 422, None, "two decimal places"),
-            (grant_body(programme="dibao-urban", income="-1"), 422, None, "income"),
-            (grant_body(persons=[]), 422, None, "persons"),
+            (grant_body(7), 409, holder, "already holds disability-living"),
+            (grant_body(region="999999"), 422, "body.region", "not in the region catalogue"),
+            (grant_body(programme="lottery"), 422, "body.programme", "programme"),
+            (grant_body(effective="2020-13"), 422, "body.effective", "a month is written YYYY-MM"),
+            (grant_body(grade="one"), 422, "body.grade", "grade"),
+            (grant_body(extra="field"), 422, "body.extra", "extra"),
+            (grant_body(effective="2099-01"), 422, "body.effective", "no later than"),
+            (grant_body(programme="dibao-urban", income="12.345"), 422, "body.income", "two"),
+            (grant_body(programme="dibao-urban", income="-1"), 422, "body.income", "income"),
+            (grant_body(persons=[]), 422, "body.persons", "persons"),
         ]
         for body, status, field, words in cases:
             answer = service.post("/cases", body, CW)
@@ -101,8 +106,8 @@ class IdempotencyAndErrors:
             assert answer.headers["content-type"] == "application/problem+json"
             problem = answer.json()
             assert words in problem["detail"], problem
-            if field is not None:
-                assert problem["field"] == field
+            assert problem["field"] == field, problem
+            assert problem["errors"][0]["field"] == field, problem
         assert service.runtime.ledger.position == position
 
     def test_malformed_and_oversized_bodies_and_unknown_cases(self, service: Service) -> None:

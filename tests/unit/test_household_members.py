@@ -269,7 +269,9 @@ def test_a_member_who_left_may_take_tekun_from_the_month_they_left(ledger: Ledge
     ledger.reassess(
         case, "2021-05", {}, leaving=[leaver.identity_number], actor="cw", reason="moved out"
     )
-    with pytest.raises(ExclusiveHoldingError, match="holds dibao-urban from 2020-03 until 2021-04"):
+    with pytest.raises(
+        ExclusiveHoldingError, match=r"holds dibao-urban case \S+ from 2020-03 until 2021-04"
+    ):
         ledger.grant(
             "tekun", QIBIN, "2021-04", [leaver], area="urban", tier="self", actor="cw", reason="x"
         )

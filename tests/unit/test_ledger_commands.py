@@ -366,3 +366,106 @@ def test_the_ledger_refuses_an_aggregate_cache_or_snapshots(setting: dict[str, s
     env = Settings(database_url="memory:").ledger_env()
     with pytest.raises(ValueError, match="no snapshots and no aggregate cache"):
         Ledger({**env, **setting})
+
+
+def test_a_refused_person_of_a_household_is_named_by_its_place_in_the_list(
+    ledger: Ledger,
+) -> None:
+    good = person(date(1980, 1, 1), 1)
+    bad = PersonInput(identity_number(date(1982, 2, 2), 2)[:17] + "Y", "李四")
+    with pytest.raises(InvalidIdentityNumberError) as wrong:
+        ledger.grant(
+            "dibao-urban", QIBIN, "2020-03", [good, bad], income="1", actor="cw", reason="x"
+        )
+    assert wrong.value.field == "persons[1].identity_number"
+    with pytest.raises(InvalidInputError, match="persons 1 and 3 are the same person") as twice:
+        ledger.grant(
+            "dibao-urban",
+            QIBIN,
+            "2020-03",
+            [good, person(date(1982, 2, 2), 2), good],
+            income="1",
+            actor="cw",
+            reason="x",
+        )
+    assert twice.value.field == "persons[2].identity_number"
+
+
+def test_a_refused_reassessment_names_the_change_at_fault(ledger: Ledger) -> None:
+    case = ledger.grant(
+        "tekun",
+        QIBIN,
+        "2020-01",
+        [person(date(1950, 1, 1))],
+        area="urban",
+        tier="self",
+        actor="cw",
+        reason="x",
+    ).id
+    with pytest.raises(InvalidInputError) as refusal:
+        ledger.reassess(case, "2020-03", {"tier": "some"}, actor="cw", reason="x")
+    assert refusal.value.field == "changes.tier"
+
+
+def test_an_exclusive_holding_names_the_member_and_the_case_held_never_the_number(
+    ledger: Ledger,
+) -> None:
+    member = person(date(1960, 1, 1), 7)
+    held = ledger.grant(
+        "dibao-rural", QIBIN, "2020-01", [member], income="100", actor="cw", reason="x"
+    ).id
+    with pytest.raises(ExclusiveHoldingError) as refusal:
+        ledger.grant(
+            "dibao-urban",
+            QIBIN,
+            "2020-06",
+            [person(date(1961, 1, 1), 8), member],
+            income="1",
+            actor="cw",
+            reason="x",
+        )
+    assert refusal.value.message.startswith(
+        f"person 2 of the household already holds dibao-rural case {held} from 2020-01"
+    )
+    assert member.identity_number not in refusal.value.message
+    assert refusal.value.field == "persons[1].identity_number"
+
+
+def test_conflicts_name_what_they_conflict_with(ledger: Ledger) -> None:
+    case = ledger.grant(
+        "disability-living",
+        QIBIN,
+        "2020-01",
+        [person(date(1950, 1, 1))],
+        grade=1,
+        actor="cw",
+        reason="x",
+    ).id
+    with pytest.raises(CaseStateError, match="dibao case leaves gradually") as not_dibao:
+        ledger.start_gradual_exit(case, "2020-03", 2, actor="cw", reason="x")
+    assert "disability-living case" in not_dibao.value.message
+    ledger.suspend(case, "2020-03", actor="cw", reason="x")
+    with pytest.raises(CaseStateError, match=r"suspended from 2020-03"):
+        ledger.suspend(case, "2020-05", actor="cw", reason="x")
+    with pytest.raises(CaseStateError, match="before the case is granted, from 2020-01"):
+        ledger.resume(case, "2019-11", actor="cw", reason="x")
+    ledger.request_rescission(case, actor="cw-1", reason="forged")
+    with pytest.raises(CaseStateError, match="requested by cw-1 is already waiting"):
+        ledger.request_rescission(case, actor="cw-2", reason="forged")
+    with pytest.raises(FourEyesError, match="cw-1 requested this rescission"):
+        ledger.approve_rescission(case, actor="cw-1", reason="self")
+    ledger.close_period(
+        "disability-living", QIBIN, "2020-03", ledger.position, [], previous=None, actor="f"
+    )
+    with pytest.raises(
+        CaseStateError, match=f"period 2020-03 of disability-living {QIBIN} is already closed"
+    ):
+        ledger.close_period(
+            "disability-living",
+            QIBIN,
+            "2020-03",
+            ledger.position,
+            [],
+            previous=Month.parse("2020-03"),
+            actor="f",
+        )

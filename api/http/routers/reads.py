@@ -1,12 +1,19 @@
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from api.http.deps import Accountant, Anyone, KnowledgeDep, RuntimeDep, Staff
-from api.http.problems import PROBLEM_RESPONSES
+from api.http.formats import (
+    POSITION_HEADER,
+    AcceptedFormat,
+    Format,
+    csv_response,
+    csv_responses,
+)
+from api.http.pages import LINK_HEADER, PageDep, link_header
+from api.http.problems import NOT_ACCEPTABLE_RESPONSE, PROBLEM_RESPONSES
 from api.http.schemas import (
     EntitlementPublic,
     EntitlementsPublic,
@@ -25,31 +32,59 @@ from projections.reads.period_accounts import Accounts, month_totals, reconcile
 router = APIRouter(tags=["queries"], responses=PROBLEM_RESPONSES)
 
 
-@router.get("/rolls/{programme}/{region}")
+ROLL_CSV = "case_id,amount,status\r\n0b6f9c1e4f2a4d4e9a7c3b2d1e0f9a8b,1200.00,paying\r\n"
+TOTALS_CSV = (
+    "programme,region,cases,entitled,paid,settled,outstanding\r\n"
+    "dibao-urban,410611,120,84000.00,,,\r\n"
+)
+
+
+@router.get(
+    "/rolls/{programme}/{region}",
+    response_model=RollPublic,
+    responses={**csv_responses(ROLL_CSV, LINK_HEADER), **NOT_ACCEPTABLE_RESPONSE},
+)
 def roll(
     programme: AnyProgramme,
     region: RegionCode,
+    request: Request,
     runtime: RuntimeDep,
     user: Anyone,
     knowledge: KnowledgeDep,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> RollPublic:
-    """The open cases of a programme in a region for a month, as known at a position."""
+    page: PageDep,
+    answer_as: AcceptedFormat,
+    response: Response,
+) -> RollPublic | Response:
+    """The open cases of a programme in a region for a month, as known at a position, in
+    case order, a page at a time; as JSON, or as CSV (`Accept: text/csv`)."""
     runtime.ledger.regions.check(region)
-    entries = runtime.read_side.roll(programme, region, knowledge.as_of, knowledge.position)
+    read, month, position = runtime.read_side, knowledge.as_of, knowledge.position
+    summary = read.roll_summary(programme, region, month, position)
+    entries = read.roll(programme, region, month, position, page.offset, page.limit)
+    links = page.links(request, summary.cases, {"as_of": str(month), "known_at_position": position})
+    headers = {POSITION_HEADER: str(position), **link_header(links)}
+    if answer_as is Format.CSV:
+        return csv_response(
+            ("case_id", "amount", "status"),
+            ((e.subject_id, e.amount, e.status) for e in entries),
+            name=f"roll-{programme}-{region}-{month}",
+            position=position,
+            part=page.in_name(len(entries), links),
+            headers=headers,
+        )
+    response.headers.update(headers)
     return RollPublic(
         programme=programme,
         region=region,
-        as_of=str(knowledge.as_of),
-        position=knowledge.position,
-        total=len(entries),
-        entitled=sum((e.amount for e in entries), Decimal("0.00")),
-        offset=offset,
-        limit=limit,
+        as_of=str(month),
+        position=position,
+        total=summary.cases,
+        entitled=summary.entitled,
+        offset=page.offset,
+        limit=page.limit,
+        links=links,
         entries=[
-            RollEntryPublic(case_id=e.subject_id, amount=e.amount, status=e.status)
-            for e in entries[offset : offset + limit]
+            RollEntryPublic(case_id=e.subject_id, amount=e.amount, status=e.status) for e in entries
         ],
     )
 
@@ -79,17 +114,36 @@ def entitlements(
     )
 
 
-@router.get("/totals")
+@router.get(
+    "/totals",
+    response_model=TotalsPublic,
+    responses={**csv_responses(TOTALS_CSV, {}), **NOT_ACCEPTABLE_RESPONSE},
+)
 def totals(
     runtime: RuntimeDep,
     user: Staff,
     knowledge: KnowledgeDep,
+    answer_as: AcceptedFormat,
+    response: Response,
     programme: AnyProgramme | None = None,
     region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
-) -> TotalsPublic:
+) -> TotalsPublic | Response:
     """Entitled amount and cases per programme and region; for a closed month also what was
-    paid, settled since, and is outstanding."""
-    rows = month_totals(runtime.views, knowledge.as_of, knowledge.position, programme, region)
+    paid, settled since, and is outstanding. As JSON, or as CSV (`Accept: text/csv`), where
+    the amounts of a month not yet closed are empty."""
+    month, position = knowledge.as_of, knowledge.position
+    rows = month_totals(runtime.views, month, position, programme, region)
+    if answer_as is Format.CSV:
+        return csv_response(
+            ("programme", "region", "cases", "entitled", "paid", "settled", "outstanding"),
+            (
+                (r.programme, r.region, r.cases, r.entitled, r.paid, r.settled, r.outstanding)
+                for r in rows
+            ),
+            name=f"totals-{month}" + "".join(f"-{f}" for f in (programme, region) if f),
+            position=position,
+        )
+    response.headers[POSITION_HEADER] = str(position)
     out = [
         TotalPublic(
             programme=row.programme,

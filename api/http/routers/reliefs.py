@@ -4,9 +4,11 @@ from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from api.http.deps import KnowledgeDep, RuntimeDep, Staff
+from api.http.formats import POSITION_HEADER
+from api.http.pages import LINK_HEADER, PageDep, link_header
 from api.http.problems import PROBLEM_RESPONSES
 from api.http.schemas import (
     OverdueReviewPublic,
@@ -40,24 +42,35 @@ def grant_relief(body: ReliefIn, write: CaseworkerWriter, response: Response) ->
     return ReliefRecorded(id=recorded.id, position=recorded.position, state=state)
 
 
-@router.get("/overdue-reviews")
+@router.get("/overdue-reviews", responses={200: {"headers": LINK_HEADER}})
 def overdue_reviews(
+    request: Request,
     runtime: RuntimeDep,
     user: Staff,
     knowledge: KnowledgeDep,
+    page: PageDep,
+    response: Response,
     today: Annotated[date | None, Query(description="Default: today in Asia/Shanghai")] = None,
 ) -> OverdueReviewsPublic:
     """Emergency relief paid but not reviewed within 30 days of its date, as known at the
-    position asked for."""
+    position asked for, in order of due date, a page at a time."""
     day = today or datetime.now(BUREAU_TIME_ZONE).date()
-    read = runtime.read_side
+    read, position = runtime.read_side, knowledge.position
+    total = read.overdue_review_count(day, position)
+    links = page.links(request, total, {"today": day.isoformat(), "known_at_position": position})
+    response.headers.update({POSITION_HEADER: str(position), **link_header(links)})
     return OverdueReviewsPublic(
         today=day,
+        position=position,
+        total=total,
+        offset=page.offset,
+        limit=page.limit,
+        links=links,
         reliefs=[
             OverdueReviewPublic(
                 relief_id=r.relief_id, region=r.region, relief_date=r.relief_date, due=r.due
             )
-            for r in read.overdue_reviews(day, knowledge.position)
+            for r in read.overdue_reviews(day, position, page.offset, page.limit)
         ],
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -10,8 +11,10 @@ from uuid import UUID
 import pytest
 
 from domain.application.ledger import Ledger
+from domain.cases.programmes import Programme
 from domain.errors import CaseStateError, EffectiveMonthError
 from domain.months import Month
+from domain.payroll_periods import PayrollPeriods
 from domain.people.person import PersonInput
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
@@ -69,6 +72,35 @@ class PayrollOnStore:
             for line, _holder in Accounts(views).lines(programme, QIBIN, M(month))
         ]
 
+    def recorded_closes(self, ledger: Ledger, programme: str) -> list[PayrollPeriods.PeriodClosed]:
+        periods = PayrollPeriods.id_for(Programme(programme), QIBIN)
+        return [e for e in ledger.events.get(periods) if isinstance(e, PayrollPeriods.PeriodClosed)]
+
+    def check_recorded_closes(self, ledger: Ledger, views: ViewDatabase, programme: str) -> None:
+        """What each close recorded (line count, totals, digest) is what its lines, as the
+        views hold them, add up to: recomputed here, not by the code that made the close."""
+        closes = self.recorded_closes(ledger, programme)
+        assert closes
+        for closed in closes:
+            lines = [line for line, _ in Accounts(views).lines(programme, QIBIN, closed.month)]
+            text = "".join(
+                f"{line.subject_id},{line.amount},{line.arrears},{line.recoveries}\n"
+                for line in lines
+            )
+            assert (
+                closed.line_count,
+                closed.month_total,
+                closed.arrears_total,
+                closed.recoveries_total,
+                closed.digest,
+            ) == (
+                len(lines),
+                sum((line.amount for line in lines), D("0.00")),
+                sum((line.arrears for line in lines), D("0.00")),
+                sum((line.recoveries for line in lines), D("0.00")),
+                hashlib.sha256(text.encode("ascii")).hexdigest(),
+            ), closed.month
+
     def accounts(self, views: ViewDatabase) -> dict[str, MonthAccount]:
         read = ReadSide(views)
         return {str(a.month): a for a in Accounts(views).closed_months(read.position)}
@@ -113,6 +145,7 @@ class PayrollOnStore:
         july = self.accounts(views)["2020-07"]
         assert (july.paid, july.arrears, july.outstanding) == (D("1200.00"), D("150.00"), D("0.00"))
         assert all(account.balances for account in self.accounts(views).values())
+        self.check_recorded_closes(ledger, views, "dibao-urban")
 
     def test_reference_case_4_a_rescinded_disability_subsidy_is_recovered_in_full(
         self, ledger: Ledger, views: ViewDatabase
@@ -142,6 +175,7 @@ class PayrollOnStore:
         ] == [case.hex]
         assert read.roll("disability-living", QIBIN, M("2019-08"), read.position) == []
         assert all(account.balances for account in self.accounts(views).values())
+        self.check_recorded_closes(ledger, views, "disability-living")
 
     def test_a_raise_settled_then_rescinded_recovers_the_month_and_its_arrears(
         self, ledger: Ledger, views: ViewDatabase
@@ -169,6 +203,7 @@ class PayrollOnStore:
             D("1350.00"),
             D("0.00"),
         )
+        self.check_recorded_closes(ledger, views, "dibao-urban")
 
     def test_a_standard_correction_after_a_close_is_recovered(
         self, ledger: Ledger, views: ViewDatabase
@@ -199,6 +234,18 @@ class PayrollOnStore:
             (D("1200.00"), D("0.00")),
             (D("1200.00"), D("0.00")),
         ]
+        # The close of June records the two months recovered on the case's one line.
+        june = self.recorded_closes(ledger, "dibao-urban")[-1]
+        assert (june.line_count, june.month_total, june.arrears_total, june.recoveries_total) == (
+            1,
+            D("0.00"),
+            D("0.00"),
+            D("2400.00"),
+        )
+        line = f"{case.hex},0.00,0.00,2400.00\n"
+        assert june.digest == hashlib.sha256(line.encode("ascii")).hexdigest()
+        assert (june.actor, june.position) == ("finance-1", ledger.position - 1)
+        self.check_recorded_closes(ledger, views, "dibao-urban")
 
     def test_a_rescinded_emergency_relief_is_recovered_at_the_next_relief_close(
         self, ledger: Ledger, views: ViewDatabase
@@ -226,6 +273,35 @@ class PayrollOnStore:
         assert self.lines(views, "temporary-relief", "2020-04") == [
             ("0.00", "0.00", "3000.00", "0.00")
         ]
+
+    def test_months_before_the_first_closed_period_get_no_arrears(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        with ledger.original_time(at("2020-01-02 09:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n"
+            )
+            ledger.grant(
+                "dibao-urban",
+                QIBIN,
+                "2020-01",
+                [person(date(1980, 1, 1), 1), person(date(1982, 2, 2), 2)],
+                income="200",
+                actor="cw",
+                reason="x",
+            )
+        # The ledger pays this programme from March: January and February were paid before.
+        self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:00")
+        with ledger.original_time(at("2020-04-10 10:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-01", {"standard": "650"}, actor="f", reason="raise"
+            )
+        self.close(ledger, views, "dibao-urban", "2020-04", "2020-04-30 18:00")
+        assert self.lines(views, "dibao-urban", "2020-04") == [
+            ("900.00", "100.00", "0.00", "1000.00")
+        ]
+        assert list(self.accounts(views)) == ["2020-03", "2020-04"]
+        self.check_recorded_closes(ledger, views, "dibao-urban")
 
     def test_periods_close_in_month_order_each_once_and_not_before_they_begin(
         self, ledger: Ledger, views: ViewDatabase

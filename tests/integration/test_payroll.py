@@ -19,11 +19,12 @@ from domain.people.person import PersonInput
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
 from projections.reads.payroll_lines import close_period
-from projections.reads.period_accounts import Accounts, MonthAccount
+from projections.reads.period_accounts import Accounts, MonthAccount, Period
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.opening import open_views
 from tests.support import (
+    HESHAN,
     QIBIN,
     OnPostgreSQL,
     OnSQLite,
@@ -57,11 +58,17 @@ class PayrollOnStore:
         views.close()
 
     def close(
-        self, ledger: Ledger, views: ViewDatabase, programme: str, month: str, when: str
+        self,
+        ledger: Ledger,
+        views: ViewDatabase,
+        programme: str,
+        month: str,
+        when: str,
+        region: str = QIBIN,
     ) -> None:
         Projector(ledger, views).catch_up()
         with ledger.original_time(at(when)):
-            close_period(ledger, views, programme, QIBIN, M(month), actor="finance-1")
+            close_period(ledger, views, programme, region, M(month), actor="finance-1")
         Projector(ledger, views).catch_up()
 
     def lines(
@@ -302,6 +309,97 @@ class PayrollOnStore:
         ]
         assert list(self.accounts(views)) == ["2020-03", "2020-04"]
         self.check_recorded_closes(ledger, views, "dibao-urban")
+
+    def test_closed_periods_are_read_per_programme_and_region_as_known_at_a_position(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        with ledger.original_time(at("2020-01-02 09:00")):
+            for programme, region, standard in (
+                ("dibao-urban", QIBIN, "600"),
+                ("dibao-urban", HESHAN, "600"),
+                ("disability-living", QIBIN, "500"),
+            ):
+                ledger.set_standard(
+                    programme, region, "2020-01", {"standard": standard}, actor="f", reason="n"
+                )
+            ledger.grant(
+                "dibao-urban",
+                QIBIN,
+                "2020-01",
+                [person(date(1980, 1, 1), 1), person(date(1982, 2, 2), 2)],
+                income="200",
+                actor="cw",
+                reason="x",
+            )
+            ledger.grant(
+                "dibao-urban",
+                HESHAN,
+                "2020-01",
+                [person(date(1970, 1, 1), 3)],
+                income="100",
+                actor="cw",
+                reason="x",
+            )
+            ledger.grant(
+                "disability-living",
+                QIBIN,
+                "2020-01",
+                [person(date(1960, 1, 1), 4)],
+                grade=1,
+                actor="cw",
+                reason="x",
+            )
+        self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:00")
+        self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:01", region=HESHAN)
+        self.close(ledger, views, "disability-living", "2020-03", "2020-03-31 18:02")
+        before_april = ReadSide(views).position
+        self.close(ledger, views, "dibao-urban", "2020-04", "2020-04-30 18:00")
+        now = ReadSide(views).position
+        accounts = Accounts(views)
+
+        def closed(periods: list[Period]) -> list[tuple[str, str, str, str]]:
+            return [(p.programme, p.region, str(p.month), str(p.month_total)) for p in periods]
+
+        assert closed(accounts.periods(now)) == [
+            ("dibao-urban", HESHAN, "2020-03", "500.00"),
+            ("dibao-urban", QIBIN, "2020-03", "800.00"),
+            ("dibao-urban", QIBIN, "2020-04", "800.00"),
+            ("disability-living", QIBIN, "2020-03", "500.00"),
+        ]
+        assert closed(accounts.periods(now, "dibao-urban", QIBIN)) == [
+            ("dibao-urban", QIBIN, "2020-03", "800.00"),
+            ("dibao-urban", QIBIN, "2020-04", "800.00"),
+        ]
+        assert closed(accounts.periods(now, region=HESHAN)) == [
+            ("dibao-urban", HESHAN, "2020-03", "500.00")
+        ]
+        assert closed(accounts.periods(before_april, "dibao-urban")) == [
+            ("dibao-urban", HESHAN, "2020-03", "500.00"),
+            ("dibao-urban", QIBIN, "2020-03", "800.00"),
+        ]
+        april = accounts.periods(now, "dibao-urban", QIBIN)[-1]
+        assert (april.position, april.closed_at, april.line_count) == (before_april, now, 1)
+        assert (april.arrears, april.recoveries, april.digest_matches) == (
+            D("0.00"),
+            D("0.00"),
+            True,
+        )
+
+        def months(position: int, *where: str) -> list[tuple[str, str, str, str, str]]:
+            return [
+                (a.programme, a.region, str(a.month), str(a.entitled), str(a.paid))
+                for a in accounts.closed_months(position, *where)
+            ]
+
+        assert months(now, "dibao-urban", QIBIN) == [
+            ("dibao-urban", QIBIN, "2020-03", "800.00", "800.00"),
+            ("dibao-urban", QIBIN, "2020-04", "800.00", "800.00"),
+        ]
+        assert sorted(months(before_april)) == [
+            ("dibao-urban", HESHAN, "2020-03", "500.00", "500.00"),
+            ("dibao-urban", QIBIN, "2020-03", "800.00", "800.00"),
+            ("disability-living", QIBIN, "2020-03", "500.00", "500.00"),
+        ]
 
     def test_periods_close_in_month_order_each_once_and_not_before_they_begin(
         self, ledger: Ledger, views: ViewDatabase

@@ -15,9 +15,11 @@ from domain.cases.programmes import Programme
 from domain.errors import CaseStateError, EffectiveMonthError
 from domain.months import Month
 from domain.payroll_periods import PayrollPeriods
+from domain.people.identity import IdentityNumber
 from domain.people.person import PersonInput
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
+from projections.reads import payroll_lines
 from projections.reads.payroll_lines import close_period
 from projections.reads.period_accounts import Accounts, MonthAccount, Period
 from projections.reads.read_side import ReadSide
@@ -377,6 +379,13 @@ class PayrollOnStore:
             ("dibao-urban", HESHAN, "2020-03", "500.00"),
             ("dibao-urban", QIBIN, "2020-03", "800.00"),
         ]
+        applicant = ledger.references.reference(
+            IdentityNumber.parse(person(date(1980, 1, 1), 1).identity_number)
+        )
+        assert [
+            (str(line.amount), holder)
+            for line, holder in accounts.lines("dibao-urban", QIBIN, M("2020-04"))
+        ] == [("800.00", applicant)]
         april = accounts.periods(now, "dibao-urban", QIBIN)[-1]
         assert (april.position, april.closed_at, april.line_count) == (before_april, now, 1)
         assert (april.arrears, april.recoveries, april.digest_matches) == (
@@ -399,6 +408,69 @@ class PayrollOnStore:
             ("dibao-urban", HESHAN, "2020-03", "500.00", "500.00"),
             ("dibao-urban", QIBIN, "2020-03", "800.00", "800.00"),
             ("disability-living", QIBIN, "2020-03", "500.00", "500.00"),
+        ]
+
+    @pytest.mark.parametrize("chunk", [1, 500])
+    def test_a_retroactive_raise_pays_arrears_to_every_household_however_many_are_read_at_once(
+        self,
+        ledger: Ledger,
+        views: ViewDatabase,
+        monkeypatch: pytest.MonkeyPatch,
+        chunk: int,
+    ) -> None:
+        monkeypatch.setattr(payroll_lines, "CHUNK", chunk)
+        with ledger.original_time(at("2020-01-02 09:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n"
+            )
+        households: dict[str, str] = {}
+        with ledger.original_time(at("2020-03-02 09:00")):
+            for name, members, income in (("one", 1, "100"), ("two", 2, "300"), ("three", 1, "0")):
+                households[name] = ledger.grant(
+                    "dibao-urban",
+                    QIBIN,
+                    "2020-03",
+                    [
+                        person(date(1980, 1, n + 1), 10 * len(households) + n)
+                        for n in range(members)
+                    ],
+                    income=income,
+                    actor="cw",
+                    reason="x",
+                ).id.hex
+        self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:00")
+        with ledger.original_time(at("2020-04-10 10:00")):
+            ledger.set_standard(
+                "dibao-urban", QIBIN, "2020-03", {"standard": "610"}, actor="f", reason="raise"
+            )
+        self.close(ledger, views, "dibao-urban", "2020-04", "2020-04-30 18:00")
+        lines = {
+            line.subject_id: (str(line.amount), str(line.arrears), str(line.recoveries))
+            for line, _ in Accounts(views).lines("dibao-urban", QIBIN, M("2020-04"))
+        }
+        assert lines == {
+            households["one"]: ("510.00", "10.00", "0.00"),
+            households["two"]: ("620.00", "20.00", "0.00"),
+            households["three"]: ("610.00", "10.00", "0.00"),
+        }
+        self.check_recorded_closes(ledger, views, "dibao-urban")
+
+    def test_a_raise_of_one_fen_is_paid_as_one_fen_of_arrears(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        with ledger.original_time(at("2019-04-01 09:00")):
+            ledger.set_standard(
+                "disability-living", QIBIN, "2019-04", {"standard": "500"}, actor="f", reason="n"
+            )
+        grant_reference_disability_case(ledger)
+        self.close(ledger, views, "disability-living", "2019-04", "2019-04-30 18:00")
+        with ledger.original_time(at("2019-05-03 10:00")):
+            ledger.set_standard(
+                "disability-living", QIBIN, "2019-04", {"standard": "500.01"}, actor="f", reason="n"
+            )
+        self.close(ledger, views, "disability-living", "2019-05", "2019-05-31 18:00")
+        assert self.lines(views, "disability-living", "2019-05") == [
+            ("500.01", "0.01", "0.00", "500.02")
         ]
 
     def test_periods_close_in_month_order_each_once_and_not_before_they_begin(

@@ -26,13 +26,15 @@ def standards_table(
 
 
 class StandardsFromTable:
+    """The same standards in every month, in REGION only."""
+
     def __init__(self, table: Mapping[Programme, Mapping[str, Decimal]]) -> None:
         self.table = table
 
     def __call__(
         self, programme: Programme, region: str, month: Month
     ) -> Mapping[str, Decimal] | None:
-        return self.table.get(programme)
+        return self.table.get(programme) if region == REGION else None
 
 
 M = Month.parse

@@ -116,6 +116,9 @@ def test_an_orphan_case_takes_no_decision_after_the_month_of_the_18th_birthday()
     assert closing_month(Programme.ORPHAN, [orphan]) == M("2020-05")
     states = fold_months(Programme.ORPHAN, [orphan], [M("2020-04"), M("2020-05")], rescinded=False)
     assert [s.status for s in states] == [Status.PAYING, Status.CLOSED]
+    assert fold_month(Programme.ORPHAN, [orphan], M("2020-05"), rescinded=False) == CaseMonth(
+        Status.CLOSED
+    )
 
 
 def test_a_suspended_case_keeps_its_facts_for_a_reassessment() -> None:

@@ -11,7 +11,7 @@ from domain.application.ledger import Ledger
 from domain.cases.programmes import Programme
 from domain.errors import CaseStateError, InvalidInputError
 from domain.payroll_periods import PayrollLine, PayrollPeriods, PayrollSummary, check_lines
-from tests.support import HESHAN, QIBIN, memory_ledger
+from tests.support import HESHAN, QIBIN, at, memory_ledger
 
 D = Decimal
 FIRST = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -54,7 +54,16 @@ def test_the_digest_of_a_period_follows_the_recorded_format() -> None:
     assert "".join(line.encoded() for line in LINES) == LINES_TEXT
     summary = PayrollSummary.of(LINES)
     assert summary == PayrollSummary(2, D("1200.00"), D("150.00"), D("2400.00"), LINES_DIGEST)
-    assert PayrollSummary.of([]) == PayrollSummary(0, D("0.00"), D("0.00"), D("0.00"), EMPTY_DIGEST)
+    nobody = PayrollSummary.of([])
+    assert nobody == PayrollSummary(0, D("0.00"), D("0.00"), D("0.00"), EMPTY_DIGEST)
+    # A month with nobody to pay records its totals in yuan and fen all the same.
+    assert [
+        str(t) for t in (nobody.month_total, nobody.arrears_total, nobody.recoveries_total)
+    ] == [
+        "0.00",
+        "0.00",
+        "0.00",
+    ]
 
 
 def test_a_line_pays_the_month_and_its_arrears_and_collects_recoveries_apart() -> None:
@@ -172,3 +181,12 @@ def test_a_malformed_line_is_refused_naming_the_amount(
 def test_well_formed_lines_in_case_order_are_accepted() -> None:
     check_lines(LINES)
     check_lines([])
+
+
+def test_an_imported_close_keeps_its_original_time() -> None:
+    ledger = memory_ledger()
+    with ledger.original_time(at("2020-03-31 18:00")):
+        ledger.close_period("dibao-urban", QIBIN, "2020-03", 0, [], actor="finance-1")
+    periods_id = PayrollPeriods.id_for(Programme.DIBAO_URBAN, QIBIN)
+    recorded = [e for e in ledger.events.get(periods_id) if isinstance(e, PayrollPeriods.Event)]
+    assert [e.timestamp for e in recorded] == [at("2020-03-31 18:00")] * 2

@@ -84,14 +84,17 @@ def test_a_gradual_exit_pays_the_month_before_it_for_its_months_then_ends() -> N
 
 
 def test_what_changes_neither_amount_nor_status_does_not_split_a_segment() -> None:
-    decisions = household(Decision(K.REASSESSED, M("2020-05"), 2, (("income", D("200.00")),)))
+    decisions = household(
+        Decision(K.REASSESSED, M("2020-05"), 2, (("income", D("200.00")),)),
+        Decision(K.EXITED, M("2020-10"), 3),
+    )
     standards = table(
         (Programme.DIBAO_URBAN, "2020-01", {"standard": "600"}),
         (Programme.DIBAO_URBAN, "2020-02", {"standard": "600"}),
         (Programme.DIBAO_URBAN, "2020-08", {"standard": "600"}),
     )
     assert segments(Programme.DIBAO_URBAN, decisions, standards) == [
-        ("2020-03", None, "1200.00", "paying")
+        ("2020-03", "2020-10", "1200.00", "paying")
     ]
 
 

@@ -157,6 +157,20 @@ def test_a_standard_equal_to_a_later_entry_is_accepted_and_one_a_fen_above_refus
     ledger.set_standard("dibao-rural", QIBIN, "2020-06", {"standard": "450"}, actor="f", reason="n")
 
 
+def test_a_standard_between_two_entries_lies_between_their_values() -> None:
+    ledger = memory_ledger()
+    ledger.set_standard("dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n")
+    ledger.set_standard("dibao-urban", QIBIN, "2020-03", {"standard": "650"}, actor="f", reason="n")
+    with pytest.raises(StandardNotRaisedError, match=r"^standard 590\.00 is below the 600\.00 in"):
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-02", {"standard": "590"}, actor="f", reason="n"
+        )
+    ledger.set_standard("dibao-urban", QIBIN, "2020-02", {"standard": "620"}, actor="f", reason="n")
+    assert ledger.standards_in_force(Programme.DIBAO_URBAN, QIBIN, Month.parse("2020-02")) == {
+        "standard": Decimal("620.00")
+    }
+
+
 def test_an_entry_set_before_a_later_one_is_in_force_until_the_later_one() -> None:
     ledger = memory_ledger()
     ledger.set_standard("dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="f", reason="n")
@@ -295,6 +309,12 @@ def test_corrections_are_refused_by_name() -> None:
             {"basic_urban": "1", "care_self": "1", "bonus": "1"},
             "tekun standards take exactly basic_urban, basic_rural, care_self, care_partial, "
             "care_full; missing basic_rural, care_partial, care_full; unknown bonus",
+            "parameters",
+        ),
+        (
+            "dibao-rural",
+            {},
+            "dibao-rural standards take exactly standard; missing standard",
             "parameters",
         ),
         (

@@ -227,6 +227,7 @@ class PayrollOnStore:
         assert self.lines(views, "dibao-urban", "2020-04") == [
             ("1140.00", "0.00", "60.00", "1140.00")
         ]
+        self.check_recorded_closes(ledger, views, "dibao-urban")
 
     def test_an_exit_backdated_over_two_closed_months_recovers_both(
         self, ledger: Ledger, views: ViewDatabase
@@ -282,6 +283,7 @@ class PayrollOnStore:
         assert self.lines(views, "temporary-relief", "2020-04") == [
             ("0.00", "0.00", "3000.00", "0.00")
         ]
+        self.check_recorded_closes(ledger, views, "temporary-relief")
 
     def test_months_before_the_first_closed_period_get_no_arrears(
         self, ledger: Ledger, views: ViewDatabase
@@ -472,6 +474,7 @@ class PayrollOnStore:
         assert self.lines(views, "disability-living", "2019-05") == [
             ("500.01", "0.01", "0.00", "500.02")
         ]
+        self.check_recorded_closes(ledger, views, "disability-living")
 
     def test_periods_close_in_month_order_each_once_and_not_before_they_begin(
         self, ledger: Ledger, views: ViewDatabase
@@ -500,6 +503,7 @@ class PayrollOnStore:
         self.close(ledger, views, "dibao-urban", "2020-05", "2020-05-31 18:00")
         periods = Accounts(views).periods(ReadSide(views).position)
         assert [p.digest_matches for p in periods] == [True, True, True]
+        self.check_recorded_closes(ledger, views, "dibao-urban")
         scratch = open_views(ledger.env, schema="ledger_rebuild")
         try:
             assert rebuild_and_compare(ledger, views, scratch) == []

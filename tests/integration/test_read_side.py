@@ -112,6 +112,53 @@ class ReadSideOnStore:
         assert [(e.programme, e.amount) for e in may] == [("elderly-allowance", Decimal("100.00"))]
         assert [(e.programme, e.amount) for e in june] == [("elderly-allowance", Decimal("200.00"))]
 
+    def test_a_centenarian_is_paid_the_100_plus_band_from_the_month_after_the_birthday(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        uow = SaveAt(ledger, at("2022-01-05 10:00"))
+        ledger.grant(
+            "elderly-allowance",
+            QIBIN,
+            "2022-01",
+            [person(date(1922, 5, 15), 9)],
+            actor="cw",
+            reason="99 years old",
+            uow=uow,
+        )
+        read = self.caught_up(ledger, views)
+
+        def roll(month: str) -> list[Decimal]:
+            return [
+                e.amount for e in read.roll("elderly-allowance", QIBIN, M(month), read.position)
+            ]
+
+        assert [roll(m) for m in ("2022-01", "2022-05", "2022-06", "2030-01")] == [
+            [Decimal("200.00")],
+            [Decimal("200.00")],
+            [Decimal("300.00")],
+            [Decimal("300.00")],
+        ]
+        totals = read.totals(M("2022-06"), read.position, "elderly-allowance", QIBIN)
+        assert [(t.entitled, t.cases) for t in totals] == [(Decimal("300.00"), 1)]
+
+    def test_a_person_80_on_the_first_of_the_month_is_paid_that_month(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        uow = SaveAt(ledger, at("2022-06-02 10:00"))
+        ledger.grant(
+            "elderly-allowance",
+            QIBIN,
+            "2022-06",
+            [person(date(1942, 6, 1), 10)],
+            actor="cw",
+            reason="80 today",
+            uow=uow,
+        )
+        read = self.caught_up(ledger, views)
+        june = read.roll("elderly-allowance", QIBIN, M("2022-06"), read.position)
+        assert [e.amount for e in june] == [Decimal("100.00")]
+        assert read.roll("elderly-allowance", QIBIN, M("2022-05"), read.position) == []
+
     def test_reference_case_4_roll_as_known_on_2019_08_31_lists_the_rescinded_case(
         self, ledger: Ledger, views: ViewDatabase
     ) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
@@ -301,6 +302,7 @@ def test_random_histories_on_sqlite(history: list[Step]) -> None:
         check_history(url, history)
 
 
+@pytest.mark.postgres
 @example(history=RECOVERY_HISTORY)
 @settings(
     max_examples=10,

@@ -469,3 +469,48 @@ def test_conflicts_name_what_they_conflict_with(ledger: Ledger) -> None:
             previous=Month.parse("2020-03"),
             actor="f",
         )
+
+
+def test_a_suspended_household_is_reassessed_and_paid_the_new_amount_when_resumed(
+    ledger: Ledger,
+) -> None:
+    case = ledger.grant(
+        "dibao-urban",
+        QIBIN,
+        "2020-01",
+        [person(date(1980, 1, 1), 1), person(date(1982, 2, 2), 2)],
+        income="200",
+        actor="cw",
+        reason="applied",
+    ).id
+    ledger.suspend(case, "2020-03", actor="cw", reason="away for work")
+    ledger.reassess(case, "2020-04", {"income": "350"}, actor="cw", reason="new wage")
+    ledger.resume(case, "2020-05", actor="cw", reason="back home")
+    assert amounts(ledger, case, "2020-02", "2020-03", "2020-04", "2020-05") == [
+        "800.00",
+        "0.00",
+        "0.00",
+        "500.00",
+    ]
+
+
+def test_an_orphan_case_takes_no_decision_after_the_18th_birthday_month(ledger: Ledger) -> None:
+    case = ledger.grant(
+        "orphan",
+        QIBIN,
+        "2019-01",
+        [person(date(2002, 4, 30))],
+        care="dispersed",
+        actor="cw",
+        reason="x",
+    ).id
+    position = ledger.position
+    with pytest.raises(CaseStateError) as refusal:
+        ledger.suspend(case, "2020-05", actor="cw", reason="x")
+    assert refusal.value.message == (
+        "the case is closed from 2020-05: a suspended decision effective 2020-05 would have "
+        "no effect"
+    )
+    assert ledger.position == position
+    ledger.reassess(case, "2020-04", {"care": "institutional"}, actor="cw", reason="moved")
+    assert amounts(ledger, case, "2020-03", "2020-04", "2020-05") == ["1100.00", "1500.00", "0.00"]

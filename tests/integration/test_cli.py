@@ -83,6 +83,17 @@ def test_a_position_the_ledger_has_not_reached_is_refused_naming_the_option(
     assert "a timestamp needs its time zone" in zoneless.output
 
 
+@pytest.mark.parametrize("known_at", ["9999-12-31", "0001-01-01T00:00:00+14:00"])
+def test_a_known_at_out_of_the_calendars_range_is_a_usage_error_naming_the_option(
+    ledger_file: Path, known_at: str
+) -> None:
+    result = CliRunner().invoke(main, ["totals", "--as-of", "2020-07", "--known-at", known_at])
+    assert result.exit_code == 2, result.output
+    assert "--known-at" in result.output
+    assert "out of range" in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("head", ["1200", "49418:abc", "foo", "-3:" + "0" * 64])
 def test_verify_refuses_an_expected_head_it_cannot_have_printed(
     ledger_file: Path, head: str

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
+from api.cli.opening import open_ledger
 from api.cli.progress import bar
 from api.cli.tables import echo_table
-from api.core.bootstrap import opened
 from api.demo.decade import run, summary_rows
 from api.demo.generator import FIRST, LAST
 
@@ -33,7 +33,7 @@ def demo(scale: float, seed: int, folder: Path) -> None:
     """
     if scale <= 0:
         raise click.BadParameter("the scale is more than 0", param_hint="--scale")
-    with opened() as runtime:
+    with open_ledger(create=True) as runtime:
         result = run(runtime, folder, seed, scale, click.echo, bar)
         click.echo(
             f"\nThe decade {FIRST} to {LAST}, paid and settled, beside the published figures:"

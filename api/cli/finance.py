@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from api.cli.opening import open_ledger
 from api.cli.options import (
     as_of_option,
     known_options,
@@ -17,7 +18,6 @@ from api.cli.options import (
     write_rows,
 )
 from api.cli.tables import Format
-from api.core.bootstrap import opened
 from api.services.closing import close_period
 from domain.errors import LedgerRefusal
 from projections.reads.period_accounts import Accounts, month_totals
@@ -35,7 +35,7 @@ def close_period_command(programme: str, region: str, month: str, actor: str) ->
     Example: ledger close-period dibao-urban 410611 2020-08 --actor finance-1
     """
     closing = read_month(month)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         try:
             receipt = close_period(
@@ -75,7 +75,7 @@ def payroll(
     """
     period = read_month(month)
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         accounts = Accounts(runtime.views)
@@ -115,7 +115,7 @@ def totals(
     """
     month = read_month(as_of)
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         rows = [
@@ -144,7 +144,7 @@ def reconcile(
     Example: ledger reconcile --year 2020 --format parquet --output reconciliation-2020.parquet
     """
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         accounts = Accounts(runtime.views).closed_months(position)
@@ -184,7 +184,7 @@ def report_command(
     from api.cli.charts import write_charts  # noqa: PLC0415  (matplotlib is slow to import)
 
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         charts = write_charts(runtime.views, year, position, output_dir)

@@ -6,10 +6,17 @@ import sys
 from pathlib import Path
 
 import click
+import psycopg
 import uvicorn
 
+from api.cli.opening import (
+    announce,
+    check_database,
+    database_error,
+    open_ledger,
+    postgres_url,
+)
 from api.cli.progress import import_with_bar
-from api.core.bootstrap import opened
 from api.core.identities import Role, mint_token
 from api.core.settings import Settings
 from api.services.importing import BadFileError, ImportFailedError
@@ -27,7 +34,9 @@ def serve(host: str, port: int) -> None:
 
     Example: LEDGER_DATABASE_URL=postgresql://ledger@127.0.0.1/ledger ledger serve --port 8000
     """
-    Settings()  # refuses to start, with the reason, before the server starts
+    settings = Settings()  # refuses to start, with the reason, before the server starts
+    announce(settings)
+    check_database(settings)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 
@@ -37,7 +46,7 @@ def project() -> None:
 
     Example: ledger project
     """
-    with opened() as runtime:
+    with open_ledger() as runtime:
         projected = runtime.projector.catch_up()
         click.echo(f"projected {projected} events; the views are at {runtime.read_side.position}")
 
@@ -52,7 +61,7 @@ def rebuild(replace: bool) -> None:
 
     Example: ledger rebuild
     """
-    with opened() as runtime:
+    with open_ledger() as runtime:
         if replace:
             drop_views(runtime.views)
         runtime.projector.catch_up()
@@ -81,7 +90,7 @@ def import_command(path: Path) -> None:
 
     Example: ledger import decisions.jsonl
     """
-    with opened() as runtime:
+    with open_ledger(create=True) as runtime:
         try:
             result = import_with_bar(runtime, path)
         except BadFileError as bad:
@@ -106,8 +115,18 @@ def protect(admin_url: str, owner_url: str, service_role: str) -> None:
     Example: ledger protect --admin-url postgresql://postgres@/ledger
     --owner-url postgresql://ledger_owner@/ledger --service-role ledger_service
     """
-    create_service_role(admin_url, service_role)
-    protect_event_store(owner_url, service_role)
+    admin = postgres_url("--admin-url", admin_url)
+    owner = postgres_url("--owner-url", owner_url)
+    for option, url, label, step in (
+        ("--admin-url", admin_url, admin, create_service_role),
+        ("--owner-url", owner_url, owner, protect_event_store),
+    ):
+        try:
+            step(url, service_role)
+        except psycopg.Error as error:
+            raise database_error(option, url, label, error) from None
+        except ValueError as error:
+            raise click.ClickException(f"{option}: {error}") from None
     click.echo(f"{service_role} may read and append events; nobody may change or delete them")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from api.cli.opening import open_ledger
 from api.cli.options import (
     as_of_option,
     known_options,
@@ -16,7 +17,6 @@ from api.cli.options import (
     write_rows,
 )
 from api.cli.tables import Format
-from api.core.bootstrap import opened
 from domain.errors import LedgerRefusal
 from domain.people.identity import IdentityNumber
 
@@ -42,7 +42,7 @@ def roll(
     """
     month = read_month(as_of)
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         entries = runtime.read_side.roll(programme, region, month, position)
@@ -76,7 +76,7 @@ def entitlements(
     except LedgerRefusal as refusal:
         raise click.BadParameter(refusal.message, param_hint="IDENTITY_NUMBER") from None
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         reference = runtime.ledger.references.reference(number)

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.storage.event_store import LedgerPostgresRecorder
@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     token_minutes: int = 8 * 60
     max_body_bytes: int = 64 * 1024
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        persistence_env(url)  # refuses an unknown scheme, an empty path, a bad port
+        return url
+
+    @property
+    def database_label(self) -> str:
+        """Which ledger the settings name, said without user or password: ``sqlite
+        var/ledger.db``, ``postgresql 127.0.0.1:5432/ledger`` or ``memory``."""
+        return database_label(self.database_url)
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
@@ -84,14 +96,34 @@ class Settings(BaseSettings):
         return env
 
 
+def database_label(database_url: str) -> str:
+    """The kind and place of a database, never its user or password."""
+    url = urlsplit(database_url)
+    if url.scheme == "sqlite":
+        return f"sqlite {sqlite_path(database_url)}"
+    if url.scheme in ("postgresql", "postgres"):
+        env = persistence_env(database_url)
+        return f"postgresql {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"
+    return url.scheme or "an unnamed database"
+
+
+def sqlite_path(database_url: str) -> Path:
+    """The file of ``sqlite:///relative/path`` or ``sqlite:////absolute/path``."""
+    return Path(unquote(urlsplit(database_url).path)[1:])
+
+
 def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, str]:
-    """Translate a database URL into the eventsourcing library's persistence settings."""
+    """Translate a database URL into the eventsourcing library's persistence settings.
+
+    Nothing is created here: the SQLite file's folder is made by whoever may create a
+    ledger (``api.core.bootstrap.opened``)."""
     url = urlsplit(database_url)
     if url.scheme == "memory":
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
     if url.scheme == "sqlite":
-        path = Path(unquote(url.path)[1:])  # sqlite:///relative or sqlite:////absolute
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(database_url)
+        if not path.name:
+            raise ValueError("a sqlite URL names a file: sqlite:///var/ledger.db")
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(path),

@@ -33,7 +33,7 @@ def test_verify_prints_the_head_and_accepts_it_later(ledger_file: Path) -> None:
     runner = CliRunner()
     first = runner.invoke(main, ["verify"])
     assert first.exit_code == 0, first.output
-    head = first.output.split()[1]
+    head = first.stdout.split()[1]
     again = runner.invoke(main, ["verify", "--expected-head", head])
     assert again.exit_code == 0, again.output
     assert "contains the expected head" in again.output
@@ -166,7 +166,7 @@ def test_reconcile_prints_the_year_and_verify_checks_balance_and_digests(
     runner = CliRunner()
     table = runner.invoke(main, ["reconcile", "--year", "2020"])
     assert table.exit_code == 0, table.output
-    row = table.output.splitlines()[2].split()
+    row = table.stdout.splitlines()[2].split()
     # March to August: entitled 4 x 1200 + 2 x 1350, paid 4 x 1200 + 1200 + 1350, arrears 150.
     assert row == ["dibao-urban", "2020", "7500.00", "7350.00", "150.00", "0.00", "0.00"]
     verified = runner.invoke(main, ["verify"])
@@ -194,7 +194,7 @@ def test_totals_show_paid_settled_and_outstanding_for_a_closed_month(
 ) -> None:
     result = CliRunner().invoke(main, ["totals", "--as-of", "2020-07"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[2].split() == [
+    assert result.stdout.splitlines()[2].split() == [
         "dibao-urban",
         QIBIN,
         "1",

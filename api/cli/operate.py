@@ -16,7 +16,7 @@ from api.cli.opening import (
     open_ledger,
     postgres_url,
 )
-from api.cli.progress import import_with_bar
+from api.cli.progress import import_with_bar, refused_file
 from api.core.identities import Role, mint_token
 from api.core.settings import Settings
 from api.services.importing import BadFileError, ImportFailedError
@@ -94,9 +94,7 @@ def import_command(path: Path) -> None:
         try:
             result = import_with_bar(runtime, path)
         except BadFileError as bad:
-            for line in bad.bad:
-                click.echo(f"line {line.number}: {line.reason}", err=True)
-            raise click.ClickException(str(bad)) from None
+            raise refused_file(bad) from None
         except ImportFailedError as failed:
             raise click.ClickException(str(failed)) from None
     click.echo(

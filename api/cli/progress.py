@@ -11,7 +11,13 @@ import click
 
 from api.core.bootstrap import Runtime
 from api.demo.decade import Advance
-from api.services.importing import ImportResult, import_file, numbered_lines
+from api.services.importing import (
+    MAX_REPORTED,
+    BadFileError,
+    ImportResult,
+    import_file,
+    numbered_lines,
+)
 
 
 @contextmanager
@@ -40,3 +46,16 @@ def import_with_bar(runtime: Runtime, path: Path) -> ImportResult:
     lines = sum(1 for _ in numbered_lines(path))
     with bar("Importing decisions", lines) as advance:
         return import_file(runtime.ledger, runtime.views, path, advance)
+
+
+def refused_file(bad: BadFileError) -> click.ClickException:
+    """List a refused file's bad lines (number and reason) on stderr; the exception to raise
+    says that nothing was stored."""
+    for line in bad.bad:
+        click.echo(f"line {line.number}: {line.reason}", err=True)
+    if len(bad.bad) == MAX_REPORTED:  # where the check stops for lines out of time order
+        return click.ClickException(
+            f"{len(bad.bad)} bad lines are listed and the check stopped there, so there may be "
+            "more; nothing was stored"
+        )
+    return click.ClickException(str(bad))

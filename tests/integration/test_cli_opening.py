@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from api.cli import main
+from domain.application.recording import SaveAt
 from tests.integration.test_read_side import record_a_small_history
 from tests.support import QIBIN, at, identity_number, ledger_at, set_reference_standards
 
@@ -65,8 +66,7 @@ def ledger_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "ledger.db"
     monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{path}")
     ledger = ledger_at(f"sqlite:///{path}")
-    with ledger.original_time(at("2019-01-02 09:00")):
-        set_reference_standards(ledger)
+    set_reference_standards(ledger, uow=SaveAt(ledger, at("2019-01-02 09:00")))
     record_a_small_history(ledger)
     ledger.close()
     return path

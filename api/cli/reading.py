@@ -1,8 +1,11 @@
-"""For caseworkers and viewers: who is on a roll, and what a person is entitled to."""
+"""For caseworkers and viewers: who is on a roll, what a person is entitled to, and a case's
+account."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import click
 
@@ -18,7 +21,9 @@ from api.cli.options import (
 )
 from api.cli.tables import Format
 from domain.errors import LedgerRefusal
+from domain.months import Month
 from domain.people.identity import IdentityNumber
+from projections.reads.period_accounts import case_account
 
 
 @click.command()
@@ -87,4 +92,54 @@ def entitlements(
     click.echo(f"{len(rows)} entitlements in {month}, as known at position {position}")
 
 
-COMMANDS = (roll, entitlements)
+@click.command()
+@click.argument("case")
+@click.option("--as-of", help="The last month to list, YYYY-MM (default: this month).")
+@known_options
+@output_options
+def account(
+    case: str,
+    as_of: str | None,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """A case's account, month by month up to --as-of: entitled, and once the month is closed
+    what was paid, settled since as arrears or listed as recoveries, and what is outstanding
+    (entitled - paid - settled).
+
+    Example: ledger account 0b9e7f7c5d3a4e1f9a8b7c6d5e4f3a2b --as-of 2020-12 --known-at 2020-08-31
+    """
+    try:
+        case_id = UUID(case)
+    except ValueError:
+        raise click.BadParameter("a case id: 32 hexadecimal digits", param_hint="CASE") from None
+    month = read_month(as_of) if as_of else Month.at(datetime.now(UTC))
+    known = read_known(known_at, known_at_position)
+    with open_ledger() as runtime:
+        runtime.projector.catch_up()
+        position = known_position(runtime, known)
+        found = case_account(runtime.views, case_id.hex, position, month)
+    if found is None:
+        raise click.ClickException(f"no case {case_id.hex} was known at position {position}")
+    rows = [
+        (
+            str(m.month),
+            m.status or "",
+            m.entitled,
+            m.paid,
+            m.arrears,
+            m.recoveries,
+            m.outstanding,
+        )
+        for m in found.months
+    ]
+    headers = ["month", "status", "entitled", "paid", "arrears", "recoveries", "outstanding"]
+    write_rows(headers, rows, fmt, output, f"account-{case_id.hex}-{month}")
+    click.echo(
+        f"{found.programme} {found.region}, through {month}, as known at position {position}"
+    )
+
+
+COMMANDS = (roll, entitlements, account)

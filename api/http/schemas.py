@@ -71,6 +71,46 @@ class CasePublic(BaseModel):
     history: list[DecisionPublic]
 
 
+class CaseMonthPublic(BaseModel):
+    """A month of a case's account. Until its programme and region close the month only
+    ``entitled`` is known; ``paid``, ``arrears``, ``recoveries``, ``settled`` and
+    ``outstanding`` are null."""
+
+    month: str = Field(examples=["2020-07"])
+    status: str | None = Field(
+        description="The case's status in the month (paying, suspended, leaving); null when "
+        "it is not open in it (after an exit or a rescission)"
+    )
+    entitled: Decimal = Field(description="What the case is entitled to for the month")
+    closed: bool = Field(description="Whether the month's payroll period is closed")
+    paid: Decimal | None = Field(description="The month's own amount on its period's line")
+    arrears: Decimal | None = Field(description="Paid for the month by later periods")
+    recoveries: Decimal | None = Field(
+        description="Listed to recover for the month by later periods (never netted)"
+    )
+    settled: Decimal | None = Field(description="arrears - recoveries")
+    outstanding: Decimal | None = Field(
+        description="entitled - paid - settled: what the next close settles"
+    )
+
+
+class CaseAccountPublic(BaseModel):
+    """A case's account month by month up to ``as_of``, as known at ``position``. The
+    accounts of a programme's and region's cases add up to its totals (GET /totals)."""
+
+    case_id: UUID
+    programme: Programme
+    region: str
+    as_of: str
+    position: int
+    entitled: Decimal = Field(description="Summed over the months listed")
+    paid: Decimal = Field(description="Summed over the closed months listed")
+    arrears: Decimal
+    recoveries: Decimal
+    outstanding: Decimal
+    months: list[CaseMonthPublic]
+
+
 class ReliefPublic(BaseModel):
     id: UUID
     region: str

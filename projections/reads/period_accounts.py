@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from domain.cases.programmes import Programme
 from domain.money import ZERO
 from domain.months import Month
 from domain.payroll_periods import PayrollLine
@@ -256,9 +257,12 @@ def case_account(
 ) -> CaseAccount | None:
     """A case's months up to ``as_of``, as known at ``position``: each month it is open in,
     and each closed month something was paid or settled for, or is outstanding (a rescinded
-    case keeps those: they show what is to recover). None when no such case was projected."""
+    case keeps those: they show what is to recover). None when no such case was known at
+    ``position`` (a relief is not a case)."""
     subject = views.fetchall(
-        "SELECT programme, region FROM subjects WHERE subject_id = ?", (subject_id,)
+        "SELECT programme, region FROM subjects WHERE subject_id = ? AND programme <> ?"
+        " AND EXISTS (SELECT 1 FROM positions WHERE originator_id = ? AND position <= ?)",
+        (subject_id, Programme.TEMPORARY_RELIEF.value, subject_id, position),
     )
     if not subject:
         return None

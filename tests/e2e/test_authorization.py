@@ -61,6 +61,7 @@ def routes(case: str, relief: str) -> list[Route]:
             frozenset({CW}),
         ),
         Route("GET", f"/cases/{case}", None, frozenset(STAFF)),
+        Route("GET", f"/cases/{case}/account", None, frozenset(STAFF)),
         Route(
             "POST",
             f"/cases/{case}/reassessments",

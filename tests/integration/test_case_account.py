@@ -58,12 +58,18 @@ def record_a_history_with_settlements(runtime: Runtime) -> AccountsHistory:
     def when(text: str) -> SaveAt:
         return SaveAt(ledger, at(text))
 
+    def catch_up() -> None:
+        if runtime.poller is None:
+            runtime.projector.catch_up()
+        else:  # the service's own poller projects
+            runtime.read_side.wait_for(ledger.position)
+
     def step() -> None:
-        runtime.projector.catch_up()
+        catch_up()
         positions.append(ledger.position)
 
     def close(programme: str, month: str, day: str) -> None:
-        runtime.projector.catch_up()
+        catch_up()
         uow = when(f"{month}-{day} 18:00")
         close_period(ledger, views, programme, QIBIN, M(month), actor="finance-1", uow=uow)
         step()
@@ -150,9 +156,9 @@ def record_a_history_with_settlements(runtime: Runtime) -> AccountsHistory:
 def months_of(
     runtime: Runtime, case: UUID, position: int, as_of: str = "2020-09"
 ) -> dict[str, CaseMonth]:
+    """The case's months, none when it was not known at ``position``."""
     account = case_account(runtime.views, case.hex, position, M(as_of))
-    assert account is not None
-    return {str(month.month): month for month in account.months}
+    return {} if account is None else {str(month.month): month for month in account.months}
 
 
 def figures(month: CaseMonth) -> tuple[Decimal | None, ...]:
@@ -248,6 +254,8 @@ class CaseAccountOnStore:
         ]
         assert months_of(runtime, history.raised, position, "2020-02") == {}
         assert case_account(runtime.views, "0" * 32, position, M("2020-01")) is None
+        not_yet = history.positions[0]
+        assert case_account(runtime.views, history.kept.hex, not_yet, M("2019-07")) is None
 
 
 def _sum(values: list[Decimal | None]) -> Decimal | None:

@@ -25,6 +25,7 @@ READS = [
     ["verify"],
     ["rebuild"],
     ["project"],
+    ["account", "0" * 32, "--as-of", "2020-07"],
     ["close-period", "dibao-urban", QIBIN, "2020-07", "--actor", "finance-1"],
 ]
 

@@ -1,8 +1,9 @@
-"""For the finance office: close a month, its payroll, the totals, the year's reconciliation
-and the charts."""
+"""For the finance office: close a month, its payroll, the totals, the year's reconciliation,
+the charts and the standards in force."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -19,9 +20,12 @@ from api.cli.options import (
 )
 from api.cli.tables import Format
 from api.services.closing import close_period
+from domain.cases.programmes import STANDARD_PARAMETERS, parse_programme
 from domain.errors import LedgerRefusal
+from domain.months import BUREAU_TIME_ZONE, Month
 from projections.reads.period_accounts import Accounts, month_totals
 from projections.reads.period_accounts import reconcile as reconcile_accounts
+from projections.reads.standards import schedule
 
 
 @click.command("close-period")
@@ -193,4 +197,82 @@ def report_command(
     click.echo(f"as known at position {position}")
 
 
-COMMANDS = (close_period_command, payroll, totals, reconcile, report_command)
+@click.command("standards")
+@click.argument("programme")
+@click.argument("region")
+@click.option("--as-of", help="The month whose standard is in force (default: this month).")
+@known_options
+@output_options
+def standards_command(
+    programme: str,
+    region: str,
+    as_of: str | None,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format,
+    output: Path | None,
+) -> None:
+    """The standard in force in a month, and the history of the schedule's sets and
+    corrections: who, why, from which month, recorded when and at which position.
+
+    Example: ledger standards dibao-urban 410611 --as-of 2020-07 --known-at 2020-08-31
+    """
+    month = read_month(as_of) if as_of else Month.at(datetime.now(UTC))
+    try:
+        schedule_of = parse_programme(programme)
+    except LedgerRefusal as refusal:
+        raise click.BadParameter(refusal.message, param_hint="PROGRAMME") from None
+    if schedule_of not in STANDARD_PARAMETERS:
+        raise click.BadParameter(f"{programme} has no standards schedule", param_hint="PROGRAMME")
+    known = read_known(known_at, known_at_position)
+    with open_ledger() as runtime:
+        try:
+            runtime.ledger.regions.check(region)
+        except LedgerRefusal as refusal:
+            raise click.BadParameter(refusal.message, param_hint="REGION") from None
+        name = runtime.ledger.regions.names[region]
+        runtime.projector.catch_up()
+        position = known_position(runtime, known)
+        found = schedule(
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            runtime.views,
+            schedule_of,
+            region,
+            month,
+            position,
+        )
+    names = STANDARD_PARAMETERS[schedule_of]
+    rows = [
+        (
+            change.recorded_at.astimezone(BUREAU_TIME_ZONE).strftime("%Y-%m-%d %H:%M"),
+            change.position,
+            change.kind,
+            str(change.effective),
+            *(change.parameters.get(parameter) for parameter in names),
+            change.actor,
+            change.reason,
+        )
+        for change in found.history
+    ]
+    headers = ["recorded", "position", "kind", "effective", *names, "actor", "reason"]
+    write_rows(headers, rows, fmt, output, f"standards-{programme}-{region}")
+    if found.in_force is None:
+        click.echo(f"{programme} {region} {name}: no standard in force in {month}")
+    else:
+        parameters = ", ".join(f"{k} {v}" for k, v in found.in_force.parameters.items())
+        click.echo(
+            f"{programme} {region} {name}, in force in {month}: {parameters} "
+            f"(from {found.in_force.effective}, recorded at position {found.in_force.position})"
+        )
+    click.echo(f"as known at position {position}")
+
+
+COMMANDS = (
+    close_period_command,
+    payroll,
+    totals,
+    reconcile,
+    report_command,
+    standards_command,
+)

@@ -111,6 +111,38 @@ class CaseAccountPublic(BaseModel):
     months: list[CaseMonthPublic]
 
 
+class StandardEntryPublic(BaseModel):
+    effective: str = Field(description="The month the parameters take effect from")
+    parameters: dict[str, Decimal] = Field(examples=[{"standard": "650.00"}])
+    position: int = Field(description="The ledger position that recorded these parameters")
+
+
+class StandardChangePublic(BaseModel):
+    kind: Literal["set", "corrected"]
+    effective: str
+    parameters: dict[str, Decimal]
+    actor: str
+    reason: str
+    recorded_at: datetime = Field(description="The ledger's record time of the change")
+    position: int
+
+
+class StandardsPublic(BaseModel):
+    """A standards schedule as known at ``position``: the parameters in force in ``as_of``
+    (null before its first entry), every entry by effective month, and every set and
+    correction in the order recorded. A tekun amount uses the higher of its basic standard
+    and 1.3 times the dibao standard of the same region and area."""
+
+    programme: Programme
+    region: str
+    region_name: str
+    as_of: str
+    position: int
+    in_force: StandardEntryPublic | None
+    entries: list[StandardEntryPublic]
+    history: list[StandardChangePublic]
+
+
 class ReliefPublic(BaseModel):
     id: UUID
     region: str

@@ -26,6 +26,7 @@ READS = [
     ["rebuild"],
     ["project"],
     ["account", "0" * 32, "--as-of", "2020-07"],
+    ["standards", "dibao-urban", QIBIN],
     ["close-period", "dibao-urban", QIBIN, "2020-07", "--actor", "finance-1"],
 ]
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import psycopg
 import uvicorn
+import uvicorn.config
 
 from api.cli.opening import (
     announce,
@@ -17,6 +20,7 @@ from api.cli.opening import (
     postgres_url,
 )
 from api.cli.progress import import_with_bar, refused_file
+from api.cli.tables import echo_table
 from api.core.identities import Role, mint_token
 from api.core.settings import Settings
 from api.services.importing import BadFileError, ImportFailedError
@@ -37,7 +41,41 @@ def serve(host: str, port: int) -> None:
     settings = Settings()  # refuses to start, with the reason, before the server starts
     announce(settings)
     check_database(settings)
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,  # the service writes its own: request id, user, route, duration
+        log_config=log_config(),
+    )
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, and the service's own loggers on stderr: ``ledger.access`` (a line
+    per request, never a query string or body) at INFO, everything else from WARNING."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["ledger"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["ledger"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "ledger",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["ledger"] = {"handlers": ["ledger"], "level": "INFO", "propagate": False}
+    config["root"] = {"handlers": ["ledger"], "level": "WARNING"}
+    return config
+
+
+@click.command("settings")
+def settings_command() -> None:
+    """Show the settings in effect, from the environment or their defaults; keys are never
+    shown, nor the database's password.
+
+    Example: LEDGER_ENVIRONMENT=production ledger settings
+    """
+    settings = Settings()
+    echo_table(["variable", "value", "from"], settings.shown())
 
 
 @click.command()
@@ -150,4 +188,4 @@ def token(user: str, role: str, minutes: int | None) -> None:
     )
 
 
-COMMANDS = (serve, project, rebuild, import_command, protect, token)
+COMMANDS = (serve, project, rebuild, import_command, protect, token, settings_command)

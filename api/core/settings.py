@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -28,6 +29,13 @@ DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
 def _development_key(purpose: str) -> SecretStr:
     digest = hashlib.sha256(f"social-assistance-ledger development {purpose}".encode())
     return SecretStr(base64.b64encode(digest.digest()).decode("ascii"))
+
+
+_DEVELOPMENT_KEYS = {  # setting: the purpose its public development key is derived from
+    "personal_data_key": "personal data",
+    "person_ref_key": "person references",
+    "jwt_secret": "token signing",
+}
 
 
 class Settings(BaseSettings):
@@ -58,6 +66,28 @@ class Settings(BaseSettings):
         var/ledger.db``, ``postgresql 127.0.0.1:5432/ledger`` or ``memory``."""
         return database_label(self.database_url)
 
+    def shown(self) -> list[tuple[str, str, str]]:
+        """Each setting as an operator may see it: its variable, the value in effect with
+        every secret masked (a key is "set", or the public development key; the database
+        URL without its password), and whether it came from the environment or a default."""
+        given = {name.upper() for name in os.environ}
+        rows = []
+        for name in type(self).model_fields:
+            variable = f"LEDGER_{name.upper()}"
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                development = _DEVELOPMENT_KEYS.get(name)
+                public = development is not None and value == _development_key(development)
+                text = "the public development key" if public else "set (hidden)"
+            elif name == "database_url":
+                text = masked_url(value)
+            elif value is None:
+                text = "not set"
+            else:
+                text = str(value)
+            rows.append((variable, text, "environment" if variable in given else "default"))
+        return rows
+
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
         missing = [
@@ -71,12 +101,9 @@ class Settings(BaseSettings):
                 'personal data (generate one with: python -c "import os, base64; '
                 'print(base64.b64encode(os.urandom(32)).decode())")'
             )
-        if self.personal_data_key is None:
-            self.personal_data_key = _development_key("personal data")
-        if self.person_ref_key is None:
-            self.person_ref_key = _development_key("person references")
-        if self.jwt_secret is None:
-            self.jwt_secret = _development_key("token signing")
+        for name, purpose in _DEVELOPMENT_KEYS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, _development_key(purpose))
         return self
 
     def ledger_env(self) -> dict[str, str]:
@@ -94,6 +121,15 @@ class Settings(BaseSettings):
         env.update(persistence_env(self.database_url, self.database_timeout_seconds))
         env["CREATE_TABLE"] = "y" if self.create_tables else "n"
         return env
+
+
+def masked_url(database_url: str) -> str:
+    """The URL with its password, if it has one, replaced by ***."""
+    url = urlsplit(database_url)
+    if url.password is None:
+        return database_url
+    netloc = url.netloc.replace(f":{url.password}@", ":***@", 1)
+    return urlunsplit(url._replace(netloc=netloc))
 
 
 def database_label(database_url: str) -> str:

@@ -35,6 +35,7 @@ def _reason(location: tuple[int | str, ...], message: str) -> str:
 
 
 @click.group(cls=LedgerCommands)
+@click.version_option(package_name="social-assistance-ledger", prog_name="ledger")
 def main() -> None:
     """Social assistance ledger: operate, verify and rebuild.
 

@@ -16,9 +16,11 @@ from api.cli.options import (
     output_options,
     read_known,
     read_month,
+    region_name,
+    region_names,
     write_rows,
 )
-from api.cli.tables import Format
+from api.cli.tables import Format, Report, total_row
 from api.services.closing import close_period
 from domain.cases.programmes import STANDARD_PARAMETERS, parse_programme
 from domain.errors import LedgerRefusal
@@ -68,7 +70,7 @@ def payroll(
     month: str,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """The payroll lines of a closed period (MONTH): case, person reference, the month's
@@ -80,6 +82,7 @@ def payroll(
     period = read_month(month)
     known = read_known(known_at, known_at_position)
     with open_ledger() as runtime:
+        name = region_name(runtime, region)
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         accounts = Accounts(runtime.views)
@@ -93,8 +96,14 @@ def payroll(
         (line.subject_id, holder, line.amount, line.arrears, line.recoveries, line.to_pay)
         for line, holder in lines
     ]
-    headers = ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"]
-    write_rows(headers, rows, fmt, output, f"payroll-{programme}-{region}-{period}")
+    report = Report(
+        ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"],
+        rows,
+        position,
+        title=f"Payroll of {programme} {region} {name}, {period}, as known at position {position}",
+        total=total_row(rows, range(2, 6), f"total: {len(rows)} lines"),
+    )
+    write_rows(report, fmt, output, f"payroll-{programme}-{region}-{period}")
 
 
 @click.command()
@@ -109,7 +118,7 @@ def totals(
     region: str | None,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """Entitled amount and case count per programme and region for a month, and for a closed
@@ -122,13 +131,38 @@ def totals(
     with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
+        named = region_names(runtime)
         rows = [
-            (t.programme, t.region, t.cases, t.entitled, t.paid, t.settled, t.outstanding)
+            (
+                t.programme,
+                t.region,
+                named(t.region),
+                t.cases,
+                t.entitled,
+                t.paid,
+                t.settled,
+                t.outstanding,
+            )
             for t in month_totals(runtime.views, month, position, programme, region)
         ]
-    headers = ["programme", "region", "cases", "entitled", "paid", "settled", "outstanding"]
-    write_rows(headers, rows, fmt, output, f"totals-{month}")
-    click.echo(f"{month}, as known at position {position}")
+    report = Report(
+        [
+            "programme",
+            "region",
+            "region_name",
+            "cases",
+            "entitled",
+            "paid",
+            "settled",
+            "outstanding",
+        ],
+        rows,
+        position,
+        title=f"Totals of {month}, as known at position {position} (paid, settled and "
+        "outstanding once a month is closed)",
+        total=total_row(rows, range(3, 8)),
+    )
+    write_rows(report, fmt, output, f"totals-{month}")
 
 
 @click.command()
@@ -139,7 +173,7 @@ def reconcile(
     year: int | None,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """Per programme and year of closed months: entitled, paid, arrears, recoveries and
@@ -157,9 +191,15 @@ def reconcile(
         for r in reconcile_accounts(accounts)
         if year is None or r.year == year
     ]
-    headers = ["programme", "year", "entitled", "paid", "arrears", "recoveries", "outstanding"]
-    write_rows(headers, rows, fmt, output, f"reconciliation-{year or 'all'}")
-    click.echo(f"as known at position {position}")
+    report = Report(
+        ["programme", "year", "entitled", "paid", "arrears", "recoveries", "outstanding"],
+        rows,
+        position,
+        title=f"Closed months{f' of {year}' if year else ''} per programme and year, as known "
+        f"at position {position}",
+        total=total_row(rows, range(2, 7)),
+    )
+    write_rows(report, fmt, output, f"reconciliation-{year or 'all'}")
 
 
 @click.command("report")
@@ -209,7 +249,7 @@ def standards_command(
     as_of: str | None,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """The standard in force in a month, and the history of the schedule's sets and
@@ -226,11 +266,7 @@ def standards_command(
         raise click.BadParameter(f"{programme} has no standards schedule", param_hint="PROGRAMME")
     known = read_known(known_at, known_at_position)
     with open_ledger() as runtime:
-        try:
-            runtime.ledger.regions.check(region)
-        except LedgerRefusal as refusal:
-            raise click.BadParameter(refusal.message, param_hint="REGION") from None
-        name = runtime.ledger.regions.names[region]
+        name = region_name(runtime, region)
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         found = schedule(
@@ -255,8 +291,14 @@ def standards_command(
         )
         for change in found.history
     ]
-    headers = ["recorded", "position", "kind", "effective", *names, "actor", "reason"]
-    write_rows(headers, rows, fmt, output, f"standards-{programme}-{region}")
+    report = Report(
+        ["recorded", "position", "kind", "effective", *names, "actor", "reason"],
+        rows,
+        position,
+        title=f"Standards of {programme} {region} {name}: every set and correction, as known "
+        f"at position {position}",
+    )
+    write_rows(report, fmt, output, f"standards-{programme}-{region}")
     if found.in_force is None:
         click.echo(f"{programme} {region} {name}: no standard in force in {month}")
     else:
@@ -265,7 +307,6 @@ def standards_command(
             f"{programme} {region} {name}, in force in {month}: {parameters} "
             f"(from {found.in_force.effective}, recorded at position {found.in_force.position})"
         )
-    click.echo(f"as known at position {position}")
 
 
 COMMANDS = (

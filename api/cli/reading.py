@@ -17,9 +17,11 @@ from api.cli.options import (
     output_options,
     read_known,
     read_month,
+    region_name,
+    region_names,
     write_rows,
 )
-from api.cli.tables import Format
+from api.cli.tables import Format, Report, total_row
 from domain.errors import LedgerRefusal
 from domain.months import Month
 from domain.people.identity import IdentityNumber
@@ -38,7 +40,7 @@ def roll(
     as_of: str,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """The open cases of a programme in a region for a month, with their amounts.
@@ -48,13 +50,19 @@ def roll(
     month = read_month(as_of)
     known = read_known(known_at, known_at_position)
     with open_ledger() as runtime:
+        name = region_name(runtime, region)
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         entries = runtime.read_side.roll(programme, region, month, position)
     rows = [(e.subject_id, e.amount, e.status) for e in entries]
-    headers = ["case", "amount", "status"]
-    write_rows(headers, rows, fmt, output, f"roll-{programme}-{region}-{month}")
-    click.echo(f"{len(rows)} cases, as known at position {position}")
+    report = Report(
+        ["case", "amount", "status"],
+        rows,
+        position,
+        title=f"{programme} {region} {name}, {month}: open cases as known at position {position}",
+        total=total_row(rows, [1], f"total: {len(rows)} cases"),
+    )
+    write_rows(report, fmt, output, f"roll-{programme}-{region}-{month}")
 
 
 @click.command()
@@ -67,7 +75,7 @@ def entitlements(
     as_of: str,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """What a person is entitled to across programmes in a month. The person is looked up by
@@ -86,10 +94,18 @@ def entitlements(
         position = known_position(runtime, known)
         reference = runtime.ledger.references.reference(number)
         found = runtime.read_side.entitlements(reference, month, position)
-    rows = [(e.subject_id, e.programme, e.region, e.amount, e.status) for e in found]
-    headers = ["case", "programme", "region", "amount", "status"]
-    write_rows(headers, rows, fmt, output, f"entitlements-{month}")
-    click.echo(f"{len(rows)} entitlements in {month}, as known at position {position}")
+        named = region_names(runtime)
+    rows = [
+        (e.subject_id, e.programme, e.region, named(e.region), e.amount, e.status) for e in found
+    ]
+    report = Report(
+        ["case", "programme", "region", "region_name", "amount", "status"],
+        rows,
+        position,
+        title=f"Entitlements in {month}, as known at position {position}",
+        total=total_row(rows, [4], f"total: {len(rows)} entitlements"),
+    )
+    write_rows(report, fmt, output, f"entitlements-{month}")
 
 
 @click.command()
@@ -102,7 +118,7 @@ def account(
     as_of: str | None,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """A case's account, month by month up to --as-of: entitled, and once the month is closed
@@ -121,12 +137,13 @@ def account(
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         found = case_account(runtime.views, case_id.hex, position, month)
+        named = region_names(runtime)
     if found is None:
         raise click.ClickException(f"no case {case_id.hex} was known at position {position}")
     rows = [
         (
             str(m.month),
-            m.status or "",
+            m.status,
             m.entitled,
             m.paid,
             m.arrears,
@@ -135,11 +152,15 @@ def account(
         )
         for m in found.months
     ]
-    headers = ["month", "status", "entitled", "paid", "arrears", "recoveries", "outstanding"]
-    write_rows(headers, rows, fmt, output, f"account-{case_id.hex}-{month}")
-    click.echo(
-        f"{found.programme} {found.region}, through {month}, as known at position {position}"
+    report = Report(
+        ["month", "status", "entitled", "paid", "arrears", "recoveries", "outstanding"],
+        rows,
+        position,
+        title=f"Case {case_id.hex}: {found.programme} {found.region} {named(found.region)}, "
+        f"through {month}, as known at position {position}",
+        total=total_row(rows, range(2, 7)),
     )
+    write_rows(report, fmt, output, f"account-{case_id.hex}-{month}")
 
 
 COMMANDS = (roll, entitlements, account)

@@ -29,6 +29,12 @@ def ledger_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+def table_row(stdout: str, first: str) -> list[str]:
+    """The cells of the table row that starts with ``first``."""
+    (row,) = [line.split() for line in stdout.splitlines() if line.split()[:1] == [first]]
+    return row
+
+
 def test_verify_prints_the_head_and_accepts_it_later(ledger_file: Path) -> None:
     runner = CliRunner()
     first = runner.invoke(main, ["verify"])
@@ -166,7 +172,7 @@ def test_reconcile_prints_the_year_and_verify_checks_balance_and_digests(
     runner = CliRunner()
     table = runner.invoke(main, ["reconcile", "--year", "2020"])
     assert table.exit_code == 0, table.output
-    row = table.stdout.splitlines()[2].split()
+    row = table_row(table.stdout, "dibao-urban")
     # March to August: entitled 4 x 1200 + 2 x 1350, paid 4 x 1200 + 1200 + 1350, arrears 150.
     assert row == ["dibao-urban", "2020", "7500.00", "7350.00", "150.00", "0.00", "0.00"]
     verified = runner.invoke(main, ["verify"])
@@ -194,9 +200,11 @@ def test_totals_show_paid_settled_and_outstanding_for_a_closed_month(
 ) -> None:
     result = CliRunner().invoke(main, ["totals", "--as-of", "2020-07"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[2].split() == [
+    assert table_row(result.stdout, "dibao-urban") == [
         "dibao-urban",
         QIBIN,
+        "Qibin",
+        "District",
         "1",
         "1350.00",
         "1200.00",

@@ -27,7 +27,8 @@ def history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AccountsHistory:
 
 
 def rows(stdout: str) -> dict[str, list[str]]:
-    return {line.split()[0]: line.split()[1:] for line in stdout.splitlines() if line[:2] == "20"}
+    cells = [line.split() for line in stdout.splitlines()]
+    return {row[0]: row[1:] for row in cells if row and row[0][:2] == "20" and row[0][4:5] == "-"}
 
 
 def test_the_account_lists_each_month_with_what_was_paid_settled_and_is_outstanding(
@@ -40,7 +41,13 @@ def test_the_account_lists_each_month_with_what_was_paid_settled_and_is_outstand
     assert months["2020-07"] == ["paying", "1350.00", "1200.00", "150.00", "0.00", "0.00"]
     assert months["2020-08"] == ["paying", "1500.00", "1350.00", "0.00", "0.00", "150.00"]
     assert months["2020-09"] == ["paying", "1500.00"]
-    assert "dibao-urban 410611, through 2020-09, as known at position" in result.stdout
+    assert (
+        f"Case {history.raised.hex}: dibao-urban 410611 Qibin District, through 2020-09, as "
+        "known at position"
+    ) in result.stdout
+    assert rows(result.stdout).get("total") is None
+    (total,) = [line.split() for line in result.stdout.splitlines() if "total" in line.split()]
+    assert total == ["total", "9150.00", "7350.00", "150.00", "0.00", "150.00"]
 
 
 def test_the_account_as_known_before_the_raise_and_as_csv(

@@ -44,7 +44,7 @@ def test_standards_print_the_one_in_force_and_every_change(ledger_file: Path) ->
         "dibao-urban 410611 Qibin District, in force in 2020-08: standard 640.00 (from 2020-07"
         in result.stdout
     )
-    changes = [line for line in result.stdout.splitlines() if line.startswith("2020-")]
+    changes = [line for line in result.stdout.splitlines() if line.strip().startswith("2020-")]
     assert [line.split()[:6] for line in changes] == [
         ["2020-01-02", "09:00", "2", "set", "2020-01", "600.00"],
         ["2020-08-20", "10:00", "3", "set", "2020-07", "650.00"],

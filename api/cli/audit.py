@@ -7,6 +7,7 @@ import sys
 import click
 
 from api.cli.opening import open_ledger
+from api.cli.progress import bar
 from api.services.verification import verify as verify_ledger
 from projections.reads import audit_chain
 
@@ -38,7 +39,10 @@ def verify(expected_head: audit_chain.Head | None) -> None:
     with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = runtime.read_side.position
-        result = verify_ledger(runtime.ledger, runtime.views, position, expected_head)
+        with bar("Recomputing the audit chain", runtime.ledger.position, "events") as advance:
+            result = verify_ledger(
+                runtime.ledger, runtime.views, position, expected_head, progress=advance
+            )
     click.echo(f"head {result.chain.head}")
     click.echo(result.chain.explanation)
     for period in result.wrong_digests:

@@ -20,6 +20,7 @@ from api.cli.options import (
     region_names,
     write_rows,
 )
+from api.cli.progress import bar
 from api.cli.tables import Format, Report, total_row
 from api.services.closing import close_period
 from domain.cases.programmes import STANDARD_PARAMETERS, parse_programme
@@ -225,13 +226,16 @@ def report_command(
 
     Example: ledger report --year 2020 --output-dir charts
     """
-    from api.cli.charts import write_charts  # noqa: PLC0415  (matplotlib is slow to import)
+    # matplotlib is slow to import: only the charts pay for it.
+    from api.cli.charts import months_to_read, write_charts  # noqa: PLC0415
 
     known = read_known(known_at, known_at_position)
     with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
-        charts = write_charts(runtime.views, year, position, output_dir)
+        months = months_to_read(runtime.views, year, position)
+        with bar("Reading the months' totals", months, "months") as advance:
+            charts = write_charts(runtime.views, year, position, output_dir, advance)
     for chart in charts:
         click.echo(f"wrote {chart.path}")
     click.echo(f"as known at position {position}")

@@ -19,7 +19,7 @@ from api.cli.opening import (
     open_ledger,
     postgres_url,
 )
-from api.cli.progress import import_with_bar, refused_file
+from api.cli.progress import bar, catch_up_with_bar, import_with_bar, refused_file
 from api.cli.tables import echo_table
 from api.core.identities import Role, mint_token
 from api.core.settings import Settings
@@ -85,7 +85,7 @@ def project() -> None:
     Example: ledger project
     """
     with open_ledger() as runtime:
-        projected = runtime.projector.catch_up()
+        projected = catch_up_with_bar(runtime, "Projecting events")
         click.echo(f"projected {projected} events; the views are at {runtime.read_side.position}")
 
 
@@ -102,15 +102,20 @@ def rebuild(replace: bool) -> None:
     with open_ledger() as runtime:
         if replace:
             drop_views(runtime.views)
-        runtime.projector.catch_up()
+        catch_up_with_bar(runtime, "Projecting the live views")
+        position = runtime.read_side.position
         scratch = open_views(runtime.ledger.env, schema="ledger_rebuild")
         try:
-            differences = rebuild_and_compare(
-                runtime.ledger.recorder, runtime.ledger.mapper, runtime.views, scratch
-            )
+            with bar("Replaying every event", position, "events") as advance:
+                differences = rebuild_and_compare(
+                    runtime.ledger.recorder,
+                    runtime.ledger.mapper,
+                    runtime.views,
+                    scratch,
+                    progress=advance,
+                )
         finally:
             scratch.close()
-        position = runtime.read_side.position
     if differences:
         for difference in differences:
             click.echo(difference, err=True)

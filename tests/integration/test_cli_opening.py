@@ -125,7 +125,12 @@ def test_an_unreachable_postgresql_is_one_line_naming_the_setting_and_the_cause(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("LEDGER_DATABASE_URL", "postgresql://ledger:s3cret@127.0.0.1:1/ledger")
-    for command in (["verify"], ["import", __file__], ["totals", "--as-of", "2020-07"]):
+    for command in (
+        ["verify"],
+        ["import", __file__],
+        ["totals", "--as-of", "2020-07"],
+        ["serve", "--port", "1"],
+    ):
         result = CliRunner().invoke(main, command)
         line = one_error_line(result)
         assert line.startswith("Error: LEDGER_DATABASE_URL: postgresql 127.0.0.1:1/ledger "), line

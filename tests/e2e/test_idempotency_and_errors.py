@@ -151,6 +151,7 @@ class IdempotencyAndErrors:
             assert answer.status_code == 422, (path, role, answer.text)
             assert answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["detail"].startswith("known_at: "), answer.text
+            assert answer.json()["field"] == "query.known_at"
             assert "out of range" in answer.json()["detail"]
 
 

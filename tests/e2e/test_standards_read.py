@@ -108,9 +108,9 @@ class StandardsOverHTTP:
         self, service: Service
     ) -> None:
         region = service.get("/standards/dibao-urban/999999", Role.FINANCE)
-        assert (region.status_code, region.json()["field"]) == (422, "region")
+        assert (region.status_code, region.json()["field"]) == (422, "path.region")
         relief = service.get(f"/standards/temporary-relief/{QIBIN}", Role.FINANCE)
-        assert relief.status_code == 422
+        assert (relief.status_code, relief.json()["field"]) == (422, "path.programme")
         assert "has no standards schedule" in relief.json()["detail"]
         assert service.get(PATH, Role.VIEWER).status_code == 403
 

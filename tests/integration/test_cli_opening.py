@@ -27,6 +27,7 @@ READS = [
     ["project"],
     ["account", "0" * 32, "--as-of", "2020-07"],
     ["standards", "dibao-urban", QIBIN],
+    ["approvals"],
     ["close-period", "dibao-urban", QIBIN, "2020-07", "--actor", "finance-1"],
 ]
 

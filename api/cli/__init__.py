@@ -24,11 +24,18 @@ class LedgerCommands(click.Group):
             if error.title != Settings.__name__:
                 raise
             # Said in one line, without the values: the database URL may hold a password.
-            reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+            reasons = "; ".join(_reason(e["loc"], str(e["msg"])) for e in error.errors())
             raise click.ClickException(f"the settings are not usable: {reasons}") from None
 
 
+def _reason(location: tuple[int | str, ...], message: str) -> str:
+    """The setting's variable and what is wrong with it (never its value)."""
+    reason = message.removeprefix("Value error, ")
+    return f"LEDGER_{str(location[0]).upper()}: {reason}" if location else reason
+
+
 @click.group(cls=LedgerCommands)
+@click.version_option(package_name="social-assistance-ledger", prog_name="ledger")
 def main() -> None:
     """Social assistance ledger: operate, verify and rebuild.
 

@@ -7,9 +7,16 @@ from uuid import UUID
 
 import click
 
-from api.cli.options import known_options, known_position, output_options, read_known, write_rows
-from api.cli.tables import Format
-from api.core.bootstrap import opened
+from api.cli.opening import open_ledger
+from api.cli.options import (
+    known_options,
+    known_position,
+    output_options,
+    read_known,
+    region_names,
+    write_rows,
+)
+from api.cli.tables import Format, Report
 from domain.errors import LedgerRefusal
 from projections.reads.approvals import pending_approvals
 
@@ -22,7 +29,7 @@ def approvals(
     region: str | None,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """Reliefs above their cap and requested rescissions waiting for a second person's
@@ -33,7 +40,7 @@ def approvals(
     Example: ledger approvals --region 410611 --known-at 2020-05-31
     """
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         if region is not None:
             try:
                 runtime.ledger.regions.check(region)
@@ -42,12 +49,14 @@ def approvals(
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         found = pending_approvals(runtime.views, position, region)
+        named = region_names(runtime)
     rows = [
         (
             p.request.what.value,
             str(UUID(p.request.subject_id)),
             p.request.programme,
             p.request.region,
+            named(p.request.region),
             p.request.amount,
             p.request.cap,
             p.request.requested_by,
@@ -62,6 +71,7 @@ def approvals(
         "id",
         "programme",
         "region",
+        "region_name",
         "amount",
         "cap",
         "requested_by",
@@ -69,8 +79,8 @@ def approvals(
         "position",
         "reason",
     ]
-    write_rows(headers, rows, fmt, output, "approvals")
-    click.echo(f"{len(rows)} requests waiting for approval, as known at position {position}")
+    title = f"{len(rows)} requests waiting for approval, as known at position {position}"
+    write_rows(Report(headers, rows, position, title=title), fmt, output, "approvals")
 
 
 COMMANDS = (approvals,)

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from api.core.bootstrap import opened
+from api.cli.opening import open_ledger
+from api.cli.progress import bar
 from api.services.verification import verify as verify_ledger
 from projections.reads import audit_chain
 
@@ -35,10 +36,13 @@ def verify(expected_head: audit_chain.Head | None) -> None:
 
     Example: ledger verify --expected-head 1200:9f86d081884c7d65...
     """
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = runtime.read_side.position
-        result = verify_ledger(runtime.ledger, runtime.views, position, expected_head)
+        with bar("Recomputing the audit chain", runtime.ledger.position, "events") as advance:
+            result = verify_ledger(
+                runtime.ledger, runtime.views, position, expected_head, progress=advance
+            )
     click.echo(f"head {result.chain.head}")
     click.echo(result.chain.explanation)
     for period in result.wrong_digests:

@@ -12,7 +12,7 @@ Two charts, both as known at one ledger position:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -93,16 +93,21 @@ def _colour(programme: str) -> str:
 
 
 class _TotalsCache:
-    """ReadSide.totals, one query per month however often a month is asked for."""
+    """ReadSide.totals, one query per month however often a month is asked for; ``progress``
+    is told how many months were read."""
 
-    def __init__(self, read: ReadSide, position: int) -> None:
+    def __init__(
+        self, read: ReadSide, position: int, progress: Callable[[int], None] = lambda _: None
+    ) -> None:
         self.read = read
         self.position = position
+        self.progress = progress
         self._months: dict[Month, list[Total]] = {}
 
     def __call__(self, month: Month) -> list[Total]:
         if month not in self._months:
             self._months[month] = self.read.totals(month, self.position)
+            self.progress(len(self._months))
         return self._months[month]
 
 
@@ -309,11 +314,27 @@ class Chart:
     legend: list[str]  # the labels of the legend drawn in it
 
 
-def write_charts(views: ViewDatabase, year: int, position: int, directory: Path) -> list[Chart]:
+def months_to_read(views: ViewDatabase, year: int, position: int) -> int:
+    """How many months' totals the charts read: the year's, and the span that has cases."""
+    months = {Month.of(year, m) for m in range(1, 13)}
+    span = case_span(views, position)
+    if span is not None:
+        months |= {Month(i) for i in range(span[0].index, span[1].index + 1)}
+    return len(months)
+
+
+def write_charts(
+    views: ViewDatabase,
+    year: int,
+    position: int,
+    directory: Path,
+    progress: Callable[[int], None] = lambda _: None,
+) -> list[Chart]:
     """Draw both charts as known at ``position`` and write them as PNG files in
-    ``directory``."""
+    ``directory``; ``progress`` is told how many months' totals were read (of
+    ``months_to_read``)."""
     directory.mkdir(parents=True, exist_ok=True)
-    totals = _TotalsCache(ReadSide(views), position)
+    totals = _TotalsCache(ReadSide(views), position, progress)
     figures = (
         (f"monthly-totals-{year}.png", totals_figure(year_totals(views, year, position, totals))),
         ("roll-size.png", roll_figure(roll_sizes(views, position, totals))),

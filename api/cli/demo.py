@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from api.cli.progress import bar
+from api.cli.opening import open_ledger
+from api.cli.progress import bar, refused_file
 from api.cli.tables import echo_table
-from api.core.bootstrap import opened
-from api.demo.decade import run, summary_rows
+from api.demo.decade import LedgerInUseError, run, summary_rows
 from api.demo.generator import FIRST, LAST
+from api.services.importing import BadFileError, ImportFailedError
 
 
 @click.command()
@@ -33,8 +34,15 @@ def demo(scale: float, seed: int, folder: Path) -> None:
     """
     if scale <= 0:
         raise click.BadParameter("the scale is more than 0", param_hint="--scale")
-    with opened() as runtime:
-        result = run(runtime, folder, seed, scale, click.echo, bar)
+    with open_ledger(create=True) as runtime:
+        try:
+            result = run(runtime, folder, seed, scale, click.echo, bar)
+        except LedgerInUseError as refused:
+            raise click.ClickException(str(refused)) from None
+        except BadFileError as bad:
+            raise refused_file(bad) from None
+        except ImportFailedError as failed:
+            raise click.ClickException(str(failed)) from None
         click.echo(
             f"\nThe decade {FIRST} to {LAST}, paid and settled, beside the published figures:"
         )

@@ -1,12 +1,14 @@
-"""For the finance office: close a month, its payroll, the totals, the year's reconciliation
-and the charts."""
+"""For the finance office: close a month, its payroll, the totals, the year's reconciliation,
+the charts and the standards in force."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from api.cli.opening import open_ledger
 from api.cli.options import (
     as_of_option,
     known_options,
@@ -14,14 +16,19 @@ from api.cli.options import (
     output_options,
     read_known,
     read_month,
+    region_name,
+    region_names,
     write_rows,
 )
-from api.cli.tables import Format
-from api.core.bootstrap import opened
+from api.cli.progress import bar
+from api.cli.tables import Format, Report, total_row
 from api.services.closing import close_period
+from domain.cases.programmes import STANDARD_PARAMETERS, parse_programme
 from domain.errors import LedgerRefusal
+from domain.months import BUREAU_TIME_ZONE, Month
 from projections.reads.period_accounts import Accounts, month_totals
 from projections.reads.period_accounts import reconcile as reconcile_accounts
+from projections.reads.standards import schedule
 
 
 @click.command("close-period")
@@ -35,7 +42,7 @@ def close_period_command(programme: str, region: str, month: str, actor: str) ->
     Example: ledger close-period dibao-urban 410611 2020-08 --actor finance-1
     """
     closing = read_month(month)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         try:
             receipt = close_period(
@@ -64,7 +71,7 @@ def payroll(
     month: str,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """The payroll lines of a closed period (MONTH): case, person reference, the month's
@@ -75,7 +82,8 @@ def payroll(
     """
     period = read_month(month)
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
+        name = region_name(runtime, region)
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         accounts = Accounts(runtime.views)
@@ -89,8 +97,14 @@ def payroll(
         (line.subject_id, holder, line.amount, line.arrears, line.recoveries, line.to_pay)
         for line, holder in lines
     ]
-    headers = ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"]
-    write_rows(headers, rows, fmt, output, f"payroll-{programme}-{region}-{period}")
+    report = Report(
+        ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"],
+        rows,
+        position,
+        title=f"Payroll of {programme} {region} {name}, {period}, as known at position {position}",
+        total=total_row(rows, range(2, 6), f"total: {len(rows)} lines"),
+    )
+    write_rows(report, fmt, output, f"payroll-{programme}-{region}-{period}")
 
 
 @click.command()
@@ -105,7 +119,7 @@ def totals(
     region: str | None,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """Entitled amount and case count per programme and region for a month, and for a closed
@@ -115,16 +129,41 @@ def totals(
     """
     month = read_month(as_of)
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
+        named = region_names(runtime)
         rows = [
-            (t.programme, t.region, t.cases, t.entitled, t.paid, t.settled, t.outstanding)
+            (
+                t.programme,
+                t.region,
+                named(t.region),
+                t.cases,
+                t.entitled,
+                t.paid,
+                t.settled,
+                t.outstanding,
+            )
             for t in month_totals(runtime.views, month, position, programme, region)
         ]
-    headers = ["programme", "region", "cases", "entitled", "paid", "settled", "outstanding"]
-    write_rows(headers, rows, fmt, output, f"totals-{month}")
-    click.echo(f"{month}, as known at position {position}")
+    report = Report(
+        [
+            "programme",
+            "region",
+            "region_name",
+            "cases",
+            "entitled",
+            "paid",
+            "settled",
+            "outstanding",
+        ],
+        rows,
+        position,
+        title=f"Totals of {month}, as known at position {position} (paid, settled and "
+        "outstanding once a month is closed)",
+        total=total_row(rows, range(3, 8)),
+    )
+    write_rows(report, fmt, output, f"totals-{month}")
 
 
 @click.command()
@@ -135,7 +174,7 @@ def reconcile(
     year: int | None,
     known_at: str | None,
     known_at_position: int | None,
-    fmt: Format,
+    fmt: Format | None,
     output: Path | None,
 ) -> None:
     """Per programme and year of closed months: entitled, paid, arrears, recoveries and
@@ -144,7 +183,7 @@ def reconcile(
     Example: ledger reconcile --year 2020 --format parquet --output reconciliation-2020.parquet
     """
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
         accounts = Accounts(runtime.views).closed_months(position)
@@ -153,9 +192,15 @@ def reconcile(
         for r in reconcile_accounts(accounts)
         if year is None or r.year == year
     ]
-    headers = ["programme", "year", "entitled", "paid", "arrears", "recoveries", "outstanding"]
-    write_rows(headers, rows, fmt, output, f"reconciliation-{year or 'all'}")
-    click.echo(f"as known at position {position}")
+    report = Report(
+        ["programme", "year", "entitled", "paid", "arrears", "recoveries", "outstanding"],
+        rows,
+        position,
+        title=f"Closed months{f' of {year}' if year else ''} per programme and year, as known "
+        f"at position {position}",
+        total=total_row(rows, range(2, 7)),
+    )
+    write_rows(report, fmt, output, f"reconciliation-{year or 'all'}")
 
 
 @click.command("report")
@@ -181,16 +226,98 @@ def report_command(
 
     Example: ledger report --year 2020 --output-dir charts
     """
-    from api.cli.charts import write_charts  # noqa: PLC0415  (matplotlib is slow to import)
+    # matplotlib is slow to import: only the charts pay for it.
+    from api.cli.charts import months_to_read, write_charts  # noqa: PLC0415
 
     known = read_known(known_at, known_at_position)
-    with opened() as runtime:
+    with open_ledger() as runtime:
         runtime.projector.catch_up()
         position = known_position(runtime, known)
-        charts = write_charts(runtime.views, year, position, output_dir)
+        months = months_to_read(runtime.views, year, position)
+        with bar("Reading the months' totals", months, "months") as advance:
+            charts = write_charts(runtime.views, year, position, output_dir, advance)
     for chart in charts:
         click.echo(f"wrote {chart.path}")
     click.echo(f"as known at position {position}")
 
 
-COMMANDS = (close_period_command, payroll, totals, reconcile, report_command)
+@click.command("standards")
+@click.argument("programme")
+@click.argument("region")
+@click.option("--as-of", help="The month whose standard is in force (default: this month).")
+@known_options
+@output_options
+def standards_command(
+    programme: str,
+    region: str,
+    as_of: str | None,
+    known_at: str | None,
+    known_at_position: int | None,
+    fmt: Format | None,
+    output: Path | None,
+) -> None:
+    """The standard in force in a month, and the history of the schedule's sets and
+    corrections: who, why, from which month, recorded when and at which position.
+
+    Example: ledger standards dibao-urban 410611 --as-of 2020-07 --known-at 2020-08-31
+    """
+    month = read_month(as_of) if as_of else Month.at(datetime.now(UTC))
+    try:
+        schedule_of = parse_programme(programme)
+    except LedgerRefusal as refusal:
+        raise click.BadParameter(refusal.message, param_hint="PROGRAMME") from None
+    if schedule_of not in STANDARD_PARAMETERS:
+        raise click.BadParameter(f"{programme} has no standards schedule", param_hint="PROGRAMME")
+    known = read_known(known_at, known_at_position)
+    with open_ledger() as runtime:
+        name = region_name(runtime, region)
+        runtime.projector.catch_up()
+        position = known_position(runtime, known)
+        found = schedule(
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            runtime.views,
+            schedule_of,
+            region,
+            month,
+            position,
+        )
+    names = STANDARD_PARAMETERS[schedule_of]
+    rows = [
+        (
+            change.recorded_at.astimezone(BUREAU_TIME_ZONE).strftime("%Y-%m-%d %H:%M"),
+            change.position,
+            change.kind,
+            str(change.effective),
+            *(change.parameters.get(parameter) for parameter in names),
+            change.actor,
+            change.reason,
+        )
+        for change in found.history
+    ]
+    report = Report(
+        ["recorded", "position", "kind", "effective", *names, "actor", "reason"],
+        rows,
+        position,
+        title=f"Standards of {programme} {region} {name}: every set and correction, as known "
+        f"at position {position}",
+    )
+    write_rows(report, fmt, output, f"standards-{programme}-{region}")
+    if found.in_force is None:
+        click.echo(f"{programme} {region} {name}: no standard in force in {month}")
+    else:
+        parameters = ", ".join(f"{k} {v}" for k, v in found.in_force.parameters.items())
+        click.echo(
+            f"{programme} {region} {name}, in force in {month}: {parameters} "
+            f"(from {found.in_force.effective}, recorded at position {found.in_force.position})"
+        )
+
+
+COMMANDS = (
+    close_period_command,
+    payroll,
+    totals,
+    reconcile,
+    report_command,
+    standards_command,
+)

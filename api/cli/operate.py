@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+import psycopg
 import uvicorn
+import uvicorn.config
 
-from api.cli.progress import import_with_bar
-from api.core.bootstrap import opened
+from api.cli.opening import (
+    announce,
+    check_database,
+    database_error,
+    open_ledger,
+    postgres_url,
+)
+from api.cli.progress import bar, catch_up_with_bar, import_with_bar, refused_file
+from api.cli.tables import echo_table
 from api.core.identities import Role, mint_token
 from api.core.settings import Settings
 from api.services.importing import BadFileError, ImportFailedError
@@ -27,8 +38,44 @@ def serve(host: str, port: int) -> None:
 
     Example: LEDGER_DATABASE_URL=postgresql://ledger@127.0.0.1/ledger ledger serve --port 8000
     """
-    Settings()  # refuses to start, with the reason, before the server starts
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    settings = Settings()  # refuses to start, with the reason, before the server starts
+    announce(settings)
+    check_database(settings)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,  # the service writes its own: request id, user, route, duration
+        log_config=log_config(),
+    )
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, and the service's own loggers on stderr: ``ledger.access`` (a line
+    per request, never a query string or body) at INFO, everything else from WARNING."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["ledger"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    config["handlers"]["ledger"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "ledger",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["ledger"] = {"handlers": ["ledger"], "level": "INFO", "propagate": False}
+    config["root"] = {"handlers": ["ledger"], "level": "WARNING"}
+    return config
+
+
+@click.command("settings")
+def settings_command() -> None:
+    """Show the settings in effect, from the environment or their defaults; keys are never
+    shown, nor the database's password.
+
+    Example: LEDGER_ENVIRONMENT=production ledger settings
+    """
+    settings = Settings()
+    echo_table(["variable", "value", "from"], settings.shown())
 
 
 @click.command()
@@ -37,8 +84,8 @@ def project() -> None:
 
     Example: ledger project
     """
-    with opened() as runtime:
-        projected = runtime.projector.catch_up()
+    with open_ledger() as runtime:
+        projected = catch_up_with_bar(runtime, "Projecting events")
         click.echo(f"projected {projected} events; the views are at {runtime.read_side.position}")
 
 
@@ -52,18 +99,23 @@ def rebuild(replace: bool) -> None:
 
     Example: ledger rebuild
     """
-    with opened() as runtime:
+    with open_ledger() as runtime:
         if replace:
             drop_views(runtime.views)
-        runtime.projector.catch_up()
+        catch_up_with_bar(runtime, "Projecting the live views")
+        position = runtime.read_side.position
         scratch = open_views(runtime.ledger.env, schema="ledger_rebuild")
         try:
-            differences = rebuild_and_compare(
-                runtime.ledger.recorder, runtime.ledger.mapper, runtime.views, scratch
-            )
+            with bar("Replaying every event", position, "events") as advance:
+                differences = rebuild_and_compare(
+                    runtime.ledger.recorder,
+                    runtime.ledger.mapper,
+                    runtime.views,
+                    scratch,
+                    progress=advance,
+                )
         finally:
             scratch.close()
-        position = runtime.read_side.position
     if differences:
         for difference in differences:
             click.echo(difference, err=True)
@@ -81,13 +133,11 @@ def import_command(path: Path) -> None:
 
     Example: ledger import decisions.jsonl
     """
-    with opened() as runtime:
+    with open_ledger(create=True) as runtime:
         try:
             result = import_with_bar(runtime, path)
         except BadFileError as bad:
-            for line in bad.bad:
-                click.echo(f"line {line.number}: {line.reason}", err=True)
-            raise click.ClickException(str(bad)) from None
+            raise refused_file(bad) from None
         except ImportFailedError as failed:
             raise click.ClickException(str(failed)) from None
     click.echo(
@@ -106,8 +156,18 @@ def protect(admin_url: str, owner_url: str, service_role: str) -> None:
     Example: ledger protect --admin-url postgresql://postgres@/ledger
     --owner-url postgresql://ledger_owner@/ledger --service-role ledger_service
     """
-    create_service_role(admin_url, service_role)
-    protect_event_store(owner_url, service_role)
+    admin = postgres_url("--admin-url", admin_url)
+    owner = postgres_url("--owner-url", owner_url)
+    for option, url, label, step in (
+        ("--admin-url", admin_url, admin, create_service_role),
+        ("--owner-url", owner_url, owner, protect_event_store),
+    ):
+        try:
+            step(url, service_role)
+        except psycopg.Error as error:
+            raise database_error(option, url, label, error) from None
+        except ValueError as error:
+            raise click.ClickException(f"{option}: {error}") from None
     click.echo(f"{service_role} may read and append events; nobody may change or delete them")
 
 
@@ -133,4 +193,4 @@ def token(user: str, role: str, minutes: int | None) -> None:
     )
 
 
-COMMANDS = (serve, project, rebuild, import_command, protect, token)
+COMMANDS = (serve, project, rebuild, import_command, protect, token, settings_command)

@@ -6,14 +6,15 @@ can be.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
-from api.cli.tables import FORMATS, Format, report
+from api.cli.tables import FORMATS, Format, Report, format_for, report
 from api.core.bootstrap import Runtime
+from domain.errors import LedgerRefusal
 from domain.months import Month
 from projections.reads.known_at import KnownAt, KnownAtError
 
@@ -37,16 +38,17 @@ def output_options(command: Command) -> Command:
     command = click.option(
         "--output",
         type=click.Path(dir_okay=False, path_type=Path),
-        help="The file a csv or parquet report is written to (default: a name the command "
-        "prints, in the current directory).",
+        help="The file a csv or parquet report is written to; its extension (.csv, .parquet) "
+        "chooses the format when --format is not given (default: a name the command prints, "
+        "in the current directory).",
     )(command)
     return click.option(
         "--format",
         "fmt",
         type=click.Choice(FORMATS),
-        default="table",
-        show_default=True,
-        help="Print an aligned table, or write CSV or Parquet (money as decimal(18,2)).",
+        help="Print an aligned table (the default without --output), or write CSV or Parquet "
+        "(money as decimal(18,2)); a file holds the position it was drawn at (CSV: the "
+        "known_at_position column; Parquet: the ledger_position metadata key).",
     )(command)
 
 
@@ -55,6 +57,20 @@ def read_month(text: str) -> Month:
         return Month.parse(text)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
+
+
+def region_name(runtime: Runtime, region: str) -> str:
+    """The catalogue's name of REGION; a usage error when the catalogue has no such code."""
+    try:
+        return runtime.ledger.regions.names[runtime.ledger.regions.check(region)]
+    except LedgerRefusal as refusal:
+        raise click.BadParameter(refusal.message, param_hint="REGION") from None
+
+
+def region_names(runtime: Runtime) -> Callable[[str], str]:
+    """The name of a region code, for a table's region name column (blank if unknown)."""
+    names = dict(runtime.ledger.regions.names)
+    return lambda code: names.get(code, "")
 
 
 def read_known(known_at: str | None, known_at_position: int | None) -> KnownAt:
@@ -78,19 +94,14 @@ def _bad_option(error: KnownAtError) -> click.BadParameter:
     return click.BadParameter(error.reason, param_hint=option)
 
 
-def write_rows(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[object]],
-    fmt: Format,
-    output: Path | None,
-    default_stem: str,
-) -> None:
+def write_rows(rows: Report, fmt: Format | None, output: Path | None, default_stem: str) -> None:
     """Print the rows as a table, or write them to --output (or ``default_stem``.csv, say)."""
-    if fmt == "table":
+    chosen = format_for(fmt, output)
+    if chosen == "table":
         if output is not None:
             raise click.UsageError("--output needs --format csv or parquet")
-        report(headers, rows, fmt)
+        report(rows, chosen)
         return
-    path = output if output is not None else Path(f"{default_stem}.{fmt}")
-    report(headers, rows, fmt, path)
-    click.echo(f"wrote {len(rows)} rows to {path}")
+    path = output if output is not None else Path(f"{default_stem}.{chosen}")
+    report(rows, chosen, path)
+    click.echo(f"wrote {len(rows.rows)} rows to {path}, as known at position {rows.position}")

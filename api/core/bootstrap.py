@@ -15,7 +15,15 @@ from projections.engine.projector import Projector
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.health import DatabaseHealth
-from projections.storage.opening import open_views
+from projections.storage.opening import ledger_exists, open_views, prepare_ledger_place
+
+
+class LedgerNotFoundError(Exception):
+    """No ledger is stored where the settings point, and the caller may not create one."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(f"there is no ledger at {label}")
+        self.label = label
 
 
 @dataclass
@@ -46,11 +54,19 @@ class Runtime:
 
 
 @contextmanager
-def opened(settings: Settings | None = None, *, project: bool = False) -> Iterator[Runtime]:
+def opened(
+    settings: Settings | None = None, *, project: bool = False, create: bool = True
+) -> Iterator[Runtime]:
     """Open the ledger and its views; with ``project`` (the service) a poller keeps the
-    views current and a monitor watches the database."""
+    views current and a monitor watches the database. Without ``create`` the ledger must
+    be stored already (``LedgerNotFoundError``): reading creates nothing."""
     settings = settings or Settings()
-    ledger = Ledger(settings.ledger_env())
+    env = settings.ledger_env()
+    if create:
+        prepare_ledger_place(env)
+    elif not ledger_exists(env):
+        raise LedgerNotFoundError(settings.database_label)
+    ledger = Ledger(env)
     views = open_views(ledger.env)
     runtime = Runtime(settings, ledger, views)
     if project:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.storage.event_store import LedgerPostgresRecorder
@@ -28,6 +29,13 @@ DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
 def _development_key(purpose: str) -> SecretStr:
     digest = hashlib.sha256(f"social-assistance-ledger development {purpose}".encode())
     return SecretStr(base64.b64encode(digest.digest()).decode("ascii"))
+
+
+_DEVELOPMENT_KEYS = {  # setting: the purpose its public development key is derived from
+    "personal_data_key": "personal data",
+    "person_ref_key": "person references",
+    "jwt_secret": "token signing",
+}
 
 
 class Settings(BaseSettings):
@@ -46,6 +54,40 @@ class Settings(BaseSettings):
     token_minutes: int = 8 * 60
     max_body_bytes: int = 64 * 1024
 
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        persistence_env(url)  # refuses an unknown scheme, an empty path, a bad port
+        return url
+
+    @property
+    def database_label(self) -> str:
+        """Which ledger the settings name, said without user or password: ``sqlite
+        var/ledger.db``, ``postgresql 127.0.0.1:5432/ledger`` or ``memory``."""
+        return database_label(self.database_url)
+
+    def shown(self) -> list[tuple[str, str, str]]:
+        """Each setting as an operator may see it: its variable, the value in effect with
+        every secret masked (a key is "set", or the public development key; the database
+        URL without its password), and whether it came from the environment or a default."""
+        given = {name.upper() for name in os.environ}
+        rows = []
+        for name in type(self).model_fields:
+            variable = f"LEDGER_{name.upper()}"
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                development = _DEVELOPMENT_KEYS.get(name)
+                public = development is not None and value == _development_key(development)
+                text = "the public development key" if public else "set (hidden)"
+            elif name == "database_url":
+                text = masked_url(value)
+            elif value is None:
+                text = "not set"
+            else:
+                text = str(value)
+            rows.append((variable, text, "environment" if variable in given else "default"))
+        return rows
+
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
         missing = [
@@ -59,12 +101,9 @@ class Settings(BaseSettings):
                 'personal data (generate one with: python -c "import os, base64; '
                 'print(base64.b64encode(os.urandom(32)).decode())")'
             )
-        if self.personal_data_key is None:
-            self.personal_data_key = _development_key("personal data")
-        if self.person_ref_key is None:
-            self.person_ref_key = _development_key("person references")
-        if self.jwt_secret is None:
-            self.jwt_secret = _development_key("token signing")
+        for name, purpose in _DEVELOPMENT_KEYS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, _development_key(purpose))
         return self
 
     def ledger_env(self) -> dict[str, str]:
@@ -84,14 +123,43 @@ class Settings(BaseSettings):
         return env
 
 
+def masked_url(database_url: str) -> str:
+    """The URL with its password, if it has one, replaced by ***."""
+    url = urlsplit(database_url)
+    if url.password is None:
+        return database_url
+    netloc = url.netloc.replace(f":{url.password}@", ":***@", 1)
+    return urlunsplit(url._replace(netloc=netloc))
+
+
+def database_label(database_url: str) -> str:
+    """The kind and place of a database, never its user or password."""
+    url = urlsplit(database_url)
+    if url.scheme == "sqlite":
+        return f"sqlite {sqlite_path(database_url)}"
+    if url.scheme in ("postgresql", "postgres"):
+        env = persistence_env(database_url)
+        return f"postgresql {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"
+    return url.scheme or "an unnamed database"
+
+
+def sqlite_path(database_url: str) -> Path:
+    """The file of ``sqlite:///relative/path`` or ``sqlite:////absolute/path``."""
+    return Path(unquote(urlsplit(database_url).path)[1:])
+
+
 def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, str]:
-    """Translate a database URL into the eventsourcing library's persistence settings."""
+    """Translate a database URL into the eventsourcing library's persistence settings.
+
+    Nothing is created here: the SQLite file's folder is made by whoever may create a
+    ledger (``api.core.bootstrap.opened``)."""
     url = urlsplit(database_url)
     if url.scheme == "memory":
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
     if url.scheme == "sqlite":
-        path = Path(unquote(url.path)[1:])  # sqlite:///relative or sqlite:////absolute
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(database_url)
+        if not path.name:
+            raise ValueError("a sqlite URL names a file: sqlite:///var/ledger.db")
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(path),

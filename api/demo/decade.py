@@ -25,11 +25,12 @@ from typing import Protocol
 
 from api.core.bootstrap import Runtime
 from api.demo.generator import FIRST, LAST, generate
-from api.services.importing import ImportResult, import_file, numbered_lines
+from api.services.importing import ImportResult, file_digest, import_file, numbered_lines
 from api.services.verification import Verification
 from api.services.verification import verify as verify_ledger
 from projections.reads.period_accounts import MonthAccount
 from projections.storage.database import ViewDatabase
+from projections.storage.opening import views_path
 
 # What the bureau published for the decade 2012-10 to 2022-09, at scale 1.
 PUBLISHED: dict[str, tuple[str, Decimal]] = {
@@ -73,6 +74,30 @@ def decisions_file(folder: Path, seed: int, scale: float) -> Path:
     return path
 
 
+class LedgerInUseError(Exception):
+    """The ledger holds events that are not this demo's (another scale or seed, or other
+    decisions): the decade would go back in time, and its figures would mix with theirs."""
+
+
+def refuse_another_ledger(runtime: Runtime, path: Path, seed: int, scale: float) -> None:
+    """Go on only with an empty ledger, or one that holds this very file (or part of it)."""
+    position = runtime.ledger.position
+    if position == 0 or runtime.ledger.imported_through(file_digest(path)) > 0:
+        return
+    settings = runtime.settings
+    if settings.database_url.startswith("sqlite:"):
+        ledger = runtime.ledger.env["SQLITE_DBNAME"]
+        elsewhere = f"remove {ledger} and {views_path(ledger)}"
+    else:
+        elsewhere = "use an empty database"
+    raise LedgerInUseError(
+        f"the ledger {settings.database_label} already holds {position:,} events that are not "
+        f"the demo at scale {scale:g} and seed {seed}: run it on another ledger "
+        f"(LEDGER_DATABASE_URL=sqlite:///var/demo-{scale:g}.db ledger demo --scale {scale:g}) "
+        f"or {elsewhere}"
+    )
+
+
 Advance = Callable[[int], None]
 """Told how many units of a step are done so far."""
 
@@ -101,10 +126,12 @@ def run(
     track: Track = untracked,
 ) -> DemoResult:
     """Load, project and verify the decade, saying each step with ``echo`` and showing the
-    long ones with ``track``."""
+    long ones with ``track``. A ledger that holds anything else is refused
+    (``LedgerInUseError``) before anything is stored."""
     started = time.perf_counter()
     echo(f"Generating the decade {FIRST} to {LAST} at scale {scale:g} (seed {seed}) ...")
     path = decisions_file(folder, seed, scale)
+    refuse_another_ledger(runtime, path, seed, scale)
     result = import_decisions(runtime, path, track)
     echo(
         f"{result.imported} decisions imported now, {result.already_imported} found imported "

@@ -71,6 +71,78 @@ class CasePublic(BaseModel):
     history: list[DecisionPublic]
 
 
+class CaseMonthPublic(BaseModel):
+    """A month of a case's account. Until its programme and region close the month only
+    ``entitled`` is known; ``paid``, ``arrears``, ``recoveries``, ``settled`` and
+    ``outstanding`` are null."""
+
+    month: str = Field(examples=["2020-07"])
+    status: str | None = Field(
+        description="The case's status in the month (paying, suspended, leaving); null when "
+        "it is not open in it (after an exit or a rescission)"
+    )
+    entitled: Decimal = Field(description="What the case is entitled to for the month")
+    closed: bool = Field(description="Whether the month's payroll period is closed")
+    paid: Decimal | None = Field(description="The month's own amount on its period's line")
+    arrears: Decimal | None = Field(description="Paid for the month by later periods")
+    recoveries: Decimal | None = Field(
+        description="Listed to recover for the month by later periods (never netted)"
+    )
+    settled: Decimal | None = Field(description="arrears - recoveries")
+    outstanding: Decimal | None = Field(
+        description="entitled - paid - settled: what the next close settles"
+    )
+
+
+class CaseAccountPublic(BaseModel):
+    """A case's account month by month up to ``as_of``, as known at ``position``. The
+    accounts of a programme's and region's cases add up to its totals (GET /totals)."""
+
+    case_id: UUID
+    programme: Programme
+    region: str
+    as_of: str
+    position: int
+    entitled: Decimal = Field(description="Summed over the months listed")
+    paid: Decimal = Field(description="Summed over the closed months listed")
+    arrears: Decimal
+    recoveries: Decimal
+    outstanding: Decimal
+    months: list[CaseMonthPublic]
+
+
+class StandardEntryPublic(BaseModel):
+    effective: str = Field(description="The month the parameters take effect from")
+    parameters: dict[str, Decimal] = Field(examples=[{"standard": "650.00"}])
+    position: int = Field(description="The ledger position that recorded these parameters")
+
+
+class StandardChangePublic(BaseModel):
+    kind: Literal["set", "corrected"]
+    effective: str
+    parameters: dict[str, Decimal]
+    actor: str
+    reason: str
+    recorded_at: datetime = Field(description="The ledger's record time of the change")
+    position: int
+
+
+class StandardsPublic(BaseModel):
+    """A standards schedule as known at ``position``: the parameters in force in ``as_of``
+    (null before its first entry), every entry by effective month, and every set and
+    correction in the order recorded. A tekun amount uses the higher of its basic standard
+    and 1.3 times the dibao standard of the same region and area."""
+
+    programme: Programme
+    region: str
+    region_name: str
+    as_of: str
+    position: int
+    in_force: StandardEntryPublic | None
+    entries: list[StandardEntryPublic]
+    history: list[StandardChangePublic]
+
+
 class ReliefPublic(BaseModel):
     id: UUID
     region: str

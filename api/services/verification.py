@@ -7,6 +7,7 @@ Each entry point says the result in its own words.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from domain.application.ledger import Ledger
@@ -45,10 +46,12 @@ def verify(
     views: ViewDatabase,
     position: int,
     expected_head: audit_chain.Head | None = None,
+    progress: Callable[[int], None] = lambda _: None,
 ) -> Verification:
     """Recompute the audit chain from every stored event (and compare it with
     ``expected_head``, when given), and check the periods and months closed as known at
-    ``position``, the position the views have reached."""
-    chain = audit_chain.verify(ledger.recorder, views, expected_head)
+    ``position``, the position the views have reached. ``progress`` is told the position
+    the chain's recomputation has reached, now and then."""
+    chain = audit_chain.verify(ledger.recorder, views, expected_head, progress)
     accounts = Accounts(views)
     return Verification(chain, accounts.periods(position), accounts.closed_months(position))

@@ -7,7 +7,7 @@ in key order, page by page, so memory stays flat however long the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -95,14 +95,17 @@ def replay(
     scratch: ViewDatabase,
     until: int,
     batch_size: int = 1_000,
+    progress: Callable[[int], None] = lambda _: None,
 ) -> int:
-    """Empty ``scratch`` and project every event up to position ``until`` into it."""
+    """Empty ``scratch`` and project every event up to position ``until`` into it, telling
+    ``progress`` the position reached after each batch."""
     drop_views(scratch)
     projector = Projector(recorder, mapper, scratch, batch_size)
     while projector.position < until:
         projector.batch_size = min(batch_size, until - projector.position)
         if not projector.run_batch():
             break
+        progress(projector.position)
     return projector.position
 
 
@@ -149,11 +152,16 @@ def _rows(views: ViewDatabase, table: _Table, position: int) -> Iterator[Row]:
 
 
 def rebuild_and_compare(
-    recorder: ApplicationRecorder, mapper: Mapper[UUID], live: ViewDatabase, scratch: ViewDatabase
+    recorder: ApplicationRecorder,
+    mapper: Mapper[UUID],
+    live: ViewDatabase,
+    scratch: ViewDatabase,
+    progress: Callable[[int], None] = lambda _: None,
 ) -> list[str]:
-    """Replay the recorded events into ``scratch`` up to where ``live`` is, and compare."""
+    """Replay the recorded events into ``scratch`` up to where ``live`` is (telling
+    ``progress`` the positions replayed), and compare."""
     position = Projector(recorder, mapper, live).position
-    reached = replay(recorder, mapper, scratch, position)
+    reached = replay(recorder, mapper, scratch, position, progress=progress)
     if reached != position:
         return [f"the replay reached position {reached}, the live views {position}"]
     return compare(live, scratch, position)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -113,14 +113,17 @@ def verify(
     recorder: ApplicationRecorder,
     views: ViewDatabase,
     expected_head: Head | None = None,
+    progress: Callable[[int], None] = lambda _: None,
 ) -> Verification:
     """Recompute the chain from every stored event and name the first position that differs
-    from the kept chain (an altered, deleted or inserted row), or from ``expected_head``."""
+    from the kept chain (an altered, deleted or inserted row), or from ``expected_head``;
+    ``progress`` is told the position reached every batch of events."""
     kept = _kept_links(views)
     kept_end = int(views.fetchall("SELECT COALESCE(MAX(position), 0) FROM audit_chain")[0][0])
     pending = next(kept, None)
     head = GENESIS_HEAD
     matched_expected = expected_head == GENESIS_HEAD
+    reported = 0
     for notification in all_notifications(recorder):
         if pending is not None and pending[0] < notification.id:
             return Verification(head, pending[0], f"position {pending[0]} was deleted")
@@ -138,6 +141,9 @@ def verify(
         head = Head(notification.id, digest)
         if expected_head is not None and head.position == expected_head.position:
             matched_expected = head == expected_head
+        if head.position - reported >= VERIFY_BATCH:
+            progress(reported := head.position)
+    progress(head.position)
     if pending is not None:
         return Verification(head, pending[0], f"position {pending[0]} was deleted")
     if expected_head is None:

@@ -41,31 +41,41 @@ class KnownAtError(ValueError):
 
 
 def parse_known_at(text: str) -> date | datetime:
-    """A date (YYYY-MM-DD) or a timestamp with its time zone."""
+    """A date (YYYY-MM-DD) or a timestamp with its time zone, within years 1 to 9999."""
+    moment: date | datetime
     try:
         if _DATE.fullmatch(text):
-            return date.fromisoformat(text)
-        if not _TIMESTAMP.match(text):
+            moment = date.fromisoformat(text)
+        elif _TIMESTAMP.match(text):
+            moment = datetime.fromisoformat(text)
+        else:
             raise ValueError(text)
-        moment = datetime.fromisoformat(text)
     except ValueError:
         raise KnownAtError(
             "known_at", "a date YYYY-MM-DD or a timestamp with its time zone"
         ) from None
-    if moment.tzinfo is None:
+    if isinstance(moment, datetime) and moment.tzinfo is None:
         raise KnownAtError("known_at", "a timestamp needs its time zone")
+    recorded_by(moment)  # refused here, by name, when it is out of the calendar's range
     return moment
 
 
 def recorded_by(moment: date | datetime) -> tuple[int, bool]:
     """The record time (microseconds) that ``moment`` reaches, and whether it reaches it
-    inclusively: a timestamp includes its instant, a date stops before the next midnight."""
-    if isinstance(moment, datetime):
-        if moment.tzinfo is None:
-            raise KnownAtError("known_at", "a timestamp needs its time zone")
-        return microseconds(moment), True
-    midnight = datetime.combine(moment + timedelta(days=1), clock_time(0))
-    return microseconds(midnight.replace(tzinfo=BUREAU_TIME_ZONE)), False
+    inclusively: a timestamp includes its instant, a date stops before the next midnight.
+    A moment whose instant falls outside the years 1 to 9999 (9999-12-31, whose next
+    midnight is, or 0001-01-01T00:00:00+14:00, still in year 0 in UTC) is refused."""
+    try:
+        if isinstance(moment, datetime):
+            if moment.tzinfo is None:
+                raise KnownAtError("known_at", "a timestamp needs its time zone")
+            return microseconds(moment), True
+        midnight = datetime.combine(moment + timedelta(days=1), clock_time(0))
+        return microseconds(midnight.replace(tzinfo=BUREAU_TIME_ZONE)), False
+    except OverflowError:
+        raise KnownAtError(
+            "known_at", f"{moment.isoformat()} is out of range: give a time from year 1 to 9999"
+        ) from None
 
 
 def reach(read: ReadSide, parameter: str, position: int, recorded: int) -> None:

@@ -1,8 +1,11 @@
-"""What was entitled, paid, settled and is outstanding for every closed month.
+"""What was entitled, paid, settled and is outstanding for every closed month, per programme
+and region (``Accounts.closed_months``) and per case (``case_account``).
 
 For a closed month: ``entitled now = paid + settled + outstanding``, where ``paid`` is the
 month's own amounts on its period's lines, ``settled`` the arrears minus recoveries later
-periods settled for it, and ``outstanding`` what changed since the last close.
+periods settled for it, and ``outstanding`` what changed since the last close. A case's
+account is computed the same way from the same rows, restricted to the case, so that the
+accounts of a programme's and region's cases add up to its month totals.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from domain.cases.programmes import Programme
 from domain.money import ZERO
 from domain.months import Month
 from domain.payroll_periods import PayrollLine
@@ -198,6 +202,121 @@ class Accounts:
             (programme, region, month.index),
         )
         return int(rows[0][0])
+
+
+@dataclass(frozen=True)
+class CaseMonth:
+    """A month of a case's account. Once its programme and region have closed the month:
+    what its own line paid, what later periods settled for it as arrears and listed as
+    recoveries to collect, and what is outstanding; before, None for each of those."""
+
+    month: Month
+    status: str | None  # the case's status in the month (None: not open in it)
+    entitled: Decimal
+    paid: Decimal | None
+    arrears: Decimal | None
+    recoveries: Decimal | None
+    outstanding: Decimal | None
+
+    @property
+    def closed(self) -> bool:
+        return self.paid is not None
+
+    @property
+    def settled(self) -> Decimal | None:
+        if self.arrears is None or self.recoveries is None:
+            return None
+        return self.arrears - self.recoveries
+
+
+@dataclass(frozen=True)
+class CaseAccount:
+    subject_id: str
+    programme: str
+    region: str
+    position: int
+    months: list[CaseMonth]
+
+
+_SegmentRow = tuple[int, int | None, int, str, int, int | None]  # from, to, fen, status, known
+
+
+def _known(row: _SegmentRow, position: int | None) -> bool:
+    return position is not None and row[4] <= position and (row[5] is None or row[5] > position)
+
+
+def _in_month(rows: list[_SegmentRow], month: int) -> _SegmentRow | None:
+    for row in rows:
+        if row[0] <= month and (row[1] is None or row[1] > month):
+            return row
+    return None
+
+
+def case_account(
+    views: ViewDatabase, subject_id: str, position: int, as_of: Month
+) -> CaseAccount | None:
+    """A case's months up to ``as_of``, as known at ``position``: each month it is open in,
+    and each closed month something was paid or settled for, or is outstanding (a rescinded
+    case keeps those: they show what is to recover). None when no such case was known at
+    ``position`` (a relief is not a case)."""
+    subject = views.fetchall(
+        "SELECT programme, region FROM subjects WHERE subject_id = ? AND programme <> ?"
+        " AND EXISTS (SELECT 1 FROM positions WHERE originator_id = ? AND position <= ?)",
+        (subject_id, Programme.TEMPORARY_RELIEF.value, subject_id, position),
+    )
+    if not subject:
+        return None
+    programme, region = str(subject[0][0]), str(subject[0][1])
+    periods = Accounts(views).periods(position, programme, region)
+    closed = {period.month.index for period in periods}
+    last_close = max((period.position for period in periods), default=None)
+    rows: list[_SegmentRow] = [
+        (int(start), None if end is None else int(end), int(fen), str(status), int(k0), k1)
+        for start, end, fen, status, k0, k1 in views.fetchall(
+            "SELECT valid_from, valid_to, amount_fen, status, known_from, known_to "
+            "FROM segments WHERE subject_id = ?",
+            (subject_id,),
+        )
+    ]
+    now = [row for row in rows if _known(row, position)]
+    then = [row for row in rows if _known(row, last_close)]
+    settled: dict[tuple[int, str], int] = defaultdict(int)
+    if closed:  # one seek of the primary key per closed period, not a scan of the schedule's
+        marks = ", ".join("?" for _ in closed)
+        for month, kind, fen in views.fetchall(
+            "SELECT corrected_month, kind, amount_fen FROM payroll_items"
+            f" WHERE programme = ? AND region = ? AND period IN ({marks}) AND subject_id = ?",
+            (programme, region, *sorted(closed), subject_id),
+        ):
+            settled[int(month), str(kind)] += int(fen)
+    end = as_of.index + 1
+    months = {month for month, _kind in list(settled) if month < end}
+    for start, until, *_ in now:
+        months.update(range(start, end if until is None else min(until, end)))
+    for start, until, *_ in then:  # what the last close knew, for what is outstanding
+        months.update(
+            m for m in range(start, end if until is None else min(until, end)) if m in closed
+        )
+    account = []
+    for month in sorted(months):
+        current = _in_month(now, month)
+        status, entitled = (current[3], current[2]) if current else (None, 0)
+        if month not in closed:
+            account.append(CaseMonth(Month(month), status, _yuan(entitled), None, None, None, None))
+            continue
+        before = _in_month(then, month)
+        account.append(
+            CaseMonth(
+                Month(month),
+                status,
+                _yuan(entitled),
+                _yuan(settled[month, AMOUNT]),
+                _yuan(settled[month, ARREARS]),
+                _yuan(settled[month, RECOVERY]),
+                _yuan(entitled - (before[2] if before else 0)),
+            )
+        )
+    return CaseAccount(subject_id, programme, region, position, account)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def routes(case: str, relief: str) -> list[Route]:
             {"effective": "2019-01", "parameters": {"standard": "500"}, "reason": "r"},
             frozenset({FI}),
         ),
+        Route("GET", f"/standards/disability-living/{QIBIN}", None, frozenset(STAFF)),
         Route(
             "POST",
             "/cases",
@@ -61,6 +62,7 @@ def routes(case: str, relief: str) -> list[Route]:
             frozenset({CW}),
         ),
         Route("GET", f"/cases/{case}", None, frozenset(STAFF)),
+        Route("GET", f"/cases/{case}/account", None, frozenset(STAFF)),
         Route(
             "POST",
             f"/cases/{case}/reassessments",

@@ -135,6 +135,25 @@ class IdempotencyAndErrors:
             e["case_id"] for e in roll.json()["entries"]
         ]
 
+    @pytest.mark.parametrize("known_at", ["9999-12-31", "0001-01-01T00:00:00+14:00"])
+    def test_a_known_at_out_of_the_calendars_range_is_a_422_naming_it_for_every_role(
+        self, service: Service, known_at: str
+    ) -> None:
+        case = service.post("/cases", grant_body(11), CW).json()["id"]
+        for path, role in (
+            (f"/rolls/disability-living/{QIBIN}", Role.VIEWER),
+            (f"/cases/{case}", CW),
+            ("/totals", FI),
+            ("/reconciliation", Role.AUDITOR),
+            (f"/cases/{case}", Role.APPROVER),
+        ):
+            answer = service.get(path, role, known_at=known_at)
+            assert answer.status_code == 422, (path, role, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["detail"].startswith("known_at: "), answer.text
+            assert answer.json()["field"] == "query.known_at"
+            assert "out of range" in answer.json()["detail"]
+
 
 class TestIdempotencyAndErrorsOnSQLite(OnSQLite, IdempotencyAndErrors):
     pass

@@ -29,11 +29,17 @@ def ledger_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+def table_row(stdout: str, first: str) -> list[str]:
+    """The cells of the table row that starts with ``first``."""
+    (row,) = [line.split() for line in stdout.splitlines() if line.split()[:1] == [first]]
+    return row
+
+
 def test_verify_prints_the_head_and_accepts_it_later(ledger_file: Path) -> None:
     runner = CliRunner()
     first = runner.invoke(main, ["verify"])
     assert first.exit_code == 0, first.output
-    head = first.output.split()[1]
+    head = first.stdout.split()[1]
     again = runner.invoke(main, ["verify", "--expected-head", head])
     assert again.exit_code == 0, again.output
     assert "contains the expected head" in again.output
@@ -81,6 +87,17 @@ def test_a_position_the_ledger_has_not_reached_is_refused_naming_the_option(
     zoneless = runner.invoke(main, ["reconcile", "--known-at", "2020-08-01T09:00:00"])
     assert zoneless.exit_code == 2
     assert "a timestamp needs its time zone" in zoneless.output
+
+
+@pytest.mark.parametrize("known_at", ["9999-12-31", "0001-01-01T00:00:00+14:00"])
+def test_a_known_at_out_of_the_calendars_range_is_a_usage_error_naming_the_option(
+    ledger_file: Path, known_at: str
+) -> None:
+    result = CliRunner().invoke(main, ["totals", "--as-of", "2020-07", "--known-at", known_at])
+    assert result.exit_code == 2, result.output
+    assert "--known-at" in result.output
+    assert "out of range" in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("head", ["1200", "49418:abc", "foo", "-3:" + "0" * 64])
@@ -155,7 +172,7 @@ def test_reconcile_prints_the_year_and_verify_checks_balance_and_digests(
     runner = CliRunner()
     table = runner.invoke(main, ["reconcile", "--year", "2020"])
     assert table.exit_code == 0, table.output
-    row = table.output.splitlines()[2].split()
+    row = table_row(table.stdout, "dibao-urban")
     # March to August: entitled 4 x 1200 + 2 x 1350, paid 4 x 1200 + 1200 + 1350, arrears 150.
     assert row == ["dibao-urban", "2020", "7500.00", "7350.00", "150.00", "0.00", "0.00"]
     verified = runner.invoke(main, ["verify"])
@@ -183,9 +200,11 @@ def test_totals_show_paid_settled_and_outstanding_for_a_closed_month(
 ) -> None:
     result = CliRunner().invoke(main, ["totals", "--as-of", "2020-07"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[2].split() == [
+    assert table_row(result.stdout, "dibao-urban") == [
         "dibao-urban",
         QIBIN,
+        "Qibin",
+        "District",
         "1",
         "1350.00",
         "1200.00",

@@ -119,3 +119,52 @@ def test_an_interrupted_import_resumes_without_duplicates(
         if n.topic == topic
     )
     assert stored == grants
+
+
+def test_the_demo_on_a_ledger_holding_another_demo_refuses_in_one_line_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    ledger_file = tmp_path / "var" / "ledger.db"
+    env = {"LEDGER_DATABASE_URL": f"sqlite:///{ledger_file}"}
+    small = decisions_file(tmp_path / "var", 1, SCALE).read_text(encoding="utf-8").splitlines()
+    first_months = tmp_path / "small.jsonl"
+    first_months.write_text("\n".join(small[:300]) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    imported = runner.invoke(main, ["import", str(first_months)], env=env)
+    assert imported.exit_code == 0, imported.output
+    position = int(imported.stdout.split()[-1])
+    result = runner.invoke(
+        main, ["demo", "--scale", "0.002", "--folder", str(tmp_path / "var")], env=env
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    (refusal,) = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert f"the ledger sqlite {ledger_file} already holds " in refusal
+    assert "not the demo at scale 0.002 and seed 1" in refusal
+    assert "another ledger (LEDGER_DATABASE_URL=" in refusal
+    assert f"remove {ledger_file} and {tmp_path / 'var' / 'ledger-views.db'}" in refusal
+    assert "bad lines" not in result.output
+    with opened(Settings(database_url=env["LEDGER_DATABASE_URL"]), create=False) as runtime:
+        assert runtime.ledger.position == position
+
+
+def test_an_import_refused_for_many_bad_lines_lists_them_and_says_there_may_be_more(
+    tmp_path: Path,
+) -> None:
+    env = {"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"}
+    small = decisions_file(tmp_path, 1, SCALE).read_text(encoding="utf-8").splitlines()
+    runner = CliRunner()
+    first = tmp_path / "first.jsonl"
+    first.write_text("\n".join(small[:300]) + "\n", encoding="utf-8")
+    assert runner.invoke(main, ["import", str(first)], env=env).exit_code == 0
+    again = tmp_path / "again.jsonl"  # 80 lines, every one earlier than the ledger's latest
+    again.write_text("\n".join(small[:80]) + "\n", encoding="utf-8")
+    result = runner.invoke(main, ["import", str(again)], env=env)
+    assert result.exit_code == 1
+    listed = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert listed[0].startswith("line 1: its time is before the latest stored decision")
+    assert len(listed) == importer.MAX_REPORTED
+    assert (
+        f"Error: {importer.MAX_REPORTED} bad lines are listed and the check stopped there, so "
+        "there may be more; nothing was stored"
+    ) in result.stderr

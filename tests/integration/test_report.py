@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from datetime import date
 from decimal import Decimal
+from importlib.metadata import version
 from pathlib import Path
 
 import matplotlib.image
@@ -55,11 +56,12 @@ def ok(arguments: list[str]) -> Result:
 
 
 def table_rows(result: Result) -> list[list[str]]:
-    """The rows of a printed table (under its header and rule, above the position it was
-    read at), split on spaces."""
-    lines = result.output.splitlines()
-    rule = next(i for i, line in enumerate(lines) if line and set(line) <= {"-", " "})
-    return [line.split() for line in lines[rule + 1 :] if "as known at position" not in line]
+    """The rows of a printed table (between the rule under its header and the rule above its
+    total row), split on spaces."""
+    lines = result.stdout.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.strip() and set(line.strip()) <= {"─"}]
+    end = rules[1] if len(rules) > 1 else len(lines)
+    return [line.split() for line in lines[rules[0] + 1 : end] if line.strip()]
 
 
 # The charts.
@@ -195,6 +197,7 @@ def test_totals_as_parquet_keep_money_as_decimals_equal_to_the_table(
     assert [(f.name, f.type) for f in table.schema] == [
         ("programme", pa.string()),
         ("region", pa.string()),
+        ("region_name", pa.string()),
         ("cases", pa.int64()),
         ("entitled", money),
         ("paid", money),
@@ -205,15 +208,15 @@ def test_totals_as_parquet_keep_money_as_decimals_equal_to_the_table(
     printed = table_rows(ok(["totals", "--as-of", "2020-04"]))
     assert len(from_parquet) == len(printed) == 3
     for row, cells in zip(from_parquet, printed, strict=True):
-        assert [row["programme"], row["region"], row["cases"], row["entitled"]] == [
+        assert [row["programme"], row["region"], row["region_name"]] == [
             cells[0],
             cells[1],
-            int(cells[2]),
-            Decimal(cells[3]),
+            " ".join(cells[2:4]),
         ]
+        assert [row["cases"], row["entitled"]] == [int(cells[4]), Decimal(cells[5])]
         assert isinstance(row["entitled"], Decimal)
         closed = [row["paid"], row["settled"], row["outstanding"]]
-        assert closed == ([Decimal(c) for c in cells[4:]] if len(cells) > 4 else [None] * 3)
+        assert closed == ([Decimal(c) for c in cells[6:]] if len(cells) > 6 else [None] * 3)
     assert from_parquet[0]["paid"] == Decimal("899.00")
 
 
@@ -242,7 +245,12 @@ def test_output_needs_a_file_format(ledger_file: Path, tmp_path: Path) -> None:
         main, ["totals", "--as-of", "2020-04", "--output", str(tmp_path / "x")]
     )
     assert result.exit_code == 2
-    assert "--output needs --format csv or parquet" in result.output
+    assert "--output x: name a .csv or .parquet file, or give --format csv" in result.output
+    table = CliRunner().invoke(
+        main, ["totals", "--as-of", "2020-04", "--format", "table", "--output", "t.csv"]
+    )
+    assert table.exit_code == 2
+    assert "--output needs --format csv or parquet" in table.output
 
 
 # Entitlements by identity number.
@@ -252,9 +260,11 @@ def test_entitlements_of_a_person_never_print_the_identity_number(
     ledger_file: Path, tmp_path: Path
 ) -> None:
     table = ok(["entitlements", DIBAO_APPLICANT, "--as-of", "2020-07"])
-    assert [row[1:] for row in table_rows(table)] == [["dibao-urban", QIBIN, "979.00", "paying"]]
+    assert [row[1:] for row in table_rows(table)] == [
+        ["dibao-urban", QIBIN, "Qibin", "District", "979.00", "paying"]
+    ]
     before = ok(["entitlements", DIBAO_APPLICANT, "--as-of", "2020-07", "--known-at", "2020-08-01"])
-    assert [row[3] for row in table_rows(before)] == ["899.00"]
+    assert [row[5] for row in table_rows(before)] == ["899.00"]
     target = tmp_path / "entitlements.csv"
     written = ok(
         [
@@ -292,3 +302,46 @@ def test_payroll_as_known_before_the_close_has_no_period(ledger_file: Path) -> N
     before = runner.invoke(main, ["payroll", "tekun", QIBIN, "2020-03", "--known-at", "2020-12-31"])
     assert before.exit_code == 1
     assert "tekun 410611 2020-03 is not closed as known at position" in before.output
+
+
+# What a person expects of the tables and files.
+
+
+def test_the_totals_table_names_regions_and_ends_in_a_total_row(ledger_file: Path) -> None:
+    result = ok(["totals", "--as-of", "2020-04"])
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Totals of 2020-04, as known at position ")
+    rows = table_rows(result)
+    assert [row[:4] for row in rows] == [
+        ["dibao-urban", QIBIN, "Qibin", "District"],
+        ["elderly-allowance", QIBIN, "Qibin", "District"],
+        ["tekun", QIBIN, "Qibin", "District"],
+    ]
+    (total,) = [line.split() for line in lines if line.split()[:1] == ["total"]]
+    cases = sum(int(row[4]) for row in rows)
+    entitled = sum(Decimal(row[5]) for row in rows)
+    assert total[:3] == ["total", str(cases), str(entitled)]
+    assert total[3] == "899.00"  # only dibao-urban has closed April: the paid total is its
+
+
+def test_the_output_extension_chooses_the_format_and_the_file_says_its_position(
+    ledger_file: Path, tmp_path: Path
+) -> None:
+    as_csv, as_parquet = tmp_path / "totals.csv", tmp_path / "totals.parquet"
+    written = ok(["totals", "--as-of", "2020-04", "--output", str(as_csv)])
+    position = int(written.stdout.split()[-1])
+    assert f"wrote 3 rows to {as_csv}, as known at position {position}" in written.stdout
+    with as_csv.open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["known_at_position"] for row in rows] == [str(position)] * 3
+    assert rows[0]["region_name"] == "Qibin District"
+    ok(["totals", "--as-of", "2020-04", "--known-at-position", "5", "--output", str(as_parquet)])
+    table = pq.read_table(as_parquet)
+    assert table.schema.metadata[b"ledger_position"] == b"5"
+    assert "known_at_position" not in table.column_names
+
+
+def test_version_names_the_installed_package() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"ledger, version {version('social-assistance-ledger')}"

@@ -50,3 +50,13 @@ def test_a_negative_position_is_refused_naming_it() -> None:
     with pytest.raises(KnownAtError) as refusal:
         KnownAt.parse(None, -1)
     assert refusal.value.parameter == "known_at_position"
+
+
+@pytest.mark.parametrize(
+    "text", ["9999-12-31", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
+)
+def test_a_time_out_of_the_calendars_range_is_refused_naming_known_at(text: str) -> None:
+    with pytest.raises(KnownAtError) as refusal:
+        KnownAt.parse(text, None)
+    assert refusal.value.parameter == "known_at"
+    assert "out of range" in refusal.value.reason

@@ -8,10 +8,19 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.http.deps import KnowledgeDep, RuntimeDep, Staff
 from api.http.problems import PROBLEM_RESPONSES
-from api.http.schemas import CasePublic, DecisionPublic, PersonPublic, Recorded
+from api.http.schemas import (
+    CaseAccountPublic,
+    CaseMonthPublic,
+    CasePublic,
+    DecisionPublic,
+    PersonPublic,
+    Recorded,
+)
 from api.http.writes import ApproverWriter, CaseworkerWriter
 from api.services import decisions
 from api.services.decisions import CaseGrant, DatedDecision, GradualExit, Reasoned, Reassessment
+from domain.cases.programmes import Programme
+from projections.reads.period_accounts import case_account
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=PROBLEM_RESPONSES)
 
@@ -56,6 +65,47 @@ def read_case(
         status=entry.status if entry else state.status.value,
         amount=entry.amount if entry else Decimal("0.00"),
         history=[_decision(event) for event in ledger.events.get(case_id, lte=version)],
+    )
+
+
+@router.get("/{case_id}/account")
+def read_account(
+    case_id: UUID, runtime: RuntimeDep, user: Staff, knowledge: KnowledgeDep
+) -> CaseAccountPublic:
+    """A case's account, month by month up to ``as_of``: entitled, and once the month is
+    closed what was paid, settled since as arrears or listed as recoveries, and what is
+    outstanding, all as known at the position asked for (default: now)."""
+    position = knowledge.position
+    account = case_account(runtime.views, case_id.hex, position, knowledge.as_of)
+    if account is None:
+        raise HTTPException(404, f"no case {case_id} was known at position {position}")
+    closed = [month for month in account.months if month.closed]
+    zero = Decimal("0.00")
+    return CaseAccountPublic(
+        case_id=case_id,
+        programme=Programme(account.programme),
+        region=account.region,
+        as_of=str(knowledge.as_of),
+        position=position,
+        entitled=sum((month.entitled for month in account.months), zero),
+        paid=sum((month.paid or zero for month in closed), zero),
+        arrears=sum((month.arrears or zero for month in closed), zero),
+        recoveries=sum((month.recoveries or zero for month in closed), zero),
+        outstanding=sum((month.outstanding or zero for month in closed), zero),
+        months=[
+            CaseMonthPublic(
+                month=str(month.month),
+                status=month.status,
+                entitled=month.entitled,
+                closed=month.closed,
+                paid=month.paid,
+                arrears=month.arrears,
+                recoveries=month.recoveries,
+                settled=month.settled,
+                outstanding=month.outstanding,
+            )
+            for month in account.months
+        ],
     )
 
 

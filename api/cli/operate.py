@@ -11,7 +11,7 @@ import uvicorn
 from api.cli.progress import import_with_bar
 from api.core.bootstrap import opened
 from api.core.identities import Role, mint_token
-from api.core.settings import Settings
+from api.core.settings import Settings, is_loopback
 from api.services.importing import BadFileError, ImportFailedError
 from projections.engine.rebuild import rebuild_and_compare
 from projections.storage.opening import open_views
@@ -27,7 +27,14 @@ def serve(host: str, port: int) -> None:
 
     Example: LEDGER_DATABASE_URL=postgresql://ledger@127.0.0.1/ledger ledger serve --port 8000
     """
-    Settings()  # refuses to start, with the reason, before the server starts
+    settings = Settings()  # refuses to start, with the reason, before the server starts
+    if settings.environment == "development" and not is_loopback(host):
+        raise click.BadParameter(
+            f"{host} is not a loopback address: in development the service listens on this "
+            "machine only (127.0.0.1); set LEDGER_ENVIRONMENT=production and its keys to serve "
+            "others",
+            param_hint="--host",
+        )
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 
@@ -121,6 +128,7 @@ def token(user: str, role: str, minutes: int | None) -> None:
     Example: ledger token wang.fang caseworker
     """
     settings = Settings()
+    settings.announce()
     if settings.jwt_secret is None:
         raise click.ClickException("no token signing key is configured (LEDGER_JWT_SECRET)")
     click.echo(

@@ -50,6 +50,7 @@ def opened(settings: Settings | None = None, *, project: bool = False) -> Iterat
     """Open the ledger and its views; with ``project`` (the service) a poller keeps the
     views current and a monitor watches the database."""
     settings = settings or Settings()
+    settings.announce()
     ledger = Ledger(settings.ledger_env())
     views = open_views(ledger.env)
     runtime = Runtime(settings, ledger, views)

@@ -2,14 +2,15 @@
 
 ``database_url`` chooses persistence: ``sqlite:///path`` (the default, an embedded file),
 ``postgresql://user:password@host:port/dbname`` for production, or ``memory:`` for unit
-tests. Outside development every secret must be given; development falls back to fixed,
-public keys so that a new user can run the ledger at once.
+tests. Outside development every secret must be given. Development needs no setup: the
+keys not given are random ones made at the first start and kept in a file only its owner may
+read, beside the ledger (api.core.keys), never fixed ones that anyone could derive.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import ipaddress
+import logging
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -17,17 +18,22 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import SecretStr, model_validator
+from pydantic import PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.core.keys import KEYS_FILE_NAME, installation_keys, process_keys
 from projections.storage.event_store import LedgerPostgresRecorder
 
+log = logging.getLogger(__name__)
+
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
-
-
-def _development_key(purpose: str) -> SecretStr:
-    digest = hashlib.sha256(f"social-assistance-ledger development {purpose}".encode())
-    return SecretStr(base64.b64encode(digest.digest()).decode("ascii"))
+DEFAULT_KEYS_FOLDER = Path("var")
+# Each key setting, and the name the keys file (and the environment) gives it.
+KEY_SETTINGS = {
+    "personal_data_key": "LEDGER_PERSONAL_DATA_KEY",
+    "person_ref_key": "LEDGER_PERSON_REF_KEY",
+    "jwt_secret": "LEDGER_JWT_SECRET",
+}
 
 
 class Settings(BaseSettings):
@@ -35,6 +41,9 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
+    # Development only: where the keys file is (default: the SQLite ledger's folder, var/
+    # for PostgreSQL; a ledger in memory keeps its keys in memory).
+    keys_folder: Path | None = None
     personal_data_key: SecretStr | None = None
     person_ref_key: SecretStr | None = None
     region_catalogue: str | None = None
@@ -45,27 +54,51 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     token_minutes: int = 8 * 60
     max_body_bytes: int = 64 * 1024
+    _keys_source: str = PrivateAttr(default="the environment")
 
     @model_validator(mode="after")
-    def _secrets_outside_development(self) -> Settings:
-        missing = [
-            f"LEDGER_{name.upper()}"
-            for name in ("personal_data_key", "person_ref_key", "jwt_secret")
-            if getattr(self, name) is None
-        ]
-        if missing and self.environment != "development":
+    def _keys(self) -> Settings:
+        missing = [field for field in KEY_SETTINGS if getattr(self, field) is None]
+        if not missing:
+            return self
+        if self.environment != "development":
             raise ValueError(
-                f"{', '.join(missing)} must be set in {self.environment}: they protect "
-                'personal data (generate one with: python -c "import os, base64; '
-                'print(base64.b64encode(os.urandom(32)).decode())")'
+                f"{', '.join(KEY_SETTINGS[f] for f in missing)} must be set in "
+                f"{self.environment}: they protect personal data (generate one with: "
+                'python -c "import os, base64; print(base64.b64encode(os.urandom(32)).decode())")'
             )
-        if self.personal_data_key is None:
-            self.personal_data_key = _development_key("personal data")
-        if self.person_ref_key is None:
-            self.person_ref_key = _development_key("person references")
-        if self.jwt_secret is None:
-            self.jwt_secret = _development_key("token signing")
+        path = self.development_keys_file()
+        keys = process_keys() if path is None else installation_keys(path)
+        for field in missing:
+            setattr(self, field, SecretStr(keys[KEY_SETTINGS[field]]))
+        self._keys_source = "this process's memory" if path is None else str(path)
         return self
+
+    def development_keys_file(self) -> Path | None:
+        """Where development keys are kept; None for a ledger in memory."""
+        if self.keys_folder is not None:
+            return self.keys_folder / KEYS_FILE_NAME
+        url = urlsplit(self.database_url)
+        if url.scheme == "memory":
+            return None
+        if url.scheme == "sqlite":
+            return sqlite_path(self.database_url).parent / KEYS_FILE_NAME
+        return DEFAULT_KEYS_FOLDER / KEYS_FILE_NAME
+
+    def development_notice(self) -> str | None:
+        """The line said at every start in development; None in production."""
+        if self.environment != "development":
+            return None
+        return (
+            f"development mode: keys from {self._keys_source}; not for personal data of real people"
+        )
+
+    def announce(self) -> None:
+        """Warn at start that this is development, and whose keys it uses. With logging not
+        configured (the command line, ``uvicorn``), the warning is one line on stderr."""
+        notice = self.development_notice()
+        if notice is not None:
+            log.warning(notice)
 
     def ledger_env(self) -> dict[str, str]:
         """The environment the Ledger application is constructed with."""
@@ -90,7 +123,7 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
     if url.scheme == "memory":
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
     if url.scheme == "sqlite":
-        path = Path(unquote(url.path)[1:])  # sqlite:///relative or sqlite:////absolute
+        path = sqlite_path(database_url)
         path.parent.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -115,6 +148,21 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
         f"unsupported database URL scheme {url.scheme!r}: use sqlite:///path, "
         "postgresql://user@host:port/dbname or memory:"
     )
+
+
+def sqlite_path(database_url: str) -> Path:
+    """The file of ``sqlite:///relative`` or ``sqlite:////absolute``."""
+    return Path(unquote(urlsplit(database_url).path)[1:])
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def postgres_url_with_dbname(url: str, dbname: str) -> str:

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import PrivateAttr, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.core.keys import KEYS_FILE_NAME, installation_keys, process_keys
@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     region_catalogue: str | None = None
     relief_cap_multiple: Decimal = Decimal(6)
     gradual_exit_max_months: int = 6
+    max_age_years: int = Field(default=130, ge=1)  # older people named in a decision: refused
     database_timeout_seconds: int = 2
     create_tables: bool = True  # false for a service role that may not create tables
     jwt_secret: SecretStr | None = None
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
             "LEDGER_PERSON_REF_KEY": self.person_ref_key.get_secret_value(),
             "LEDGER_RELIEF_CAP_MULTIPLE": str(self.relief_cap_multiple),
             "LEDGER_GRADUAL_EXIT_MAX_MONTHS": str(self.gradual_exit_max_months),
+            "LEDGER_MAX_AGE_YEARS": str(self.max_age_years),
         }
         if self.region_catalogue:
             env["LEDGER_REGION_CATALOGUE"] = self.region_catalogue

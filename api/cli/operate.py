@@ -10,9 +10,11 @@ import uvicorn
 
 from api.cli.progress import import_with_bar
 from api.core.bootstrap import opened
-from api.core.identities import Role, mint_token
+from api.core.identities import CITY_WIDE_ROLES, Role, mint_token
 from api.core.settings import Settings, is_loopback
 from api.services.importing import BadFileError, ImportFailedError
+from domain.errors import UnknownRegionError
+from domain.regions import RegionCatalogue
 from projections.engine.rebuild import rebuild_and_compare
 from projections.storage.opening import open_views
 from projections.storage.protection import create_service_role, protect_event_store
@@ -121,22 +123,39 @@ def protect(admin_url: str, owner_url: str, service_role: str) -> None:
 @click.command()
 @click.argument("user")
 @click.argument("role", type=click.Choice([role.value for role in Role]))
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    help="A region the user serves (repeatable); caseworkers, approvers and viewers need one, "
+    "auditors and finance without it serve the whole city.",
+)
 @click.option("--minutes", type=int, help="How long the token is valid (default from settings).")
-def token(user: str, role: str, minutes: int | None) -> None:
-    """Mint a bearer token for a user acting in a role.
+def token(user: str, role: str, regions: tuple[str, ...], minutes: int | None) -> None:
+    """Mint a bearer token for a user acting in a role, in the regions they serve.
 
-    Example: ledger token wang.fang caseworker
+    Example: ledger token wang.fang caseworker --region 410611
     """
     settings = Settings()
     settings.announce()
     if settings.jwt_secret is None:
         raise click.ClickException("no token signing key is configured (LEDGER_JWT_SECRET)")
+    acting = Role(role)
+    if not regions and acting not in CITY_WIDE_ROLES:
+        raise click.BadParameter(f"a {role} serves named regions: give them", param_hint="--region")
+    catalogue = RegionCatalogue.load(settings.region_catalogue)
+    for region in regions:
+        try:
+            catalogue.check(region)
+        except UnknownRegionError as error:
+            raise click.BadParameter(error.message, param_hint="--region") from None
     click.echo(
         mint_token(
             settings.jwt_secret.get_secret_value(),
             user,
-            Role(role),
+            acting,
             minutes or settings.token_minutes,
+            regions=regions or None,
         )
     )
 

@@ -21,6 +21,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.core.identities import OidcProvider
 from api.core.keys import KEYS_FILE_NAME, installation_keys, process_keys
 from projections.storage.event_store import LedgerPostgresRecorder
 
@@ -52,14 +53,33 @@ class Settings(BaseSettings):
     max_age_years: int = Field(default=130, ge=1)  # older people named in a decision: refused
     database_timeout_seconds: int = 2
     create_tables: bool = True  # false for a service role that may not create tables
-    jwt_secret: SecretStr | None = None
+    jwt_secret: SecretStr | None = None  # the ledger's own tokens (``ledger token``)
     token_minutes: int = 8 * 60
+    # An OpenID Connect provider (a bureau's Keycloak) whose RS256/ES256 tokens are accepted;
+    # the user, role and regions come from the claims named (dotted paths).
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_user_claim: str = "preferred_username"
+    oidc_role_claim: str = "realm_access.roles"
+    oidc_regions_claim: str = "regions"
     max_body_bytes: int = 64 * 1024
     _keys_source: str = PrivateAttr(default="the environment")
 
     @model_validator(mode="after")
     def _keys(self) -> Settings:
+        provider = self.oidc_provider()
+        if provider is not None and self.environment != "development":
+            url = urlsplit(provider.jwks_url)
+            if url.scheme != "https" and not is_loopback(url.hostname or ""):
+                raise ValueError(
+                    "LEDGER_OIDC_JWKS_URL is fetched over https outside development: whoever "
+                    "can change the keys on the way can sign any token"
+                )
         missing = [field for field in KEY_SETTINGS if getattr(self, field) is None]
+        if provider is not None and self.environment != "development":
+            # The provider signs the tokens; without a secret the ledger mints none itself.
+            missing = [field for field in missing if field != "jwt_secret"]
         if not missing:
             return self
         if self.environment != "development":
@@ -74,6 +94,28 @@ class Settings(BaseSettings):
             setattr(self, field, SecretStr(keys[KEY_SETTINGS[field]]))
         self._keys_source = "this process's memory" if path is None else str(path)
         return self
+
+    def oidc_provider(self) -> OidcProvider | None:
+        """The OpenID Connect provider whose tokens are accepted, when one is set."""
+        given = {
+            "LEDGER_OIDC_ISSUER": self.oidc_issuer,
+            "LEDGER_OIDC_AUDIENCE": self.oidc_audience,
+            "LEDGER_OIDC_JWKS_URL": self.oidc_jwks_url,
+        }
+        if not any(given.values()):
+            return None
+        if not all(given.values()):
+            unset = ", ".join(name for name, value in given.items() if not value)
+            raise ValueError(f"an OpenID Connect provider also needs {unset}")
+        return OidcProvider(
+            issuer=str(self.oidc_issuer),
+            audience=str(self.oidc_audience),
+            jwks_url=str(self.oidc_jwks_url),
+            user_claim=self.oidc_user_claim,
+            role_claim=self.oidc_role_claim,
+            regions_claim=self.oidc_regions_claim,
+            timeout_seconds=self.database_timeout_seconds,
+        )
 
     def development_keys_file(self) -> Path | None:
         """Where development keys are kept; None for a ledger in memory."""

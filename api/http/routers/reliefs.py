@@ -35,8 +35,8 @@ def overdue_reviews(
     knowledge: KnowledgeDep,
     today: Annotated[date | None, Query(description="Default: today in Asia/Shanghai")] = None,
 ) -> OverdueReviewsPublic:
-    """Emergency relief paid but not reviewed within 30 days of its date, as known at the
-    position asked for."""
+    """Emergency relief paid but not reviewed within 30 days of its date, in the regions you
+    serve, as known at the position asked for."""
     day = today or datetime.now(BUREAU_TIME_ZONE).date()
     read = runtime.read_side
     return OverdueReviewsPublic(
@@ -46,6 +46,7 @@ def overdue_reviews(
                 relief_id=r.relief_id, region=r.region, relief_date=r.relief_date, due=r.due
             )
             for r in read.overdue_reviews(day, knowledge.position)
+            if user.serves(r.region)
         ],
     )
 

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     _keys_source: str = PrivateAttr(default="the environment")
 
     @model_validator(mode="after")
-    def _keys(self) -> Settings:
+    def _secrets(self) -> Settings:
         provider = self.oidc_provider()
         if provider is not None and self.environment != "development":
             url = urlsplit(provider.jwks_url)

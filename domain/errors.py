@@ -38,6 +38,10 @@ class InvalidIdentityNumberError(InvalidInputError):
     """A resident identity number fails GB 11643, or disagrees with the birth date given."""
 
 
+class ImplausibleBirthDateError(InvalidIdentityNumberError):
+    """A birth date after the decision, or of someone older than the oldest people living."""
+
+
 class UnknownRegionError(InvalidInputError):
     """The region code is not in the catalogue."""
 

@@ -14,8 +14,9 @@ from typing import cast
 
 import click
 
-from api.core.identities import Role, mint_token
+from api.core.identities import CITY_WIDE_ROLES, Role, mint_token
 from api.core.settings import Settings
+from domain.regions import RegionCatalogue
 from scripts.benchmarks import run as benchmark_runs
 from scripts.benchmarks.databases import Store, postgres_available, postgres_server_url
 from scripts.loadtest import run as load
@@ -92,7 +93,8 @@ def bench(
 def loadtest(url: str, clients: int, seconds: float) -> None:
     """Send mixed decisions and queries from concurrent clients to a running service, then
     print, as Markdown, the grants acknowledged beside the cases stored, the throughput and
-    the latency percentiles. Tokens are signed with this environment's LEDGER_JWT_SECRET.
+    the latency percentiles. Tokens are signed with this environment's LEDGER_JWT_SECRET (or
+    its development keys file), caseworkers' for every region of the catalogue.
 
     Exits 1 when a grant acknowledged is not stored exactly once or any answer was a 5xx.
 
@@ -102,9 +104,12 @@ def loadtest(url: str, clients: int, seconds: float) -> None:
     secret = settings.jwt_secret
     if secret is None:
         raise click.ClickException("no token signing key is configured (LEDGER_JWT_SECRET)")
+    regions = RegionCatalogue.load(settings.region_catalogue).names
 
     def tokens(user: str, role: str) -> str:
-        return mint_token(secret.get_secret_value(), user, Role(role), 24 * 60)
+        acting = Role(role)
+        served = None if acting in CITY_WIDE_ROLES else regions
+        return mint_token(secret.get_secret_value(), user, acting, 24 * 60, regions=served)
 
     result = load(url, tokens, clients, seconds)
     click.echo(result.markdown())

@@ -22,7 +22,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from api.core.identities import Role, mint_token
+from api.core.identities import CITY_WIDE_ROLES, Role, mint_token
+from domain.regions import RegionCatalogue
 
 START_SECONDS = 60
 STOP_SECONDS = 30
@@ -59,7 +60,11 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def token(self, user: str, role: str | Role) -> str:
-        return mint_token(self.jwt_secret, user, Role(role), 24 * 60)
+        """A token for ``user``; caseworkers, approvers and viewers serve every region of
+        the shipped catalogue."""
+        acting = Role(role)
+        regions = None if acting in CITY_WIDE_ROLES else RegionCatalogue.load().names
+        return mint_token(self.jwt_secret, user, acting, 24 * 60, regions=regions)
 
     def start(self) -> None:
         """Start the server and wait until it answers /health."""

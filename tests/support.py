@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import date, datetime
 from uuid import UUID
 
@@ -26,6 +28,14 @@ def identity_number(birth: date, serial: int = 1, region: str = QIBIN) -> str:
 
 def person(birth: date, serial: int = 1, name: str = "张三") -> PersonInput:
     return PersonInput(identity_number(birth, serial), name)
+
+
+def public_development_key(purpose: str) -> str:
+    """A development key of the code before the ledger made its own per installation: derived
+    from a public string (``purpose``: "personal data", "person references" or "token
+    signing"), so anyone could make it."""
+    digest = hashlib.sha256(f"social-assistance-ledger development {purpose}".encode())
+    return base64.b64encode(digest.digest()).decode("ascii")
 
 
 def ledger_at(database_url: str) -> Ledger:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -18,14 +17,7 @@ from api.services.importing import BadFileError, ImportFailedError
 @click.command()
 @click.option("--scale", type=float, default=1.0, show_default=True, help="1 is the city.")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option(
-    "--folder",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var"),
-    show_default=True,
-    help="Where the generated decisions file is kept.",
-)
-def demo(scale: float, seed: int, folder: Path) -> None:
+def demo(scale: float, seed: int) -> None:
     """Load a decade of a city's assistance (2012-10 to 2022-09) into the ledger, build the
     projections, verify everything and print the decade's totals beside the published
     figures. Running it again reuses what is loaded.
@@ -36,7 +28,7 @@ def demo(scale: float, seed: int, folder: Path) -> None:
         raise click.BadParameter("the scale is more than 0", param_hint="--scale")
     with open_ledger(create=True) as runtime:
         try:
-            result = run(runtime, folder, seed, scale, click.echo, bar)
+            result = run(runtime, seed, scale, click.echo, bar)
         except LedgerInUseError as refused:
             raise click.ClickException(str(refused)) from None
         except BadFileError as bad:

@@ -21,9 +21,11 @@ from api.cli.opening import (
 )
 from api.cli.progress import bar, catch_up_with_bar, import_with_bar, refused_file
 from api.cli.tables import echo_table
-from api.core.identities import Role, mint_token
-from api.core.settings import Settings
+from api.core.identities import CITY_WIDE_ROLES, Role, mint_token
+from api.core.settings import Settings, is_loopback
 from api.services.importing import BadFileError, ImportFailedError
+from domain.errors import UnknownRegionError
+from domain.regions import RegionCatalogue
 from projections.engine.rebuild import rebuild_and_compare
 from projections.storage.opening import open_views
 from projections.storage.protection import create_service_role, protect_event_store
@@ -39,6 +41,13 @@ def serve(host: str, port: int) -> None:
     Example: LEDGER_DATABASE_URL=postgresql://ledger@127.0.0.1/ledger ledger serve --port 8000
     """
     settings = Settings()  # refuses to start, with the reason, before the server starts
+    if settings.environment == "development" and not is_loopback(host):
+        raise click.BadParameter(
+            f"{host} is not a loopback address: in development the service listens on this "
+            "machine only (127.0.0.1); set LEDGER_ENVIRONMENT=production and its keys to serve "
+            "others",
+            param_hint="--host",
+        )
     announce(settings)
     check_database(settings)
     uvicorn.run(
@@ -174,21 +183,39 @@ def protect(admin_url: str, owner_url: str, service_role: str) -> None:
 @click.command()
 @click.argument("user")
 @click.argument("role", type=click.Choice([role.value for role in Role]))
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    help="A region the user serves (repeatable); caseworkers, approvers and viewers need one, "
+    "auditors and finance without it serve the whole city.",
+)
 @click.option("--minutes", type=int, help="How long the token is valid (default from settings).")
-def token(user: str, role: str, minutes: int | None) -> None:
-    """Mint a bearer token for a user acting in a role.
+def token(user: str, role: str, regions: tuple[str, ...], minutes: int | None) -> None:
+    """Mint a bearer token for a user acting in a role, in the regions they serve.
 
-    Example: ledger token wang.fang caseworker
+    Example: ledger token wang.fang caseworker --region 410611
     """
     settings = Settings()
+    settings.announce()
     if settings.jwt_secret is None:
         raise click.ClickException("no token signing key is configured (LEDGER_JWT_SECRET)")
+    acting = Role(role)
+    if not regions and acting not in CITY_WIDE_ROLES:
+        raise click.BadParameter(f"a {role} serves named regions: give them", param_hint="--region")
+    catalogue = RegionCatalogue.load(settings.region_catalogue)
+    for region in regions:
+        try:
+            catalogue.check(region)
+        except UnknownRegionError as error:
+            raise click.BadParameter(error.message, param_hint="--region") from None
     click.echo(
         mint_token(
             settings.jwt_secret.get_secret_value(),
             user,
-            Role(role),
+            acting,
             minutes or settings.token_minutes,
+            regions=regions or None,
         )
     )
 

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
+from uuid import UUID
 
 from api.core.identities import TokenReader
 from api.core.settings import Settings
@@ -26,6 +28,9 @@ class LedgerNotFoundError(Exception):
         self.label = label
 
 
+REMEMBERED_REGIONS = 100_000
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -33,6 +38,7 @@ class Runtime:
     views: ViewDatabase
     poller: Poller | None = field(default=None)
     health: DatabaseHealth | None = field(default=None)
+    _regions: dict[tuple[str, UUID], str] = field(default_factory=dict, repr=False)
 
     @property
     def database_reachable(self) -> bool:
@@ -48,9 +54,23 @@ class Runtime:
 
     @cached_property
     def tokens(self) -> TokenReader:
-        if self.settings.jwt_secret is None:
-            raise ValueError("settings were built without a token signing key")
-        return TokenReader(self.settings.jwt_secret.get_secret_value())
+        secret = self.settings.jwt_secret
+        provider = self.settings.oidc_provider()
+        if secret is None and provider is None:
+            raise ValueError("settings were built without a token signing key or provider")
+        return TokenReader(secret.get_secret_value() if secret else None, provider)
+
+    def region_of(self, kind: Literal["case", "relief"], subject_id: UUID) -> str:
+        """The region of a case or relief (it never changes), remembered once read."""
+        key = (kind, subject_id)
+        region = self._regions.get(key)
+        if region is None:
+            ledger = self.ledger
+            region = (ledger.case if kind == "case" else ledger.relief)(subject_id).region
+            if len(self._regions) >= REMEMBERED_REGIONS:
+                self._regions.clear()
+            self._regions[key] = region
+        return region
 
 
 @contextmanager
@@ -61,6 +81,7 @@ def opened(
     views current and a monitor watches the database. Without ``create`` the ledger must
     be stored already (``LedgerNotFoundError``): reading creates nothing."""
     settings = settings or Settings()
+    settings.announce()
     env = settings.ledger_env()
     if create:
         prepare_ledger_place(env)

@@ -2,14 +2,15 @@
 
 ``database_url`` chooses persistence: ``sqlite:///path`` (the default, an embedded file),
 ``postgresql://user:password@host:port/dbname`` for production, or ``memory:`` for unit
-tests. Outside development every secret must be given; development falls back to fixed,
-public keys so that a new user can run the ledger at once.
+tests. Outside development every secret must be given. Development needs no setup: the
+keys not given are random ones made at the first start and kept in a file only its owner may
+read, beside the ledger (api.core.keys), never fixed ones that anyone could derive.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import ipaddress
+import logging
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -18,23 +19,22 @@ from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.core.identities import OidcProvider
+from api.core.keys import KEYS_FILE_NAME, installation_keys, process_keys
 from projections.storage.event_store import LedgerPostgresRecorder
 
+log = logging.getLogger(__name__)
+
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
-
-
-def _development_key(purpose: str) -> SecretStr:
-    digest = hashlib.sha256(f"social-assistance-ledger development {purpose}".encode())
-    return SecretStr(base64.b64encode(digest.digest()).decode("ascii"))
-
-
-_DEVELOPMENT_KEYS = {  # setting: the purpose its public development key is derived from
-    "personal_data_key": "personal data",
-    "person_ref_key": "person references",
-    "jwt_secret": "token signing",
+DEFAULT_KEYS_FOLDER = Path("var")
+# Each key setting, and the name the keys file (and the environment) gives it.
+KEY_SETTINGS = {
+    "personal_data_key": "LEDGER_PERSONAL_DATA_KEY",
+    "person_ref_key": "LEDGER_PERSON_REF_KEY",
+    "jwt_secret": "LEDGER_JWT_SECRET",
 }
 
 
@@ -43,16 +43,29 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
+    # Development only: where the keys file is (default: the SQLite ledger's folder, var/
+    # for PostgreSQL; a ledger in memory keeps its keys in memory).
+    keys_folder: Path | None = None
     personal_data_key: SecretStr | None = None
     person_ref_key: SecretStr | None = None
     region_catalogue: str | None = None
     relief_cap_multiple: Decimal = Decimal(6)
     gradual_exit_max_months: int = 6
+    max_age_years: int = Field(default=130, ge=1)  # older people named in a decision: refused
     database_timeout_seconds: int = 2
     create_tables: bool = True  # false for a service role that may not create tables
-    jwt_secret: SecretStr | None = None
+    jwt_secret: SecretStr | None = None  # the ledger's own tokens (``ledger token``)
     token_minutes: int = 8 * 60
+    # An OpenID Connect provider (a bureau's Keycloak) whose RS256/ES256 tokens are accepted;
+    # the user, role and regions come from the claims named (dotted paths).
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_user_claim: str = "preferred_username"
+    oidc_role_claim: str = "realm_access.roles"
+    oidc_regions_claim: str = "regions"
     max_body_bytes: int = 64 * 1024
+    _keys_source: str = PrivateAttr(default="the environment")
 
     @field_validator("database_url")
     @classmethod
@@ -68,7 +81,7 @@ class Settings(BaseSettings):
 
     def shown(self) -> list[tuple[str, str, str]]:
         """Each setting as an operator may see it: its variable, the value in effect with
-        every secret masked (a key is "set", or the public development key; the database
+        every secret masked (a key is "set", or generated for development; the database
         URL without its password), and whether it came from the environment or a default."""
         given = {name.upper() for name in os.environ}
         rows = []
@@ -76,9 +89,11 @@ class Settings(BaseSettings):
             variable = f"LEDGER_{name.upper()}"
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                development = _DEVELOPMENT_KEYS.get(name)
-                public = development is not None and value == _development_key(development)
-                text = "the public development key" if public else "set (hidden)"
+                text = (
+                    "set (hidden)"
+                    if variable in given
+                    else f"generated for development, kept in {self._keys_source}"
+                )
             elif name == "database_url":
                 text = masked_url(value)
             elif value is None:
@@ -89,22 +104,81 @@ class Settings(BaseSettings):
         return rows
 
     @model_validator(mode="after")
-    def _secrets_outside_development(self) -> Settings:
-        missing = [
-            f"LEDGER_{name.upper()}"
-            for name in ("personal_data_key", "person_ref_key", "jwt_secret")
-            if getattr(self, name) is None
-        ]
-        if missing and self.environment != "development":
+    def _secrets(self) -> Settings:
+        provider = self.oidc_provider()
+        if provider is not None and self.environment != "development":
+            url = urlsplit(provider.jwks_url)
+            if url.scheme != "https" and not is_loopback(url.hostname or ""):
+                raise ValueError(
+                    "LEDGER_OIDC_JWKS_URL is fetched over https outside development: whoever "
+                    "can change the keys on the way can sign any token"
+                )
+        missing = [field for field in KEY_SETTINGS if getattr(self, field) is None]
+        if provider is not None and self.environment != "development":
+            # The provider signs the tokens; without a secret the ledger mints none itself.
+            missing = [field for field in missing if field != "jwt_secret"]
+        if not missing:
+            return self
+        if self.environment != "development":
             raise ValueError(
-                f"{', '.join(missing)} must be set in {self.environment}: they protect "
-                'personal data (generate one with: python -c "import os, base64; '
-                'print(base64.b64encode(os.urandom(32)).decode())")'
+                f"{', '.join(KEY_SETTINGS[f] for f in missing)} must be set in "
+                f"{self.environment}: they protect personal data (generate one with: "
+                'python -c "import os, base64; print(base64.b64encode(os.urandom(32)).decode())")'
             )
-        for name, purpose in _DEVELOPMENT_KEYS.items():
-            if getattr(self, name) is None:
-                setattr(self, name, _development_key(purpose))
+        path = self.development_keys_file()
+        keys = process_keys() if path is None else installation_keys(path)
+        for field in missing:
+            setattr(self, field, SecretStr(keys[KEY_SETTINGS[field]]))
+        self._keys_source = "this process's memory" if path is None else str(path)
         return self
+
+    def oidc_provider(self) -> OidcProvider | None:
+        """The OpenID Connect provider whose tokens are accepted, when one is set."""
+        given = {
+            "LEDGER_OIDC_ISSUER": self.oidc_issuer,
+            "LEDGER_OIDC_AUDIENCE": self.oidc_audience,
+            "LEDGER_OIDC_JWKS_URL": self.oidc_jwks_url,
+        }
+        if not any(given.values()):
+            return None
+        if not all(given.values()):
+            unset = ", ".join(name for name, value in given.items() if not value)
+            raise ValueError(f"an OpenID Connect provider also needs {unset}")
+        return OidcProvider(
+            issuer=str(self.oidc_issuer),
+            audience=str(self.oidc_audience),
+            jwks_url=str(self.oidc_jwks_url),
+            user_claim=self.oidc_user_claim,
+            role_claim=self.oidc_role_claim,
+            regions_claim=self.oidc_regions_claim,
+            timeout_seconds=self.database_timeout_seconds,
+        )
+
+    def development_keys_file(self) -> Path | None:
+        """Where development keys are kept; None for a ledger in memory."""
+        if self.keys_folder is not None:
+            return self.keys_folder / KEYS_FILE_NAME
+        url = urlsplit(self.database_url)
+        if url.scheme == "memory":
+            return None
+        if url.scheme == "sqlite":
+            return sqlite_path(self.database_url).parent / KEYS_FILE_NAME
+        return DEFAULT_KEYS_FOLDER / KEYS_FILE_NAME
+
+    def development_notice(self) -> str | None:
+        """The line said at every start in development; None in production."""
+        if self.environment != "development":
+            return None
+        return (
+            f"development mode: keys from {self._keys_source}; not for personal data of real people"
+        )
+
+    def announce(self) -> None:
+        """Warn at start that this is development, and whose keys it uses. With logging not
+        configured (the command line, ``uvicorn``), the warning is one line on stderr."""
+        notice = self.development_notice()
+        if notice is not None:
+            log.warning(notice)
 
     def ledger_env(self) -> dict[str, str]:
         """The environment the Ledger application is constructed with."""
@@ -115,6 +189,7 @@ class Settings(BaseSettings):
             "LEDGER_PERSON_REF_KEY": self.person_ref_key.get_secret_value(),
             "LEDGER_RELIEF_CAP_MULTIPLE": str(self.relief_cap_multiple),
             "LEDGER_GRADUAL_EXIT_MAX_MONTHS": str(self.gradual_exit_max_months),
+            "LEDGER_MAX_AGE_YEARS": str(self.max_age_years),
         }
         if self.region_catalogue:
             env["LEDGER_REGION_CATALOGUE"] = self.region_catalogue
@@ -183,6 +258,16 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
         f"unsupported database URL scheme {url.scheme!r}: use sqlite:///path, "
         "postgresql://user@host:port/dbname or memory:"
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def postgres_url_with_dbname(url: str, dbname: str) -> str:

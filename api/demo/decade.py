@@ -1,10 +1,14 @@
 """``ledger demo``: a decade of a real city, loaded, projected, verified and summed up.
 
-Generates the decade's decisions (deterministic for the seed and scale) into a file, imports
-it into the configured ledger (the embedded SQLite file by default), builds every
+Generates the decade's decisions (deterministic for the seed and scale) into a temporary file,
+imports it into the configured ledger (the embedded SQLite file by default), builds every
 projection, verifies the audit chain, every period's digest and the balance of every closed
-month, and sums up the decade's totals beside the figures the bureau published. A second run
-finds the file imported already and reuses what is loaded.
+month, and sums up the decade's totals beside the figures the bureau published.
+
+The decisions name people, synthetic ones, by identity number and name: nothing with personal
+data is kept in the clear, so the file is private to its owner while the import reads it and
+removed after. A second run generates the same file again (the same digest), and the import's
+own progress record finds it imported already, or resumes it where it stopped.
 
 The demo draws nothing itself: it says its steps through ``echo`` and shows the long ones
 through ``track``, so the command line (``api/cli/demo.py``) draws the progress bars and a
@@ -14,6 +18,8 @@ test passes callbacks that keep quiet.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -61,17 +67,17 @@ class DemoResult:
     relief_grants: int
 
 
-def decisions_file(folder: Path, seed: int, scale: float) -> Path:
-    """The decade's decisions for a seed and scale, written once."""
-    path = folder / f"decade-seed{seed}-scale{scale:g}.jsonl"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        with partial.open("w", encoding="utf-8") as file:
+@contextmanager
+def decisions_file(seed: int, scale: float) -> Iterator[Path]:
+    """The decade's decisions for a seed and scale, in a file only its owner may read (in a
+    folder only its owner may enter), removed on leaving the block."""
+    with tempfile.TemporaryDirectory(prefix="ledger-decade-") as folder:
+        path = Path(folder) / f"decade-seed{seed}-scale{scale:g}.jsonl"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             for decision in generate(seed, scale):
                 file.write(json.dumps(decision, ensure_ascii=False) + "\n")
-        partial.rename(path)
-    return path
+        yield path
 
 
 class LedgerInUseError(Exception):
@@ -119,7 +125,6 @@ def untracked(label: str, total: int, unit: str | None = None) -> Iterator[Advan
 
 def run(
     runtime: Runtime,
-    folder: Path,
     seed: int,
     scale: float,
     echo: Callable[[str], None],
@@ -130,9 +135,9 @@ def run(
     (``LedgerInUseError``) before anything is stored."""
     started = time.perf_counter()
     echo(f"Generating the decade {FIRST} to {LAST} at scale {scale:g} (seed {seed}) ...")
-    path = decisions_file(folder, seed, scale)
-    refuse_another_ledger(runtime, path, seed, scale)
-    result = import_decisions(runtime, path, track)
+    with decisions_file(seed, scale) as path:
+        refuse_another_ledger(runtime, path, seed, scale)
+        result = import_decisions(runtime, path, track)
     echo(
         f"{result.imported} decisions imported now, {result.already_imported} found imported "
         f"before; the ledger is at position {result.position}"

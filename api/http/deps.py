@@ -1,17 +1,33 @@
-"""The request dependencies, as ``Annotated`` aliases: the runtime, the caller, what is known."""
+"""The request dependencies, as ``Annotated`` aliases: the runtime, the caller, what is known.
+
+The caller's dependency (``Caseworker``, ``Staff``, ``Anyone``, ... and the writers built on
+them) checks the role, then the region: a region in the path, or the region of the case or
+relief the path names, must be one the caller serves (``api.core.identities.check_region``),
+else 403. A decision's body naming a region is checked by its writer (``api.http.writes``);
+reads that span regions keep only the caller's.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
+from uuid import UUID
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.core.bootstrap import Runtime
-from api.core.identities import InvalidTokenError, Role, User
+from api.core.identities import (
+    InvalidTokenError,
+    OutsideRegionsError,
+    Role,
+    TokenKeysUnavailableError,
+    User,
+    check_region,
+)
 from api.http.problems import INVALID_REQUEST, RETRY_AFTER_SECONDS, HTTPProblem
 from api.services.fields import MONTH_PATTERN
 from domain.months import Month, parse_month
@@ -43,26 +59,65 @@ async def get_user(
         raise HTTPException(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
-    try:
-        user = runtime.tokens.read(credentials.credentials)
-    except InvalidTokenError:
-        raise HTTPException(
-            401,
-            "the bearer token is expired, unsigned or altered",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from None
+    token = credentials.credentials
+    user = runtime.tokens.recall(token)
+    if user is None:
+        try:  # a provider's keys may have to be fetched: not on the event loop
+            user = await run_in_threadpool(runtime.tokens.read, token)
+        except InvalidTokenError as error:
+            raise HTTPException(
+                401,
+                f"the bearer token is not accepted (expired, unsigned, altered or of another "
+                f"issuer): {error}",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from None
+        except TokenKeysUnavailableError as error:
+            raise HTTPException(
+                503, str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            ) from None
     request.state.user = user.name  # for the access log
     return user
 
 
-def allowed(*roles: Role) -> Callable[[User], Awaitable[User]]:
-    async def check(user: Annotated[User, Depends(get_user)]) -> User:
+def allowed(*roles: Role) -> Callable[..., Awaitable[User]]:
+    async def check(
+        request: Request, runtime: RuntimeDep, user: Annotated[User, Depends(get_user)]
+    ) -> User:
         if user.role not in roles:
             names = ", ".join(role.value for role in roles)
             raise HTTPException(403, f"this needs the role {names}; you act as {user.role}")
+        if user.regions is not None:
+            await _check_path_regions(request, runtime, user)
         return user
 
     return check
+
+
+async def _check_path_regions(request: Request, runtime: Runtime, user: User) -> None:
+    """The region the path names, or the region of its case or relief, is the user's."""
+    params = request.path_params
+    regions = [params["region"]] if "region" in params else []
+    subjects: list[tuple[Literal["case", "relief"], str]] = [
+        ("case", params.get("case_id", "")),
+        ("relief", params.get("relief_id", "")),
+    ]
+    for kind, text in subjects:
+        try:
+            subject = UUID(text)
+        except ValueError:
+            continue  # none, or malformed: the route's own validation answers
+        regions.append(await run_in_threadpool(runtime.region_of, kind, subject))
+    for region in regions:
+        refuse_outside(runtime, user, region)
+
+
+def refuse_outside(runtime: Runtime, user: User, region: str) -> None:
+    """403 unless ``user`` serves ``region``; a region of no catalogue is a 422 as ever."""
+    try:
+        check_region(user, region)
+    except OutsideRegionsError as error:
+        runtime.ledger.regions.check(region)
+        raise HTTPException(403, str(error)) from None
 
 
 Caseworker = Annotated[User, Depends(allowed(Role.CASEWORKER))]

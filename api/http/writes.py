@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from api.core.bootstrap import Runtime
 from api.core.identities import Role, User
-from api.http.deps import RuntimeDep, allowed
+from api.http.deps import RuntimeDep, allowed, refuse_outside
 from api.http.problems import IDEMPOTENCY_KEY_REUSED, HTTPProblem
 from api.http.schemas import Recorded
 from domain.application.idempotency import IdempotencyRecord
@@ -47,7 +47,7 @@ Command = Callable[[Ledger, str, UnitOfWork], Receipt]
 @dataclass(frozen=True)
 class Writer:
     """Writes one request's decision to the ledger, as the caller, once per idempotency
-    key."""
+    key, in a region the caller serves (the path's, its case's or relief's, or the body's)."""
 
     runtime: Runtime
     user: User
@@ -55,6 +55,9 @@ class Writer:
     key: str | None
 
     def __call__(self, body: BaseModel | None, command: Command) -> Recorded:
+        region = getattr(body, "region", None)
+        if isinstance(region, str):  # a grant or relief names where it is decided
+            refuse_outside(self.runtime, self.user, region)
         fingerprint = request_hash(self.request, body)
         return write_once(self.runtime, self.user, self.key, fingerprint, command)
 

@@ -39,8 +39,9 @@ from domain.application.ledger import Ledger
 from domain.application.recording import ImportBatch, UnitOfWork
 from domain.cases.programmes import parse_programme
 from domain.errors import LedgerRefusal
-from domain.months import Month
+from domain.months import BUREAU_TIME_ZONE, Month
 from domain.people.identity import IdentityNumber
+from domain.people.person import check_lifetime
 from projections.engine.projector import Projector
 from projections.storage.database import ViewDatabase
 
@@ -109,7 +110,8 @@ def check_file(ledger: Ledger, path: Path, after_line: int = 0) -> int:
             bad.append(BadLine(number, _explain(error)))
             continue
         except LedgerRefusal as refusal:
-            bad.append(BadLine(number, refusal.message))
+            where = f"{refusal.field}: " if refusal.field else ""
+            bad.append(BadLine(number, f"{where}{refusal.message}"))
             continue
         if previous is not None and line.at < previous:
             bad.append(
@@ -143,14 +145,19 @@ def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
     programme = getattr(line, "programme", None)
     if programme is not None:
         parse_programme(programme)
-    persons = getattr(line, "persons", None) or [getattr(line, "person", None)]
+    day = line.at.astimezone(BUREAU_TIME_ZONE).date()
+    persons = [(f"persons[{n}]", p) for n, p in enumerate(getattr(line, "persons", None) or [])]
+    if (person := getattr(line, "person", None)) is not None:
+        persons.append(("person", person))
     if isinstance(line, Reassess):
-        persons = line.changes.members_joining or []
-        for number in line.changes.members_leaving or ():
-            IdentityNumber.parse(number)
-    for person in persons:
-        if person is not None:
-            IdentityNumber.parse(person.identity_number, birth_date=person.birth_date)
+        joining = line.changes.members_joining or []
+        persons += [(f"changes.members_joining[{n}]", p) for n, p in enumerate(joining)]
+        for leaving in line.changes.members_leaving or ():
+            IdentityNumber.parse(leaving)
+    for field, person in persons:
+        number = IdentityNumber.parse(person.identity_number, birth_date=person.birth_date)
+        source = "birth_date" if person.birth_date is not None else "identity_number"
+        check_lifetime(number.birth_date, day, ledger.max_age_years, field=f"{field}.{source}")
     if isinstance(line, Grant):
         named.add(f"case:{line.case}")
     elif isinstance(line, GrantRelief):

@@ -54,7 +54,7 @@ from domain.errors import (
     NotFoundError,
 )
 from domain.money import ZERO, require_money, round_to_fen
-from domain.months import Month, parse_month
+from domain.months import BUREAU_TIME_ZONE, Month, parse_month
 from domain.payroll_periods import (
     LastClose,
     PayrollLine,
@@ -64,7 +64,13 @@ from domain.payroll_periods import (
 )
 from domain.people.identity import IdentityNumber, PersonReferences
 from domain.people.index import PersonIndex
-from domain.people.person import Person, PersonInput, identify
+from domain.people.person import (
+    DEFAULT_MAX_AGE_YEARS,
+    Person,
+    PersonInput,
+    check_lifetime,
+    identify,
+)
 from domain.people.personal_data import PersonalDataAsCiphertext
 from domain.regions import RegionCatalogue
 from domain.relief import Relief, ReliefKind, ReviewOutcome
@@ -80,7 +86,8 @@ register_moved_modules()
 class Ledger(RecordingApplication):
     """Settings come from the environment: LEDGER_PERSONAL_DATA_KEY (base64 AES key),
     LEDGER_PERSON_REF_KEY (base64 HMAC key), LEDGER_REGION_CATALOGUE (optional file),
-    LEDGER_RELIEF_CAP_MULTIPLE (default 6), LEDGER_GRADUAL_EXIT_MAX_MONTHS (default 6)."""
+    LEDGER_RELIEF_CAP_MULTIPLE (default 6), LEDGER_GRADUAL_EXIT_MAX_MONTHS (default 6),
+    LEDGER_MAX_AGE_YEARS (default 130: older people named in a decision are refused)."""
 
     name = "ledger"
 
@@ -96,6 +103,7 @@ class Ledger(RecordingApplication):
         self.regions = RegionCatalogue.load(self.env.get("LEDGER_REGION_CATALOGUE"))
         self.relief_cap_multiple = Decimal(self.env.get("LEDGER_RELIEF_CAP_MULTIPLE", "6"))
         self.gradual_exit_max_months = int(self.env.get("LEDGER_GRADUAL_EXIT_MAX_MONTHS", "6"))
+        self.max_age_years = int(self.env.get("LEDGER_MAX_AGE_YEARS", str(DEFAULT_MAX_AGE_YEARS)))
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -181,6 +189,7 @@ class Ledger(RecordingApplication):
         checked = _case_programme(programme)
         self.regions.check(region)
         people = self._identify(persons, household=checked.is_dibao)
+        self._check_lifetimes(persons, people, at, [f"persons[{n}]" for n in range(len(people))])
         facts = CaseFacts(
             members=tuple(p.reference for p in people) if checked.is_dibao else (),
             income=require_money(income, "income") if income is not None else None,
@@ -238,6 +247,20 @@ class Ledger(RecordingApplication):
                 )
             first[found.reference] = number
         return people
+
+    def _check_lifetimes(
+        self,
+        given: Sequence[PersonInput],
+        people: Sequence[Person],
+        at: datetime,
+        fields: Sequence[str],
+    ) -> None:
+        """Each person was born by the decision's day (in the bureau's time zone) and is not
+        older than the limit; a refusal names the person's field (``persons[1]...``)."""
+        day = at.astimezone(BUREAU_TIME_ZONE).date()
+        for entered, person, field in zip(given, people, fields, strict=True):
+            named = "birth_date" if entered.birth_date is not None else "identity_number"
+            check_lifetime(person.birth_date, day, self.max_age_years, field=f"{field}.{named}")
 
     def _check_eligible(
         self, programme: Programme, region: str, facts: CaseFacts, month: Month, uow: UnitOfWork
@@ -316,7 +339,7 @@ class Ledger(RecordingApplication):
             if "income" in values:
                 values["income"] = require_money(values["income"], "income")
             check_facts(case.programme, (before.facts or CaseFacts()).updated(values))
-            joiners, leavers = self._membership_changes(case, joining, leaving)
+            joiners, leavers = self._membership_changes(case, joining, leaving, at)
         except InvalidInputError as refusal:
             raise refusal.within("changes") from None
         if joiners:
@@ -343,7 +366,7 @@ class Ledger(RecordingApplication):
         return Receipt(case.id, uow.save(case, *indexes))
 
     def _membership_changes(
-        self, case: Case, joining: Sequence[PersonInput], leaving: Sequence[str]
+        self, case: Case, joining: Sequence[PersonInput], leaving: Sequence[str], at: datetime
     ) -> tuple[list[Person], list[str]]:
         """The persons joining, identified, and the references of the members leaving."""
         if not joining and not leaving:
@@ -356,12 +379,12 @@ class Ledger(RecordingApplication):
             raise InvalidInputError(
                 f"a household has at most {MAX_HOUSEHOLD} members", field="members_joining"
             )
-        joiners = []
-        for number, person in enumerate(joining):
-            try:
-                joiners.append(identify(person, self.references))
-            except InvalidInputError as refusal:
-                raise refusal.within(f"members_joining[{number}]") from None
+        fields = [f"members_joining[{number}]" for number in range(len(joining))]
+        joiners = [
+            _identified(person, self.references, field)
+            for person, field in zip(joining, fields, strict=True)
+        ]
+        self._check_lifetimes(joining, joiners, at, fields)
         leavers = []
         for number, text in enumerate(leaving):
             try:
@@ -572,6 +595,7 @@ class Ledger(RecordingApplication):
             raise InvalidInputError("a relief needs a reason", field="reason")
         money = require_money(amount, "amount")
         people = [_identified(person, self.references, "person")]
+        self._check_lifetimes([person], people, at, ["person"])
         standard = parameters_in_force(
             self._standards(uow),
             dibao_programme_for(area),

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from domain.errors import InvalidInputError
+from domain.ages import age_on
+from domain.errors import ImplausibleBirthDateError, InvalidInputError
 from domain.people.identity import IdentityNumber, PersonReferences
 from domain.people.personal_data import PersonalData
 
 MAX_NAME_LENGTH = 100
+DEFAULT_MAX_AGE_YEARS = 130  # older than anyone known to have lived
 
 
 @dataclass(frozen=True)
@@ -51,3 +53,20 @@ def identify(person: PersonInput, references: PersonReferences) -> Person:
             f"a name is 1 to {MAX_NAME_LENGTH} printable characters", field="name"
         )
     return Person(references.reference(number), number, name)
+
+
+def check_lifetime(birth_date: date, day: date, max_age_years: int, *, field: str) -> None:
+    """Refuse a person born after ``day`` (the decision's) or older than ``max_age_years``
+    on it: such a birth date is a mistyped identity number, not a person to pay."""
+    if birth_date > day:
+        raise ImplausibleBirthDateError(
+            f"the birth date in the identity number is after the day of the decision ({day}): "
+            "please re-type the number",
+            field=field,
+        )
+    if age_on(day, birth_date) > max_age_years:
+        raise ImplausibleBirthDateError(
+            f"the birth date in the identity number makes the person older than "
+            f"{max_age_years} on the day of the decision ({day}): please re-type the number",
+            field=field,
+        )

@@ -257,24 +257,43 @@ class ReadSide:
         ]
 
     def overdue_reviews(
-        self, today: date, position: int, offset: int = 0, limit: int | None = None
+        self,
+        today: date,
+        position: int,
+        offset: int = 0,
+        limit: int | None = None,
+        regions: frozenset[str] | None = None,
     ) -> list[OverdueReview]:
         """Emergency relief not yet reviewed, whose review was due before ``today``, in order
-        of due date: ``limit`` of them (None: all) from the ``offset``-th."""
+        of due date: ``limit`` of them (None: all) from the ``offset``-th, in ``regions``
+        (None: every region)."""
         page, page_params = _page(offset, limit)
+        in_regions, region_params = _in_regions(regions)
         rows = self.views.fetchall(
-            f"SELECT relief_id, region, relief_date, due FROM relief_reviews WHERE {OVERDUE} "
-            f"ORDER BY due, relief_id{page}",
-            [position, position, today.isoformat(), *page_params],
+            f"SELECT relief_id, region, relief_date, due FROM relief_reviews WHERE {OVERDUE}"
+            f"{in_regions} ORDER BY due, relief_id{page}",
+            [position, position, today.isoformat(), *region_params, *page_params],
         )
         return [
             OverdueReview(relief_id, region, date.fromisoformat(day), date.fromisoformat(due))
             for relief_id, region, day, due in rows
         ]
 
-    def overdue_review_count(self, today: date, position: int) -> int:
+    def overdue_review_count(
+        self, today: date, position: int, regions: frozenset[str] | None = None
+    ) -> int:
+        in_regions, region_params = _in_regions(regions)
         rows = self.views.fetchall(
-            f"SELECT COUNT(*) FROM relief_reviews WHERE {OVERDUE}",
-            (position, position, today.isoformat()),
+            f"SELECT COUNT(*) FROM relief_reviews WHERE {OVERDUE}{in_regions}",
+            (position, position, today.isoformat(), *region_params),
         )
         return int(rows[0][0])
+
+
+def _in_regions(regions: frozenset[str] | None) -> tuple[str, list[str]]:
+    """A filter to ``regions`` (None: no filter; none at all: nothing passes)."""
+    if regions is None:
+        return "", []
+    if not regions:
+        return " AND 1 = 0", []
+    return f" AND region IN ({', '.join('?' for _ in regions)})", sorted(regions)

@@ -35,7 +35,21 @@ def run(
     report = Report(quick=quick, scale=plan.scale)
     effective = Month.at(datetime.now(UTC))
     echo(f"Writing the decade's decisions at scale {plan.scale:g} ...")
-    decisions = decisions_file(folder, plan.seed, plan.scale)
+    with decisions_file(plan.seed, plan.scale) as decisions:
+        _measure(report, plan, stores, folder, decisions, effective, echo)
+    report.machine["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return report
+
+
+def _measure(
+    report: Report,
+    plan: Plan,
+    stores: Sequence[Store],
+    folder: Path,
+    decisions: Path,
+    effective: Month,
+    echo: Callable[[str], None],
+) -> None:
     echo("Importing them without a database, for the share of the domain rules ...")
     memory_seconds = sections.memory_import_seconds(decisions)
     for store in stores:
@@ -58,5 +72,3 @@ def run(
             )
             report.comparisons += comparisons
             report.measures += measures
-    report.machine["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    return report

@@ -16,6 +16,7 @@ from api.services.importing import import_file
 from domain.application.ledger import Ledger
 from domain.months import Month
 from domain.people.identity import IdentityNumber
+from domain.regions import RegionCatalogue
 from projections.engine.projector import Projector
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
@@ -328,8 +329,9 @@ def http(
         return ("POST", "/cases", grants.next().body)
 
     with serving("api.app:create_app", env, factory=True, ready_path="/ready") as port:
-        viewer = mint_token(secret, "bench-viewer", Role.VIEWER, 60)
-        caseworker = mint_token(secret, "bench-caseworker", Role.CASEWORKER, 60)
+        regions = RegionCatalogue.load(settings.region_catalogue).names
+        viewer = mint_token(secret, "bench-viewer", Role.VIEWER, 60, regions=regions)
+        caseworker = mint_token(secret, "bench-caseworker", Role.CASEWORKER, 60, regions=regions)
         searched = load(port, search, clients=clients, seconds=seconds, token=viewer)
         granted = load(port, grant, clients=clients, seconds=seconds, token=caseworker)
     comparisons = [

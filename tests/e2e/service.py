@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +12,7 @@ from httpx2 import Response
 
 from api.app import create_app
 from api.core.bootstrap import Runtime
-from api.core.identities import Role, mint_token
+from api.core.identities import CITY_WIDE_ROLES, Role, mint_token
 from api.core.settings import Settings
 
 
@@ -26,14 +26,23 @@ class Service:
         runtime: Runtime = self.client.app.state.runtime  # type: ignore[attr-defined]
         return runtime
 
-    def token(self, role: Role, user: str | None = None) -> str:
+    def token(
+        self, role: Role, user: str | None = None, regions: Collection[str] | None = None
+    ) -> str:
+        """A token of the service's own; ``regions`` by default every region of the
+        catalogue for caseworkers, approvers and viewers, the whole city for the others."""
         secret = self.settings.jwt_secret
         if secret is None:
             raise ValueError("no signing key")
-        return mint_token(secret.get_secret_value(), user or f"{role.value}-1", role, 60)
+        if regions is None and role not in CITY_WIDE_ROLES:
+            regions = self.runtime.ledger.regions.names
+        name = user or f"{role.value}-1"
+        return mint_token(secret.get_secret_value(), name, role, 60, regions=regions)
 
-    def as_(self, role: Role, user: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(role, user)}"}
+    def as_(
+        self, role: Role, user: str | None = None, regions: Collection[str] | None = None
+    ) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, user, regions)}"}
 
     def post(
         self, path: str, body: Any, role: Role, user: str | None = None, **headers: str
@@ -45,7 +54,7 @@ class Service:
 
 
 @contextmanager
-def running(database_url: str) -> Iterator[Service]:
-    settings = Settings(database_url=database_url)
+def running(database_url: str, **settings_given: Any) -> Iterator[Service]:
+    settings = Settings(database_url=database_url, **settings_given)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield Service(client, settings)

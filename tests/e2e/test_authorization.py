@@ -14,7 +14,7 @@ import pytest
 from api.core.identities import Role, mint_token
 from domain.people.person import PersonInput
 from tests.e2e.service import Service, running
-from tests.support import QIBIN, identity_number
+from tests.support import QIBIN, identity_number, public_development_key
 
 CW, AP, FI, AU, VI = Role.CASEWORKER, Role.APPROVER, Role.FINANCE, Role.AUDITOR, Role.VIEWER
 STAFF = {CW, AP, FI, AU}
@@ -225,3 +225,13 @@ def test_expired_unsigned_and_tampered_tokens_are_refused(
         )
         assert answer.status_code == 401, token
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_token_signed_with_the_public_development_key_of_old_is_refused(
+    service: Service, seeded: tuple[str, str]
+) -> None:
+    forged = mint_token(public_development_key("token signing"), "mallory", AU, 5)
+    answer = service.client.get(
+        "/audit/verification", headers={"Authorization": f"Bearer {forged}"}
+    )
+    assert answer.status_code == 401

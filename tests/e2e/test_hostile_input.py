@@ -185,6 +185,21 @@ CORPUS = [
         names="birth_date",
     ),
     Hostile(
+        "someone born in 2099",
+        body=someone(identity_number(date(2099, 1, 1), 5)),
+        names="persons[0].identity_number",
+    ),
+    Hostile(
+        "someone born in 1800",
+        body=someone(identity_number(date(1800, 1, 1), 5)),
+        names="persons[0].identity_number",
+    ),
+    Hostile(
+        "a division code of no province",
+        body=someone(identity_number(date(1960, 1, 1), 5, region="990611")),
+        names="identity_number",
+    ),
+    Hostile(
         "a bad number in a search",
         path="/entitlements/search",
         role=VI,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 def test_the_demo_verifies_and_its_views_and_totals_equal_a_replay(
     runtime: Runtime, tmp_path: Path
 ) -> None:
-    result = run_demo(runtime, tmp_path, 1, SCALE, lambda _: None)
+    result = run_demo(runtime, 1, SCALE, lambda _: None)
     assert result.verified
     assert result.paid["elderly-allowance"] > 0
     scratch = open_views(runtime.ledger.env, schema="ledger_rebuild")
@@ -61,14 +62,15 @@ def test_the_demo_verifies_and_its_views_and_totals_equal_a_replay(
         assert decade_paid(rebuilt) == result.paid
     finally:
         scratch.close()
-    again = run_demo(runtime, tmp_path, 1, SCALE, lambda _: None)
+    again = run_demo(runtime, 1, SCALE, lambda _: None)
     assert again.events == result.events  # a second run reuses what is loaded
 
 
 def test_a_file_with_bad_lines_names_them_and_stores_nothing(
     runtime: Runtime, tmp_path: Path
 ) -> None:
-    good = decisions_file(tmp_path, 1, SCALE).read_text(encoding="utf-8").splitlines()
+    with decisions_file(1, SCALE) as generated:
+        good = generated.read_text(encoding="utf-8").splitlines()
     lines = good[:300]
     lines[10] = lines[10].replace('"set_standard"', '"set_standards"')
     grant = next(n for n, text in enumerate(lines) if '"decision": "grant"' in text)
@@ -91,8 +93,6 @@ def test_a_file_with_bad_lines_names_them_and_stores_nothing(
 def test_an_interrupted_import_resumes_without_duplicates(
     runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = decisions_file(tmp_path, 1, SCALE)
-    grants = path.read_text(encoding="utf-8").count('"decision": "grant"')
     calls = 0
     original = importer.apply
 
@@ -104,12 +104,15 @@ def test_an_interrupted_import_resumes_without_duplicates(
         original(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(importer, "apply", dying_apply)
-    with pytest.raises(KeyboardInterrupt):
+    with decisions_file(1, SCALE) as path, pytest.raises(KeyboardInterrupt):
         import_file(runtime.ledger, runtime.views, path)
     interrupted_at = runtime.ledger.position
     assert interrupted_at > 0
     monkeypatch.setattr(importer, "apply", original)
-    result = import_file(runtime.ledger, runtime.views, path)
+    # The file is gone; generated again for the same seed and scale, it is the same file.
+    with decisions_file(1, SCALE) as path:
+        grants = path.read_text(encoding="utf-8").count('"decision": "grant"')
+        result = import_file(runtime.ledger, runtime.views, path)
     assert result.already_imported > 0
     assert result.already_imported + result.imported == result.lines
     topic = f"{Case.__module__}:{Case.Granted.__qualname__}"
@@ -126,16 +129,15 @@ def test_the_demo_on_a_ledger_holding_another_demo_refuses_in_one_line_saying_wh
 ) -> None:
     ledger_file = tmp_path / "var" / "ledger.db"
     env = {"LEDGER_DATABASE_URL": f"sqlite:///{ledger_file}"}
-    small = decisions_file(tmp_path / "var", 1, SCALE).read_text(encoding="utf-8").splitlines()
+    with decisions_file(1, SCALE) as path:
+        small = path.read_text(encoding="utf-8").splitlines()
     first_months = tmp_path / "small.jsonl"
     first_months.write_text("\n".join(small[:300]) + "\n", encoding="utf-8")
     runner = CliRunner()
     imported = runner.invoke(main, ["import", str(first_months)], env=env)
     assert imported.exit_code == 0, imported.output
     position = int(imported.stdout.split()[-1])
-    result = runner.invoke(
-        main, ["demo", "--scale", "0.002", "--folder", str(tmp_path / "var")], env=env
-    )
+    result = runner.invoke(main, ["demo", "--scale", "0.002"], env=env)
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     (refusal,) = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
@@ -152,7 +154,8 @@ def test_an_import_refused_for_many_bad_lines_lists_them_and_says_there_may_be_m
     tmp_path: Path,
 ) -> None:
     env = {"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"}
-    small = decisions_file(tmp_path, 1, SCALE).read_text(encoding="utf-8").splitlines()
+    with decisions_file(1, SCALE) as path:
+        small = path.read_text(encoding="utf-8").splitlines()
     runner = CliRunner()
     first = tmp_path / "first.jsonl"
     first.write_text("\n".join(small[:300]) + "\n", encoding="utf-8")
@@ -168,3 +171,28 @@ def test_an_import_refused_for_many_bad_lines_lists_them_and_says_there_may_be_m
         f"Error: {importer.MAX_REPORTED} bad lines are listed and the check stopped there, so "
         "there may be more; nothing was stored"
     ) in result.stderr
+
+
+def test_the_demo_leaves_no_identity_number_or_name_in_the_clear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the ledger's default place: var/ here
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    result = CliRunner().invoke(
+        main, ["demo", "--scale", "0.002"], env={"LEDGER_DATABASE_URL": None}
+    )
+    assert result.exit_code == 0, result.output
+    people = [
+        person
+        for decision in generate(1, 0.002)
+        for person in [*decision.get("persons", []), decision.get("person", {})]
+        if person
+    ]
+    secrets = {p["identity_number"].encode() for p in people} | {p["name"].encode() for p in people}
+    assert len(secrets) > 20
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert {path.parent.name for path in written} == {"var"}
+    for path in written:
+        content = path.read_bytes()
+        assert [s.decode() for s in secrets if s in content] == [], path.name

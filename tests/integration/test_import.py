@@ -13,7 +13,7 @@ import pytest
 
 from api.core.bootstrap import Runtime, opened
 from api.core.settings import Settings
-from api.services.importing import import_file
+from api.services.importing import BadFileError, check_file, import_file
 from domain.months import Month
 from projections.reads.period_accounts import Accounts
 from projections.reads.read_side import ReadSide
@@ -125,3 +125,41 @@ class TestImportOnSQLite(OnSQLite, ImportOnStore):
 
 class TestImportOnPostgreSQL(OnPostgreSQL, ImportOnStore):
     pass
+
+
+def test_the_file_check_refuses_people_born_after_their_decision_or_too_long_ago(
+    tmp_path: Path,
+) -> None:
+    def grant(case: str, at: str, *births: date) -> dict[str, Any]:
+        return {
+            "decision": "grant",
+            "at": at,
+            "actor": "caseworker-1",
+            "case": case,
+            "programme": "dibao-urban",
+            "region": QIBIN,
+            "effective": "2020-03",
+            "persons": [
+                {"identity_number": identity_number(birth, n), "name": f"成员{n}"}
+                for n, birth in enumerate(births, start=1)
+            ],
+            "income": "200",
+            "reason": "application assessed",
+        }
+
+    lines = [
+        standard("2020-01", "600", "2020-01-02T09:00:00+08:00"),
+        grant("born-later", "2020-03-02T10:00:00+08:00", date(1980, 1, 1), date(2020, 3, 3)),
+        grant("born-1800", "2020-03-02T10:00:00+08:00", date(1800, 1, 1)),
+        grant("newborn", "2020-03-02T10:00:00+08:00", date(2020, 3, 2)),
+    ]
+    path = tmp_path / "decisions.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    with opened(Settings(database_url="memory:")) as runtime:
+        with pytest.raises(BadFileError) as refused:
+            check_file(runtime.ledger, path)
+        assert runtime.ledger.position == 0
+    assert [(bad.number, bad.reason.split(":")[0]) for bad in refused.value.bad] == [
+        (2, "persons[1].identity_number"),
+        (3, "persons[0].identity_number"),
+    ]

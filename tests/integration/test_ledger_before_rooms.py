@@ -1,7 +1,8 @@
 """A ledger written before the code was grouped into rooms still loads, projects and verifies.
 
 tests/fixtures/ledger-before-rooms.db.gz is an SQLite event store written by that code with
-the development keys; its events name their classes by the old module paths
+the public development keys it had then (derived from fixed strings; the ledger no longer
+has them, so this test gives them itself); its events name their classes by the old module paths
 (``domain.case:Case.Granted``, ``domain.payroll:PayrollPeriods.PeriodClosed``, ...).
 tests/fixtures/ledger-before-rooms.json holds what that code computed from it: the audit
 chain's head, the position, the number of closed periods and the reconciliation rows.
@@ -34,6 +35,7 @@ from domain.relief import Relief
 from domain.standards import StandardSchedule
 from projections.reads import audit_chain
 from projections.reads.period_accounts import Accounts, reconcile
+from tests.support import public_development_key
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RECORDED: dict[str, Any] = json.loads(
@@ -52,15 +54,17 @@ AGGREGATE_CLASSES: dict[str, type[Aggregate]] = {
 
 
 def open_old_ledger(folder: Path) -> Iterator[Runtime]:
-    """The fixture unzipped into ``folder``, opened with the development keys, projected."""
+    """The fixture unzipped into ``folder``, opened with the keys it was written with,
+    projected."""
     path = folder / "ledger.db"
     with gzip.open(FIXTURES / "ledger-before-rooms.db.gz") as packed, path.open("wb") as file:
         shutil.copyfileobj(packed, file)
     settings = Settings(
         database_url=f"sqlite:///{path}",
         environment="development",
-        personal_data_key=None,  # the development keys it was written with
-        person_ref_key=None,
+        personal_data_key=public_development_key("personal data"),
+        person_ref_key=public_development_key("person references"),
+        jwt_secret=public_development_key("token signing"),
         region_catalogue=None,
     )
     with opened(settings) as runtime:

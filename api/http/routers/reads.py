@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.http.deps import Accountant, Anyone, KnowledgeDep, RuntimeDep, Staff
+from api.http.deps import Accountant, Anyone, KnowledgeDep, RuntimeDep, Staff, refuse_outside
 from api.http.formats import (
     POSITION_HEADER,
     AcceptedFormat,
@@ -93,8 +93,8 @@ def roll(
 def entitlements(
     body: IdentityQuery, runtime: RuntimeDep, user: Anyone, knowledge: KnowledgeDep
 ) -> EntitlementsPublic:
-    """What a person is entitled to across programmes in a month. The identity number goes
-    in the body, never in the URL."""
+    """What a person is entitled to across programmes in a month, in the regions you serve.
+    The identity number goes in the body, never in the URL."""
     number = IdentityNumber.parse(body.identity_number)
     reference = runtime.ledger.references.reference(number)
     found = runtime.read_side.entitlements(reference, knowledge.as_of, knowledge.position)
@@ -110,6 +110,7 @@ def entitlements(
                 status=e.status,
             )
             for e in found
+            if user.serves(e.region)
         ],
     )
 
@@ -128,11 +129,17 @@ def totals(
     programme: AnyProgramme | None = None,
     region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
 ) -> TotalsPublic | Response:
-    """Entitled amount and cases per programme and region; for a closed month also what was
-    paid, settled since, and is outstanding. As JSON, or as CSV (`Accept: text/csv`), where
-    the amounts of a month not yet closed are empty."""
+    """Entitled amount and cases per programme and region you serve; for a closed month also
+    what was paid, settled since, and is outstanding. As JSON, or as CSV (`Accept: text/csv`),
+    where the amounts of a month not yet closed are empty."""
+    if region is not None:
+        refuse_outside(runtime, user, region)
     month, position = knowledge.as_of, knowledge.position
-    rows = month_totals(runtime.views, month, position, programme, region)
+    rows = [
+        r
+        for r in month_totals(runtime.views, month, position, programme, region)
+        if user.serves(r.region)
+    ]
     if answer_as is Format.CSV:
         return csv_response(
             ("programme", "region", "cases", "entitled", "paid", "settled", "outstanding"),
@@ -155,6 +162,7 @@ def totals(
             outstanding=row.outstanding,
         )
         for row in rows
+        if user.serves(row.region)
     ]
     return TotalsPublic(as_of=str(knowledge.as_of), position=knowledge.position, totals=out)
 
@@ -166,10 +174,11 @@ def reconciliation(
     knowledge: KnowledgeDep,
     year: Annotated[int | None, Query(ge=1900, le=2999)] = None,
 ) -> ReconciliationPublic:
-    """Per programme and year of closed months: entitled, paid, arrears, recoveries,
-    outstanding, as known at the position asked for."""
+    """Per programme and year of closed months in the regions you serve: entitled, paid,
+    arrears, recoveries, outstanding, as known at the position asked for."""
     position = knowledge.position
-    rows = reconcile(Accounts(runtime.views).closed_months(position))
+    months = Accounts(runtime.views).closed_months(position)
+    rows = reconcile([month for month in months if user.serves(month.region)])
     return ReconciliationPublic(
         position=position,
         rows=[

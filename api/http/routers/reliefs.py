@@ -52,11 +52,11 @@ def overdue_reviews(
     response: Response,
     today: Annotated[date | None, Query(description="Default: today in Asia/Shanghai")] = None,
 ) -> OverdueReviewsPublic:
-    """Emergency relief paid but not reviewed within 30 days of its date, as known at the
-    position asked for, in order of due date, a page at a time."""
+    """Emergency relief paid but not reviewed within 30 days of its date, in the regions you
+    serve, as known at the position asked for, in order of due date, a page at a time."""
     day = today or datetime.now(BUREAU_TIME_ZONE).date()
     read, position = runtime.read_side, knowledge.position
-    total = read.overdue_review_count(day, position)
+    total = read.overdue_review_count(day, position, user.regions)
     links = page.links(request, total, {"today": day.isoformat(), "known_at_position": position})
     response.headers.update({POSITION_HEADER: str(position), **link_header(links)})
     return OverdueReviewsPublic(
@@ -70,7 +70,7 @@ def overdue_reviews(
             OverdueReviewPublic(
                 relief_id=r.relief_id, region=r.region, relief_date=r.relief_date, due=r.due
             )
-            for r in read.overdue_reviews(day, position, page.offset, page.limit)
+            for r in read.overdue_reviews(day, position, page.offset, page.limit, user.regions)
         ],
     )
 

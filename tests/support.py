@@ -39,7 +39,9 @@ def public_development_key(purpose: str) -> str:
 
 
 def ledger_at(database_url: str) -> Ledger:
-    return Ledger(Settings(database_url=database_url).ledger_env())
+    settings = Settings(database_url=database_url)
+    settings.keep_development_keys()
+    return Ledger(settings.ledger_env())
 
 
 def memory_ledger() -> Ledger:

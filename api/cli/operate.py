@@ -198,6 +198,7 @@ def token(user: str, role: str, regions: tuple[str, ...], minutes: int | None) -
     """
     settings = Settings()
     settings.announce()
+    settings.keep_development_keys()
     if settings.jwt_secret is None:
         raise click.ClickException("no token signing key is configured (LEDGER_JWT_SECRET)")
     acting = Role(role)

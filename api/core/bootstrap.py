@@ -82,6 +82,8 @@ def opened(
     be stored already (``LedgerNotFoundError``): reading creates nothing."""
     settings = settings or Settings()
     settings.announce()
+    if create:
+        settings.keep_development_keys()
     env = settings.ledger_env()
     if create:
         prepare_ledger_place(env)

@@ -48,13 +48,26 @@ def process_keys() -> dict[str, str]:
     return dict(_process_keys)
 
 
-def installation_keys(path: Path) -> dict[str, str]:
-    """The keys in ``path``, written first with new random keys if there is no such file.
+_pending_keys: dict[Path, dict[str, str]] = {}
 
-    Two processes starting at once end with the same keys: each writes a complete file of its
-    own and links it into place; the link fails for the second, which reads the first's."""
+
+def keys_for(path: Path) -> dict[str, str]:
+    """The keys in ``path`` if it exists; else keys made for this process, the same for every
+    caller, kept in ``path`` by ``keep_keys`` once a ledger is created (reading creates
+    nothing)."""
+    if path.exists():
+        return read_keys(path)
+    return dict(_pending_keys.setdefault(path, {name: new_key() for name in KEY_NAMES}))
+
+
+def keep_keys(path: Path) -> dict[str, str]:
+    """Write this process's keys into ``path`` unless it exists; the keys ``path`` holds.
+
+    Two processes keeping keys at once end with the same keys: each writes a complete file of
+    its own and links it into place; the link fails for the second, which reads the first's."""
     if not path.exists():
-        _write_once(path, "".join(f"{name}={new_key()}\n" for name in KEY_NAMES))
+        keys = _pending_keys.setdefault(path, {name: new_key() for name in KEY_NAMES})
+        _write_once(path, "".join(f"{name}={keys[name]}\n" for name in KEY_NAMES))
     return read_keys(path)
 
 

@@ -23,7 +23,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.core.identities import OidcProvider
-from api.core.keys import KEYS_FILE_NAME, installation_keys, process_keys
+from api.core.keys import KEYS_FILE_NAME, keep_keys, keys_for, process_keys
 from projections.storage.event_store import LedgerPostgresRecorder
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     oidc_regions_claim: str = "regions"
     max_body_bytes: int = 64 * 1024
     _keys_source: str = PrivateAttr(default="the environment")
+    _generated: list[str] = PrivateAttr(default_factory=list)  # key settings made here
 
     @field_validator("database_url")
     @classmethod
@@ -89,11 +90,7 @@ class Settings(BaseSettings):
             variable = f"LEDGER_{name.upper()}"
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                text = (
-                    "set (hidden)"
-                    if variable in given
-                    else f"generated for development, kept in {self._keys_source}"
-                )
+                text = "set (hidden)" if variable in given else f"generated ({self._keys_source})"
             elif name == "database_url":
                 text = masked_url(value)
             elif value is None:
@@ -126,11 +123,22 @@ class Settings(BaseSettings):
                 'python -c "import os, base64; print(base64.b64encode(os.urandom(32)).decode())")'
             )
         path = self.development_keys_file()
-        keys = process_keys() if path is None else installation_keys(path)
-        for field in missing:
-            setattr(self, field, SecretStr(keys[KEY_SETTINGS[field]]))
+        keys = process_keys() if path is None else keys_for(path)
+        self._generated = missing
+        self._use_keys(keys)
         self._keys_source = "this process's memory" if path is None else str(path)
         return self
+
+    def _use_keys(self, keys: dict[str, str]) -> None:
+        for field in self._generated:
+            setattr(self, field, SecretStr(keys[KEY_SETTINGS[field]]))
+
+    def keep_development_keys(self) -> None:
+        """Keep the generated development keys in their file, where a ledger is created or
+        a token minted: from then on every process of this installation uses them."""
+        path = self.development_keys_file()
+        if self._generated and path is not None:
+            self._use_keys(keep_keys(path))
 
     def oidc_provider(self) -> OidcProvider | None:
         """The OpenID Connect provider whose tokens are accepted, when one is set."""

@@ -152,10 +152,17 @@ def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
     if isinstance(line, Reassess):
         joining = line.changes.members_joining or []
         persons += [(f"changes.members_joining[{n}]", p) for n, p in enumerate(joining)]
-        for leaving in line.changes.members_leaving or ():
-            IdentityNumber.parse(leaving)
+        for n, leaving in enumerate(line.changes.members_leaving or ()):
+            try:
+                IdentityNumber.parse(leaving)
+            except LedgerRefusal as refusal:
+                refusal.field = f"changes.members_leaving[{n}]"  # the item is the number
+                raise refusal from None
     for field, person in persons:
-        number = IdentityNumber.parse(person.identity_number, birth_date=person.birth_date)
+        try:
+            number = IdentityNumber.parse(person.identity_number, birth_date=person.birth_date)
+        except LedgerRefusal as refusal:
+            raise refusal.within(field) from None
         source = "birth_date" if person.birth_date is not None else "identity_number"
         check_lifetime(number.birth_date, day, ledger.max_age_years, field=f"{field}.{source}")
     if isinstance(line, Grant):

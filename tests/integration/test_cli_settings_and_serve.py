@@ -34,7 +34,7 @@ def test_settings_show_what_is_in_effect_with_every_secret_masked(
         "environment",
     ]
     assert shown["LEDGER_PERSONAL_DATA_KEY"] == ["set", "(hidden)", "environment"]
-    assert shown["LEDGER_JWT_SECRET"] == ["the", "public", "development", "key", "default"]
+    assert shown["LEDGER_JWT_SECRET"] == ["generated", "(var/ledger.keys)", "default"]
     assert shown["LEDGER_TOKEN_MINUTES"] == ["60", "environment"]
     assert shown["LEDGER_RELIEF_CAP_MULTIPLE"] == ["6", "default"]
     assert "s3cret" not in result.output

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api.cli import main
 from api.core.identities import Role, TokenReader
-from api.core.keys import installation_keys
+from api.core.keys import keep_keys
 from api.core.settings import KEY_SETTINGS, Settings
 from domain.people.person import PersonInput
 from tests.support import QIBIN, identity_number, ledger_at, public_development_key
@@ -43,6 +43,8 @@ def test_a_new_installation_makes_random_keys_that_only_its_owner_may_read(
 ) -> None:
     first = Settings(database_url=f"sqlite:///{tmp_path}/one/ledger.db")
     keys_file = tmp_path / "one" / "ledger.keys"
+    assert not keys_file.parent.exists()  # reading settings creates nothing
+    first.keep_development_keys()  # as creating the ledger does
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
     keys = keys_of(first)
     assert not set(keys.values()) & PUBLIC_KEYS
@@ -61,6 +63,7 @@ def test_postgresql_keeps_its_development_keys_in_the_folder_its_setting_names(
 ) -> None:
     url = "postgresql://root@127.0.0.1:5432/ledger"
     settings = Settings(database_url=url, keys_folder=tmp_path / "keys")
+    settings.keep_development_keys()
     assert (tmp_path / "keys" / "ledger.keys").exists()
     assert keys_of(Settings(database_url=url, keys_folder=tmp_path / "keys")) == keys_of(settings)
 
@@ -68,14 +71,14 @@ def test_postgresql_keeps_its_development_keys_in_the_folder_its_setting_names(
 def test_processes_starting_at_once_agree_on_one_set_of_keys(tmp_path: Path) -> None:
     path = tmp_path / "ledger.keys"
     with ThreadPoolExecutor(8) as pool:
-        found = list(pool.map(lambda _: installation_keys(path), range(16)))
+        found = list(pool.map(lambda _: keep_keys(path), range(16)))
     assert all(keys == found[0] for keys in found)
     assert [p.name for p in tmp_path.iterdir()] == ["ledger.keys"]
 
 
 def test_a_keys_file_that_others_may_read_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/ledger.db"
-    Settings(database_url=url)
+    Settings(database_url=url).keep_development_keys()
     os.chmod(tmp_path / "ledger.keys", 0o644)
     with pytest.raises(ValidationError, match="chmod 600"):
         Settings(database_url=url)

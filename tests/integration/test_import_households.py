@@ -128,8 +128,16 @@ class ImportHouseholdsOnStore:
         with pytest.raises(BadFileError) as refusal:
             import_file(runtime.ledger, runtime.views, self.write(tmp_path / "bad.jsonl", lines))
         assert [(bad.number, bad.reason) for bad in refusal.value.bad] == [
-            (3, "the birth date given disagrees with the one in the identity number"),
-            (4, "the identity number's check character is wrong: please re-type the number"),
+            (
+                3,
+                "changes.members_joining[0].birth_date: the birth date given disagrees with the "
+                "one in the identity number",
+            ),
+            (
+                4,
+                "changes.members_leaving[0]: the identity number's check character is wrong: "
+                "please re-type the number",
+            ),
         ]
         assert runtime.ledger.position == 0
 

@@ -30,6 +30,7 @@ from api.http.routers import (
     reads,
     reliefs,
     standards,
+    subscriptions,
 )
 
 DESCRIPTION = """
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reads.router,
         audit.router,
         feed.router,
+        subscriptions.router,
         health.router,
         observability.router,
         problem_types.router,

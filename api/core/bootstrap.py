@@ -17,6 +17,7 @@ from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.health import DatabaseHealth
 from projections.storage.opening import open_views
+from projections.storage.subscriptions import SubscriptionStore
 
 
 @dataclass
@@ -46,6 +47,11 @@ class Runtime:
         return ChangeFeed(
             self.ledger.recorder, self.ledger.mapper, self.views, lambda: read.position
         )
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionStore:
+        """Webhook and broker subscriptions and how far each is delivered."""
+        return SubscriptionStore(self.views)
 
     @cached_property
     def tokens(self) -> TokenReader:

@@ -13,6 +13,7 @@ import click
 from api.cli.tables import echo_table
 from api.core.bootstrap import opened
 from api.services.broker import broker_transport
+from api.services.dci import DCI, DciNotifyTransport
 from api.services.delivery import WEBHOOK, DeliveryWorker, RetryPolicy, Transport, WebhookTransport
 
 
@@ -41,7 +42,8 @@ def deliver(project: bool, batch: int) -> None:
     with opened(project=project) as runtime:
         settings = runtime.settings
         transports: dict[str, Transport] = {
-            WEBHOOK: WebhookTransport(settings.delivery_timeout_seconds)
+            WEBHOOK: WebhookTransport(settings.delivery_timeout_seconds),
+            DCI: DciNotifyTransport(settings.delivery_timeout_seconds),
         }
         with broker_transport(settings, runtime.subscriptions) as nats:
             if nats is not None:
@@ -87,7 +89,7 @@ def deliveries(subscription_id: str | None, after: int, limit: int) -> None:
                     s.dead_position,
                     s.last_error,
                 )
-                for s in store.all(("webhook", "nats"))
+                for s in store.all(("webhook", "dci", "nats"))
             ]
             echo_table(
                 (

@@ -38,6 +38,11 @@ CREATE = (
     " latency_us BIGINT)",
     "CREATE INDEX IF NOT EXISTS delivery_attempts_by_subscription"
     " ON delivery_attempts (subscription_id, position)",
+    # The DCI interface's asynchronous transactions and the answer each got.
+    "CREATE TABLE IF NOT EXISTS dci_transactions ("
+    " sender_id TEXT NOT NULL, transaction_id TEXT NOT NULL, action TEXT NOT NULL,"
+    " status TEXT NOT NULL, response TEXT NOT NULL, at_us BIGINT NOT NULL,"
+    " PRIMARY KEY (sender_id, transaction_id, action))",
 )
 
 COLUMNS = (
@@ -304,3 +309,29 @@ class SubscriptionStore:
             (subscription_id, after, limit),
         )
         return [Attempt(*row) for row in rows]
+
+    # The DCI transactions.
+
+    def keep_transaction(
+        self, sender_id: str, transaction_id: str, action: str, status: str, response: str
+    ) -> None:
+        with self.views.transaction() as cursor:
+            cursor.execute(
+                "DELETE FROM dci_transactions WHERE sender_id = ? AND transaction_id = ?"
+                " AND action = ?",
+                (sender_id, transaction_id, action),
+            )
+            cursor.execute(
+                "INSERT INTO dci_transactions (sender_id, transaction_id, action, status,"
+                " response, at_us) VALUES (?, ?, ?, ?, ?, ?)",
+                (sender_id, transaction_id, action, status, response, now_us()),
+            )
+
+    def transaction(self, sender_id: str, transaction_id: str) -> list[tuple[str, str, str]]:
+        """(action, status, response) of each request of a transaction, oldest first."""
+        rows = self.views.fetchall(
+            "SELECT action, status, response FROM dci_transactions"
+            " WHERE sender_id = ? AND transaction_id = ? ORDER BY at_us",
+            (sender_id, transaction_id),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]

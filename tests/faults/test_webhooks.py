@@ -110,6 +110,12 @@ def test_every_event_reaches_every_subscriber_in_order_through_kills_errors_and_
             attempts = reader.request("GET", f"/subscriptions/{troubled_id}/deliveries").body
             outcomes = {(a["outcome"], a["status"]) for a in attempts["attempts"]}
             assert {("failed", 500), ("failed", None), ("delivered", 204)} <= outcomes
+            failures = sum(1 for a in attempts["attempts"] if a["outcome"] == "failed")
+            print(  # the figures docs/reliability.md records
+                f"\nevents {len(expected)}; steady: received {len(steady.received())}, "
+                f"distinct {len(steady.distinct())}, killed-worker point {killed_after}; "
+                f"troubled: received {len(troubled.received())}, failed attempts {failures}"
+            )
             state = reader.request("GET", f"/subscriptions/{steady_id}").body
             assert (state["state"], state["acknowledged"] >= expected[-1]) == ("active", True)
             reader.close()

@@ -49,6 +49,12 @@ the first page so that the pages stay consistent while decisions arrive. Rolls, 
 payroll periods are also given as CSV (`Accept: text/csv`); every such answer carries the
 position it was drawn at in the `Ledger-Position` header.
 
+Other systems keep up without polling: `GET /events` is the change feed (CloudEvents 1.0,
+`id` the ledger position; store `Feed-Next-After` and pass it as `after`), `GET
+/events/stream` the same as server-sent events; `POST /subscriptions` delivers it as
+Standard Webhooks (signed, at least once, in order; run `ledger deliver`); `/dci/registry`
+is the DCI social registry interface (search, subscribe, transaction status).
+
 Errors are `application/problem+json` (RFC 9457). A problem's `field` and `errors` name the
 input at fault by where it was sent and its path within: `body.persons[0].identity_number`,
 `query.as_of`, `path.case_id`, `header.Idempotency-Key`. Its `type` is one of these (each

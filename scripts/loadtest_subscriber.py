@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from api.services.webhook_signatures import WebhookVerificationError, verify
 from scripts.benchmarks.figures import percentile
-from scripts.loadtest import Client, Tokens
+from scripts.loadtest import Answer, Client, Tokens
 
 
 @dataclass
@@ -86,12 +86,21 @@ class LoadSubscriber:
             time.sleep(0.2)
         return False
 
+    def _get(self, path: str) -> Answer:
+        """A GET, again once if the kept-alive connection was closed meanwhile."""
+        answer = self.client.request("GET", path)
+        if answer.status == 0:
+            answer = self.client.request("GET", path)
+        if answer.status != 200:
+            raise RuntimeError(f"GET {path} answered {answer.status}")
+        return answer
+
     def _latest(self) -> int:
-        after, latest = 0, 0
-        state = self.client.request("GET", f"/subscriptions/{self.subscription_id}").body
+        latest = 0
+        state = self._get(f"/subscriptions/{self.subscription_id}").body
         after = int(state["acknowledged"])
         while True:
-            page = self.client.request("GET", f"/events?after={after}&limit=1000")
+            page = self._get(f"/events?after={after}&limit=1000")
             if page.body:
                 latest = int(page.body[-1]["id"])
             following = int(page.headers["feed-next-after"])
@@ -100,7 +109,9 @@ class LoadSubscriber:
             after = following
 
     def stop(self) -> None:
-        self.client.request("DELETE", f"/subscriptions/{self.subscription_id}")
+        path = f"/subscriptions/{self.subscription_id}"
+        if self.client.request("DELETE", path).status == 0:
+            self.client.request("DELETE", path)
         self.client.close()
         self.server.shutdown()
         self.server.server_close()

@@ -14,6 +14,8 @@ from pydantic import ValidationError
 
 from api.cli import audit, demo, finance, operate, reading
 from api.core.settings import Settings
+from projections.storage.keys import NoSigningKeyError
+from projections.storage.signing import UnverifiedEventError
 
 
 class LedgerCommands(click.Group):
@@ -26,6 +28,10 @@ class LedgerCommands(click.Group):
             # Said in one line, without the values: the database URL may hold a password.
             reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
             raise click.ClickException(f"the settings are not usable: {reasons}") from None
+        except UnverifiedEventError as error:
+            raise click.ClickException(f"{error}; ledger verify names what was changed") from None
+        except NoSigningKeyError as error:
+            raise click.ClickException(str(error)) from None
 
 
 @click.group(cls=LedgerCommands)

@@ -27,7 +27,9 @@ def serve(host: str, port: int) -> None:
 
     Example: LEDGER_DATABASE_URL=postgresql://ledger@127.0.0.1/ledger ledger serve --port 8000
     """
-    Settings()  # refuses to start, with the reason, before the server starts
+    settings = Settings()  # refuses to start, with the reason, before the server starts
+    if settings.signing_key is None:
+        raise click.ClickException("the service records decisions: it needs LEDGER_SIGNING_KEY")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 
@@ -97,18 +99,31 @@ def import_command(path: Path) -> None:
 
 
 @click.command()
-@click.option("--admin-url", required=True, help="A role that may create roles.")
+@click.option("--admin-url", required=True, help="A superuser, in the ledger's database.")
 @click.option("--owner-url", required=True, help="The role that created the event tables.")
 @click.option("--service-role", required=True, help="The role the service runs as.")
 def protect(admin_url: str, owner_url: str, service_role: str) -> None:
-    """On PostgreSQL: create the service role and make the event table append-only for it.
+    """On PostgreSQL: create the service role, make the event tables append-only for every
+    role but a superuser, and create the views' schemas for the service.
+
+    The service may read and append events, never at a position of its choosing; triggers
+    refuse updates, deletes and truncation from every role, the owner included, and a
+    guard refuses the owner's (or anyone's but a superuser's) changes to the tables, their
+    triggers and constraints. What a superuser changes without the signing key, ledger
+    verify names.
 
     Example: ledger protect --admin-url postgresql://postgres@/ledger
     --owner-url postgresql://ledger_owner@/ledger --service-role ledger_service
     """
     create_service_role(admin_url, service_role)
-    protect_event_store(owner_url, service_role)
-    click.echo(f"{service_role} may read and append events; nobody may change or delete them")
+    try:
+        protect_event_store(admin_url, owner_url, service_role)
+    except (PermissionError, LookupError, ValueError) as refused:
+        raise click.ClickException(str(refused)) from None
+    click.echo(
+        f"{service_role} may read and append events; only a superuser may change or delete "
+        "them, and ledger verify names what one changed without the signing key"
+    )
 
 
 @click.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from projections.storage.event_store import LedgerPostgresRecorder
+from projections.storage.event_store import LedgerPostgresRecorder, LedgerSQLiteRecorder
+from projections.storage.keys import DEVELOPMENT_KEY_ID
+from projections.storage.signing import SignedMapper
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
 
@@ -45,6 +48,13 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     token_minutes: int = 8 * 60
     max_body_bytes: int = 64 * 1024
+    # Event signatures (projections/storage/keys.py): the private key this installation
+    # signs with, its id, and the public keys of earlier rotations (JSON: id -> key). A
+    # verify-only installation (an auditor's) gives verify_keys and no signing key.
+    signing_key: SecretStr | None = None
+    signing_key_id: str | None = None
+    verify_keys: dict[str, str] = {}
+    checkpoint_every: int = 1000  # events between signed checkpoints of the audit chain
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
@@ -53,6 +63,8 @@ class Settings(BaseSettings):
             for name in ("personal_data_key", "person_ref_key", "jwt_secret")
             if getattr(self, name) is None
         ]
+        if self.signing_key is None and not self.verify_keys:
+            missing.append("LEDGER_SIGNING_KEY")
         if missing and self.environment != "development":
             raise ValueError(
                 f"{', '.join(missing)} must be set in {self.environment}: they protect "
@@ -65,6 +77,10 @@ class Settings(BaseSettings):
             self.person_ref_key = _development_key("person references")
         if self.jwt_secret is None:
             self.jwt_secret = _development_key("token signing")
+        if self.signing_key is None and self.environment == "development":
+            # DEVELOPMENT FALLBACK: a fixed, public key: what it signs proves nothing.
+            self.signing_key = _development_key("event signing")
+            self.signing_key_id = DEVELOPMENT_KEY_ID
         return self
 
     def ledger_env(self) -> dict[str, str]:
@@ -81,6 +97,13 @@ class Settings(BaseSettings):
             env["LEDGER_REGION_CATALOGUE"] = self.region_catalogue
         env.update(persistence_env(self.database_url, self.database_timeout_seconds))
         env["CREATE_TABLE"] = "y" if self.create_tables else "n"
+        env["MAPPER_TOPIC"] = get_topic(SignedMapper)
+        if self.signing_key is not None:
+            env["LEDGER_SIGNING_KEY"] = self.signing_key.get_secret_value()
+        if self.signing_key_id:
+            env["LEDGER_SIGNING_KEY_ID"] = self.signing_key_id
+        env["LEDGER_VERIFY_KEYS"] = json.dumps(self.verify_keys)
+        env["LEDGER_CHECKPOINT_EVERY"] = str(self.checkpoint_every)
         return env
 
 
@@ -94,6 +117,7 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
         path.parent.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
             "SQLITE_DBNAME": str(path),
             "SQLITE_LOCK_TIMEOUT": str(timeout_seconds),
         }

@@ -19,6 +19,8 @@ from api.services.fields import TEXT_PATTERN
 from domain.errors import LedgerRefusal
 from projections.reads.read_side import NotYetProjectedError
 from projections.storage.health import DatabaseUnreachableError
+from projections.storage.keys import NoSigningKeyError
+from projections.storage.signing import UnverifiedEventError
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "The ledger's state forbids the decision, or another decision came first",
         413: "The request body is too large",
         422: "The request is invalid; the field and the reason are named",
-        503: "The database is unreachable or the views are behind; retry after the delay",
+        503: "The database is unreachable or the views are behind (retry after the delay), "
+        "or a recorded event the request depends on does not verify (an alarm was raised)",
     }.items()
 }
 
@@ -105,6 +108,23 @@ def install(app: FastAPI) -> None:
             str(error.detail),
             headers=dict(error.headers or {}),
         )
+
+    @app.exception_handler(UnverifiedEventError)
+    def unverified(_: Request, error: UnverifiedEventError) -> JSONResponse:
+        # Never act on what verify would reject (docs/reliability.md, "Tamper").
+        log.critical("ALARM: refused a request over an event that does not verify: %s", error)
+        return problem(
+            503,
+            "Ledger integrity alarm",
+            "an event this request depends on does not verify: it was changed outside the "
+            "ledger. Nothing was recorded; the operators were alerted, and `ledger verify` "
+            "names the event",
+        )
+
+    @app.exception_handler(NoSigningKeyError)
+    def unsigned(_: Request, error: NoSigningKeyError) -> JSONResponse:
+        log.critical("refused a decision: %s", error)
+        return problem(503, "Service unavailable", "this installation cannot record decisions")
 
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, _unavailable)

@@ -5,6 +5,9 @@ the development keys; its events name their classes by the old module paths
 (``domain.case:Case.Granted``, ``domain.payroll:PayrollPeriods.PeriodClosed``, ...).
 tests/fixtures/ledger-before-rooms.json holds what that code computed from it: the audit
 chain's head, the position, the number of closed periods and the reconciliation rows.
+
+Its events were stored before events were signed: it is adopted (``ledger adopt-signing``)
+at the chain head that code recorded, and every event after that must be signed.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from domain.people.index import PersonIndex
 from domain.relief import Relief
 from domain.standards import StandardSchedule
 from projections.reads import audit_chain
+from projections.reads.checkpointing import adopt
 from projections.reads.period_accounts import Accounts, reconcile
+from projections.storage.signing import signatures_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RECORDED: dict[str, Any] = json.loads(
@@ -64,6 +69,9 @@ def open_old_ledger(folder: Path) -> Iterator[Runtime]:
         region_catalogue=None,
     )
     with opened(settings) as runtime:
+        signatures = signatures_of(runtime.ledger.mapper)
+        assert signatures is not None
+        adopt(runtime.ledger.recorder, signatures, audit_chain.Head.parse(RECORDED["head"]))
         runtime.projector.catch_up()
         yield runtime
 
@@ -98,7 +106,9 @@ def test_the_old_ledger_projects_to_the_chain_head_recorded_before_the_rooms(
     old_ledger: Runtime,
 ) -> None:
     recorded_head = audit_chain.Head.parse(RECORDED["head"])
-    result = audit_chain.verify(old_ledger.ledger.recorder, old_ledger.views, recorded_head)
+    result = audit_chain.verify(
+        old_ledger.ledger.recorder, old_ledger.ledger.mapper, old_ledger.views, recorded_head
+    )
     assert result.ok, result.explanation
     assert str(result.head) == RECORDED["head"]
     assert old_ledger.read_side.position == RECORDED["position"] == old_ledger.ledger.position
@@ -204,8 +214,10 @@ def test_a_new_decision_on_an_old_case_is_recorded_projected_and_verified(
         for n in ledger.recorder.select_notifications(start=before + 1, limit=ledger.position)
     }
     assert "domain.cases.case:Case.Exited" in new_topics
-    result = audit_chain.verify(ledger.recorder, runtime.views)
+    result = audit_chain.verify(ledger.recorder, ledger.mapper, runtime.views)
     assert result.ok, result.explanation
+    assert result.unsigned == RECORDED["position"]
+    assert result.keys == ("development",)
     accounts = Accounts(runtime.views)
     assert all(p.digest_matches for p in accounts.periods(ledger.position))
     assert all(m.balances for m in accounts.closed_months(ledger.position))

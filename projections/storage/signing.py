@@ -153,10 +153,17 @@ class EventSignatures:
             raise UnverifiedEventError(
                 _uuid(stored.originator_id),
                 stored.originator_version,
-                stored.id if isinstance(stored, Notification) else None,
+                self._position(stored),
                 problem,
             )
         return inner
+
+    def _position(self, stored: StoredEvent) -> int | None:
+        if isinstance(stored, Notification):
+            return stored.id
+        if self.positions is None:
+            return None
+        return self.positions.position_of(stored.originator_id, stored.originator_version)
 
     def problem(self, stored: StoredEvent) -> str | None:
         """Why ``stored`` does not verify (None: it does)."""
@@ -183,12 +190,7 @@ class EventSignatures:
     def _unsigned(self, stored: StoredEvent) -> str | None:
         if self.unsigned_through <= 0:
             return "it is not signed"
-        if isinstance(stored, Notification):
-            position: int | None = stored.id
-        elif self.positions is not None:
-            position = self.positions.position_of(stored.originator_id, stored.originator_version)
-        else:
-            position = None
+        position = self._position(stored)
         if position is None or not 1 <= position <= self.unsigned_through:
             return (
                 f"it is not signed, and only the events up to position "

@@ -41,6 +41,8 @@ class EventTable(Protocol):
     def drop_position_guard(self) -> None:
         """Drop what refuses positions below 1 (a superuser may)."""
 
+    def delete_checkpoints(self) -> None: ...
+
 
 class PostgresAsSuperuser:
     def __init__(self, admin_url: str) -> None:

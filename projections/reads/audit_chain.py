@@ -23,6 +23,7 @@ from projections.storage.checkpoints import Checkpoint
 from projections.storage.checkpoints import stored as stored_checkpoints
 from projections.storage.database import Cursor, ViewDatabase
 from projections.storage.event_table import EventTable
+from projections.storage.schema import CREATE_AUDIT_CHAIN
 from projections.storage.signing import EventSignatures, open_envelope, signatures_of
 
 GENESIS = bytes(32)
@@ -183,6 +184,9 @@ class _Walk:
     def run(self) -> str:
         extent = self.table.extent()
         self._check_checkpoints()
+        with self.views.transaction() as cursor:  # views never built keep an empty chain
+            for statement in CREATE_AUDIT_CHAIN:
+                cursor.execute(statement)
         kept = _kept_links(self.views)
         kept_end = int(
             self.views.fetchall("SELECT COALESCE(MAX(position), 0) FROM audit_chain")[0][0]
@@ -259,7 +263,9 @@ class _Walk:
                 raise _ChainBrokenError(
                     checkpoint.position, f"{checkpoint} ({where}) is forged: {problem}"
                 )
-            self.checkpoints.setdefault(checkpoint.position, []).append(checkpoint)
+            at_position = self.checkpoints.setdefault(checkpoint.position, [])
+            if checkpoint not in at_position:  # stored and exported: the same checkpoint
+                at_position.append(checkpoint)
             if checkpoint.adoption:
                 adopted = max(adopted, checkpoint.position)
         self.signatures = EventSignatures(self.keyring, unsigned_through=adopted)

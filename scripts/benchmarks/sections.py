@@ -20,6 +20,7 @@ from projections.engine.projector import Projector
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.opening import open_views
+from scripts.benchmarks import signatures
 from scripts.benchmarks.databases import BenchDatabase
 from scripts.benchmarks.figures import Comparison, Measure, percentile, seconds_of, timed
 from scripts.benchmarks.http_load import LoadResult, Request, load, serving
@@ -188,9 +189,11 @@ def stored_rows(ledger: Ledger) -> Iterator[RawRow]:
 def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
     """Every projection replayed from the first event into scratch views, in a process of
     its own, against a raw server-side cursor reading and decoding the same rows. Half the
-    events are replayed too, to show whether peak memory grows with the events."""
+    events are replayed too, to show whether peak memory grows with the events; and all of
+    them without checking their signatures, to show what checking costs."""
     half = _rebuild_in_child(decade.db.ledger_url, decade.events // 2)
     full = _rebuild_in_child(decade.db.ledger_url, decade.events)
+    unchecked = _rebuild_in_child(decade.db.ledger_url, decade.events, unchecked=True)
     raw = decade.db.open_raw()
     rows, raw_seconds = timed(raw.read_and_decode)
     raw.close()
@@ -206,7 +209,8 @@ def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
                 "cursor read + JSON decode",
                 rows / raw_seconds,
                 target=0.5,
-            )
+            ),
+            signatures.rebuild(store, full, unchecked),
         ],
         [
             Measure(
@@ -227,8 +231,10 @@ def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
     )
 
 
-def _rebuild_in_child(ledger_url: str, until: int) -> dict[str, float]:
+def _rebuild_in_child(ledger_url: str, until: int, *, unchecked: bool = False) -> dict[str, float]:
     command = [sys.executable, "-m", "scripts.benchmarks.rebuild_child", ledger_url, str(until)]
+    if unchecked:
+        command.append("unchecked")
     finished = subprocess.run(command, capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(finished.stdout.strip().splitlines()[-1])
     return result

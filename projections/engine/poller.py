@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from projections.engine.projector import Projector
 from projections.reads.checkpointing import Checkpointer
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
 ALARM_SECONDS = 30.0  # between alarms about an event that does not verify
+CHECKPOINT_LOOK_SECONDS = 10.0  # when idle, between looks at whether a checkpoint is due
 
 
 class Poller:
@@ -33,6 +35,7 @@ class Poller:
         self.projector = projector
         self.interval = interval
         self.checkpointer = checkpointer
+        self._next_checkpoint_look = 0.0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="views-poller", daemon=True)
 
@@ -51,7 +54,10 @@ class Poller:
         while not self._stopping.is_set():
             try:
                 projected = self.projector.run_batch()
-                if self.checkpointer is not None:
+                if self.checkpointer is not None and (
+                    projected or time.monotonic() >= self._next_checkpoint_look
+                ):
+                    self._next_checkpoint_look = time.monotonic() + CHECKPOINT_LOOK_SECONDS
                     self.checkpointer.take_if_due()
             except UnverifiedEventError as error:
                 log.critical(

@@ -4,14 +4,20 @@ alarm, never obeyed; the auditors' verification names the position."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.core.identities import Role
+from api.core.settings import Settings
 from domain.months import Month
+from projections.reads.checkpointing import export
+from projections.storage.signing import signatures_of
 from tests.e2e.service import Service, running
 from tests.integration.event_tables import (
     EventTable,
@@ -88,3 +94,19 @@ class TestTamperedHistoryOnPostgreSQL(OnPostgreSQL, TamperedHistory):
     @pytest.fixture
     def events(self, database_url: str) -> EventTable:
         return PostgresAsSuperuser(database_url)
+
+
+def test_the_service_signs_checkpoints_as_it_records(sqlite_url: str) -> None:
+    settings = Settings(database_url=sqlite_url, checkpoint_every=10)
+    with TestClient(create_app(settings)) as client:
+        service = Service(client, settings)
+        ledger = service.runtime.ledger
+        set_reference_standards(ledger)  # 14 events
+        signatures = signatures_of(ledger.mapper)
+        assert signatures is not None
+        deadline = time.monotonic() + 30
+        while not (taken := export(ledger.recorder, signatures)):
+            assert time.monotonic() < deadline, "no checkpoint was taken"
+            time.sleep(0.05)
+    assert [(c.position, c.count) for c in taken] == [(14, 14)]
+    assert taken[0].problem(signatures.keyring) is None

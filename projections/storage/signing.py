@@ -23,7 +23,7 @@ Keys come from the environment the Ledger is built with (``api.core.settings``):
 rotations). The key id travels in each envelope, so keys rotate without re-signing.
 
 Events stored before signing existed carry no envelope. They are accepted only at
-positions the ledger adopted (``projections.reads.checkpoints.adopt``): a signed
+positions the ledger adopted (``projections.reads.checkpointing.adopt``): a signed
 adoption checkpoint says "every event up to position P may be unsigned". Anywhere else
 an unsigned event is refused.
 """
@@ -175,6 +175,11 @@ class EventSignatures:
             return self._unsigned(stored), stored.state
         if len(envelope.signature) != SIGNATURE_BYTES:
             return "its signature envelope is cut short", b""
+        if envelope.key_id not in self.keyring.public:
+            return (
+                f"it is signed with key {envelope.key_id!r}, which is not among the verify keys",
+                b"",
+            )
         message = event_message(stored, envelope.key_id, envelope.inner)
         digest = hashlib.sha256(message + envelope.signature).digest()
         if digest in self._verified:

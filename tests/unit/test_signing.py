@@ -135,3 +135,18 @@ def test_the_service_takes_a_checkpoint_every_so_many_events() -> None:
     assert second is not None and (second.position, second.count) == (28, 28)
     assert checkpointer.take_if_due() is None
     assert checkpointer.take() == second  # nothing new: the latest one
+
+
+def test_a_mangled_envelope_is_refused_not_decoded() -> None:
+    ring = keyring(key(), "2024")
+    checks = EventSignatures(ring)
+    signed = seal(event(), ring)
+    for state in (
+        b"LSG\x01",
+        signed.state[:30],
+        b"LSG\x01\x04\xff\xfe\xfd\xfc" + signed.state[9:],
+    ):
+        forged = StoredEvent(signed.originator_id, 3, signed.topic, state)
+        assert checks.problem(forged) is not None
+        with pytest.raises(UnverifiedEventError):
+            checks.inner_state(forged)

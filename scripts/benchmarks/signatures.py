@@ -1,6 +1,6 @@
 """What signing every event costs: single decisions signed beside the same decisions
-unsigned, a full rebuild that checks every signature beside the same replay that does not,
-and one event's signature made and checked.
+unsigned, a rebuild that checks every signature beside the same replay that does not (each
+in turns, the best round of each counting), and one event's signature made and checked.
 
 The unsigned ledger is the same Ledger with the library's plain mapper (no MAPPER_TOPIC);
 the unchecked replay reads the signed events through ``UncheckedMapper``, which unwraps the
@@ -25,6 +25,7 @@ from scripts.benchmarks.workload import GrantRequest, Grants, set_standards
 
 ROUNDS = 3
 SAMPLE = 2_000  # events signed and checked one by one
+REBUILD_SLICE = 30_000  # events replayed in turns with and without checking signatures
 
 
 class UncheckedMapper(Mapper[Any]):
@@ -89,22 +90,25 @@ def decisions(
     ]
 
 
-def rebuild(store: str, checked: dict[str, float], unchecked: dict[str, float]) -> Comparison:
-    """A full rebuild checking every signature beside the same replay not checking them."""
-    ours = checked["events"] / checked["seconds"]
-    theirs = unchecked["events"] / unchecked["seconds"]
-    per_event = (checked["seconds"] - unchecked["seconds"]) / checked["events"] * 1e6
+def rebuild(
+    store: str, checked: Sequence[dict[str, float]], unchecked: Sequence[dict[str, float]]
+) -> Comparison:
+    """Replays of the first events checking every signature, beside the same replays not
+    checking them; they took turns, and the fastest of each counts."""
+    best = min(checked, key=lambda run: run["seconds"])
+    baseline = min(unchecked, key=lambda run: run["seconds"])
+    per_event = (best["seconds"] - baseline["seconds"]) / best["events"] * 1e6
     return Comparison(
         "signatures",
         store,
-        f"full rebuild, {int(checked['events']):,} events, every signature checked",
+        f"rebuild of the first {int(best['events']):,} events, every signature checked",
         "events/s",
-        ours,
+        best["events"] / best["seconds"],
         "the same replay, signatures not checked",
-        theirs,
+        baseline["events"] / baseline["seconds"],
         note=(
             f"checking costs the rebuild {per_event:.0f} µs an event "
-            f"({checked['seconds'] / unchecked['seconds'] - 1:+.0%})"
+            f"({best['seconds'] / baseline['seconds'] - 1:+.0%})"
         ),
     )
 

@@ -29,7 +29,13 @@ class LedgerCommands(click.Group):
             reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
             raise click.ClickException(f"the settings are not usable: {reasons}") from None
         except UnverifiedEventError as error:
-            raise click.ClickException(f"{error}; ledger verify names what was changed") from None
+            hint = "ledger verify names what was changed"
+            if error.reason == "it is not signed":
+                hint += (
+                    "; a ledger stored before events were signed is adopted once with "
+                    "ledger adopt-signing --expected-head POSITION:HASH"
+                )
+            raise click.ClickException(f"{error}; {hint}") from None
         except NoSigningKeyError as error:
             raise click.ClickException(str(error)) from None
 

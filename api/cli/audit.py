@@ -3,16 +3,19 @@ signed checkpoints that prove it somewhere the database's writers cannot reach."
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from api.core.bootstrap import Runtime, opened
+from api.core.settings import Settings
 from api.services.verification import verify as verify_ledger
 from projections.reads import audit_chain
 from projections.reads.checkpointing import AdoptionRefusedError, adopt, export
 from projections.storage.checkpoints import Checkpoint
+from projections.storage.keys import Keyring, public_key_text
 from projections.storage.signing import EventSignatures, UnverifiedEventError, signatures_of
 
 
@@ -189,4 +192,16 @@ def adopt_signing(expected_head: audit_chain.Head) -> None:
     )
 
 
-COMMANDS = (verify, checkpoints, adopt_signing)
+@click.command("verify-keys")
+def verify_keys() -> None:
+    """Print the public keys this installation verifies with, the signing key's among them,
+    as the JSON that LEDGER_VERIFY_KEYS takes: give it to auditors, and keep the old ones
+    when the signing key rotates.
+
+    Example: ledger verify-keys > verify-keys.json
+    """
+    keyring = Keyring.from_env(Settings().ledger_env())
+    click.echo(json.dumps({key_id: public_key_text(key) for key_id, key in keyring.public.items()}))
+
+
+COMMANDS = (verify, checkpoints, adopt_signing, verify_keys)

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
+from api.core.settings import _development_key
 from domain.application.recording import SaveAt
 from projections.storage.opening import views_path
 from tests.integration.test_read_side import record_a_small_history
@@ -255,3 +256,27 @@ def test_totals_show_paid_settled_and_outstanding_for_a_closed_month(
         "150.00",
         "0.00",
     ]
+
+
+def test_an_auditor_verifies_with_the_public_keys_alone(
+    ledger_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    printed = runner.invoke(main, ["verify-keys"])
+    assert printed.exit_code == 0, printed.output
+    keys = json.loads(printed.output)
+    assert list(keys) == ["development"]
+    monkeypatch.setenv("LEDGER_ENVIRONMENT", "production")
+    for name, value in {
+        "LEDGER_VERIFY_KEYS": printed.output.strip(),
+        "LEDGER_PERSONAL_DATA_KEY": _development_key("personal data").get_secret_value(),
+        "LEDGER_PERSON_REF_KEY": _development_key("person references").get_secret_value(),
+        "LEDGER_JWT_SECRET": "an auditor's",
+    }.items():
+        monkeypatch.setenv(name, value)
+    verified = runner.invoke(main, ["verify"])
+    assert verified.exit_code == 0, verified.output
+    assert "signed (keys: development)" in verified.output
+    refused = runner.invoke(main, ["checkpoints", "take"])
+    assert refused.exit_code == 1
+    assert "no signing key" in refused.output

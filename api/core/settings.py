@@ -68,7 +68,8 @@ class Settings(BaseSettings):
         if missing and self.environment != "development":
             raise ValueError(
                 f"{', '.join(missing)} must be set in {self.environment}: they protect "
-                'personal data (generate one with: python -c "import os, base64; '
+                "personal data and sign the events (generate one with: "
+                'python -c "import os, base64; '
                 'print(base64.b64encode(os.urandom(32)).decode())")'
             )
         if self.personal_data_key is None:

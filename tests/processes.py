@@ -55,6 +55,7 @@ class Server:
             "LEDGER_PERSONAL_DATA_KEY": new_key(),
             "LEDGER_PERSON_REF_KEY": new_key(),
             "LEDGER_JWT_SECRET": self.jwt_secret,
+            "LEDGER_SIGNING_KEY": new_key(),
             **{f"LEDGER_{k.upper()}": v for k, v in settings.items()},
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -14,6 +14,8 @@ from pydantic import ValidationError
 
 from api.cli import approvals, audit, delivery, demo, finance, operate, reading
 from api.core.settings import Settings
+from projections.storage.keys import NoSigningKeyError
+from projections.storage.signing import UnverifiedEventError
 
 
 class LedgerCommands(click.Group):
@@ -26,6 +28,16 @@ class LedgerCommands(click.Group):
             # Said in one line, without the values: the database URL may hold a password.
             reasons = "; ".join(_reason(e["loc"], str(e["msg"])) for e in error.errors())
             raise click.ClickException(f"the settings are not usable: {reasons}") from None
+        except UnverifiedEventError as error:
+            hint = "ledger verify names what was changed"
+            if error.reason == "it is not signed":
+                hint += (
+                    "; a ledger stored before events were signed is adopted once with "
+                    "ledger adopt-signing --expected-head POSITION:HASH"
+                )
+            raise click.ClickException(f"{error}; {hint}") from None
+        except NoSigningKeyError as error:
+            raise click.ClickException(str(error)) from None
 
 
 def _reason(location: tuple[int | str, ...], message: str) -> str:

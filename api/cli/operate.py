@@ -48,6 +48,8 @@ def serve(host: str, port: int) -> None:
             "others",
             param_hint="--host",
         )
+    if settings.signing_key is None:
+        raise click.ClickException("the service records decisions: it needs LEDGER_SIGNING_KEY")
     announce(settings)
     check_database(settings)
     uvicorn.run(
@@ -156,28 +158,36 @@ def import_command(path: Path) -> None:
 
 
 @click.command()
-@click.option("--admin-url", required=True, help="A role that may create roles.")
+@click.option("--admin-url", required=True, help="A superuser, in the ledger's database.")
 @click.option("--owner-url", required=True, help="The role that created the event tables.")
 @click.option("--service-role", required=True, help="The role the service runs as.")
 def protect(admin_url: str, owner_url: str, service_role: str) -> None:
-    """On PostgreSQL: create the service role and make the event table append-only for it.
+    """On PostgreSQL: create the service role, make the event tables append-only for every
+    role but a superuser, and create the views' schemas for the service.
+
+    The service may read and append events, never at a position of its choosing; triggers
+    refuse updates, deletes and truncation from every role, the owner included, and a
+    guard refuses the owner's (or anyone's but a superuser's) changes to the tables, their
+    triggers and constraints. What a superuser changes without the signing key, ledger
+    verify names.
 
     Example: ledger protect --admin-url postgresql://postgres@/ledger
     --owner-url postgresql://ledger_owner@/ledger --service-role ledger_service
     """
     admin = postgres_url("--admin-url", admin_url)
     owner = postgres_url("--owner-url", owner_url)
-    for option, url, label, step in (
-        ("--admin-url", admin_url, admin, create_service_role),
-        ("--owner-url", owner_url, owner, protect_event_store),
-    ):
-        try:
-            step(url, service_role)
-        except psycopg.Error as error:
-            raise database_error(option, url, label, error) from None
-        except ValueError as error:
-            raise click.ClickException(f"{option}: {error}") from None
-    click.echo(f"{service_role} may read and append events; nobody may change or delete them")
+    try:
+        create_service_role(admin_url, service_role)
+        protect_event_store(admin_url, owner_url, service_role)
+    except psycopg.Error as error:
+        raise database_error("--admin-url", admin_url, admin, error) from None
+    except (PermissionError, LookupError, ValueError) as refused:
+        raise click.ClickException(str(refused)) from None
+    del owner  # checked above: a usable PostgreSQL URL
+    click.echo(
+        f"{service_role} may read and append events; only a superuser may change or delete "
+        "them, and ledger verify names what one changed without the signing key"
+    )
 
 
 @click.command()

@@ -14,11 +14,13 @@ from api.core.settings import Settings
 from domain.application.ledger import Ledger
 from projections.engine.poller import Poller
 from projections.engine.projector import Projector
+from projections.reads.checkpointing import Checkpointer
 from projections.reads.feed import ChangeFeed
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.health import DatabaseHealth
 from projections.storage.opening import ledger_exists, open_views, prepare_ledger_place
+from projections.storage.signing import signatures_of
 from projections.storage.subscriptions import SubscriptionStore
 
 
@@ -49,6 +51,17 @@ class Runtime:
     @property
     def projector(self) -> Projector:
         return Projector(self.ledger.recorder, self.ledger.mapper, self.views)
+
+    @cached_property
+    def checkpointer(self) -> Checkpointer | None:
+        """Takes signed checkpoints of the audit chain; None when this installation holds
+        no signing key."""
+        signatures = signatures_of(self.ledger.mapper)
+        if signatures is None or signatures.keyring.private is None:
+            return None
+        return Checkpointer(
+            self.ledger.recorder, signatures, every_events=self.settings.checkpoint_every
+        )
 
     @property
     def read_side(self) -> ReadSide:
@@ -108,7 +121,7 @@ def opened(
     views = open_views(ledger.env)
     runtime = Runtime(settings, ledger, views)
     if project:
-        runtime.poller = Poller(runtime.projector)
+        runtime.poller = Poller(runtime.projector, checkpointer=runtime.checkpointer)
         runtime.poller.start()
         runtime.health = DatabaseHealth(ledger.env)
         runtime.health.guard(getattr(ledger.factory, "datastore", None))

@@ -9,7 +9,10 @@ read, beside the ledger (api.core.keys), never fixed ones that anyone could deri
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
+import json
 import logging
 import os
 from decimal import Decimal
@@ -24,7 +27,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.core.identities import OidcProvider
 from api.core.keys import KEYS_FILE_NAME, keep_keys, keys_for, process_keys
-from projections.storage.event_store import LedgerPostgresRecorder
+from projections.storage.event_store import LedgerPostgresRecorder, LedgerSQLiteRecorder
+from projections.storage.keys import DEVELOPMENT_KEY_ID
+from projections.storage.signing import SignedMapper
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,13 @@ KEY_SETTINGS = {
     "person_ref_key": "LEDGER_PERSON_REF_KEY",
     "jwt_secret": "LEDGER_JWT_SECRET",
 }
+
+
+def _development_signing_key() -> SecretStr:
+    """The public development key events are signed with where no key is set: it lets a
+    development ledger record and verify, and proves nothing to anyone."""
+    digest = hashlib.sha256(b"social-assistance-ledger development event signing")
+    return SecretStr(base64.b64encode(digest.digest()).decode("ascii"))
 
 
 class Settings(BaseSettings):
@@ -77,6 +89,13 @@ class Settings(BaseSettings):
     nats_stream: str = "LEDGER"
     nats_subject: str = "ledger.events"  # each event on <subject>.<type>
     nats_role: Literal["viewer", "auditor"] = "viewer"  # what the broker's readers may see
+    # Event signatures (projections/storage/keys.py): the private key this installation
+    # signs with, its id, and the public keys of earlier rotations (JSON: id -> key). A
+    # verify-only installation (an auditor's) gives verify_keys and no signing key.
+    signing_key: SecretStr | None = None
+    signing_key_id: str | None = None
+    verify_keys: dict[str, str] = {}
+    checkpoint_every: int = 1000  # events between signed checkpoints of the audit chain
 
     @field_validator("database_url")
     @classmethod
@@ -100,7 +119,12 @@ class Settings(BaseSettings):
             variable = f"LEDGER_{name.upper()}"
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                text = "set (hidden)" if variable in given else f"generated ({self._keys_source})"
+                if variable in given:
+                    text = "set (hidden)"
+                elif name == "signing_key":
+                    text = "the public development key: signatures prove nothing"
+                else:
+                    text = f"generated ({self._keys_source})"
             elif name == "database_url":
                 text = masked_url(value)
             elif value is None:
@@ -112,6 +136,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
+        if self.signing_key is None and not self.verify_keys:
+            if self.environment != "development":
+                raise ValueError(
+                    f"LEDGER_SIGNING_KEY must be set in {self.environment}: it signs the events "
+                    "(an auditor's installation gives LEDGER_VERIFY_KEYS instead, to verify only)"
+                )
+            # DEVELOPMENT FALLBACK: a fixed, public key: what it signs proves nothing.
+            self.signing_key = _development_signing_key()
+            self.signing_key_id = DEVELOPMENT_KEY_ID
         provider = self.oidc_provider()
         if provider is not None and self.environment != "development":
             url = urlsplit(provider.jwks_url)
@@ -213,6 +246,13 @@ class Settings(BaseSettings):
             env["LEDGER_REGION_CATALOGUE"] = self.region_catalogue
         env.update(persistence_env(self.database_url, self.database_timeout_seconds))
         env["CREATE_TABLE"] = "y" if self.create_tables else "n"
+        env["MAPPER_TOPIC"] = get_topic(SignedMapper)
+        if self.signing_key is not None:
+            env["LEDGER_SIGNING_KEY"] = self.signing_key.get_secret_value()
+        if self.signing_key_id:
+            env["LEDGER_SIGNING_KEY_ID"] = self.signing_key_id
+        env["LEDGER_VERIFY_KEYS"] = json.dumps(self.verify_keys)
+        env["LEDGER_CHECKPOINT_EVERY"] = str(self.checkpoint_every)
         return env
 
 
@@ -255,6 +295,7 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
             raise ValueError("a sqlite URL names a file: sqlite:///var/ledger.db")
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
             "SQLITE_DBNAME": str(path),
             "SQLITE_LOCK_TIMEOUT": str(timeout_seconds),
         }

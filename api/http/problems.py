@@ -50,6 +50,8 @@ from domain.errors import (
 )
 from projections.reads.read_side import NotYetProjectedError
 from projections.storage.health import DatabaseUnreachableError
+from projections.storage.keys import NoSigningKeyError
+from projections.storage.signing import UnverifiedEventError
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +221,20 @@ UNAVAILABLE = ProblemType(
     "The ledger's database is unreachable, or the views have not caught up with the "
     "position asked for. Retry after the `Retry-After` delay; nothing was recorded.",
 )
+INTEGRITY_ALARM = ProblemType(
+    "integrity-alarm",
+    "Ledger integrity alarm",
+    503,
+    "An event the request depends on does not verify: it was changed outside the ledger. "
+    "Nothing was recorded, the operators were alerted, and `ledger verify` names the event. "
+    "Retrying does not help until someone acts.",
+)
+CANNOT_RECORD = ProblemType(
+    "cannot-record",
+    "Cannot record",
+    503,
+    "This installation holds no signing key, so it can verify but not record decisions.",
+)
 
 PROBLEM_TYPES = (
     INVALID_REQUEST,
@@ -241,6 +257,8 @@ PROBLEM_TYPES = (
     UNSUPPORTED_MEDIA_TYPE,
     INTERNAL_ERROR,
     UNAVAILABLE,
+    INTEGRITY_ALARM,
+    CANNOT_RECORD,
 )
 PROBLEM_TYPE_NAMED = {kind.name: kind for kind in PROBLEM_TYPES}
 
@@ -358,7 +376,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "The request body is too large",
         415: "A request body that is not `application/json`",
         422: "The request is invalid; the field and the reason are named",
-        503: "The database is unreachable or the views are behind; retry after the delay",
+        503: "The database is unreachable or the views are behind (retry after the delay), "
+        "or a recorded event the request depends on does not verify (an alarm was raised)",
     }.items()
 }
 NOT_ACCEPTABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -398,6 +417,22 @@ def install(app: FastAPI) -> None:
         if kind is None:
             return _untyped(error.status_code, error.detail, headers)
         return problem(kind, str(error.detail), headers=headers)
+
+    @app.exception_handler(UnverifiedEventError)
+    def unverified(_: Request, error: UnverifiedEventError) -> JSONResponse:
+        # Never act on what verify would reject (docs/reliability.md, "Tamper").
+        log.critical("ALARM: refused a request over an event that does not verify: %s", error)
+        return problem(
+            INTEGRITY_ALARM,
+            "an event this request depends on does not verify: it was changed outside the "
+            "ledger. Nothing was recorded; the operators were alerted, and `ledger verify` "
+            "names the event",
+        )
+
+    @app.exception_handler(NoSigningKeyError)
+    def unsigned(_: Request, error: NoSigningKeyError) -> JSONResponse:
+        log.critical("refused a decision: %s", error)
+        return problem(CANNOT_RECORD, "this installation cannot record decisions")
 
     for unavailable in UNAVAILABLE_ERRORS:
         app.add_exception_handler(unavailable, _unavailable)

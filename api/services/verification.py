@@ -7,12 +7,13 @@ Each entry point says the result in its own words.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from domain.application.ledger import Ledger
 from projections.reads import audit_chain
 from projections.reads.period_accounts import Accounts, MonthAccount, Period
+from projections.storage.checkpoints import Checkpoint
 from projections.storage.database import ViewDatabase
 
 
@@ -46,12 +47,16 @@ def verify(
     views: ViewDatabase,
     position: int,
     expected_head: audit_chain.Head | None = None,
+    checkpoints: Sequence[Checkpoint] = (),
     progress: Callable[[int], None] = lambda _: None,
 ) -> Verification:
-    """Recompute the audit chain from every stored event (and compare it with
-    ``expected_head``, when given), and check the periods and months closed as known at
+    """Recompute the audit chain from every stored event, checking each one's signature,
+    and compare it with the signed checkpoints stored and ``checkpoints`` exported earlier,
+    and with ``expected_head``, when given; check the periods and months closed as known at
     ``position``, the position the views have reached. ``progress`` is told the position
     the chain's recomputation has reached, now and then."""
-    chain = audit_chain.verify(ledger.recorder, views, expected_head, progress)
+    chain = audit_chain.verify(
+        ledger.recorder, ledger.mapper, views, expected_head, progress, checkpoints=checkpoints
+    )
     accounts = Accounts(views)
     return Verification(chain, accounts.periods(position), accounts.closed_months(position))

@@ -252,6 +252,11 @@ class RecordingApplication(Application[UUID]):
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
+        # A mapper chosen by MAPPER_TOPIC that needs the ledger's settings and recorder (the
+        # one that signs and checks every event) is given them once both exist.
+        bind = getattr(self.mapper, "bind", None)
+        if callable(bind):
+            bind(self.env, self.recorder)
         # ``store`` saves without taking snapshots or updating an aggregate cache; with a
         # cache, later decisions would read aggregates older than the store's.
         if self.snapshots is not None or self.repository.cache is not None:

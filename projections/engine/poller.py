@@ -2,25 +2,40 @@
 
 The library has no subscription for SQLite, so the views are fed by polling the
 notification log on every store; on PostgreSQL the table lock on insert makes positions
-visible in order, so polling misses nothing there either.
+visible in order, so polling misses nothing there either. After each batch it has the
+checkpointer, when given, take a signed checkpoint of the chain if one is due. An event that
+does not verify stops the views just before it and raises an alarm in the log, repeated
+until someone acts.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from projections.engine.projector import Projector
+from projections.reads.checkpointing import Checkpointer
+from projections.storage.signing import UnverifiedEventError
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
+ALARM_SECONDS = 30.0  # between alarms about an event that does not verify
+CHECKPOINT_LOOK_SECONDS = 10.0  # when idle, between looks at whether a checkpoint is due
 
 
 class Poller:
-    def __init__(self, projector: Projector, interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        projector: Projector,
+        interval: float = 0.05,
+        checkpointer: Checkpointer | None = None,
+    ) -> None:
         self.projector = projector
         self.interval = interval
+        self.checkpointer = checkpointer
+        self._next_checkpoint_look = 0.0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="views-poller", daemon=True)
 
@@ -39,6 +54,17 @@ class Poller:
         while not self._stopping.is_set():
             try:
                 projected = self.projector.run_batch()
+                if self.checkpointer is not None and (
+                    projected or time.monotonic() >= self._next_checkpoint_look
+                ):
+                    self._next_checkpoint_look = time.monotonic() + CHECKPOINT_LOOK_SECONDS
+                    self.checkpointer.take_if_due()
+            except UnverifiedEventError as error:
+                log.critical(
+                    "ALARM: the views stop before an event that does not verify: %s", error
+                )
+                self._stopping.wait(ALARM_SECONDS)
+                continue
             except Exception:
                 log.exception("projecting a batch failed; retrying in %s s", RETRY_SECONDS)
                 self._stopping.wait(RETRY_SECONDS)

@@ -2,7 +2,9 @@
 
 Each batch reads the tracking position, applies its events, extends the audit chain and
 advances the tracking position in one transaction, so that every event is projected exactly
-once even if the process dies mid-batch or two projectors run at once.
+once even if the process dies mid-batch or two projectors run at once. An event whose
+signature does not verify is never projected: the views stop just before it, and the batch
+raises ``UnverifiedEventError`` naming it.
 
 The projector needs only the events: the recorder's notification log, and the mapper that
 turns a stored event back into a domain event. What each event means for the views is in
@@ -13,6 +15,7 @@ turns a stored event back into a domain event. What each event means for the vie
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
@@ -27,6 +30,7 @@ from projections.reads import audit_chain
 from projections.storage.database import Cursor, ViewDatabase
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views
+from projections.storage.signing import UnverifiedEventError
 
 DEFAULT_BATCH_SIZE = 1_000
 RAISE_CHUNK = 2_000  # cases a standard raise re-segments before writing them
@@ -103,13 +107,31 @@ class Projector:
         notifications = self.recorder.select_notifications(start=start, limit=self.batch_size)
         if not notifications:
             return 0
-        with self.views.transaction() as cursor:
-            if self._tracked(cursor) != start - 1:
-                return 0  # another projector took this batch
-            self._project(cursor, notifications)
-        self.reached = notifications[-1].id
-        self._note_growth(notifications[-1].id, len(notifications))
+        events, refusal = self._decode(notifications)
+        notifications = notifications[: len(events)]
+        if notifications:
+            with self.views.transaction() as cursor:
+                if self._tracked(cursor) != start - 1:
+                    return 0  # another projector took this batch
+                self._project(cursor, notifications, events)
+            self.reached = notifications[-1].id
+            self._note_growth(notifications[-1].id, len(notifications))
+        if refusal is not None:
+            raise refusal
         return len(notifications)
+
+    def _decode(
+        self, notifications: Sequence[Notification]
+    ) -> tuple[list[Any], UnverifiedEventError | None]:
+        """The batch's events, up to the first that does not verify (and why it does not):
+        the views take every event before it, and never it."""
+        events = []
+        for notification in notifications:
+            try:
+                events.append(self.mapper.to_domain_event(notification))
+            except UnverifiedEventError as refusal:
+                return events, refusal
+        return events, None
 
     def _note_growth(self, position: int, projected: int) -> None:
         """Refresh the planner's statistics each time the views have doubled or so."""
@@ -125,13 +147,14 @@ class Projector:
             total += projected
         return total
 
-    def _project(self, cursor: Cursor, notifications: Sequence[Notification]) -> None:
+    def _project(
+        self, cursor: Cursor, notifications: Sequence[Notification], events: Sequence[Any]
+    ) -> None:
         # The standards are read in the batch's transaction, so that they are those at its
         # start even when another projector took the batches before it.
         batch = _Batch(cursor, standards_known(cursor))
         recorded = self._latest_recorded(cursor)
         positions = []
-        events = [self.mapper.to_domain_event(n) for n in notifications]
         batch.rows.prefetch(
             [e.originator_id.hex for e in events if isinstance(e, Case.Event | Relief.Event)]
         )

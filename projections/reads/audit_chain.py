@@ -17,9 +17,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
+from projections.storage.checkpoints import Checkpoint
+from projections.storage.checkpoints import stored as stored_checkpoints
 from projections.storage.database import Cursor, ViewDatabase
+from projections.storage.event_table import EventTable
+from projections.storage.schema import CREATE_AUDIT_CHAIN
+from projections.storage.signing import EventSignatures, open_envelope, signatures_of
 
 GENESIS = bytes(32)
 VERIFY_BATCH = 2_000
@@ -88,19 +93,23 @@ def extend(cursor: Cursor, notifications: Sequence[Notification]) -> None:
 
 @dataclass(frozen=True)
 class Verification:
-    """The chain recomputed from the events, compared with the chain kept in the views."""
+    """The chain recomputed from the events, compared with the chain kept in the views, the
+    signed checkpoints and the expected head; with what the walk found."""
 
     head: Head
     first_difference: int | None
     explanation: str
+    events: int = 0  # rows walked
+    unsigned: int = 0  # of which adopted unsigned
+    checkpoints: int = 0  # signed checkpoints the chain was checked against
+    keys: tuple[str, ...] = ()  # the key ids the events were signed with
 
     @property
     def ok(self) -> bool:
         return self.first_difference is None
 
 
-def all_notifications(recorder: ApplicationRecorder) -> Iterator[Notification]:
-    start = 1
+def all_notifications(recorder: ApplicationRecorder, start: int = 1) -> Iterator[Notification]:
     while True:
         batch = recorder.select_notifications(start=start, limit=VERIFY_BATCH)
         if not batch:
@@ -109,59 +118,208 @@ def all_notifications(recorder: ApplicationRecorder) -> Iterator[Notification]:
         start = batch[-1].id + 1
 
 
+class _ChainBrokenError(Exception):
+    def __init__(self, position: int, explanation: str) -> None:
+        super().__init__(explanation)
+        self.position = position
+        self.explanation = explanation
+
+
 def verify(
     recorder: ApplicationRecorder,
+    mapper: Mapper[UUID],
     views: ViewDatabase,
     expected_head: Head | None = None,
     progress: Callable[[int], None] = lambda _: None,
+    *,
+    checkpoints: Sequence[Checkpoint] = (),
 ) -> Verification:
-    """Recompute the chain from every stored event and name the first position that differs
-    from the kept chain (an altered, deleted or inserted row), or from ``expected_head``;
-    ``progress`` is told the position reached every batch of events."""
-    kept = _kept_links(views)
-    kept_end = int(views.fetchall("SELECT COALESCE(MAX(position), 0) FROM audit_chain")[0][0])
-    pending = next(kept, None)
-    head = GENESIS_HEAD
-    matched_expected = expected_head == GENESIS_HEAD
-    reported = 0
-    for notification in all_notifications(recorder):
-        if pending is not None and pending[0] < notification.id:
-            return Verification(head, pending[0], f"position {pending[0]} was deleted")
-        digest = link(head.hash, head.position, notification)
-        if pending is not None and pending[0] == notification.id:
-            if pending[1] != digest:
-                return Verification(
-                    head, notification.id, f"the event at position {notification.id} was altered"
+    """Recompute the chain from every stored row, wherever its position, and name the first
+    position that fails: a row outside the chain (position below 1), an event whose
+    signature is missing or wrong, a link that differs from the kept chain (an altered,
+    deleted or inserted row), the chain at a signed checkpoint (stored, or ``checkpoints``
+    exported earlier) or at ``expected_head``; then the table's row count and extent
+    against what was walked. ``progress`` is told the position reached every batch."""
+    walk = _Walk(recorder, mapper, views, expected_head, checkpoints, progress)
+    try:
+        explanation = walk.run()
+    except _ChainBrokenError as failed:
+        return walk.result(failed.position, failed.explanation)
+    return walk.result(None, explanation)
+
+
+class _Walk:
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[UUID],
+        views: ViewDatabase,
+        expected_head: Head | None,
+        exported: Sequence[Checkpoint],
+        progress: Callable[[int], None],
+    ) -> None:
+        self.progress = progress
+        self.recorder = recorder
+        self.views = views
+        self.expected_head = expected_head
+        self.table = EventTable.of(recorder)
+        bound = signatures_of(mapper)
+        self.keyring = bound.keyring if bound is not None else None
+        self.exported = exported
+        self.signatures: EventSignatures | None = None
+        self.head = GENESIS_HEAD
+        self.events = self.unsigned = 0
+        self.keys: set[str] = set()
+        self.checkpoints: dict[int, list[Checkpoint]] = {}
+        self._checkpoint_positions: list[int] = []
+
+    def result(self, position: int | None, explanation: str) -> Verification:
+        return Verification(
+            self.head,
+            position,
+            explanation,
+            self.events,
+            self.unsigned,
+            sum(len(c) for c in self.checkpoints.values()),
+            tuple(sorted(self.keys)),
+        )
+
+    def run(self) -> str:
+        extent = self.table.extent()
+        self._check_checkpoints()
+        with self.views.transaction() as cursor:  # views never built keep an empty chain
+            for statement in CREATE_AUDIT_CHAIN:
+                cursor.execute(statement)
+        kept = _kept_links(self.views)
+        kept_end = int(
+            self.views.fetchall("SELECT COALESCE(MAX(position), 0) FROM audit_chain")[0][0]
+        )
+        pending = next(kept, None)
+        matched_expected = self.expected_head == GENESIS_HEAD
+        start = min(extent.lowest or 1, 1)
+        for notification in all_notifications(self.recorder, start):
+            if extent.highest is not None and notification.id > extent.highest:
+                break
+            position = notification.id
+            if position < 1:
+                raise _ChainBrokenError(
+                    position,
+                    f"an event is stored at position {position}, outside the chain (positions "
+                    "start at 1): the command side would act on it",
                 )
-            pending = next(kept, None)
-        elif notification.id <= kept_end:
-            return Verification(
-                head, notification.id, f"an event was inserted at position {notification.id}"
+            if pending is not None and pending[0] < position:
+                raise _ChainBrokenError(pending[0], f"position {pending[0]} was deleted")
+            self._check_signature(notification)
+            digest = link(self.head.hash, self.head.position, notification)
+            if pending is not None and pending[0] == position:
+                if pending[1] != digest:
+                    raise _ChainBrokenError(
+                        position, f"the event at position {position} was altered"
+                    )
+                pending = next(kept, None)
+            elif position <= kept_end:
+                raise _ChainBrokenError(position, f"an event was inserted at position {position}")
+            self.head = Head(position, digest)
+            self.events += 1
+            self._check_at_checkpoints()
+            if self.expected_head is not None and position == self.expected_head.position:
+                matched_expected = self.head == self.expected_head
+            if self.events % VERIFY_BATCH == 0:
+                self.progress(position)
+        self.progress(self.head.position)
+        if pending is not None:
+            raise _ChainBrokenError(pending[0], f"position {pending[0]} was deleted")
+        self._check_checkpoints_reached()
+        if self.events != extent.count:
+            raise _ChainBrokenError(
+                self.head.position,
+                f"the event table holds {extent.count} rows from position {extent.lowest} to "
+                f"{extent.highest}, and the chain walked {self.events}",
             )
-        head = Head(notification.id, digest)
-        if expected_head is not None and head.position == expected_head.position:
-            matched_expected = head == expected_head
-        if head.position - reported >= VERIFY_BATCH:
-            progress(reported := head.position)
-    progress(head.position)
-    if pending is not None:
-        return Verification(head, pending[0], f"position {pending[0]} was deleted")
-    if expected_head is None:
-        return Verification(head, None, "the chain verifies")
-    if expected_head.position > head.position:
-        return Verification(
-            head,
-            expected_head.position,
-            f"the ledger ends at position {head.position}, before the expected head at "
-            f"{expected_head.position}: events were removed from the end",
-        )
-    if not matched_expected:
-        return Verification(
-            head,
-            expected_head.position,
-            f"the chain at position {expected_head.position} differs from the expected head",
-        )
-    return Verification(head, None, "the chain verifies and contains the expected head")
+        if self.expected_head is None:
+            return "the chain verifies"
+        if self.expected_head.position > self.head.position:
+            raise _ChainBrokenError(
+                self.expected_head.position,
+                f"the ledger ends at position {self.head.position}, before the expected head "
+                f"at {self.expected_head.position}: events were removed from the end",
+            )
+        if not matched_expected:
+            raise _ChainBrokenError(
+                self.expected_head.position,
+                f"the chain at position {self.expected_head.position} differs from the "
+                "expected head",
+            )
+        return "the chain verifies and contains the expected head"
+
+    def _check_checkpoints(self) -> None:
+        """Every checkpoint, stored or exported, must be signed with a known key."""
+        if self.keyring is None:
+            return
+        found: list[tuple[str, Checkpoint | str]] = [
+            ("stored", c) for c in stored_checkpoints(self.table)
+        ]
+        found += [("exported", c) for c in self.exported]
+        adopted = 0
+        for where, checkpoint in found:
+            if isinstance(checkpoint, str):
+                raise _ChainBrokenError(0, f"a stored checkpoint is not one: {checkpoint[:80]!r}")
+            problem = checkpoint.problem(self.keyring)
+            if problem is not None:
+                raise _ChainBrokenError(
+                    checkpoint.position, f"{checkpoint} ({where}) is forged: {problem}"
+                )
+            at_position = self.checkpoints.setdefault(checkpoint.position, [])
+            if checkpoint not in at_position:  # stored and exported: the same checkpoint
+                at_position.append(checkpoint)
+            if checkpoint.adoption:
+                adopted = max(adopted, checkpoint.position)
+        self.signatures = EventSignatures(self.keyring, unsigned_through=adopted)
+        for checkpoint in self.checkpoints.pop(0, []):
+            if (checkpoint.head, checkpoint.count) != (GENESIS, 0):
+                raise _ChainBrokenError(0, f"{checkpoint} is not of an empty ledger")
+        self._checkpoint_positions = sorted(self.checkpoints)
+
+    def _check_signature(self, notification: Notification) -> None:
+        if self.signatures is None:
+            return
+        problem = self.signatures.problem(notification)
+        if problem is not None:
+            raise _ChainBrokenError(
+                notification.id, f"the event at position {notification.id}: {problem}"
+            )
+        envelope = open_envelope(notification.state)
+        if envelope is None:
+            self.unsigned += 1
+        else:
+            self.keys.add(envelope.key_id)
+
+    def _check_at_checkpoints(self) -> None:
+        """The chain where a checkpoint was taken must be the one it signed; a checkpoint's
+        position the walk went past was deleted."""
+        while self._checkpoint_positions and self._checkpoint_positions[0] <= self.head.position:
+            position = self._checkpoint_positions.pop(0)
+            checkpoint = self.checkpoints[position][0]
+            if position < self.head.position:
+                raise _ChainBrokenError(
+                    position, f"position {position}, where {checkpoint}, was deleted"
+                )
+            for checkpoint in self.checkpoints[position]:
+                if (checkpoint.head, checkpoint.count) != (self.head.hash, self.events):
+                    raise _ChainBrokenError(
+                        position,
+                        f"the chain at position {position} differs from {checkpoint}: the "
+                        "history up to it was rewritten",
+                    )
+
+    def _check_checkpoints_reached(self) -> None:
+        if self._checkpoint_positions:
+            position = self._checkpoint_positions[0]
+            raise _ChainBrokenError(
+                position,
+                f"the ledger ends at position {self.head.position}, before "
+                f"{self.checkpoints[position][0]}: events were removed from the end",
+            )
 
 
 def _kept_links(views: ViewDatabase) -> Iterator[tuple[int, bytes]]:

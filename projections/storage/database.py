@@ -177,7 +177,10 @@ class PostgresViews:
     ) -> None:
         self.schema = schema
         with psycopg.connect(conninfo, connect_timeout=_whole_seconds(timeout_seconds)) as c:
-            c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+            # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema
+            # exists; the service role has none where ``ledger protect`` made its schemas.
+            if c.execute("SELECT to_regnamespace(%s)", (schema,)).fetchone() == (None,):
+                c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
         self._pool = ConnectionPool(
             conninfo,
             min_size=1,

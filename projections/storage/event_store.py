@@ -1,4 +1,13 @@
-"""The ledger's PostgreSQL event recorder: the library's, with each save in one round trip.
+"""The ledger's event recorders: the library's, with the event table refusing positions
+below 1 and the signed checkpoints' table beside it; on PostgreSQL, each save in one round
+trip.
+
+Positions start at 1. The library reads an aggregate's events whatever their position but
+walks the notification log from 1 up, so a row stored at position 0 or below would be
+obeyed by the command side and never seen by a walk. The table refuses one: on SQLite a
+trigger (a rowid is only known after the insert), on PostgreSQL a CHECK constraint, added
+``NOT VALID`` and then validated so that a table already holding such a row still opens
+(``ledger verify`` names the row). Both bind a superuser too, until dropped.
 
 The library saves events as a pipeline: BEGIN, ``LOCK TABLE … IN EXCLUSIVE MODE``,
 ``NOTIFY``, the insert, a sync to read the new notification ids, then COMMIT. That is two
@@ -20,8 +29,64 @@ from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
+
+from projections.storage.event_table import CHECKPOINTS_TABLE
+
+SQLITE_CHECKPOINTS = (
+    f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} ("
+    " position INTEGER NOT NULL, adoption INTEGER NOT NULL, record TEXT NOT NULL)",
+    f"CREATE INDEX IF NOT EXISTS {CHECKPOINTS_TABLE}_by_position ON {CHECKPOINTS_TABLE} (position)",
+)
+
+
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, with positions from 1 and the checkpoints' table."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        table = self.events_table_name
+        refuse = "BEGIN SELECT RAISE(ABORT, 'ledger positions start at 1'); END"
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TRIGGER IF NOT EXISTS {table}_positions_start_at_1 AFTER INSERT ON {table}"
+            f" WHEN NEW.rowid <= 0 {refuse}",
+            f"CREATE TRIGGER IF NOT EXISTS {table}_positions_stay_above_0 AFTER UPDATE ON {table}"
+            f" WHEN NEW.rowid <= 0 {refuse}",
+            *SQLITE_CHECKPOINTS,
+        ]
+
+
+def positions_constraint(table: str) -> str:
+    return f"{table}_positions_start_at_1"
+
+
+# Added when missing, by whoever may; validated when every row already complies.
+_ADD_POSITIONS_CONSTRAINT = """
+DO $do$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = {qualified}::regclass AND conname = {name_literal}) THEN
+        ALTER TABLE {table} ADD CONSTRAINT {name} CHECK (notification_id > 0) NOT VALID;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {qualified}::regclass
+               AND conname = {name_literal} AND NOT convalidated) THEN
+        BEGIN
+            ALTER TABLE {table} VALIDATE CONSTRAINT {name};
+        EXCEPTION WHEN check_violation THEN
+            RAISE WARNING 'ledger events are stored at positions below 1: run ledger verify';
+        END;
+    END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE WARNING 'the positions constraint is missing on % and this role may not add it: '
+        'run ledger protect', {qualified};
+END
+$do$
+"""
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -31,6 +96,21 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         function = Identifier(datastore.schema, f"ledger_insert_{self.stored_event_type_name}")
         table = Identifier(datastore.schema, events_table_name)
+        constraint = positions_constraint(events_table_name)
+        self.sql_create_statements.append(
+            SQL(_ADD_POSITIONS_CONSTRAINT).format(
+                qualified=Literal(f'"{datastore.schema}"."{events_table_name}"'),
+                table=table,
+                name=Identifier(constraint),
+                name_literal=Literal(constraint),
+            )
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {checkpoints} ("
+                " position bigint NOT NULL, adoption boolean NOT NULL, record text NOT NULL)"
+            ).format(checkpoints=Identifier(datastore.schema, CHECKPOINTS_TABLE))
+        )
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {function}(events {event_type}[]) "

@@ -17,8 +17,8 @@ from psycopg.conninfo import make_conninfo
 
 from projections.storage.database import PostgresViews, SQLiteViews, ViewDatabase
 from projections.storage.protection import EVENT_TABLES, SCHEMA
+from projections.storage.schema import VIEWS_SCHEMA
 
-VIEWS_SCHEMA = "ledger_views"
 SQLITE_EVENT_TABLE = "stored_events"  # the library's name for the application's events
 POSTGRES_EVENT_TABLE = f"{SCHEMA}.{EVENT_TABLES[0]}"
 

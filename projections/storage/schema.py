@@ -9,6 +9,7 @@ import hashlib
 from projections.storage.database import ViewDatabase
 
 TRACKING_NAME = "views"
+VIEWS_SCHEMA = "ledger_views"  # the views' schema in the ledger's PostgreSQL database
 
 
 def valid_until(alias: str = "") -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from api.demo.decade import decisions_file
 from domain.months import Month
-from scripts.benchmarks import sections
+from scripts.benchmarks import sections, signatures
 from scripts.benchmarks.databases import Store, fresh_database
 from scripts.benchmarks.figures import Report
 from scripts.benchmarks.sections import Decade
@@ -56,10 +56,17 @@ def _measure(
         echo(f"[{store}] single decisions ...")
         with fresh_database(store, folder, "single") as db:
             report.comparisons += sections.single_decisions(db, plan.decisions, effective)
+        echo(f"[{store}] single decisions signed and unsigned ...")
+        with (
+            fresh_database(store, folder, "signed") as signed,
+            fresh_database(store, folder, "unsigned") as unsigned,
+        ):
+            report.comparisons += signatures.decisions(signed, unsigned, plan.decisions, effective)
         with fresh_database(store, folder, "decade") as db:
             decade = Decade(db, decisions)
             echo(f"[{store}] bulk import ...")
             report.comparisons += sections.bulk_import(decade, memory_seconds)
+            report.measures += signatures.per_event(db.ledger_url, store)
             echo(f"[{store}] full rebuild ...")
             comparisons, measures = sections.rebuild(decade)
             report.comparisons += comparisons

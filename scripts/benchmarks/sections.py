@@ -21,6 +21,7 @@ from projections.engine.projector import Projector
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.opening import open_views
+from scripts.benchmarks import signatures
 from scripts.benchmarks.databases import BenchDatabase
 from scripts.benchmarks.figures import Comparison, Measure, percentile, seconds_of, timed
 from scripts.benchmarks.http_load import LoadResult, Request, load, serving
@@ -189,9 +190,16 @@ def stored_rows(ledger: Ledger) -> Iterator[RawRow]:
 def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
     """Every projection replayed from the first event into scratch views, in a process of
     its own, against a raw server-side cursor reading and decoding the same rows. Half the
-    events are replayed too, to show whether peak memory grows with the events."""
+    events are replayed too, to show whether peak memory grows with the events; and the
+    first events, in turns with and without checking their signatures, to show what
+    checking costs."""
     half = _rebuild_in_child(decade.db.ledger_url, decade.events // 2)
     full = _rebuild_in_child(decade.db.ledger_url, decade.events)
+    slice_end = min(decade.events, signatures.REBUILD_SLICE)
+    checked_runs, unchecked_runs = [], []
+    for _ in range(signatures.ROUNDS):  # in turns: the machine's load shifts meanwhile
+        checked_runs.append(_rebuild_in_child(decade.db.ledger_url, slice_end))
+        unchecked_runs.append(_rebuild_in_child(decade.db.ledger_url, slice_end, unchecked=True))
     raw = decade.db.open_raw()
     rows, raw_seconds = timed(raw.read_and_decode)
     raw.close()
@@ -207,7 +215,8 @@ def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
                 "cursor read + JSON decode",
                 rows / raw_seconds,
                 target=0.5,
-            )
+            ),
+            signatures.rebuild(store, checked_runs, unchecked_runs),
         ],
         [
             Measure(
@@ -228,8 +237,10 @@ def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
     )
 
 
-def _rebuild_in_child(ledger_url: str, until: int) -> dict[str, float]:
+def _rebuild_in_child(ledger_url: str, until: int, *, unchecked: bool = False) -> dict[str, float]:
     command = [sys.executable, "-m", "scripts.benchmarks.rebuild_child", ledger_url, str(until)]
+    if unchecked:
+        command.append("unchecked")
     finished = subprocess.run(command, capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(finished.stdout.strip().splitlines()[-1])
     return result

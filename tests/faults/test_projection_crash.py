@@ -27,6 +27,7 @@ def record_backlog(server: Server, database_url: str) -> None:
         database_url=database_url,
         personal_data_key=server.env["LEDGER_PERSONAL_DATA_KEY"],
         person_ref_key=server.env["LEDGER_PERSON_REF_KEY"],
+        signing_key=server.env["LEDGER_SIGNING_KEY"],
     )
     ledger = Ledger(settings.ledger_env())
     try:

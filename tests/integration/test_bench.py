@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from scripts.dev import main
 
-SECTIONS = {"single decisions", "bulk import", "full rebuild", "HTTP"}
+SECTIONS = {"single decisions", "bulk import", "full rebuild", "HTTP", "signatures"}
 
 
 @pytest.mark.postgres
@@ -61,6 +61,15 @@ def test_quick_bench_compares_every_section_on_both_stores_with_a_raw_baseline(
     assert markdown.strip() in result.output
     assert "| section | store | work | ledger | raw baseline | ratio | target | met |" in markdown
     assert markdown.count("\n| single decisions |") == 2
+    costs = [c for c in report["comparisons"] if c["section"] == "signatures"]
+    assert {c["baseline"] for c in costs} == {
+        "the same grants unsigned",
+        "the same replay, signatures not checked",
+    }
+    assert {m["name"] for m in report["measures"] if m["section"] == "signatures"} == {
+        "sign one event (Ed25519)",
+        "check one event's signature",
+    }
 
 
 def test_bench_refuses_a_store_it_cannot_reach(

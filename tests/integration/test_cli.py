@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -12,10 +13,17 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
+from api.core.keys import read_keys
 from domain.application.recording import SaveAt
 from projections.storage.opening import views_path
 from tests.integration.test_read_side import record_a_small_history
-from tests.support import QIBIN, at, ledger_at, person, set_reference_standards
+from tests.support import (
+    QIBIN,
+    at,
+    ledger_at,
+    person,
+    set_reference_standards,
+)
 
 
 @pytest.fixture
@@ -59,7 +67,69 @@ def test_verify_fails_naming_the_altered_position(ledger_file: Path) -> None:
         ).fetchone()
     result = runner.invoke(main, ["verify"])
     assert result.exit_code == 1
-    assert f"the event at position {altered} was altered" in result.output
+    assert (
+        f"the event at position {altered}: its signature does not match key 'development'"
+        in result.output
+    )
+
+
+def test_rebuild_replace_no_longer_launders_an_altered_event(ledger_file: Path) -> None:
+    runner = CliRunner()
+    with sqlite3.connect(ledger_file) as connection:
+        (altered,) = connection.execute(
+            "SELECT rowid FROM stored_events WHERE topic LIKE '%Case.Granted' LIMIT 1"
+        ).fetchone()
+        connection.execute(
+            'UPDATE stored_events SET state = CAST(REPLACE(CAST(state AS TEXT), \'"actor":"\','
+            ' \'"actor":"x\') AS BLOB) WHERE rowid = ?',
+            (altered,),
+        )
+    replaced = runner.invoke(main, ["rebuild", "--replace"])
+    assert replaced.exit_code == 1
+    assert f"at position {altered} does not verify" in replaced.output
+    assert "Traceback" not in replaced.output
+    verified = runner.invoke(main, ["verify"])
+    assert verified.exit_code == 1
+    assert f"first position that differs: {altered}" in verified.output
+
+
+def test_checkpoints_taken_and_exported_prove_the_history_to_an_auditor(
+    ledger_file: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    taken = runner.invoke(main, ["checkpoints", "take"])
+    assert taken.exit_code == 0, taken.output
+    checkpoint = json.loads(taken.output)
+    exported = tmp_path / "checkpoints.jsonl"
+    result = runner.invoke(main, ["checkpoints", "export", str(exported)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line) for line in exported.read_text().splitlines()] == [checkpoint]
+    verified = runner.invoke(main, ["verify", "--checkpoints", str(exported)])
+    assert verified.exit_code == 0, verified.output
+    assert "1 signed checkpoints checked" in verified.output
+
+    # The last event and the stored checkpoints deleted: only the exported file tells.
+    with sqlite3.connect(ledger_file) as connection:
+        connection.execute("DELETE FROM stored_events WHERE rowid = ?", (checkpoint["position"],))
+        connection.execute("DELETE FROM ledger_checkpoints")
+    with sqlite3.connect(views_path(str(ledger_file))) as connection:
+        connection.execute("DELETE FROM audit_chain WHERE position >= ?", (checkpoint["position"],))
+        connection.execute("UPDATE tracking SET position = ?", (checkpoint["position"] - 1,))
+    assert runner.invoke(main, ["verify"]).exit_code == 0
+    caught = runner.invoke(main, ["verify", "--checkpoints", str(exported)])
+    assert caught.exit_code == 1
+    assert "events were removed from the end" in caught.output
+    assert f"first position that differs: {checkpoint['position']}" in caught.output
+
+
+def test_verify_refuses_a_checkpoints_file_it_cannot_read(
+    ledger_file: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "checkpoints.jsonl"
+    bad.write_text('{"version": 1, "position": 3}\n')
+    result = CliRunner().invoke(main, ["verify", "--checkpoints", str(bad)])
+    assert result.exit_code == 2
+    assert "line 1: a checkpoint needs 'count'" in result.output
 
 
 def test_rebuild_passes_then_fails_when_a_view_row_was_changed(ledger_file: Path) -> None:
@@ -211,3 +281,28 @@ def test_totals_show_paid_settled_and_outstanding_for_a_closed_month(
         "150.00",
         "0.00",
     ]
+
+
+def test_an_auditor_verifies_with_the_public_keys_alone(
+    ledger_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    printed = runner.invoke(main, ["verify-keys"])
+    assert printed.exit_code == 0, printed.output
+    keys = json.loads(printed.output)
+    assert list(keys) == ["development"]
+    monkeypatch.setenv("LEDGER_ENVIRONMENT", "production")
+    installed = read_keys(ledger_file.parent / "ledger.keys")  # the keys it was written with
+    for name, value in {
+        "LEDGER_VERIFY_KEYS": printed.output.strip(),
+        "LEDGER_PERSONAL_DATA_KEY": installed["LEDGER_PERSONAL_DATA_KEY"],
+        "LEDGER_PERSON_REF_KEY": installed["LEDGER_PERSON_REF_KEY"],
+        "LEDGER_JWT_SECRET": "an auditor's",
+    }.items():
+        monkeypatch.setenv(name, value)
+    verified = runner.invoke(main, ["verify"])
+    assert verified.exit_code == 0, verified.output
+    assert "signed (keys: development)" in verified.output
+    refused = runner.invoke(main, ["checkpoints", "take"])
+    assert refused.exit_code == 1
+    assert "no signing key" in refused.output

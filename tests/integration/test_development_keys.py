@@ -143,7 +143,8 @@ def test_serve_in_development_refuses_an_address_others_can_reach(
     for host in ("127.0.0.1", "::1", "localhost"):
         assert runner.invoke(main, ["serve", "--host", host]).exit_code == 0
     monkeypatch.setenv("LEDGER_ENVIRONMENT", "production")
-    for name in KEY_SETTINGS.values():
+    for name in (*KEY_SETTINGS.values(), "LEDGER_SIGNING_KEY"):
         monkeypatch.setenv(name, public_development_key(f"production {name}"))
-    assert runner.invoke(main, ["serve", "--host", "0.0.0.0"]).exit_code == 0
+    served = runner.invoke(main, ["serve", "--host", "0.0.0.0"])
+    assert served.exit_code == 0, served.output
     assert started == ["127.0.0.1", "::1", "localhost", "0.0.0.0"]

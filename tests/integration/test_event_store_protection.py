@@ -4,56 +4,62 @@ audit chain at the position it happened."""
 
 from __future__ import annotations
 
-import secrets
-import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import Any
 
 import psycopg
 import pytest
 from eventsourcing.persistence import ProgrammingError
 from psycopg import sql
 
-from api.core.settings import Settings
 from domain.application.ledger import Ledger
 from domain.cases.programmes import Programme
 from domain.months import Month
+from projections.engine.projector import Projector
+from projections.engine.rebuild import rebuild_and_compare
 from projections.reads.audit_chain import extend, verify
+from projections.reads.checkpointing import Checkpointer
 from projections.storage.database import PostgresViews, SQLiteViews, ViewDatabase
-from projections.storage.protection import create_service_role, protect_event_store
+from projections.storage.opening import open_views
+from projections.storage.protection import (
+    EVENT_COLUMNS,
+    REBUILD_SCHEMA,
+    create_service_role,
+    protect_event_store,
+)
 from projections.storage.schema import CREATE_AUDIT_CHAIN
+from projections.storage.signing import EventSignatures, UnverifiedEventError, signatures_of
+from tests.integration.conftest import Roles, postgres_ledger
+from tests.integration.event_tables import EventTable, PostgresAsSuperuser, SQLiteFile
 from tests.support import QIBIN, ledger_at, person, set_reference_standards
 
 THREADS = 10
 RAISED = b'"650.00"'
 FORGED = b'"950.00"'
 EVENTS = "public.ledger_events"
+CHECKPOINTS = "public.ledger_checkpoints"
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES")
 ROLE_ATTRIBUTES = "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles"
-
-
-def url_as(url: str, role: str, password: str) -> str:
-    """``url`` with ``role`` and ``password`` as its user."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(
-        parts._replace(netloc=f"{quote(role, safe='')}:{quote(password, safe='')}@{host}")
-    )
-
-
-def postgres_ledger(url: str, *, create_tables: bool) -> Ledger:
-    return Ledger(Settings(database_url=url, create_tables=create_tables).ledger_env())
 
 
 def rows(url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as connection:
         return connection.execute(f"SELECT * FROM {EVENTS} ORDER BY notification_id").fetchall()
+
+
+def checkpoint_rows(url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as connection:
+        return connection.execute(f"SELECT * FROM {CHECKPOINTS} ORDER BY position").fetchall()
+
+
+def signatures(ledger: Ledger) -> EventSignatures:
+    found = signatures_of(ledger.mapper)
+    assert found is not None
+    return found
 
 
 def record_history(ledger: Ledger) -> int:
@@ -95,54 +101,6 @@ def keep_chain(views: ViewDatabase, ledger: Ledger) -> None:
         for statement in CREATE_AUDIT_CHAIN:
             cursor.execute(statement)
         extend(cursor, ledger.recorder.select_notifications(start=1, limit=ledger.position))
-
-
-# PostgreSQL roles: an owner that creates the tables and a service role that records.
-
-
-@dataclass(frozen=True)
-class Roles:
-    owner: str
-    owner_url: str
-    service: str
-    service_url: str
-
-
-@pytest.fixture
-def roles(postgres_url: str) -> Iterator[Roles]:
-    suffix = uuid.uuid4().hex[:12]
-    owner, service = f"ledger_own_{suffix}", f"ledger_svc_{suffix}"
-    password = secrets.token_hex(16)
-    try:
-        for role in (owner, service):
-            create_service_role(postgres_url, role, password)
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")  # PostgreSQL < 15
-            admin.execute(
-                sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(owner))
-            )
-        yield Roles(
-            owner,
-            url_as(postgres_url, owner, password),
-            service,
-            url_as(postgres_url, service, password),
-        )
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            for role in (service, owner):
-                if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                    admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-                    admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-
-
-@pytest.fixture
-def service_ledger(roles: Roles) -> Iterator[Ledger]:
-    """A Ledger running as the service role on tables the owner created and protected."""
-    postgres_ledger(roles.owner_url, create_tables=True).close()
-    protect_event_store(roles.owner_url, roles.service)
-    ledger = postgres_ledger(roles.service_url, create_tables=False)
-    yield ledger
-    ledger.close()
 
 
 @pytest.mark.postgres
@@ -279,20 +237,31 @@ def test_the_triggers_refuse_changes_even_from_the_owner(
 def test_protecting_twice_grants_the_service_role_only_what_the_library_needs(
     service_ledger: Ledger, roles: Roles, postgres_url: str
 ) -> None:
-    protect_event_store(roles.owner_url, roles.service)
+    protect_event_store(postgres_url, roles.owner_url, roles.service)
     service_ledger.set_standard(
         "dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="finance-1", reason="notice"
     )
-    table_privileges = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES")
+    Checkpointer(service_ledger.recorder, signatures(service_ledger)).take()
     with psycopg.connect(postgres_url) as admin:
         granted = {
-            privilege
-            for privilege in table_privileges
+            table: {
+                privilege
+                for privilege in TABLE_PRIVILEGES
+                if admin.execute(
+                    "SELECT has_table_privilege(%s, %s, %s)", (roles.service, table, privilege)
+                ).fetchone()
+                == (True,)
+            }
+            for table in (EVENTS, CHECKPOINTS)
+        }
+        insertable = [
+            column
+            for column in (*EVENT_COLUMNS, "notification_id")
             if admin.execute(
-                "SELECT has_table_privilege(%s, %s, %s)", (roles.service, EVENTS, privilege)
+                "SELECT has_column_privilege(%s, %s, %s, 'INSERT')", (roles.service, EVENTS, column)
             ).fetchone()
             == (True,)
-        }
+        ]
         sequence_privileges = admin.execute(
             "SELECT has_sequence_privilege(%(role)s, %(seq)s, 'USAGE'),"
             " has_sequence_privilege(%(role)s, %(seq)s, 'SELECT'),"
@@ -300,77 +269,142 @@ def test_protecting_twice_grants_the_service_role_only_what_the_library_needs(
             {"role": roles.service, "seq": "public.ledger_events_notification_id_seq"},
         ).fetchone()
         triggers = admin.execute(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal"
-            " ORDER BY tgname",
-            (EVENTS,),
+            "SELECT tgrelid::regclass::text, tgname FROM pg_trigger"
+            " WHERE tgrelid IN (%s::regclass, %s::regclass) AND NOT tgisinternal ORDER BY 1, 2",
+            (EVENTS, CHECKPOINTS),
         ).fetchall()
-    assert granted == {"SELECT", "INSERT", "UPDATE"}
+        guards = admin.execute(
+            "SELECT evtname, evtevent FROM pg_event_trigger ORDER BY evtname"
+        ).fetchall()
+    # INSERT only in the columns the library writes: never at a position of one's choosing.
+    assert granted == {EVENTS: {"SELECT", "UPDATE"}, CHECKPOINTS: {"SELECT", "INSERT"}}
+    assert insertable == list(EVENT_COLUMNS)
     assert sequence_privileges == (True, False, False)
     assert triggers == [
-        ("ledger_events_refuse_truncate",),
-        ("ledger_events_refuse_update_delete",),
+        ("ledger_checkpoints", "ledger_checkpoints_refuse_truncate"),
+        ("ledger_checkpoints", "ledger_checkpoints_refuse_update_delete"),
+        ("ledger_events", "ledger_events_refuse_truncate"),
+        ("ledger_events", "ledger_events_refuse_update_delete"),
     ]
+    assert guards == [("ledger_guard_ddl", "ddl_command_end"), ("ledger_guard_drop", "sql_drop")]
 
 
-# Tampering that bypasses the triggers is found by the audit chain.
+@pytest.mark.postgres
+def test_the_service_role_cannot_insert_at_a_position_or_change_a_checkpoint(
+    service_ledger: Ledger, roles: Roles, postgres_url: str
+) -> None:
+    record_history(service_ledger)
+    Checkpointer(service_ledger.recorder, signatures(service_ledger)).take()
+    before = rows(postgres_url), checkpoint_rows(postgres_url)
+    with psycopg.connect(roles.service_url, autocommit=True) as service:
+        for position in (-1, 0, 10_000):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                service.execute(
+                    f"INSERT INTO {EVENTS} (originator_id, originator_version, topic, state,"
+                    " notification_id) SELECT originator_id, originator_version + 1000, topic,"
+                    f" state, %s FROM {EVENTS} LIMIT 1",
+                    (position,),
+                )
+        for statement in (
+            f"UPDATE {CHECKPOINTS} SET record = ''",
+            f"DELETE FROM {CHECKPOINTS}",
+            f"TRUNCATE {CHECKPOINTS}",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                service.execute(statement)
+    assert (rows(postgres_url), checkpoint_rows(postgres_url)) == before
 
 
-class EventTable(Protocol):
-    """Direct access to the stored events, bypassing the ledger and any trigger."""
+@pytest.mark.postgres
+def test_the_owner_cannot_disable_drop_or_replace_what_refuses_changes(
+    service_ledger: Ledger, roles: Roles, postgres_url: str
+) -> None:
+    record_history(service_ledger)
+    Checkpointer(service_ledger.recorder, signatures(service_ledger)).take()
+    before = rows(postgres_url), checkpoint_rows(postgres_url)
+    refused = (
+        f"ALTER TABLE {EVENTS} DISABLE TRIGGER USER",
+        f"ALTER TABLE {EVENTS} DISABLE TRIGGER ledger_events_refuse_update_delete",
+        f"ALTER TABLE {EVENTS} ENABLE REPLICA TRIGGER ledger_events_refuse_update_delete",
+        f"DROP TRIGGER ledger_events_refuse_update_delete ON {EVENTS}",
+        f"ALTER TABLE {EVENTS} DROP CONSTRAINT ledger_events_positions_start_at_1",
+        f"CREATE RULE hide AS ON INSERT TO {EVENTS} DO INSTEAD NOTHING",
+        f"CREATE TRIGGER rewrite BEFORE INSERT ON {EVENTS}"
+        " FOR EACH ROW EXECUTE FUNCTION public.ledger_refuse_event_change()",
+        f"ALTER TABLE {EVENTS} RENAME TO ledger_events_before",
+        f"DROP TABLE {EVENTS}",
+        f"ALTER TABLE {CHECKPOINTS} DISABLE TRIGGER USER",
+        f"DROP TABLE {CHECKPOINTS}",
+        "CREATE OR REPLACE FUNCTION public.ledger_refuse_event_change() RETURNS trigger"
+        " LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+        "DROP FUNCTION public.ledger_refuse_event_change() CASCADE",
+        "DROP EVENT TRIGGER ledger_guard_ddl",
+    )
+    with psycopg.connect(roles.owner_url, autocommit=True) as owner:
+        for statement in refused:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                owner.execute(statement)
+        for statement in (
+            f"UPDATE {EVENTS} SET state = '\\x00'",
+            f"DELETE FROM {EVENTS}",
+            f"DELETE FROM {CHECKPOINTS}",
+            f"TRUNCATE {CHECKPOINTS}",
+        ):
+            with pytest.raises(psycopg.errors.RaiseException, match="ledger events are immutable"):
+                owner.execute(statement)
+        with pytest.raises(psycopg.errors.CheckViolation):
+            owner.execute(
+                f"INSERT INTO {EVENTS} (originator_id, originator_version, topic, state,"
+                " notification_id) SELECT originator_id, originator_version + 1000, topic,"
+                f" state, -1 FROM {EVENTS} LIMIT 1"
+            )
+    assert (rows(postgres_url), checkpoint_rows(postgres_url)) == before
 
-    def state(self, position: int) -> bytes: ...
 
-    def replace_state(self, position: int, state: bytes) -> None: ...
+@pytest.mark.postgres
+def test_the_owner_still_opens_the_ledger_creating_its_tables_after_protect(
+    service_ledger: Ledger, roles: Roles
+) -> None:
+    record_history(service_ledger)
+    owner = postgres_ledger(roles.owner_url, create_tables=True)
+    try:
+        assert owner.position == service_ledger.position
+    finally:
+        owner.close()
 
-    def delete(self, position: int) -> None: ...
+
+@pytest.mark.postgres
+def test_protect_refuses_an_admin_who_is_not_a_superuser(roles: Roles) -> None:
+    postgres_ledger(roles.owner_url, create_tables=True).close()
+    with pytest.raises(PermissionError, match="protect needs a superuser"):
+        protect_event_store(roles.owner_url, roles.owner_url, roles.service)
 
 
-class PostgresAsSuperuser:
-    def __init__(self, admin_url: str) -> None:
-        self._url = admin_url
-
-    def _execute(self, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self._url, autocommit=True) as connection:
-            connection.execute("SET session_replication_role = replica")
-            cursor = connection.execute(statement, params)
-            return cursor.fetchall() if cursor.description else []
-
-    def state(self, position: int) -> bytes:
-        found = self._execute(f"SELECT state FROM {EVENTS} WHERE notification_id = %s", (position,))
-        return bytes(found[0][0])
-
-    def replace_state(self, position: int, state: bytes) -> None:
-        self._execute(
-            f"UPDATE {EVENTS} SET state = %s WHERE notification_id = %s", (state, position)
+@pytest.mark.postgres
+def test_the_service_role_keeps_and_rebuilds_its_views_without_create_on_the_database(
+    service_ledger: Ledger, roles: Roles, postgres_url: str
+) -> None:
+    record_history(service_ledger)
+    with psycopg.connect(postgres_url) as admin:
+        may_create = admin.execute(
+            "SELECT has_database_privilege(%s, current_database(), 'CREATE')", (roles.service,)
+        ).fetchone()
+    assert may_create == (False,)
+    views = open_views(service_ledger.env)
+    scratch = open_views(service_ledger.env, schema=REBUILD_SCHEMA)
+    try:
+        projected = Projector(service_ledger.recorder, service_ledger.mapper, views).catch_up()
+        assert projected == service_ledger.position
+        differences = rebuild_and_compare(
+            service_ledger.recorder, service_ledger.mapper, views, scratch
         )
+    finally:
+        scratch.close()
+        views.close()
+    assert differences == []
 
-    def delete(self, position: int) -> None:
-        self._execute(f"DELETE FROM {EVENTS} WHERE notification_id = %s", (position,))
 
-
-class SQLiteFile:
-    """The library's SQLite table is ``stored_events``; a position is its rowid."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-
-    def _execute(self, statement: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        connection = sqlite3.connect(self._path)
-        try:
-            with connection:
-                return connection.execute(statement, params).fetchall()
-        finally:
-            connection.close()
-
-    def state(self, position: int) -> bytes:
-        found = self._execute("SELECT state FROM stored_events WHERE rowid = ?", (position,))
-        return bytes(found[0][0])
-
-    def replace_state(self, position: int, state: bytes) -> None:
-        self._execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (state, position))
-
-    def delete(self, position: int) -> None:
-        self._execute("DELETE FROM stored_events WHERE rowid = ?", (position,))
+# Tampering that bypasses the triggers is found by the audit chain and the signatures.
 
 
 class TamperDetection:
@@ -391,16 +425,19 @@ class TamperDetection:
     ) -> None:
         raised = record_history(ledger)
         keep_chain(views, ledger)
-        assert verify(ledger.recorder, views).ok
+        assert verify(ledger.recorder, ledger.mapper, views).ok
         state = events.state(raised)
         assert state.count(RAISED) == 1
         events.replace_state(raised, state.replace(RAISED, FORGED))
 
-        # The ledger itself cannot tell: it now reads the forged standard.
-        assert dibao_urban_standard(ledger, "2020-07") == Decimal("950.00")
-        verification = verify(ledger.recorder, views)
+        # The ledger refuses to read the forged standard, whose signature no longer fits.
+        with pytest.raises(UnverifiedEventError, match=f"at position {raised}|does not verify"):
+            dibao_urban_standard(ledger, "2020-07")
+        verification = verify(ledger.recorder, ledger.mapper, views)
         assert verification.first_difference == raised
-        assert verification.explanation == f"the event at position {raised} was altered"
+        assert verification.explanation == (
+            f"the event at position {raised}: its signature does not match key 'development'"
+        )
 
     def test_a_deleted_event_is_named_by_its_position(
         self, ledger: Ledger, views: ViewDatabase, events: EventTable
@@ -410,7 +447,7 @@ class TamperDetection:
         events.delete(raised)
 
         assert dibao_urban_standard(ledger, "2020-07") == Decimal("600.00")
-        verification = verify(ledger.recorder, views)
+        verification = verify(ledger.recorder, ledger.mapper, views)
         assert verification.first_difference == raised
         assert verification.explanation == f"position {raised} was deleted"
 
@@ -419,7 +456,7 @@ class TamperDetection:
     ) -> None:
         raised = record_history(ledger)
         keep_chain(views, ledger)
-        expected = verify(ledger.recorder, views).head
+        expected = verify(ledger.recorder, ledger.mapper, views).head
         assert expected.position == ledger.position
         # Whoever can delete events can usually delete the kept chain's links as well.
         for position in range(raised + 1, ledger.position + 1):
@@ -427,8 +464,8 @@ class TamperDetection:
         with views.transaction() as cursor:
             cursor.execute("DELETE FROM audit_chain WHERE position > ?", (raised,))
 
-        assert verify(ledger.recorder, views).ok
-        verification = verify(ledger.recorder, views, expected)
+        assert verify(ledger.recorder, ledger.mapper, views).ok
+        verification = verify(ledger.recorder, ledger.mapper, views, expected)
         assert verification.first_difference == expected.position
         assert verification.head.position == raised
         assert "events were removed from the end" in verification.explanation

@@ -2,7 +2,8 @@
 them: from the ledger's settings, and on PostgreSQL with the database monitor's guard on
 every connection attempt. They include the check that concurrent writers never let a
 reader of the notification log miss an event. On PostgreSQL the recorder is the ledger's
-own, which saves in one round trip."""
+own, which saves in one round trip; on both, the ledger's recorders refuse positions below
+1 and keep the signed checkpoints' table."""
 
 from __future__ import annotations
 
@@ -13,14 +14,13 @@ from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.tests.persistence import (
     ApplicationRecorderTestCase,
     NonInterleavingNotificationIDsBaseCase,
 )
 
 from domain.application.ledger import Ledger
-from projections.storage.event_store import LedgerPostgresRecorder
+from projections.storage.event_store import LedgerPostgresRecorder, LedgerSQLiteRecorder
 from projections.storage.health import DatabaseHealth
 from tests.support import OnPostgreSQL, OnSQLite, ledger_at
 
@@ -65,13 +65,13 @@ class _ServiceRecorders:
 class TestApplicationRecorderOnSQLite(
     OnSQLite, _ServiceRecorders, ApplicationRecorderTestCase[ApplicationRecorder]
 ):
-    recorder_class = SQLiteApplicationRecorder
+    recorder_class = LedgerSQLiteRecorder
 
 
 class TestNonInterleavingOnSQLite(
     OnSQLite, _ServiceRecorders, NonInterleavingNotificationIDsBaseCase
 ):
-    recorder_class = SQLiteApplicationRecorder
+    recorder_class = LedgerSQLiteRecorder
 
 
 class TestApplicationRecorderOnPostgreSQL(

@@ -107,6 +107,7 @@ def production_with_provider(jwks_url: str) -> Settings:
         database_url="memory:",
         personal_data_key="a" * 44,
         person_ref_key="b" * 44,
+        signing_key="c" * 44,
         oidc_issuer="https://sso.example/realms/hebi",
         oidc_audience="ledger",
         oidc_jwks_url=jwks_url,

@@ -1,0 +1,126 @@
+"""The keys that sign the ledger's events and checkpoints, from the Ledger's environment.
+
+``LEDGER_SIGNING_KEY`` is the base64 of the 32 raw bytes of an Ed25519 private key, the
+one this installation signs with; ``LEDGER_SIGNING_KEY_ID`` names it (default: its public
+key's fingerprint); ``LEDGER_VERIFY_KEYS`` is a JSON object of key id → base64 public key,
+the keys of earlier rotations (or, on an auditor's machine, every key, and no private key
+at all). None of them is ever stored in the database: whoever writes the database but
+holds no private key cannot sign.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+DEVELOPMENT_KEY_ID = "development"
+KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+SIGNING_KEY_ENV = "LEDGER_SIGNING_KEY"
+SIGNING_KEY_ID_ENV = "LEDGER_SIGNING_KEY_ID"
+VERIFY_KEYS_ENV = "LEDGER_VERIFY_KEYS"
+
+
+class NoSigningKeyError(Exception):
+    """This installation holds no signing key: it can read and verify, not record."""
+
+
+def fingerprint(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def public_key_text(public: Ed25519PublicKey) -> str:
+    return base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def _raw_key(text: str, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError(f"{what} must be the base64 of 32 raw bytes")
+    return raw
+
+
+def _key_id(text: str, what: str) -> str:
+    if not KEY_ID_PATTERN.fullmatch(text):
+        raise ValueError(f"{what} {text!r} must be 1 to 64 letters, digits or . _ : -")
+    return text
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The key this installation signs with (if any) and every key it accepts."""
+
+    key_id: str | None
+    private: Ed25519PrivateKey | None
+    public: Mapping[str, Ed25519PublicKey]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Keyring:
+        public: dict[str, Ed25519PublicKey] = {}
+        verify_keys = env.get(VERIFY_KEYS_ENV) or "{}"
+        try:
+            given = json.loads(verify_keys)
+        except json.JSONDecodeError:
+            given = None
+        if not isinstance(given, dict):
+            raise ValueError(f"{VERIFY_KEYS_ENV} must be a JSON object: key id → public key")
+        for key_id, text in given.items():
+            public[_key_id(str(key_id), "a verify key id")] = Ed25519PublicKey.from_public_bytes(
+                _raw_key(str(text), f"the verify key {key_id}")
+            )
+        private = None
+        key_id = None
+        signing_key = env.get(SIGNING_KEY_ENV)
+        if signing_key:
+            private = Ed25519PrivateKey.from_private_bytes(_raw_key(signing_key, SIGNING_KEY_ENV))
+            own = private.public_key()
+            key_id = _key_id(env.get(SIGNING_KEY_ID_ENV) or fingerprint(own), SIGNING_KEY_ID_ENV)
+            if key_id in public and public[key_id] != own:
+                raise ValueError(
+                    f"{VERIFY_KEYS_ENV} gives key id {key_id} another key than "
+                    f"{SIGNING_KEY_ENV}: a key id names one key"
+                )
+            public[key_id] = own
+        return cls(key_id, private, public)
+
+    def signing_key_id(self) -> str:
+        """The id of the key this installation signs with."""
+        return self._signing()[0]
+
+    def sign(self, context: bytes, message: bytes) -> bytes:
+        return self._signing()[1].sign(context + message)
+
+    def _signing(self) -> tuple[str, Ed25519PrivateKey]:
+        if self.private is None or self.key_id is None:
+            raise NoSigningKeyError(
+                f"no signing key ({SIGNING_KEY_ENV}): this installation verifies, it does "
+                "not record"
+            )
+        return self.key_id, self.private
+
+    def problem(self, key_id: str, context: bytes, message: bytes, signature: bytes) -> str | None:
+        """Why ``signature`` is not ``key_id``'s over ``message`` (None: it is)."""
+        public = self.public.get(key_id)
+        if public is None:
+            return f"it is signed with key {key_id!r}, which is not among the verify keys"
+        try:
+            public.verify(signature, context + message)
+        except InvalidSignature:
+            return f"its signature does not match key {key_id!r}"
+        return None

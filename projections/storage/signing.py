@@ -1,0 +1,247 @@
+"""Every stored event is signed by the service with a key the database never holds.
+
+A hash chain computed from the database can be recomputed by whoever writes the database;
+a signature cannot be made without the key. So the mapper signs each event as it encodes
+it (Ed25519, from ``cryptography``) and refuses, as it decodes, any event whose signature
+is missing, does not match, or was made with a key it does not know. The command side, the
+projector and ``ledger verify`` all decode through it, so none of them acts on an event
+that verify would reject.
+
+The stored state of a signed event is an envelope around the library's own encoding::
+
+    b"LSG\\x01" || u8 len(key id) || key id || signature (64 bytes) || inner state
+
+and the signature is over ``EVENT_CONTEXT || originator id (16 bytes) || u64be(version) ||
+u32be(len(topic)) || topic || u8 len(key id) || key id || inner state``: an event's
+signature does not fit another aggregate, version or class. The audit chain hashes the
+stored bytes, envelope included.
+
+Keys come from the environment the Ledger is built with (``api.core.settings``):
+``LEDGER_SIGNING_KEY`` (base64 of the 32 raw bytes of an Ed25519 private key),
+``LEDGER_SIGNING_KEY_ID`` (default: the public key's fingerprint) and
+``LEDGER_VERIFY_KEYS`` (a JSON object, key id → base64 public key: the keys of earlier
+rotations). The key id travels in each envelope, so keys rotate without re-signing.
+
+Events stored before signing existed carry no envelope. They are accepted only at
+positions the ledger adopted (``projections.reads.checkpointing.adopt``): a signed
+adoption checkpoint says "every event up to position P may be unsigned". Anywhere else
+an unsigned event is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Mapper,
+    Notification,
+    StoredEvent,
+)
+
+from projections.storage.checkpoints import adopted_through
+from projections.storage.event_table import EventTable
+from projections.storage.keys import Keyring
+
+MAGIC = b"LSG\x01"  # "ledger signature", envelope version 1
+SIGNATURE_BYTES = 64
+EVENT_CONTEXT = b"social-assistance-ledger event v1\x00"
+VERIFIED_CACHE = 100_000  # signatures already checked, by digest of what they sign
+
+
+class UnverifiedEventError(Exception):
+    """A stored event whose signature is missing, wrong or made with an unknown key.
+
+    Raised instead of decoding it: nothing may act on an event that ``ledger verify``
+    would reject. The message names the aggregate, version and (when known) position,
+    never the event's contents."""
+
+    def __init__(
+        self, originator_id: UUID, originator_version: int, position: int | None, reason: str
+    ) -> None:
+        where = f" at position {position}" if position is not None else ""
+        super().__init__(
+            f"the event {originator_version} of {originator_id}{where} does not verify: {reason}"
+        )
+        self.originator_id = originator_id
+        self.originator_version = originator_version
+        self.position = position
+        self.reason = reason
+
+
+def _originator_bytes(originator_id: UUID | str) -> bytes:
+    return (originator_id if isinstance(originator_id, UUID) else UUID(originator_id)).bytes
+
+
+def event_message(stored: StoredEvent, key_id: str, inner: bytes) -> bytes:
+    topic = stored.topic.encode("utf-8")
+    key = key_id.encode("ascii")
+    return b"".join(
+        (
+            _originator_bytes(stored.originator_id),
+            struct.pack(">QI", stored.originator_version, len(topic)),
+            topic,
+            struct.pack(">B", len(key)),
+            key,
+            inner,
+        )
+    )
+
+
+def seal(stored: StoredEvent, keyring: Keyring) -> StoredEvent:
+    """``stored`` with its state wrapped in a signed envelope."""
+    key_id = keyring.signing_key_id()
+    signature = keyring.sign(EVENT_CONTEXT, event_message(stored, key_id, stored.state))
+    key = key_id.encode("ascii")
+    return StoredEvent(
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=b"".join((MAGIC, struct.pack(">B", len(key)), key, signature, stored.state)),
+    )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    key_id: str
+    signature: bytes
+    inner: bytes
+
+
+def open_envelope(state: bytes) -> Envelope | None:
+    """The envelope of a signed state; None for a state with none (unsigned)."""
+    if not state.startswith(MAGIC):
+        return None
+    at = len(MAGIC)
+    if len(state) < at + 1:
+        return Envelope("", b"", b"")
+    size = state[at]
+    key = state[at + 1 : at + 1 + size]
+    signature = state[at + 1 + size : at + 1 + size + SIGNATURE_BYTES]
+    inner = state[at + 1 + size + SIGNATURE_BYTES :]
+    try:
+        key_id = key.decode("ascii")
+    except UnicodeDecodeError:
+        key_id = key.decode("latin-1")
+    return Envelope(key_id, signature, inner)
+
+
+@dataclass
+class EventSignatures:
+    """Checks the signature of a stored event; remembers the ones already checked.
+
+    ``unsigned_through`` is the last position adopted unsigned (0: none); ``positions``
+    finds an event's position when it was read without one (an aggregate's events)."""
+
+    keyring: Keyring
+    unsigned_through: int = 0
+    positions: EventTable | None = None
+    _verified: dict[bytes, None] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def inner_state(self, stored: StoredEvent) -> bytes:
+        """The state the library encoded, once ``stored``'s signature is checked; raises
+        ``UnverifiedEventError`` when it does not verify."""
+        problem, inner = self._check(stored)
+        if problem is not None:
+            raise UnverifiedEventError(
+                _uuid(stored.originator_id),
+                stored.originator_version,
+                self._position(stored),
+                problem,
+            )
+        return inner
+
+    def _position(self, stored: StoredEvent) -> int | None:
+        if isinstance(stored, Notification):
+            return stored.id
+        if self.positions is None:
+            return None
+        return self.positions.position_of(stored.originator_id, stored.originator_version)
+
+    def problem(self, stored: StoredEvent) -> str | None:
+        """Why ``stored`` does not verify (None: it does)."""
+        return self._check(stored)[0]
+
+    def _check(self, stored: StoredEvent) -> tuple[str | None, bytes]:
+        envelope = open_envelope(stored.state)
+        if envelope is None:
+            return self._unsigned(stored), stored.state
+        if len(envelope.signature) != SIGNATURE_BYTES:
+            return "its signature envelope is cut short", b""
+        if envelope.key_id not in self.keyring.public:
+            return (
+                f"it is signed with key {envelope.key_id!r}, which is not among the verify keys",
+                b"",
+            )
+        message = event_message(stored, envelope.key_id, envelope.inner)
+        digest = hashlib.sha256(message + envelope.signature).digest()
+        if digest in self._verified:
+            return None, envelope.inner
+        problem = self.keyring.problem(envelope.key_id, EVENT_CONTEXT, message, envelope.signature)
+        if problem is None:
+            with self._lock:
+                if len(self._verified) >= VERIFIED_CACHE:
+                    self._verified.clear()
+                self._verified[digest] = None
+        return problem, envelope.inner
+
+    def _unsigned(self, stored: StoredEvent) -> str | None:
+        if self.unsigned_through <= 0:
+            return "it is not signed"
+        position = self._position(stored)
+        if position is None or not 1 <= position <= self.unsigned_through:
+            return (
+                f"it is not signed, and only the events up to position "
+                f"{self.unsigned_through} were adopted unsigned"
+            )
+        return None
+
+
+def _uuid(originator_id: UUID | str) -> UUID:
+    return originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+
+
+class SignedMapper(Mapper[UUID]):
+    """The library's mapper, with every event signed as it is stored and checked as it is
+    read. Chosen by ``MAPPER_TOPIC``; the Ledger binds it to its keys and its recorder
+    (``bind``) once both exist."""
+
+    signatures: EventSignatures | None = None
+
+    def bind(self, env: Mapping[str, str], recorder: ApplicationRecorder) -> None:
+        table = EventTable.of(recorder)
+        signatures = EventSignatures(Keyring.from_env(env), positions=table)
+        signatures.unsigned_through = adopted_through(table, signatures.keyring)
+        self.signatures = signatures
+
+    @property
+    def bound(self) -> EventSignatures:
+        if self.signatures is None:
+            raise RuntimeError("the signing mapper was not bound to its keys")
+        return self.signatures
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        return seal(super().to_stored_event(domain_event), self.bound.keyring)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        inner = self.bound.inner_state(stored_event)
+        return super().to_domain_event(
+            StoredEvent(
+                originator_id=stored_event.originator_id,
+                originator_version=stored_event.originator_version,
+                topic=stored_event.topic,
+                state=inner,
+            )
+        )
+
+
+def signatures_of(mapper: object) -> EventSignatures | None:
+    """The signature checks of a ledger's mapper; None when it does not sign."""
+    return mapper.signatures if isinstance(mapper, SignedMapper) else None

@@ -1,0 +1,152 @@
+"""Event signatures and signed checkpoints, on the in-memory store: what a signature binds,
+how keys rotate, and when the service takes a checkpoint."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from api.core.settings import Settings
+from domain.application.ledger import Ledger
+from projections.reads.checkpointing import Checkpointer
+from projections.storage.checkpoints import Checkpoint
+from projections.storage.keys import Keyring, NoSigningKeyError, fingerprint, public_key_text
+from projections.storage.signing import (
+    EventSignatures,
+    UnverifiedEventError,
+    open_envelope,
+    seal,
+    signatures_of,
+)
+from tests.support import set_reference_standards
+
+
+def key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def keyring(signing: str, key_id: str | None = None, **verify: str) -> Keyring:
+    env = {"LEDGER_SIGNING_KEY": signing, "LEDGER_VERIFY_KEYS": json.dumps(verify)}
+    if key_id:
+        env["LEDGER_SIGNING_KEY_ID"] = key_id
+    return Keyring.from_env(env)
+
+
+def event(state: bytes = b'{"amount":"600.00"}', version: int = 3) -> StoredEvent:
+    return StoredEvent(uuid4(), version, "domain.cases.case:Case.Granted", state)
+
+
+def ledger_with(**settings: object) -> Ledger:
+    return Ledger(Settings(database_url="memory:", **settings).ledger_env())  # type: ignore[arg-type]
+
+
+def test_a_signature_binds_the_state_the_aggregate_the_version_and_the_class() -> None:
+    ring = keyring(key(), "2024")
+    checks = EventSignatures(ring)
+    signed = seal(event(), ring)
+    assert checks.inner_state(signed) == b'{"amount":"600.00"}'
+    envelope = open_envelope(signed.state)
+    assert envelope is not None and envelope.key_id == "2024"
+    changed = (
+        StoredEvent(signed.originator_id, 3, signed.topic, signed.state.replace(b"600", b"900")),
+        StoredEvent(uuid4(), 3, signed.topic, signed.state),
+        StoredEvent(signed.originator_id, 4, signed.topic, signed.state),
+        StoredEvent(signed.originator_id, 3, "domain.cases.case:Case.Exited", signed.state),
+    )
+    for forged in changed:
+        assert checks.problem(forged) == "its signature does not match key '2024'"
+    assert checks.problem(event()) == "it is not signed"
+
+
+def test_keys_rotate_old_events_verify_with_the_old_public_key() -> None:
+    old = keyring(key(), "2023")
+    signed = seal(event(), old)
+    assert old.public["2023"] is not None
+    rotated = keyring(key(), "2024", **{"2023": public_key_text(old.public["2023"])})
+    assert EventSignatures(rotated).problem(signed) is None
+    forgotten = keyring(key(), "2024")
+    assert EventSignatures(forgotten).problem(signed) == (
+        "it is signed with key '2023', which is not among the verify keys"
+    )
+
+
+def test_a_key_id_names_one_key_and_defaults_to_its_fingerprint() -> None:
+    signing = key()
+    ring = keyring(signing)
+    assert ring.key_id is not None and ring.private is not None
+    assert ring.key_id == fingerprint(ring.private.public_key())
+    with pytest.raises(ValueError, match="a key id names one key"):
+        other = keyring(key(), "2024")
+        keyring(signing, "2024", **{"2024": public_key_text(other.public["2024"])})
+    with pytest.raises(ValueError, match="base64 of 32 raw bytes"):
+        keyring("c2hvcnQ=")
+
+
+def test_an_installation_without_a_signing_key_verifies_and_does_not_record() -> None:
+    signer = keyring(key(), "2024")
+    verifier = Keyring.from_env(
+        {"LEDGER_VERIFY_KEYS": json.dumps({"2024": public_key_text(signer.public["2024"])})}
+    )
+    assert EventSignatures(verifier).problem(seal(event(), signer)) is None
+    with pytest.raises(NoSigningKeyError, match="LEDGER_SIGNING_KEY"):
+        seal(event(), verifier)
+
+
+def test_a_checkpoint_line_round_trips_and_its_signature_covers_every_field() -> None:
+    ring = keyring(key(), "2024")
+    checkpoint = Checkpoint.sign(ring, 1200, bytes(range(32)), 1199)
+    again = Checkpoint.parse(checkpoint.line())
+    assert again == checkpoint
+    assert again.problem(ring) is None
+    fields = json.loads(checkpoint.line())
+    for name, value in (("position", 1201), ("count", 1200), ("adoption", True)):
+        forged = Checkpoint.parse(json.dumps({**fields, name: value}))
+        assert forged.problem(ring) == "its signature does not match key '2024'"
+    with pytest.raises(ValueError, match="needs 'head'"):
+        Checkpoint.parse(json.dumps({k: v for k, v in fields.items() if k != "head"}))
+
+
+def test_the_ledger_signs_what_it_stores_and_refuses_what_it_did_not_sign() -> None:
+    ledger = ledger_with()
+    set_reference_standards(ledger)
+    (stored,) = ledger.recorder.select_notifications(start=1, limit=1)
+    assert stored.state.startswith(b"LSG\x01\x0bdevelopment")
+    stranger = ledger_with(signing_key=key(), signing_key_id="development")
+    with pytest.raises(UnverifiedEventError, match="does not match key 'development'"):
+        stranger.mapper.to_domain_event(stored)
+
+
+def test_the_service_takes_a_checkpoint_every_so_many_events() -> None:
+    ledger = ledger_with()
+    signatures = signatures_of(ledger.mapper)
+    assert signatures is not None
+    checkpointer = Checkpointer(ledger.recorder, signatures, every_events=10, every_seconds=3600)
+    assert checkpointer.take_if_due() is None  # nothing recorded
+    set_reference_standards(ledger)  # 7 schedules, 14 events
+    first = checkpointer.take_if_due()
+    assert first is not None and first.position == ledger.position == 14
+    set_reference_standards(ledger, region="410602")
+    second = checkpointer.take_if_due()
+    assert second is not None and (second.position, second.count) == (28, 28)
+    assert checkpointer.take_if_due() is None
+    assert checkpointer.take() == second  # nothing new: the latest one
+
+
+def test_a_mangled_envelope_is_refused_not_decoded() -> None:
+    ring = keyring(key(), "2024")
+    checks = EventSignatures(ring)
+    signed = seal(event(), ring)
+    for state in (
+        b"LSG\x01",
+        signed.state[:30],
+        b"LSG\x01\x04\xff\xfe\xfd\xfc" + signed.state[9:],
+    ):
+        forged = StoredEvent(signed.originator_id, 3, signed.topic, state)
+        assert checks.problem(forged) is not None
+        with pytest.raises(UnverifiedEventError):
+            checks.inner_state(forged)

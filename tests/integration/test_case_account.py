@@ -17,7 +17,13 @@ from api.core.settings import Settings
 from api.services.closing import close_period
 from domain.application.recording import SaveAt
 from domain.months import Month
-from projections.reads.period_accounts import CaseMonth, case_account, month_totals
+from projections.reads.period_accounts import (
+    Accounts,
+    CaseMonth,
+    MonthTotal,
+    case_account,
+    month_totals,
+)
 from tests.support import (
     QIBIN,
     OnPostgreSQL,
@@ -256,6 +262,54 @@ class CaseAccountOnStore:
         assert case_account(runtime.views, "0" * 32, position, M("2020-01")) is None
         not_yet = history.positions[0]
         assert case_account(runtime.views, history.kept.hex, not_yet, M("2019-07")) is None
+
+    def test_a_closed_month_whose_cases_all_left_still_totals_what_was_paid_and_to_recover(
+        self, runtime: Runtime, history: AccountsHistory
+    ) -> None:
+        position = runtime.read_side.position
+        # Only the rescinded case was open in April 2019: no case now, 500 paid, 500 to recover.
+        assert month_totals(runtime.views, M("2019-04"), position, "disability-living") == [
+            MonthTotal(
+                "disability-living", QIBIN, M("2019-04"), 0, ZERO, D("500.00"), D("-500.00"), ZERO
+            )
+        ]
+        # Before the rescission the month had its case and balanced.
+        before = history.positions[6]
+        assert month_totals(runtime.views, M("2019-04"), before, "disability-living") == [
+            MonthTotal(
+                "disability-living", QIBIN, M("2019-04"), 1, D("500.00"), D("500.00"), ZERO, ZERO
+            )
+        ]
+        # No case and nothing closed: no total.
+        assert month_totals(runtime.views, M("2019-04"), position, "dibao-urban") == []
+
+    def test_a_closed_periods_lines_are_paged_in_case_order_by_offset_and_limit(
+        self, runtime: Runtime, history: AccountsHistory
+    ) -> None:
+        accounts = Accounts(runtime.views)
+        august = M("2020-08")
+        lines = accounts.lines("dibao-urban", QIBIN, august)
+        assert sorted(
+            (line.subject_id, line.amount, line.arrears, line.recoveries) for line, _ in lines
+        ) == sorted(
+            [
+                (history.raised.hex, D("1350.00"), D("150.00"), ZERO),
+                (history.left.hex, ZERO, ZERO, D("1200.00")),
+            ]
+        )
+        assert [line.subject_id for line, _ in lines] == sorted(
+            [history.raised.hex, history.left.hex]
+        )
+        assert accounts.line_count("dibao-urban", QIBIN, august) == 2
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=0, limit=1) == lines[:1]
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=1, limit=1) == lines[1:]
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=0, limit=5) == lines
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=2, limit=1) == []
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=0, limit=0) == []
+        with pytest.raises(ValueError, match="an offset needs a limit"):
+            accounts.lines("dibao-urban", QIBIN, august, offset=1)
+        # Each line carries its applicant's reference, on every page alike.
+        assert all(holder for _, holder in lines)
 
 
 def _sum(values: list[Decimal | None]) -> Decimal | None:

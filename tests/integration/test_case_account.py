@@ -25,6 +25,7 @@ from projections.reads.period_accounts import (
     month_totals,
 )
 from tests.support import (
+    HESHAN,
     QIBIN,
     OnPostgreSQL,
     OnSQLite,
@@ -250,6 +251,19 @@ class CaseAccountOnStore:
         assert figures(known_before["2019-08"]) == (D("500.00"), D("500.00"), ZERO, ZERO, ZERO)
         assert figures(known_before["2019-09"]) == (D("500.00"), None, None, None, None)
 
+    def test_an_account_names_its_case_schedule_and_position(
+        self, runtime: Runtime, history: AccountsHistory
+    ) -> None:
+        position = history.positions[-1]
+        account = case_account(runtime.views, history.raised.hex, position, M("2020-09"))
+        assert account is not None
+        assert (account.subject_id, account.programme, account.region, account.position) == (
+            history.raised.hex,
+            "dibao-urban",
+            QIBIN,
+            position,
+        )
+
     def test_as_of_limits_the_account_to_the_months_up_to_it(
         self, runtime: Runtime, history: AccountsHistory
     ) -> None:
@@ -282,6 +296,14 @@ class CaseAccountOnStore:
         ]
         # No case and nothing closed: no total.
         assert month_totals(runtime.views, M("2019-04"), position, "dibao-urban") == []
+        # A month with an open case and a close, and another region with neither.
+        september = M("2019-09")
+        assert month_totals(runtime.views, september, position, "disability-living", QIBIN) == [
+            MonthTotal(
+                "disability-living", QIBIN, september, 1, D("500.00"), D("500.00"), ZERO, ZERO
+            )
+        ]
+        assert month_totals(runtime.views, september, position, "disability-living", HESHAN) == []
 
     def test_a_closed_periods_lines_are_paged_in_case_order_by_offset_and_limit(
         self, runtime: Runtime, history: AccountsHistory
@@ -306,8 +328,9 @@ class CaseAccountOnStore:
         assert accounts.lines("dibao-urban", QIBIN, august, offset=0, limit=5) == lines
         assert accounts.lines("dibao-urban", QIBIN, august, offset=2, limit=1) == []
         assert accounts.lines("dibao-urban", QIBIN, august, offset=0, limit=0) == []
-        with pytest.raises(ValueError, match="an offset needs a limit"):
+        with pytest.raises(ValueError) as refused:
             accounts.lines("dibao-urban", QIBIN, august, offset=1)
+        assert str(refused.value) == "an offset needs a limit"
         # Each line carries its applicant's reference, on every page alike.
         assert all(holder for _, holder in lines)
 

@@ -264,6 +264,30 @@ class CaseAccountOnStore:
             position,
         )
 
+    def test_a_case_is_settled_by_its_own_regions_closes_only(
+        self, runtime: Runtime, history: AccountsHistory
+    ) -> None:
+        if runtime.poller is None:
+            runtime.projector.catch_up()
+        uow = SaveAt(runtime.ledger, at("2020-09-30 18:00"))
+        close_period(
+            runtime.ledger,
+            runtime.views,
+            "disability-living",
+            HESHAN,
+            M("2019-10"),
+            actor="finance-2",
+            uow=uow,
+        )
+        if runtime.poller is None:
+            runtime.projector.catch_up()
+        else:
+            runtime.read_side.wait_for(runtime.ledger.position)
+        now = months_of(runtime, history.kept, runtime.read_side.position, "2019-10")
+        # Heshan closed October; Qibin did not: the Qibin case's October is still open.
+        assert figures(now["2019-10"]) == (D("500.00"), None, None, None, None)
+        assert figures(now["2019-09"]) == (D("500.00"), D("500.00"), ZERO, ZERO, ZERO)
+
     def test_as_of_limits_the_account_to_the_months_up_to_it(
         self, runtime: Runtime, history: AccountsHistory
     ) -> None:

@@ -17,8 +17,15 @@ from api.core.settings import Settings
 from api.services.closing import close_period
 from domain.application.recording import SaveAt
 from domain.months import Month
-from projections.reads.period_accounts import CaseMonth, case_account, month_totals
+from projections.reads.period_accounts import (
+    Accounts,
+    CaseMonth,
+    MonthTotal,
+    case_account,
+    month_totals,
+)
 from tests.support import (
+    HESHAN,
     QIBIN,
     OnPostgreSQL,
     OnSQLite,
@@ -244,6 +251,43 @@ class CaseAccountOnStore:
         assert figures(known_before["2019-08"]) == (D("500.00"), D("500.00"), ZERO, ZERO, ZERO)
         assert figures(known_before["2019-09"]) == (D("500.00"), None, None, None, None)
 
+    def test_an_account_names_its_case_schedule_and_position(
+        self, runtime: Runtime, history: AccountsHistory
+    ) -> None:
+        position = history.positions[-1]
+        account = case_account(runtime.views, history.raised.hex, position, M("2020-09"))
+        assert account is not None
+        assert (account.subject_id, account.programme, account.region, account.position) == (
+            history.raised.hex,
+            "dibao-urban",
+            QIBIN,
+            position,
+        )
+
+    def test_a_case_is_settled_by_its_own_regions_closes_only(
+        self, runtime: Runtime, history: AccountsHistory
+    ) -> None:
+        if runtime.poller is None:
+            runtime.projector.catch_up()
+        uow = SaveAt(runtime.ledger, at("2020-09-30 18:00"))
+        close_period(
+            runtime.ledger,
+            runtime.views,
+            "disability-living",
+            HESHAN,
+            M("2019-10"),
+            actor="finance-2",
+            uow=uow,
+        )
+        if runtime.poller is None:
+            runtime.projector.catch_up()
+        else:
+            runtime.read_side.wait_for(runtime.ledger.position)
+        now = months_of(runtime, history.kept, runtime.read_side.position, "2019-10")
+        # Heshan closed October; Qibin did not: the Qibin case's October is still open.
+        assert figures(now["2019-10"]) == (D("500.00"), None, None, None, None)
+        assert figures(now["2019-09"]) == (D("500.00"), D("500.00"), ZERO, ZERO, ZERO)
+
     def test_as_of_limits_the_account_to_the_months_up_to_it(
         self, runtime: Runtime, history: AccountsHistory
     ) -> None:
@@ -256,6 +300,63 @@ class CaseAccountOnStore:
         assert case_account(runtime.views, "0" * 32, position, M("2020-01")) is None
         not_yet = history.positions[0]
         assert case_account(runtime.views, history.kept.hex, not_yet, M("2019-07")) is None
+
+    def test_a_closed_month_whose_cases_all_left_still_totals_what_was_paid_and_to_recover(
+        self, runtime: Runtime, history: AccountsHistory
+    ) -> None:
+        position = runtime.read_side.position
+        # Only the rescinded case was open in April 2019: no case now, 500 paid, 500 to recover.
+        assert month_totals(runtime.views, M("2019-04"), position, "disability-living") == [
+            MonthTotal(
+                "disability-living", QIBIN, M("2019-04"), 0, ZERO, D("500.00"), D("-500.00"), ZERO
+            )
+        ]
+        # Before the rescission the month had its case and balanced.
+        before = history.positions[6]
+        assert month_totals(runtime.views, M("2019-04"), before, "disability-living") == [
+            MonthTotal(
+                "disability-living", QIBIN, M("2019-04"), 1, D("500.00"), D("500.00"), ZERO, ZERO
+            )
+        ]
+        # No case and nothing closed: no total.
+        assert month_totals(runtime.views, M("2019-04"), position, "dibao-urban") == []
+        # A month with an open case and a close, and another region with neither.
+        september = M("2019-09")
+        assert month_totals(runtime.views, september, position, "disability-living", QIBIN) == [
+            MonthTotal(
+                "disability-living", QIBIN, september, 1, D("500.00"), D("500.00"), ZERO, ZERO
+            )
+        ]
+        assert month_totals(runtime.views, september, position, "disability-living", HESHAN) == []
+
+    def test_a_closed_periods_lines_are_paged_in_case_order_by_offset_and_limit(
+        self, runtime: Runtime, history: AccountsHistory
+    ) -> None:
+        accounts = Accounts(runtime.views)
+        august = M("2020-08")
+        lines = accounts.lines("dibao-urban", QIBIN, august)
+        assert sorted(
+            (line.subject_id, line.amount, line.arrears, line.recoveries) for line, _ in lines
+        ) == sorted(
+            [
+                (history.raised.hex, D("1350.00"), D("150.00"), ZERO),
+                (history.left.hex, ZERO, ZERO, D("1200.00")),
+            ]
+        )
+        assert [line.subject_id for line, _ in lines] == sorted(
+            [history.raised.hex, history.left.hex]
+        )
+        assert accounts.line_count("dibao-urban", QIBIN, august) == 2
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=0, limit=1) == lines[:1]
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=1, limit=1) == lines[1:]
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=0, limit=5) == lines
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=2, limit=1) == []
+        assert accounts.lines("dibao-urban", QIBIN, august, offset=0, limit=0) == []
+        with pytest.raises(ValueError) as refused:
+            accounts.lines("dibao-urban", QIBIN, august, offset=1)
+        assert str(refused.value) == "an offset needs a limit"
+        # Each line carries its applicant's reference, on every page alike.
+        assert all(holder for _, holder in lines)
 
 
 def _sum(values: list[Decimal | None]) -> Decimal | None:

@@ -64,6 +64,12 @@ def test_a_decision_before_the_grant_takes_effect_is_refused() -> None:
     )
 
 
+def test_a_decision_in_a_history_without_a_grant_is_refused() -> None:
+    assert refusal(DIBAO, decided(K.SUSPENDED, "2020-02", 1)) == (
+        "a suspended decision effective 2020-02 would take effect before the case is granted"
+    )
+
+
 def test_suspension_and_resumption_alternate() -> None:
     history = [granted("2020-01"), decided(K.SUSPENDED, "2020-03", 2)]
     assert refusal(DIBAO, *history, decided(K.SUSPENDED, "2020-04", 3)) == (

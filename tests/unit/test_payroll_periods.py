@@ -119,6 +119,32 @@ def test_periods_close_in_month_order_each_once(ledger: Ledger) -> None:
     assert [str(c.month) for c in recorded_closes(ledger)] == ["2020-03", "2020-04"]
 
 
+def test_a_close_naming_another_previous_month_than_the_last_closed_is_refused(
+    ledger: Ledger,
+) -> None:
+    def refused(month: str, previous: Month | None) -> str:
+        with pytest.raises(CaseStateError) as refusal:
+            ledger.close_period("dibao-urban", QIBIN, month, 5, [], previous=previous, actor="f")
+        return refusal.value.message
+
+    assert refused("2020-03", Month.parse("2020-02")) == (
+        f"the lines were computed after the close of 2020-02, but dibao-urban in {QIBIN} "
+        "closed no period; they would settle arrears twice or not at all, compute them again"
+    )
+    ledger.close_period("dibao-urban", QIBIN, "2020-03", 5, [], previous=None, actor="f")
+    position = ledger.position
+    assert refused("2020-04", None) == (
+        f"the lines were computed after no close, but dibao-urban in {QIBIN} closed 2020-03 "
+        "last; they would settle arrears twice or not at all, compute them again"
+    )
+    assert refused("2020-04", Month.parse("2020-02")) == (
+        f"the lines were computed after the close of 2020-02, but dibao-urban in {QIBIN} "
+        "closed 2020-03 last; they would settle arrears twice or not at all, compute them again"
+    )
+    assert ledger.position == position
+    assert [str(c.month) for c in recorded_closes(ledger)] == ["2020-03"]
+
+
 def test_lines_computed_before_the_previous_close_are_refused(ledger: Ledger) -> None:
     ledger.close_period("dibao-urban", QIBIN, "2020-03", 4, [], previous=None, actor="f")
     with pytest.raises(CaseStateError) as refusal:

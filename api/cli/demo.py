@@ -42,7 +42,8 @@ def demo(scale: float, seed: int) -> None:
     click.echo(
         f"\n{result.events:,} events, verified: {'yes' if result.verified else 'NO'}; "
         f"took {result.seconds:.0f} s. Next: `ledger serve` (then /docs), "
-        "`ledger report --year 2020`, `ledger reconcile --year 2020`."
+        "`ledger report --year 2020`, `ledger reconcile --year 2020` (from a checkout: "
+        "`./scripts/ledger serve` and so on)."
     )
     if not result.verified:
         sys.exit(1)

@@ -103,6 +103,8 @@ def echo_table(
     rule when given. Colours only on a terminal; never wrapped when piped."""
     text = [[_text(cell) for cell in row] for row in rows]
     footer = [_text(cell) for cell in total] if total is not None else None
+    if footer is not None:  # a total of no rows knows only its label
+        footer += [""] * (len(headers) - len(footer))
     table = Table(
         box=box.SIMPLE,
         show_footer=footer is not None,

@@ -345,3 +345,12 @@ def test_version_names_the_installed_package() -> None:
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert result.output.strip() == f"ledger, version {version('social-assistance-ledger')}"
+
+
+def test_a_person_with_no_entitlement_gets_an_empty_table_with_its_total(
+    ledger_file: Path,
+) -> None:
+    nobody = identity_number(date(1985, 3, 7), 987)
+    result = CliRunner().invoke(main, ["entitlements", nobody, "--as-of", "2020-07"])
+    assert result.exit_code == 0, result.output
+    assert "total: 0 entitlements" in result.stdout

@@ -136,15 +136,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
-        if self.signing_key is None and not self.verify_keys:
-            if self.environment != "development":
-                raise ValueError(
-                    f"LEDGER_SIGNING_KEY must be set in {self.environment}: it signs the events "
-                    "(an auditor's installation gives LEDGER_VERIFY_KEYS instead, to verify only)"
-                )
+        unsigned = self.signing_key is None and not self.verify_keys
+        if unsigned and self.environment == "development":
             # DEVELOPMENT FALLBACK: a fixed, public key: what it signs proves nothing.
             self.signing_key = _development_signing_key()
             self.signing_key_id = DEVELOPMENT_KEY_ID
+            unsigned = False
         provider = self.oidc_provider()
         if provider is not None and self.environment != "development":
             url = urlsplit(provider.jwks_url)
@@ -157,14 +154,17 @@ class Settings(BaseSettings):
         if provider is not None and self.environment != "development":
             # The provider signs the tokens; without a secret the ledger mints none itself.
             missing = [field for field in missing if field != "jwt_secret"]
+        if self.environment != "development" and (missing or unsigned):
+            names = [KEY_SETTINGS[f] for f in missing] + ["LEDGER_SIGNING_KEY"] * unsigned
+            raise ValueError(
+                f"{', '.join(names)} must be set in {self.environment}: they protect personal "
+                "data and sign the events (an auditor's installation may give "
+                "LEDGER_VERIFY_KEYS instead of a signing key, to verify only; generate a key "
+                'with: python -c "import os, base64; '
+                'print(base64.b64encode(os.urandom(32)).decode())")'
+            )
         if not missing:
             return self
-        if self.environment != "development":
-            raise ValueError(
-                f"{', '.join(KEY_SETTINGS[f] for f in missing)} must be set in "
-                f"{self.environment}: they protect personal data (generate one with: "
-                'python -c "import os, base64; print(base64.b64encode(os.urandom(32)).decode())")'
-            )
         path = self.development_keys_file()
         keys = process_keys() if path is None else keys_for(path)
         self._generated = missing

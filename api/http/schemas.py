@@ -321,3 +321,19 @@ class HealthPublic(BaseModel):
     status: str
     ledger_position: int | None = None
     views_position: int | None = None
+
+
+class VerificationJobPublic(BaseModel):
+    """A verification running in the background: how far it has come and, once finished,
+    what it found."""
+
+    id: UUID
+    state: Literal["running", "finished", "failed"]
+    started_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    target_position: int
+    reached_position: int
+    percent: int
+    result: VerificationPublic | None
+    failure: str | None

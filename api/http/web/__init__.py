@@ -76,7 +76,13 @@ def _as_page(handler: Handler) -> Handler:
         if not _on_pages(request) or not isinstance(answer, JSONResponse):
             return answer
         problem = json.loads(bytes(answer.body))
-        page = render(request, "error.html", {"problem": problem}, status_code=answer.status_code)
+        user = getattr(request.state, "page_user", None)
+        page = render(
+            request,
+            "error.html",
+            {"problem": problem, "user": user},
+            status_code=answer.status_code,
+        )
         if "retry-after" in answer.headers:
             page.headers["retry-after"] = answer.headers["retry-after"]
         return page

@@ -85,18 +85,24 @@ async def _in_thread(function: Callable[..., T], *args: Any) -> T:
 
 
 async def _knowledge(request: Request, runtime: Runtime) -> Knowledge:
-    """What the API's ``Knowledge`` dependency reads, from the page's form."""
-    position = _given(request, "known_at_position")
-    if position is not None and not position.isdigit():
-        raise HTTPProblem(
-            INVALID_REQUEST, "a ledger position is a whole number", field="query.known_at_position"
-        )
+    """What the API's ``Knowledge`` dependency reads, from the page's form; after a write,
+    its position (``recorded``) is waited for, so that the page shows it."""
     return await get_knowledge(
         runtime,
         _given(request, "as_of"),
         _given(request, "known_at"),
-        int(position) if position is not None else None,
+        _position(request, "known_at_position"),
+        _position(request, "recorded"),
     )
+
+
+def _position(request: Request, name: str) -> int | None:
+    text = _given(request, name)
+    if text is not None and not text.isdigit():
+        raise HTTPProblem(
+            INVALID_REQUEST, "a ledger position is a whole number", field=f"query.{name}"
+        )
+    return int(text) if text is not None else None
 
 
 def _programme(text: str | None, default: Programme = Programme.DIBAO_URBAN) -> Programme:
@@ -519,7 +525,7 @@ async def approvals(request: Request, runtime: RuntimeDep, user: OverseerPage) -
             "user": user,
             "pending": shown,
             "position": found.position,
-            "approved": _given(request, "approved"),
+            "approved": _given(request, "recorded"),
         },
     )
 
@@ -545,7 +551,7 @@ async def approve_relief(relief_id: UUID, request: Request, write: ApproverWrite
             ledger, relief_id, body, actor=actor, uow=uow
         ),
     )
-    return _redirect(request, f"{PREFIX}/approvals?approved={recorded.position}")
+    return _redirect(request, f"{PREFIX}/approvals?recorded={recorded.position}")
 
 
 @router.post("/approvals/rescissions/{case_id}")
@@ -559,7 +565,7 @@ async def approve_rescission(case_id: UUID, request: Request, write: ApproverWri
             ledger, case_id, body, actor=actor, uow=uow
         ),
     )
-    return _redirect(request, f"{PREFIX}/approvals?approved={recorded.position}")
+    return _redirect(request, f"{PREFIX}/approvals?recorded={recorded.position}")
 
 
 @router.get("/standards", response_class=HTMLResponse)

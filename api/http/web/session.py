@@ -126,6 +126,7 @@ async def session_user(request: Request) -> User:
         except TokenKeysUnavailableError as error:
             raise HTTPException(503, str(error)) from None
     request.state.user = user.name  # for the access log
+    request.state.page_user = user  # for an error page's menu
     return user
 
 

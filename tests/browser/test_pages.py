@@ -1,0 +1,187 @@
+"""The pages in a real browser (Debian's Chromium), with the network unplugged, on SQLite and
+PostgreSQL: an approver approves what another requested and cannot approve their own, a
+roll as known on a past date shows what changed since, a verification is started and
+watched to its end, and a viewer cannot reach the approvals.
+
+With ``LEDGER_UI_SCREENSHOTS=docs/ui`` (``./scripts/screenshots``) the tour of every page
+also saves a screenshot of each, with its Chinese labels, into that folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from api.http.web.labels import LABELS
+from tests.browser.chromium import OfflinePage, offline_page
+from tests.browser.ledger_pages import (
+    KNOWN_THEN,
+    REQUESTER,
+    ROLL_MONTH,
+    Served,
+    relief_above_cap,
+    served_history,
+    store,
+)
+from tests.support import QIBIN
+
+SCREENSHOTS = os.environ.get("LEDGER_UI_SCREENSHOTS")
+WAIT_MS = 30_000
+ZH = LABELS["zh"]
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp(f"pages-{request.param}")
+    admin = request.getfixturevalue("postgres_admin_url") if request.param != "sqlite" else None
+    with store(request.param, folder, admin) as url, served_history(url, folder) as served:
+        yield served
+
+
+@pytest.fixture
+def browser() -> Iterator[OfflinePage]:
+    with offline_page() as offline:
+        offline.page.set_default_timeout(WAIT_MS)
+        yield offline
+    assert offline.refused == [], "the pages asked for something off this machine"
+
+
+def request_relief(served: Served, serial: int) -> str:
+    recorded = served.api("POST", "/reliefs", REQUESTER, "caseworker", relief_above_cap(serial))
+    relief_id: str = recorded["id"]
+    return relief_id
+
+
+def approve_on_the_page(page: Page, relief_id: str, reason: str) -> None:
+    card = page.locator(f'[data-subject="{relief_id}"]')
+    card.get_by_label("理由").fill(reason)
+    card.get_by_role("button", name="批准").click()
+
+
+def test_an_approver_approves_a_relief_another_requested_but_never_their_own(
+    served: Served, browser: OfflinePage
+) -> None:
+    page = browser.page
+    relief_id = request_relief(served, 61)
+
+    served.sign_in(page, REQUESTER, "approver")
+    page.get_by_role("link", name="待审批").first.click()
+    card = page.locator(f'[data-subject="{relief_id}"]')
+    expect(card.locator(".requester")).to_have_text(REQUESTER)
+    approve_on_the_page(page, relief_id, "我自己批准")
+    expect(page.get_by_role("alert")).to_contain_text(f"{REQUESTER} requested this relief")
+    page.get_by_role("button", name="退出").click()
+
+    served.sign_in(page, "bob", "approver")
+    page.goto(f"{served.url}/web/approvals")
+    approve_on_the_page(page, relief_id, "核实无误")
+    expect(page.get_by_role("status")).to_contain_text("已批准")
+    expect(page.locator(f'[data-subject="{relief_id}"]')).to_have_count(0)
+    relief = served.api("GET", f"/reliefs/{relief_id}", "li.audit", "auditor")
+    assert (relief["state"], relief["approved_by"]) == ("granted", "bob")
+
+
+def test_the_roll_as_known_on_a_past_date_marks_what_changed_since(
+    served: Served, browser: OfflinePage
+) -> None:
+    page = browser.page
+    served.sign_in(page, "zhao.viewer", "viewer")
+    page.get_by_role("link", name="救助名册").first.click()
+    page.get_by_label("救助项目").select_option("dibao-urban")
+    page.get_by_label("辖区").select_option(QIBIN)
+    page.get_by_label("月份").fill(ROLL_MONTH)
+    page.get_by_label(ZH["known_at"]).fill(KNOWN_THEN)
+    page.get_by_role("button", name="查询").click()
+
+    rows = page.locator("table.roll tbody tr")
+    expect(rows).to_have_count(4)
+    marked = {
+        kind: page.locator(f'tr[data-difference="{kind}"]')
+        for kind in ("amount_changed", "joined_late", "rescinded", "left_late")
+    }
+    for row in marked.values():
+        expect(row).to_have_count(1)
+    expect(marked["amount_changed"]).to_contain_text("800.00")
+    expect(marked["amount_changed"]).to_contain_text("1,000.00")
+    expect(marked["amount_changed"]).to_contain_text("金额变更")
+    expect(marked["joined_late"]).to_contain_text("补录加入")
+    expect(marked["rescinded"]).to_contain_text("已撤销")
+    expect(marked["left_late"]).to_contain_text("补录退出")
+    expect(page.locator(".summary")).to_contain_text("2,000.00")  # as known then
+    expect(page.locator(".summary")).to_contain_text("1,400.00")  # as known now
+
+
+def test_an_auditor_starts_a_verification_and_watches_it_finish(
+    served: Served, browser: OfflinePage
+) -> None:
+    page = browser.page
+    served.sign_in(page, "li.audit", "auditor")
+    page.get_by_role("link", name="核验").first.click()
+    page.get_by_role("button", name="开始核验").click()
+    job = page.locator("#job")
+    expect(job).to_have_attribute("data-state", "finished")
+    expect(job.get_by_role("status")).to_contain_text("核验通过")
+    expect(job.locator("progress")).to_have_attribute("value", "100")
+
+
+def test_a_viewer_cannot_reach_the_approvals(served: Served, browser: OfflinePage) -> None:
+    page = browser.page
+    served.sign_in(page, "zhao.viewer", "viewer")
+    expect(page.get_by_role("link", name="救助名册").first).to_be_visible()
+    expect(page.get_by_role("link", name="待审批")).to_have_count(0)
+    answer = page.goto(f"{served.url}/web/approvals")
+    assert answer is not None and answer.status == 403
+    expect(page.get_by_role("alert")).to_contain_text("this needs the role approver, auditor")
+
+
+def test_every_page_shows_its_chinese_labels(served: Served, browser: OfflinePage) -> None:
+    page = browser.page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    request_relief(served, 71)
+    tour: list[tuple[str, str, str]] = []
+
+    def visit(name: str, path: str, heading: str) -> None:
+        answer = page.goto(f"{served.url}{path}")
+        assert answer is not None and answer.status == 200, path
+        expect(page.locator("h1")).to_contain_text(heading)
+        tour.append((name, path, heading))
+        if SCREENSHOTS and served.on_sqlite:
+            folder = Path(SCREENSHOTS)
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    page.goto(f"{served.url}/")
+    expect(page.locator("h1")).to_contain_text("登录")
+    if SCREENSHOTS and served.on_sqlite:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / "login.png"))
+
+    served.sign_in(page, "li.audit", "auditor")
+    roll = f"/web/rolls?programme=dibao-urban&region={QIBIN}&as_of={ROLL_MONTH}"
+    visit("home", "/web/", "社会救助台账")
+    visit("roll", f"{roll}&known_at={KNOWN_THEN}", "救助名册")
+    case_link = page.locator('tr[data-difference="amount_changed"] a').first
+    case_path = case_link.get_attribute("href")
+    assert case_path is not None
+    visit("case", case_path, "个案")
+    expect(page.locator("tr.late").first).to_contain_text("追溯")
+    visit("totals", "/web/totals?year=2019", "年度汇总")
+    expect(page.locator("svg.chart text").first).to_be_visible()
+    visit("standards", f"/web/standards?programme=dibao-urban&region={QIBIN}", "保障标准")
+    visit("periods", f"/web/periods?programme=dibao-urban&region={QIBIN}", "发放期")
+    visit("period", f"/web/periods/dibao-urban/{QIBIN}/2019-08", "发放期")
+    expect(page.locator(".mark.ok")).to_contain_text("摘要一致")
+    visit("verification", "/web/verification", "核验")
+    page.get_by_role("button", name="退出").click()
+
+    served.sign_in(page, "bob", "approver")
+    visit("approvals", "/web/approvals", "待审批")
+    assert [name for name, _, _ in tour][-1] == "approvals"

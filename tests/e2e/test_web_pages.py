@@ -1,0 +1,189 @@
+"""The pages over HTTP, without a browser: what protects them (the session cookie's flags,
+the CSRF token on every form, the Content-Security-Policy), who may reach what, and the
+front door at ``/``; and the API's own background verification."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.core.identities import Role
+from tests.e2e.service import Service, running
+from tests.support import QIBIN, identity_number
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def service(request: pytest.FixtureRequest) -> Iterator[Service]:
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    with running(request.getfixturevalue(fixture)) as service:
+        service.runtime.ledger.set_standard(
+            "dibao-urban", QIBIN, "2019-01", {"standard": "600"}, actor="f", reason="n"
+        )
+        yield service
+
+
+def csrf_token(client: TestClient, path: str = "/web/login") -> str:
+    page = client.get(path)
+    found = CSRF.search(page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+def sign_in(
+    service: Service, role: Role, user: str | None = None, regions: list[str] | None = None
+) -> TestClient:
+    client = service.client
+    answer = client.post(
+        "/web/login",
+        data={"csrf_token": csrf_token(client), "token": service.token(role, user, regions)},
+        follow_redirects=False,
+    )
+    assert (answer.status_code, answer.headers["location"]) == (303, "/web/"), answer.text
+    return client
+
+
+def relief_awaiting_approval(service: Service) -> str:
+    body: dict[str, Any] = {
+        "region": QIBIN,
+        "area": "urban",
+        "kind": "expenditure",
+        "relief_date": "2020-05-01",
+        "household_size": 1,
+        "amount": "9000.00",
+        "person": {"identity_number": identity_number(date(1970, 1, 1), 5), "name": "某人"},
+        "reason": "medical bills",
+    }
+    answer = service.post("/reliefs", body, Role.CASEWORKER, "alice")
+    assert answer.json()["state"] == "awaiting_approval", answer.text
+    relief_id: str = answer.json()["id"]
+    return relief_id
+
+
+def test_the_session_cookie_is_signed_http_only_and_same_site_strict(service: Service) -> None:
+    client = service.client
+    answer = client.post(
+        "/web/login",
+        data={"csrf_token": csrf_token(client), "token": service.token(Role.AUDITOR)},
+        follow_redirects=False,
+    )
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert "Secure" not in cookie  # served over plain HTTP here
+    payload, _, signature = cookie.split(";", 1)[0].split("=", 1)[1].rpartition(".")
+    forged = ("B" if signature[0] == "A" else "A") + signature[1:]
+    client.cookies.clear()
+    altered = client.get(
+        "/web/", headers={"Cookie": f"ledger_session={payload}.{forged}"}, follow_redirects=False
+    )
+    assert (altered.status_code, altered.headers["location"]) == (303, "/web/login")
+
+
+def test_the_session_cookie_is_secure_when_served_over_tls(service: Service) -> None:
+    client = TestClient(service.client.app, base_url="https://ledger.example")
+    page = client.get("/web/login")
+    assert "Secure" in page.headers["set-cookie"]
+
+
+def test_a_form_without_the_sessions_csrf_token_is_refused_and_records_nothing(
+    service: Service,
+) -> None:
+    relief_id = relief_awaiting_approval(service)
+    client = sign_in(service, Role.APPROVER, "bob")
+    for sent in ({}, {"csrf_token": "forged"}):
+        answer = client.post(f"/web/approvals/reliefs/{relief_id}", data={"reason": "ok", **sent})
+        assert answer.status_code == 403
+        assert "CSRF token" in answer.text
+    assert service.get(f"/reliefs/{relief_id}", Role.AUDITOR).json()["state"] == "awaiting_approval"
+
+    token = csrf_token(client, "/web/approvals")
+    answer = client.post(
+        f"/web/approvals/reliefs/{relief_id}",
+        data={"reason": "ok", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    assert service.get(f"/reliefs/{relief_id}", Role.AUDITOR).json()["state"] == "granted"
+
+
+def test_signing_in_takes_the_same_tokens_as_the_api_and_refuses_others(
+    service: Service,
+) -> None:
+    client = service.client
+    answer = client.post(
+        "/web/login", data={"csrf_token": csrf_token(client), "token": "not-a-token"}
+    )
+    assert answer.status_code == 401
+    assert client.get("/web/", follow_redirects=False).headers["location"] == "/web/login"
+
+
+def test_every_page_forbids_inline_script_and_foreign_assets(service: Service) -> None:
+    client = sign_in(service, Role.AUDITOR)
+    for path in ("/web/login", "/web/", "/web/rolls", "/web/totals", "/web/verification"):
+        policy = client.get(path).headers["content-security-policy"]
+        assert "script-src 'self';" in policy, path
+        assert "unsafe-inline" not in policy, path
+        assert "frame-ancestors 'none'" in policy, path
+    page = client.get("/web/rolls").text
+    assert "<script>" not in page
+    assert not re.search(r"\s(style|on[a-z]+)=", page)
+    for asset in re.findall(r'(?:src|href)="(/web/static/[^"]+)"', page):
+        assert client.get(asset).status_code == 200, asset
+
+
+def test_a_viewer_is_refused_the_approvals_pages_and_their_actions(service: Service) -> None:
+    relief_id = relief_awaiting_approval(service)
+    client = sign_in(service, Role.VIEWER)
+    assert client.get("/web/approvals").status_code == 403
+    token = csrf_token(client, "/web/rolls")
+    answer = client.post(
+        f"/web/approvals/reliefs/{relief_id}", data={"reason": "ok", "csrf_token": token}
+    )
+    assert answer.status_code == 403
+    assert "this needs the role approver" in answer.text
+    assert service.get(f"/reliefs/{relief_id}", Role.AUDITOR).json()["state"] == "awaiting_approval"
+
+
+def test_a_viewer_serving_another_region_is_refused_its_roll(service: Service) -> None:
+    client = sign_in(service, Role.VIEWER, "zhou", regions=["410602"])
+    answer = client.get(f"/web/rolls?programme=dibao-urban&region={QIBIN}")
+    assert answer.status_code == 403
+    assert client.get("/web/rolls?programme=dibao-urban&region=410602").status_code == 200
+
+
+def test_a_browser_at_the_root_is_led_to_the_pages_and_an_api_client_is_not(
+    service: Service,
+) -> None:
+    client = service.client
+    browser = client.get("/", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert (browser.status_code, browser.headers["location"]) == (303, "/web/")
+    api = client.get("/", headers={"Accept": "application/json"})
+    assert api.status_code == 404
+    assert api.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_verification_runs_in_the_background_and_is_polled_to_its_end(
+    service: Service,
+) -> None:
+    started = service.client.post("/audit/verifications", headers=service.as_(Role.AUDITOR))
+    assert started.status_code == 202, started.text
+    location = started.headers["location"]
+    assert location == f"/audit/verifications/{started.json()['id']}"
+    deadline = time.monotonic() + 60
+    job = started.json()
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        job = service.get(location, Role.AUDITOR).json()
+    assert job["state"] == "finished", job
+    assert job["result"]["ok"] is True
+    assert job["reached_position"] == job["target_position"] == service.runtime.ledger.position
+    assert service.get("/audit/verification", Role.AUDITOR).json()["head"] == job["result"]["head"]
+    assert service.get(location, Role.VIEWER).status_code == 403

@@ -192,6 +192,9 @@ def served_history(database_url: str, folder: Path) -> Iterator[Served]:
     imported = ledger_command(server, "import", str(decisions))
     if imported.returncode != 0:
         raise RuntimeError(f"the import failed:\n{imported.stderr}")
+    signed = ledger_command(server, "checkpoints", "take")
+    if signed.returncode != 0:
+        raise RuntimeError(f"no checkpoint was signed:\n{signed.stderr}")
     server.start()
     try:
         served = Served(server, database_url)

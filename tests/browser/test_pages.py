@@ -148,21 +148,22 @@ def test_every_page_shows_its_chinese_labels(served: Served, browser: OfflinePag
     request_relief(served, 71)
     tour: list[tuple[str, str, str]] = []
 
-    def visit(name: str, path: str, heading: str) -> None:
-        answer = page.goto(f"{served.url}{path}")
-        assert answer is not None and answer.status == 200, path
-        expect(page.locator("h1")).to_contain_text(heading)
-        tour.append((name, path, heading))
+    def snap(name: str) -> None:
         if SCREENSHOTS and served.on_sqlite:
             folder = Path(SCREENSHOTS)
             folder.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
+    def visit(name: str, path: str, heading: str) -> None:
+        answer = page.goto(f"{served.url}{path}")
+        assert answer is not None and answer.status == 200, path
+        expect(page.locator("h1")).to_contain_text(heading)
+        tour.append((name, path, heading))
+        snap(name)
+
     page.goto(f"{served.url}/")
     expect(page.locator("h1")).to_contain_text("登录")
-    if SCREENSHOTS and served.on_sqlite:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / "login.png"))
+    snap("login")
 
     served.sign_in(page, "li.audit", "auditor")
     roll = f"/web/rolls?programme=dibao-urban&region={QIBIN}&as_of={ROLL_MONTH}"
@@ -180,6 +181,10 @@ def test_every_page_shows_its_chinese_labels(served: Served, browser: OfflinePag
     visit("period", f"/web/periods/dibao-urban/{QIBIN}/2019-08", "发放期")
     expect(page.locator(".mark.ok")).to_contain_text("摘要一致")
     visit("verification", "/web/verification", "核验")
+    expect(page.locator(".facts")).to_contain_text("最近签名检查点")
+    page.get_by_role("button", name="开始核验").click()
+    expect(page.locator("#job")).to_have_attribute("data-state", "finished")
+    snap("verification")
     page.get_by_role("button", name="退出").click()
 
     served.sign_in(page, "bob", "approver")

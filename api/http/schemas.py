@@ -158,6 +158,8 @@ class ReliefPublic(BaseModel):
     requested_at: datetime
     approved_by: str | None
     approved_at: datetime | None
+    refused_by: str | None
+    refused_at: datetime | None
     review: str | None
     review_due: date | None
     to_recover: Decimal
@@ -283,6 +285,7 @@ class PendingApprovalPublic(BaseModel):
     what: str = Field(description="relief (above its cap) or rescission (of a case)")
     subject_id: UUID = Field(description="The relief or the case")
     approve: str = Field(description="Where an approver posts the approval")
+    refuse: str = Field(description="Where an approver posts the refusal")
     programme: str
     region: str
     requested_by: str

@@ -99,7 +99,8 @@ def test_a_form_without_the_sessions_csrf_token_is_refused_and_records_nothing(
     relief_id = relief_awaiting_approval(service)
     client = sign_in(service, Role.APPROVER, "bob")
     for sent in ({}, {"csrf_token": "forged"}):
-        answer = client.post(f"/web/approvals/reliefs/{relief_id}", data={"reason": "ok", **sent})
+        form = {"reason": "ok", "decision": "approve", **sent}
+        answer = client.post(f"/web/approvals/reliefs/{relief_id}", data=form)
         assert answer.status_code == 403
         assert "CSRF token" in answer.text
     assert service.get(f"/reliefs/{relief_id}", Role.AUDITOR).json()["state"] == "awaiting_approval"
@@ -107,7 +108,7 @@ def test_a_form_without_the_sessions_csrf_token_is_refused_and_records_nothing(
     token = csrf_token(client, "/web/approvals")
     answer = client.post(
         f"/web/approvals/reliefs/{relief_id}",
-        data={"reason": "ok", "csrf_token": token},
+        data={"reason": "ok", "decision": "approve", "csrf_token": token},
         follow_redirects=False,
     )
     assert answer.status_code == 303, answer.text
@@ -145,7 +146,8 @@ def test_a_viewer_is_refused_the_approvals_pages_and_their_actions(service: Serv
     assert client.get("/web/approvals").status_code == 403
     token = csrf_token(client, "/web/rolls")
     answer = client.post(
-        f"/web/approvals/reliefs/{relief_id}", data={"reason": "ok", "csrf_token": token}
+        f"/web/approvals/reliefs/{relief_id}",
+        data={"reason": "ok", "decision": "approve", "csrf_token": token},
     )
     assert answer.status_code == 403
     assert "this needs the role approver" in answer.text

@@ -525,15 +525,21 @@ async def approvals(request: Request, runtime: RuntimeDep, user: OverseerPage) -
             "user": user,
             "pending": shown,
             "position": found.position,
-            "approved": _given(request, "recorded"),
+            "recorded": _given(request, "recorded"),
         },
     )
 
 
-async def _reason(request: Request) -> Reasoned:
+async def _decision(request: Request) -> tuple[Reasoned, bool]:
+    """The form's reason, and whether its approve button (not its refuse button) was used."""
     form = await request.form()
+    decision = form.get("decision")
+    if decision not in ("approve", "refuse"):
+        raise HTTPProblem(
+            INVALID_REQUEST, "the form says neither approve nor refuse", field="body.decision"
+        )
     try:
-        return Reasoned(reason=str(form.get("reason", "")))
+        return Reasoned(reason=str(form.get("reason", ""))), decision == "approve"
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
@@ -541,29 +547,29 @@ async def _reason(request: Request) -> Reasoned:
 
 
 @router.post("/approvals/reliefs/{relief_id}")
-async def approve_relief(relief_id: UUID, request: Request, write: ApproverWrite) -> Response:
-    """Approve a relief above its cap, as ``POST /reliefs/{id}/approvals`` does."""
-    body = await _reason(request)
+async def decide_relief(relief_id: UUID, request: Request, write: ApproverWrite) -> Response:
+    """Approve or refuse a relief above its cap, as ``POST /reliefs/{id}/approvals`` or
+    ``/refusals`` does."""
+    body, approve = await _decision(request)
+    decide = decisions.approve_relief if approve else decisions.refuse_relief
     recorded = await _in_thread(
         write,
         body,
-        lambda ledger, actor, uow: decisions.approve_relief(
-            ledger, relief_id, body, actor=actor, uow=uow
-        ),
+        lambda ledger, actor, uow: decide(ledger, relief_id, body, actor=actor, uow=uow),
     )
     return _redirect(request, f"{PREFIX}/approvals?recorded={recorded.position}")
 
 
 @router.post("/approvals/rescissions/{case_id}")
-async def approve_rescission(case_id: UUID, request: Request, write: ApproverWrite) -> Response:
-    """Approve a requested rescission, as ``POST /cases/{id}/rescission-approvals`` does."""
-    body = await _reason(request)
+async def decide_rescission(case_id: UUID, request: Request, write: ApproverWrite) -> Response:
+    """Approve or refuse a requested rescission, as ``POST /cases/{id}/rescission-approvals``
+    or ``/rescission-refusals`` does."""
+    body, approve = await _decision(request)
+    decide = decisions.approve_rescission if approve else decisions.refuse_rescission
     recorded = await _in_thread(
         write,
         body,
-        lambda ledger, actor, uow: decisions.approve_rescission(
-            ledger, case_id, body, actor=actor, uow=uow
-        ),
+        lambda ledger, actor, uow: decide(ledger, case_id, body, actor=actor, uow=uow),
     )
     return _redirect(request, f"{PREFIX}/approvals?recorded={recorded.position}")
 

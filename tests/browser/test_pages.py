@@ -190,3 +190,48 @@ def test_every_page_shows_its_chinese_labels(served: Served, browser: OfflinePag
     served.sign_in(page, "bob", "approver")
     visit("approvals", "/web/approvals", "待审批")
     assert [name for name, _, _ in tour][-1] == "approvals"
+
+
+def test_signing_in_and_approving_work_from_the_keyboard_alone(
+    served: Served, browser: OfflinePage
+) -> None:
+    page = browser.page
+    relief_id = request_relief(served, 81)
+    page.goto(f"{served.url}/web/login")
+    focus_on(page, "#token")
+    page.keyboard.insert_text(served.server.token("bob", "approver"))
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator(".user")).to_contain_text("bob")
+
+    page.goto(f"{served.url}/web/approvals")
+    focus_on(page, f"#reason-{relief_id}")
+    page.keyboard.insert_text("核实无误")
+    page.keyboard.press("Enter")  # the form's first button: approve
+    expect(page.get_by_role("status")).to_contain_text("已记录")
+    relief = served.api("GET", f"/reliefs/{relief_id}", "li.audit", "auditor")
+    assert (relief["state"], relief["approved_by"]) == ("granted", "bob")
+
+
+def focus_on(page: Page, selector: str, most_tabs: int = 60) -> None:
+    """Tab through the page until ``selector`` has the focus."""
+    target = page.locator(selector)
+    for _ in range(most_tabs):
+        page.keyboard.press("Tab")
+        if target.evaluate("element => element === document.activeElement"):
+            return
+    raise AssertionError(f"{selector} cannot be reached with the Tab key")
+
+
+@pytest.mark.parametrize("width", [768, 1024, 1366])
+def test_the_pages_fit_a_tablet_and_a_laptop_without_sideways_scrolling(
+    served: Served, browser: OfflinePage, width: int
+) -> None:
+    page = browser.page
+    page.set_viewport_size({"width": width, "height": 1000})
+    served.sign_in(page, "li.audit", "auditor")
+    roll = f"/web/rolls?programme=dibao-urban&region={QIBIN}&as_of={ROLL_MONTH}"
+    for path in ("/web/", f"{roll}&known_at={KNOWN_THEN}", "/web/totals?year=2019"):
+        page.goto(f"{served.url}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than a {width} px screen"

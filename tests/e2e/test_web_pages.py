@@ -8,24 +8,31 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.cli.charts import year_totals
 from api.core.identities import Role
+from domain.application.recording import SaveAt
 from tests.e2e.service import Service, running
-from tests.support import QIBIN, identity_number
+from tests.support import QIBIN, at, grant_reference_household, identity_number
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+# A point of a chart: <title>{series} {month}: {amount}</title>
+CHART_POINT = re.compile(r"<title>([^<]*) [0-9]{1,2}: ([0-9.]+)</title>")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def service(request: pytest.FixtureRequest) -> Iterator[Service]:
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     with running(request.getfixturevalue(fixture)) as service:
-        service.runtime.ledger.set_standard(
-            "dibao-urban", QIBIN, "2019-01", {"standard": "600"}, actor="f", reason="n"
+        ledger = service.runtime.ledger
+        uow = SaveAt(ledger, at("2019-01-02 09:00"))  # so that history may be added after
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2019-01", {"standard": "600"}, actor="f", reason="n", uow=uow
         )
         yield service
 
@@ -189,3 +196,32 @@ def test_a_verification_runs_in_the_background_and_is_polled_to_its_end(
     assert job["reached_position"] == job["target_position"] == service.runtime.ledger.position
     assert service.get("/audit/verification", Role.AUDITOR).json()["head"] == job["result"]["head"]
     assert service.get(location, Role.VIEWER).status_code == 403
+
+
+def test_the_totals_chart_draws_the_figures_ledger_report_draws(service: Service) -> None:
+    ledger = service.runtime.ledger
+    grant_reference_household(ledger)
+    for month in ("2020-03", "2020-04", "2020-05"):
+        closed = service.post(f"/periods/dibao-urban/{QIBIN}/{month}/close", None, Role.FINANCE)
+        assert closed.status_code == 201, closed.text
+    position = service.runtime.read_side.wait_for(ledger.position)
+    client = sign_in(service, Role.AUDITOR)
+    page = client.get("/web/totals", params={"year": "2020", "known_at_position": position})
+    assert page.status_code == 200, page.text
+
+    drawn = [
+        Decimal(amount)
+        for label, amount in CHART_POINT.findall(page.text)
+        if label == "城市最低生活保障"
+    ]
+    reported = year_totals(service.runtime.views, 2020, position).amounts["dibao-urban"]
+    assert drawn[:12] == reported
+    assert reported[2:6] == [Decimal("1200.00")] * 4  # paid March to May, entitled in June
+
+
+def test_the_pages_speak_english_when_asked(service: Service) -> None:
+    client = sign_in(service, Role.AUDITOR)
+    assert "救助名册" in client.get("/web/").text
+    switched = client.get("/web/language/en", headers={"Referer": "http://testserver/web/rolls"})
+    assert switched.url.path == "/web/rolls"
+    assert "<h1>Roll" in switched.text and "救助名册" not in switched.text

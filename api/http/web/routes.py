@@ -395,8 +395,8 @@ def _year_figures(runtime: Runtime, user: User, year: int, position: int) -> lis
     read = runtime.read_side
     closed = {
         (a.programme, a.region, a.month): a
-        for a in Accounts(runtime.views).closed_months(position)
-        if a.month.year == year and user.serves(a.region)
+        for a in Accounts(runtime.views).closed_months(position, year=year)
+        if user.serves(a.region)
     }
     zero = Decimal("0.00")
     sums: dict[tuple[str, Month], dict[str, Any]] = {}

@@ -5,8 +5,9 @@ front door at ``/``; and the API's own background verification."""
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,8 @@ from fastapi.testclient import TestClient
 
 from api.cli.charts import year_totals
 from api.core.identities import Role
+from api.services.verification import Verification, verify
+from api.services.verification_jobs import VerificationJobs
 from domain.application.recording import SaveAt
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, at, grant_reference_household, identity_number
@@ -225,3 +228,40 @@ def test_the_pages_speak_english_when_asked(service: Service) -> None:
     switched = client.get("/web/language/en", headers={"Referer": "http://testserver/web/rolls"})
     assert switched.url.path == "/web/rolls"
     assert "<h1>Roll" in switched.text and "救助名册" not in switched.text
+
+
+def test_a_running_verification_shows_its_progress_and_asks_again_until_it_ends(
+    service: Service,
+) -> None:
+    jobs: VerificationJobs = service.client.app.state.verifications  # type: ignore[attr-defined]
+    runtime = service.runtime
+    halfway, finish = threading.Event(), threading.Event()
+
+    def run(progress: Callable[[int], None]) -> Verification:
+        progress(1)
+        halfway.set()
+        finish.wait(timeout=60)
+        return verify(runtime.ledger, runtime.views, runtime.read_side.position)
+
+    job = jobs.start("li.audit", 2, run)
+    assert halfway.wait(timeout=10)
+    client = sign_in(service, Role.AUDITOR)
+    running = client.get("/web/verification", params={"job": str(job.id)})
+    assert 'data-state="running"' in running.text
+    assert f'hx-get="/web/verification/{job.id}" hx-trigger="every 1s"' in running.text
+    assert 'value="50"' in running.text
+    again = client.post(
+        "/web/verification",
+        data={"csrf_token": csrf_token(client, "/web/verification")},
+        follow_redirects=False,
+    )
+    assert again.headers["location"] == f"/web/verification?job={job.id}"  # one at a time
+
+    finish.set()
+    deadline = time.monotonic() + 30
+    while 'data-state="running"' in (fragment := client.get(f"/web/verification/{job.id}").text):
+        assert time.monotonic() < deadline, fragment
+        time.sleep(0.05)
+    assert 'data-state="finished"' in fragment
+    assert "hx-trigger" not in fragment
+    assert "核验通过" in fragment

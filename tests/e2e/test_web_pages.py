@@ -20,6 +20,7 @@ from api.core.identities import Role
 from api.services.verification import Verification, verify
 from api.services.verification_jobs import VerificationJobs
 from domain.application.recording import SaveAt
+from domain.people.person import PersonInput
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, at, grant_reference_household, identity_number
 
@@ -265,3 +266,46 @@ def test_a_running_verification_shows_its_progress_and_asks_again_until_it_ends(
     assert 'data-state="finished"' in fragment
     assert "hx-trigger" not in fragment
     assert "核验通过" in fragment
+
+
+def test_a_long_roll_comes_in_pages_and_as_the_apis_csv(service: Service) -> None:
+    ledger = service.runtime.ledger
+    uow = SaveAt(ledger, at("2019-01-02 10:00"))
+    ledger.set_standard(
+        "disability-living", QIBIN, "2019-01", {"standard": "500"}, actor="f", reason="n", uow=uow
+    )
+    for serial in range(55):
+        ledger.grant(
+            "disability-living",
+            QIBIN,
+            "2019-04",
+            [PersonInput(identity_number(date(1960, 1, 1), serial), "某人")],
+            grade=2,
+            actor="cw",
+            reason="certificate",
+            uow=SaveAt(ledger, at("2019-04-01 10:00")),
+        )
+    position = service.runtime.read_side.wait_for(ledger.position)
+    client = sign_in(service, Role.VIEWER)
+    query = {"programme": "disability-living", "region": QIBIN, "as_of": "2019-05"}
+
+    first = client.get("/web/rolls", params=query)
+    assert first.text.count('href="/web/cases/') == 50
+    assert "第 1–50 条，共 55 条" in first.text  # noqa: RUF001
+    assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    second = client.get("/web/rolls", params={**query, "offset": "50"})
+    assert "第 51–55 条，共 55 条" in second.text  # noqa: RUF001
+    assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
+    assert second.text.count('href="/web/cases/') == 5
+
+    csv = client.get("/web/rolls.csv", params={**query, "known_at_position": str(position)})
+    assert csv.status_code == 200, csv.text
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.headers["ledger-position"] == str(position)
+    api = service.client.get(
+        f"/rolls/disability-living/{QIBIN}",
+        params={"as_of": "2019-05", "known_at_position": position, "limit": 5000},
+        headers={**service.as_(Role.VIEWER), "Accept": "text/csv"},
+    )
+    assert csv.text == api.text
+    assert len(csv.text.splitlines()) == 56

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ValidationError
 
 from api.core.bootstrap import Runtime
-from api.core.identities import InvalidTokenError, User
+from api.core.identities import InvalidTokenError, TokenKeysUnavailableError, User
 from api.http.deps import (
     ACCOUNTANTS,
     APPROVERS,
@@ -139,8 +139,47 @@ def _offset(request: Request) -> int:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> Response:
-    return render(request, "login.html", {"failure": None})
+def login_form(request: Request, runtime: RuntimeDep) -> Response:
+    provider = runtime.settings.oidc_sign_in() is not None
+    return render(request, "login.html", {"failure": None, "provider": provider})
+
+
+@router.get("/login/provider")
+def login_at_provider(request: Request, runtime: RuntimeDep) -> Response:
+    """Send the browser to the OpenID Connect provider to sign in."""
+    provider = runtime.settings.oidc_sign_in()
+    if provider is None:
+        raise HTTPException(404, "no OpenID Connect provider is set for signing in")
+    state, verifier = session.begin_provider_sign_in(request)
+    target = provider.redirect(_provider_return(request), state, verifier)
+    return _redirect(request, target)
+
+
+@router.get("/login/provider/return")
+async def provider_return(request: Request, runtime: RuntimeDep) -> Response:
+    """Where the provider sends the browser back, with a code for the access token."""
+    provider = runtime.settings.oidc_sign_in()
+    if provider is None:
+        raise HTTPException(404, "no OpenID Connect provider is set for signing in")
+    verifier = session.provider_verifier(request, _given(request, "state") or "")
+    code = _given(request, "code")
+    if code is None:
+        said = _given(request, "error_description") or _given(request, "error") or "no code"
+        return render(request, "login.html", {"failure": said, "provider": True}, status_code=401)
+    try:
+        token = await _in_thread(provider.exchange, code, verifier, _provider_return(request))
+        await session.sign_in(request, token)
+    except InvalidTokenError as error:
+        return render(
+            request, "login.html", {"failure": str(error), "provider": True}, status_code=401
+        )
+    except TokenKeysUnavailableError as error:
+        raise HTTPException(503, str(error)) from None
+    return _redirect(request, f"{PREFIX}/")
+
+
+def _provider_return(request: Request) -> str:
+    return str(request.url_for("provider_return"))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -150,7 +189,10 @@ async def login(request: Request) -> Response:
     try:
         await session.sign_in(request, token)
     except InvalidTokenError as error:
-        return render(request, "login.html", {"failure": str(error)}, status_code=401)
+        provider = request.app.state.runtime.settings.oidc_sign_in() is not None
+        return render(
+            request, "login.html", {"failure": str(error), "provider": provider}, status_code=401
+        )
     return _redirect(request, f"{PREFIX}/")
 
 

@@ -6,11 +6,16 @@ by the same ``TokenReader`` and checked by the same role and region rules as a b
 token (``api.http.deps.allowed``), so the pages can never grant more than the API. The token
 keeps its own expiry; the cookie cannot outlive it.
 
+A person may instead sign in through the OpenID Connect provider (the authorization code
+flow with PKCE): the session then keeps the request's state and verifier until the provider
+sends the browser back, and takes the access token the provider gives for the code.
+
 The cookie is signed (itsdangerous, with a key derived from the personal-data key, which
-every installation has), HttpOnly, SameSite=Strict, and Secure when the page is served over
-TLS. Each session carries a random CSRF token, given to every form as a hidden field and
-compared on every POST (the synchroniser pattern): a page of another site can make the
-browser send the cookie, but cannot read the token.
+every installation has), HttpOnly, SameSite=Lax (so that it comes back with the browser
+from the provider's sign-in; nothing is changed by a GET but the language), and Secure when
+the page is served over TLS. Each session carries a random CSRF token, given to every form
+as a hidden field and compared on every POST (the synchroniser pattern): a page of another
+site can make the browser send the cookie, but cannot read the token.
 """
 
 from __future__ import annotations
@@ -43,10 +48,16 @@ class Session:
     csrf: str
     token: str | None = None
     language: str | None = None
+    signing_in: dict[str, str] | None = None  # state and verifier, while at the provider
     changed: bool = False
 
     def as_cookie(self) -> dict[str, Any]:
-        return {"csrf": self.csrf, "token": self.token, "language": self.language}
+        return {
+            "csrf": self.csrf,
+            "token": self.token,
+            "language": self.language,
+            "signing_in": self.signing_in,
+        }
 
 
 def _serializer(runtime: Runtime) -> URLSafeTimedSerializer:
@@ -68,7 +79,9 @@ def session_of(request: Request) -> Session:
     if text:
         try:
             data = _serializer(runtime).loads(text, max_age=MAX_AGE_SECONDS)
-            session = Session(str(data["csrf"]), data.get("token"), data.get("language"))
+            session = Session(
+                str(data["csrf"]), data.get("token"), data.get("language"), data.get("signing_in")
+            )
         except (BadSignature, KeyError, TypeError):
             session = None
     if session is None:
@@ -89,13 +102,13 @@ def keep(request: Request, response: Response) -> None:
         max_age=MAX_AGE_SECONDS,
         path="/",
         httponly=True,
-        samesite="strict",
+        samesite="lax",
         secure=request.url.scheme == "https",
     )
 
 
 def forget(response: Response) -> None:
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
 
 
 async def check_csrf(request: Request) -> None:
@@ -137,5 +150,26 @@ async def sign_in(request: Request, token: str) -> User:
     session = session_of(request)
     session.token = token
     session.csrf = secrets.token_urlsafe(32)  # a new session gets a new CSRF token
+    session.signing_in = None
     session.changed = True
     return user
+
+
+def begin_provider_sign_in(request: Request) -> tuple[str, str]:
+    """A new state and PKCE verifier for a sign-in at the provider, kept in the session."""
+    session = session_of(request)
+    state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
+    session.signing_in = {"state": state, "verifier": verifier}
+    session.changed = True
+    return state, verifier
+
+
+def provider_verifier(request: Request, state: str) -> str:
+    """The verifier of the sign-in the provider answers, if ``state`` is the one it was sent
+    with (else 403: the answer is not to a sign-in begun in this browser)."""
+    pending = session_of(request).signing_in or {}
+    if not hmac.compare_digest(state, pending.get("state", "")):
+        raise HTTPException(
+            403, "this sign-in was not begun from this browser, or was begun again since"
+        )
+    return pending["verifier"]

@@ -122,6 +122,7 @@ def _region(request: Request, runtime: Runtime, user: User) -> str:
     checks it."""
     served = _served_regions(runtime, user)
     region = _given(request, "region") or (served[0] if served else "")
+    runtime.ledger.regions.check(region)
     refuse_outside(runtime, user, region)
     return region
 
@@ -139,9 +140,16 @@ def _offset(request: Request) -> int:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, runtime: RuntimeDep) -> Response:
+def login_form(request: Request) -> Response:
+    return _login_page(request)
+
+
+def _login_page(request: Request, failure: str | None = None) -> Response:
+    """The sign-in form; with why the last sign-in failed, if it did (401)."""
+    runtime: Runtime = request.app.state.runtime
     provider = runtime.settings.oidc_sign_in() is not None
-    return render(request, "login.html", {"failure": None, "provider": provider})
+    context = {"failure": failure, "provider": provider}
+    return render(request, "login.html", context, status_code=401 if failure else 200)
 
 
 @router.get("/login/provider")
@@ -165,14 +173,12 @@ async def provider_return(request: Request, runtime: RuntimeDep) -> Response:
     code = _given(request, "code")
     if code is None:
         said = _given(request, "error_description") or _given(request, "error") or "no code"
-        return render(request, "login.html", {"failure": said, "provider": True}, status_code=401)
+        return _login_page(request, f"the identity provider did not sign you in: {said}")
     try:
         token = await _in_thread(provider.exchange, code, verifier, _provider_return(request))
         await session.sign_in(request, token)
     except InvalidTokenError as error:
-        return render(
-            request, "login.html", {"failure": str(error), "provider": True}, status_code=401
-        )
+        return _login_page(request, str(error))
     except TokenKeysUnavailableError as error:
         raise HTTPException(503, str(error)) from None
     return _redirect(request, f"{PREFIX}/")
@@ -189,10 +195,7 @@ async def login(request: Request) -> Response:
     try:
         await session.sign_in(request, token)
     except InvalidTokenError as error:
-        provider = request.app.state.runtime.settings.oidc_sign_in() is not None
-        return render(
-            request, "login.html", {"failure": str(error), "provider": provider}, status_code=401
-        )
+        return _login_page(request, str(error))
     return _redirect(request, f"{PREFIX}/")
 
 

@@ -48,10 +48,19 @@ def served(
 
 @pytest.fixture
 def browser() -> Iterator[OfflinePage]:
+    """A page in Chromium, offline; at the end, no request left the machine and nothing
+    was refused by the pages' Content-Security-Policy (Chromium reports a refused script or
+    style as a console error)."""
+    errors: list[str] = []
     with offline_page() as offline:
         offline.page.set_default_timeout(WAIT_MS)
+        offline.page.on(
+            "console",
+            lambda message: errors.append(message.text) if message.type == "error" else None,
+        )
         yield offline
     assert offline.refused == [], "the pages asked for something off this machine"
+    assert [e for e in errors if "Content Security Policy" in e] == []
 
 
 def request_relief(served: Served, serial: int) -> str:
@@ -125,6 +134,7 @@ def test_an_auditor_starts_a_verification_and_watches_it_finish(
     page = browser.page
     served.sign_in(page, "li.audit", "auditor")
     page.get_by_role("link", name="核验").first.click()
+    page.wait_for_function("typeof htmx === 'object'")  # loaded from the service, under CSP
     page.get_by_role("button", name="开始核验").click()
     job = page.locator("#job")
     expect(job).to_have_attribute("data-state", "finished")

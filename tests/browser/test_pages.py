@@ -10,13 +10,24 @@ also saves a screenshot of each, with its Chinese labels, into that folder.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from playwright.sync_api import Page, expect
 
+from api.app import create_app
+from api.core.bootstrap import Runtime
+from api.core.identities import Role, mint_token
+from api.core.settings import Settings
 from api.http.web.labels import LABELS
+from api.services.verification import Verification, verify
+from api.services.verification_jobs import VerificationJobs
 from tests.browser.chromium import OfflinePage, offline_page
 from tests.browser.ledger_pages import (
     KNOWN_THEN,
@@ -27,6 +38,7 @@ from tests.browser.ledger_pages import (
     served_history,
     store,
 )
+from tests.processes import free_port
 from tests.support import QIBIN
 
 SCREENSHOTS = os.environ.get("LEDGER_UI_SCREENSHOTS")
@@ -245,3 +257,63 @@ def test_the_pages_fit_a_tablet_and_a_laptop_without_sideways_scrolling(
         page.goto(f"{served.url}{path}")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow} px wider than a {width} px screen"
+
+
+@contextmanager
+def in_process(database_url: str) -> Iterator[tuple[str, FastAPI, Settings]]:
+    """The service in a thread of this process, so that a test may hold a verification
+    running while the browser watches it."""
+    settings = Settings(database_url=database_url)
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the service did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}", app, settings
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.mark.parametrize(
+    "store_fixture", ["sqlite_url", pytest.param("postgres_url", marks=pytest.mark.postgres)]
+)
+def test_a_running_verification_updates_in_place_until_it_ends(
+    request: pytest.FixtureRequest, store_fixture: str, browser: OfflinePage
+) -> None:
+    with in_process(request.getfixturevalue(store_fixture)) as (url, app, settings):
+        jobs: VerificationJobs = app.state.verifications
+        runtime: Runtime = app.state.runtime
+        started, finish = threading.Event(), threading.Event()
+
+        def run(progress: Callable[[int], None]) -> Verification:
+            progress(1)
+            started.set()
+            finish.wait(timeout=60)
+            return verify(runtime.ledger, runtime.views, runtime.read_side.position)
+
+        job = jobs.start("li.audit", 4, run)
+        assert started.wait(timeout=10)
+        page = browser.page
+        secret = settings.jwt_secret
+        assert secret is not None
+        page.goto(f"{url}/web/login")
+        page.get_by_label("令牌").fill(
+            mint_token(secret.get_secret_value(), "li.audit", Role.AUDITOR, 60)
+        )
+        page.get_by_role("button", name="登录").click()
+        page.goto(f"{url}/web/verification?job={job.id}")
+        expect(page.locator("#job")).to_have_attribute("data-state", "running")
+        expect(page.locator("#job progress")).to_have_attribute("value", "25")
+        page.evaluate("window.stillTheSamePage = true")
+
+        finish.set()
+        expect(page.locator("#job")).to_have_attribute("data-state", "finished")
+        expect(page.locator("#job").get_by_role("status")).to_contain_text("核验通过")
+        assert page.evaluate("window.stillTheSamePage") is True  # polled, not reloaded

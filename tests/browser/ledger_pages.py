@@ -124,6 +124,18 @@ def history() -> list[dict[str, Any]]:
         ),
         {
             **decided(
+                "set_standard",
+                "2019-09-20T09:00:00+08:00",
+                programme="dibao-urban",
+                region=QIBIN,
+                effective="2019-10",
+                parameters={"standard": "650"},
+                reason="municipal notice of a raise",
+            ),
+            "actor": "finance-office",
+        },
+        {
+            **decided(
                 "close_period",
                 "2019-09-28T20:00:00+08:00",
                 programme="dibao-urban",

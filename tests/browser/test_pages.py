@@ -146,7 +146,8 @@ def test_an_auditor_starts_a_verification_and_watches_it_finish(
     page = browser.page
     served.sign_in(page, "li.audit", "auditor")
     page.get_by_role("link", name="核验").first.click()
-    page.wait_for_function("typeof htmx === 'object'")  # loaded from the service, under CSP
+    page.wait_for_url("**/web/verification", wait_until="load")
+    assert page.evaluate("typeof htmx") == "object"  # loaded from the service, under CSP
     page.get_by_role("button", name="开始核验").click()
     job = page.locator("#job")
     expect(job).to_have_attribute("data-state", "finished")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from api.http.web.labels import LABELS
 from domain.cases.fold import Status
-from domain.cases.programmes import Programme
+from domain.cases.programmes import STANDARD_PARAMETERS, Programme
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "api" / "http" / "web" / "templates"
 USED = re.compile(r"\bt\.(?!get\b)([a-z_]+)\b|\bt\['([a-z_.-]+)'\]")
@@ -27,6 +27,7 @@ def test_every_label_a_template_names_exists() -> None:
     assert named - set(LABELS["zh"]) == set()
 
 
-def test_every_programme_and_status_has_a_label() -> None:
+def test_every_programme_status_and_standards_parameter_has_a_label() -> None:
     names = {f"programme.{p.value}" for p in Programme} | {f"status.{s.value}" for s in Status}
+    names |= {f"param.{name}" for names in STANDARD_PARAMETERS.values() for name in names}
     assert names - set(LABELS["zh"]) == set()

@@ -3,6 +3,7 @@ session's cookie."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from api.core.identities import User
 from api.http.deps import ACCOUNTANTS, AUDITORS, EVERYONE, OVERSEERS, STAFF
 from api.http.web import session
 from api.http.web.labels import DEFAULT_LANGUAGE, LANGUAGES, translator
+from domain.months import BUREAU_TIME_ZONE
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -25,7 +27,13 @@ def _yuan(value: Decimal | None) -> str:
     return "" if value is None else f"{value:,.2f}"
 
 
+def _local(moment: datetime) -> str:
+    """A moment as the bureau reads it: in its own time zone, to the minute."""
+    return f"{moment.astimezone(BUREAU_TIME_ZONE):%Y-%m-%d %H:%M}"
+
+
 templates.env.filters["yuan"] = _yuan
+templates.env.filters["local"] = _local
 templates.env.filters["query"] = urlencode
 
 

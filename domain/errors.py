@@ -117,3 +117,7 @@ class HeldLineError(PaymentReturnError):
 
 class NotInPeriodError(PaymentReturnError):
     """A return of a case with nothing to pay in that period."""
+
+
+class PayeeMissingError(ConflictError):
+    """A line to pay whose case has no payee: a bank's payment file cannot carry it."""

@@ -24,14 +24,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any, Protocol
 
 from domain.months import Month
 from domain.payroll_periods import PayrollLine
 from projections.storage.database import Cursor
+from projections.storage.database import Row as DatabaseRow
 from projections.storage.schema import valid_until
 
 CHUNK = 500
 AMOUNT, ARREARS, RECOVERY, HELD = "amount", "arrears", "recovery", "held"
+
+
+class Reader(Protocol):
+    """What reads: a cursor within a transaction, or the views outside one."""
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[DatabaseRow]: ...
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,7 @@ def payroll_items_after(
     return items
 
 
-def returned_subjects(cursor: Cursor, programme: str, region: str, position: int) -> set[str]:
+def returned_subjects(cursor: Reader, programme: str, region: str, position: int) -> set[str]:
     """The cases of the programme and region with a line the bank returned, as known at
     ``position``."""
     return {
@@ -139,7 +147,7 @@ class SentAccount:
 
 
 def sent_accounts(
-    cursor: Cursor,
+    cursor: Reader,
     programme: str,
     region: str,
     before: Month,

@@ -228,6 +228,11 @@ class PayrollLinePublic(BaseModel):
     arrears: Decimal
     recoveries: Decimal
     total_to_pay: Decimal
+    held: Decimal = Field(
+        default=Decimal("0.00"),
+        description="A line held after a bank's return: what it would have paid (the month's "
+        "amount plus arrears), still outstanding; it pays, settles and lists nothing",
+    )
 
 
 class PeriodPublic(BaseModel):

@@ -126,6 +126,10 @@ def payment_file(
     if not periods:
         raise NotFoundError(f"{programme} in {region} has no closed period {month}")
     lines = [line for line, _ in accounts.lines(programme, region, month) if line.to_pay > 0]
+    if not lines:  # pain.001 carries at least one transfer
+        raise NotFoundError(
+            f"no line of {programme} {region} {month} pays anything: there is no payment file"
+        )
     versions = _payee_versions(views, [line.subject_id for line in lines], position)
     missing = [line.subject_id for line in lines if line.subject_id not in versions]
     if missing:

@@ -209,7 +209,12 @@ class Ledger(RecordingApplication):
         check_facts(checked, facts)
         month = self._effective(effective, at)
         self._check_eligible(checked, region, facts, month, uow)
-        checked_payee = self._payee(payee, people[0].reference) if payee is not None else None
+        checked_payee = None
+        if payee is not None:
+            try:
+                checked_payee = self._payee(payee, people[0].reference)
+            except InvalidInputError as refusal:
+                raise refusal.within("payee") from None
         case = Case.grant(
             programme=checked,
             region=region,
@@ -230,19 +235,22 @@ class Ledger(RecordingApplication):
             except ExclusiveHoldingError as refusal:
                 raise refusal.within(f"persons[{number}].identity_number") from None
         if checked_payee is not None:
-            case.change_payee(checked_payee, actor, reason, at)
+            try:
+                case.change_payee(checked_payee, actor, reason, at)
+            except InvalidInputError as refusal:
+                raise refusal.within("payee") from None
         return Receipt(case.id, uow.save(case, *indexes))
 
     def _payee(self, payee: PayeeInput, first_person: str) -> Payee:
         """The payee checked: a valid card number, and a recipient's identity number that
         is valid (whether they are a person of the case, the case checks)."""
-        account = check_bank_card(payee.account, "payee.account")
+        account = check_bank_card(payee.account, "account")
         recipient = first_person
         if payee.recipient is not None:
             try:
                 recipient = self.references.reference(IdentityNumber.parse(payee.recipient))
             except InvalidInputError as refusal:
-                refusal.field = "payee.recipient"
+                refusal.field = "recipient"
                 raise refusal from None
         return Payee(recipient, PersonalData(account))
 

@@ -274,7 +274,7 @@ class Case(Aggregate):
         if payee.recipient not in self.person_refs:
             raise InvalidInputError(
                 "the recipient is paid as a person of the case: name a household member",
-                field="payee.recipient",
+                field="recipient",
             )
         self.trigger_event(
             self.PayeeChanged, payee=payee.to_event(), actor=actor, reason=reason, timestamp=at

@@ -116,6 +116,7 @@ def read_period(
                 arrears=line.arrears,
                 recoveries=line.recoveries,
                 total_to_pay=line.to_pay,
+                held=line.held,
             )
             for line, holder in lines
         ],

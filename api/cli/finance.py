@@ -178,7 +178,9 @@ def reconcile(
     output: Path | None,
 ) -> None:
     """Per programme and year of closed months: entitled, paid, arrears, recoveries and
-    outstanding, as known now or at --known-at / --known-at-position.
+    outstanding (paid and arrears net of the bank's returns), and beside them what returns
+    undid, what held lines held back and what was reissued after a return, as known now or
+    at --known-at / --known-at-position.
 
     Example: ledger reconcile --year 2020 --format parquet --output reconciliation-2020.parquet
     """
@@ -188,17 +190,39 @@ def reconcile(
         position = known_position(runtime, known)
         accounts = Accounts(runtime.views).closed_months(position)
     rows = [
-        (r.programme, r.year, r.entitled, r.paid, r.arrears, r.recoveries, r.outstanding)
+        (
+            r.programme,
+            r.year,
+            r.entitled,
+            r.paid,
+            r.arrears,
+            r.recoveries,
+            r.outstanding,
+            r.returned,
+            r.held,
+            r.reissued,
+        )
         for r in reconcile_accounts(accounts)
         if year is None or r.year == year
     ]
     report = Report(
-        ["programme", "year", "entitled", "paid", "arrears", "recoveries", "outstanding"],
+        [
+            "programme",
+            "year",
+            "entitled",
+            "paid",
+            "arrears",
+            "recoveries",
+            "outstanding",
+            "returned",
+            "held",
+            "reissued",
+        ],
         rows,
         position,
         title=f"Closed months{f' of {year}' if year else ''} per programme and year, as known "
         f"at position {position}",
-        total=total_row(rows, range(2, 7)),
+        total=total_row(rows, range(2, 10)),
     )
     write_rows(report, fmt, output, f"reconciliation-{year or 'all'}")
 

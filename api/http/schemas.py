@@ -213,6 +213,15 @@ class TotalPublic(BaseModel):
     paid: Decimal | None = None
     settled: Decimal | None = None
     outstanding: Decimal | None = None
+    returned: Decimal | None = Field(
+        default=None, description="Closed month: what the bank's returns undid"
+    )
+    held: Decimal | None = Field(
+        default=None, description="Closed month: what lines held after a return would have paid"
+    )
+    reissued: Decimal | None = Field(
+        default=None, description="Closed month: arrears paid after a return of the case"
+    )
 
 
 class TotalsPublic(BaseModel):
@@ -260,6 +269,9 @@ class ReconciliationRow(BaseModel):
     arrears: Decimal
     recoveries: Decimal
     outstanding: Decimal
+    returned: Decimal = Field(description="What the bank's returns undid")
+    held: Decimal = Field(description="What lines held after a return would have paid")
+    reissued: Decimal = Field(description="Arrears paid after a return of the case")
 
 
 class ReconciliationPublic(BaseModel):

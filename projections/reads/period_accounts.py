@@ -430,11 +430,14 @@ class Reconciliation:
     arrears: Decimal
     recoveries: Decimal
     outstanding: Decimal
+    returned: Decimal = ZERO
+    held: Decimal = ZERO
+    reissued: Decimal = ZERO
 
 
 def reconcile(accounts: Iterable[MonthAccount]) -> list[Reconciliation]:
     """Closed months summed per programme and year, over every region."""
-    sums: dict[tuple[str, int], list[Decimal]] = defaultdict(lambda: [Decimal("0.00")] * 5)
+    sums: dict[tuple[str, int], list[Decimal]] = defaultdict(lambda: [Decimal("0.00")] * 8)
     for account in accounts:
         row = sums[account.programme, account.month.year]
         for index, value in enumerate(
@@ -444,6 +447,9 @@ def reconcile(accounts: Iterable[MonthAccount]) -> list[Reconciliation]:
                 account.arrears,
                 account.recoveries,
                 account.outstanding,
+                account.returned,
+                account.held,
+                account.reissued,
             )
         ):
             row[index] += value
@@ -463,6 +469,9 @@ class MonthTotal:
     paid: Decimal | None
     settled: Decimal | None
     outstanding: Decimal | None
+    returned: Decimal | None = None
+    held: Decimal | None = None
+    reissued: Decimal | None = None
 
 
 def month_totals(
@@ -499,6 +508,9 @@ def month_totals(
                 account.paid if account else None,
                 account.settled if account else None,
                 account.outstanding if account else None,
+                account.returned if account else None,
+                account.held if account else None,
+                account.reissued if account else None,
             )
         )
     return totals

@@ -160,6 +160,9 @@ def totals(
             paid=row.paid,
             settled=row.settled,
             outstanding=row.outstanding,
+            returned=row.returned,
+            held=row.held,
+            reissued=row.reissued,
         )
         for row in rows
         if user.serves(row.region)
@@ -190,6 +193,9 @@ def reconciliation(
                 arrears=r.arrears,
                 recoveries=r.recoveries,
                 outstanding=r.outstanding,
+                returned=r.returned,
+                held=r.held,
+                reissued=r.reissued,
             )
             for r in rows
             if year is None or r.year == year

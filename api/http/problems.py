@@ -209,7 +209,7 @@ PAYEE_MISSING = ProblemType(
     "Payee missing",
     409,
     "The period has lines to pay whose cases have no payee, so no bank could pay them; "
-    "`detail` names them. Record each case's payee (`PUT /cases/{case_id}/payee`) and ask "
+    "`detail` names them. Record each case's payee (`POST /cases/{case_id}/payee-changes`) and ask "
     "for the file again.",
 )
 BAD_REQUEST = ProblemType(

@@ -90,3 +90,9 @@ class BankReturn:
     bank_reference: str
     reason: str
     amount: Decimal
+
+
+def luhn_completed(digits: str) -> str:
+    """``digits`` followed by their Luhn check digit."""
+    (completed,) = [digits + d for d in "0123456789" if luhn_valid(digits + d)]
+    return completed

@@ -110,7 +110,7 @@ def payroll_items_after(
     ]
     if prior is not None:
         items += _corrections(cursor, programme, region, month, position, prior)
-        returned = returned_subjects(cursor, programme, region, position)
+        returned = returned_subjects(cursor, programme, region, position, prior.position)
         if returned:
             items = [item for item in items if item.subject_id not in returned]
             items += _items_after_returns(
@@ -119,17 +119,35 @@ def payroll_items_after(
     return items
 
 
-def returned_subjects(cursor: Reader, programme: str, region: str, position: int) -> set[str]:
+def returned_subjects(
+    cursor: Reader,
+    programme: str,
+    region: str,
+    position: int,
+    settled_at: int | None = None,
+) -> set[str]:
     """The cases of the programme and region with a line the bank returned, as known at
-    ``position``."""
-    return {
-        row[0]
+    ``position``; with ``settled_at`` (the position of the schedule's last close), only
+    those that close has not settled: a close computed after a payee change that followed
+    the case's last return paid everything outstanding, after which the case's lines are
+    again what every other case's are (its entitlement as known at the close)."""
+    latest = (
+        "SELECT subject_id, MAX(known_from) AS returned_at FROM payment_returns"
+        " WHERE programme = ? AND region = ? AND known_from <= ? GROUP BY subject_id"
+    )
+    returned = {str(row[0]) for row in cursor.fetchall(latest, (programme, region, position))}
+    if settled_at is None or not returned:
+        return returned
+    settled = {
+        str(row[0])
         for row in cursor.fetchall(
-            "SELECT DISTINCT subject_id FROM payment_returns"
-            " WHERE programme = ? AND region = ? AND known_from <= ?",
-            (programme, region, position),
+            f"SELECT DISTINCT p.subject_id FROM payees p JOIN ({latest}) r"
+            " ON p.subject_id = r.subject_id"
+            " WHERE p.known_from > r.returned_at AND p.known_from <= ?",
+            (programme, region, position, settled_at),
         )
     }
+    return returned - settled
 
 
 @dataclass

@@ -159,9 +159,7 @@ class Accounts:
         """What the bank's returns known at ``position`` change in the closed months up to
         ``last``, the last closed at ``last_close``."""
         found = _Returns(defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int))
-        subjects = sorted(returned_subjects(self.views, programme, region, position))
-        if not subjects:
-            return found
+        subjects = sorted(returned_subjects(self.views, programme, region, position, last_close))
         now = sent_accounts(self.views, programme, region, last + 1, position, subjects)
         then = sent_accounts(self.views, programme, region, last + 1, last_close, subjects)
         for subject_id in subjects:

@@ -53,7 +53,7 @@ class PayeeIn(Body):
         Field(
             description="Bank card number: 16 to 19 digits (spaces between groups are "
             "ignored); a UnionPay card (beginning 62) must end in its Luhn check digit",
-            examples=["6222020200112345678"],
+            examples=["6222020200112345679"],
         ),
     ]
     recipient: IdentityNumberText | None = Field(

@@ -212,7 +212,7 @@ def sent_accounts(
             (programme, region, *chunk, before.index),
         ):
             account = accounts[subject_id]
-            returned = int(period) in returns[subject_id]
+            returned = int(period) in returns.get(subject_id, {})
             if kind == AMOUNT and not returned:
                 account.paid[int(corrected)] += int(fen)
             elif kind == ARREARS and not returned:

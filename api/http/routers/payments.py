@@ -122,7 +122,7 @@ PAYMENTS_CSV_EXAMPLE = (
     "record,message_id,end_to_end_id,case_id,recipient,account,currency,amount,arrears,"
     "to_pay,count,control_sum\r\n"
     "transfer,dibao-urban/410611/2020-08,202008-BNXZYHRPFJGU3GT4HMLN2HIPRI,"
-    "0b6f9c1e4f2a4d4e9a7c3b2d1e0f9a8b,张三,6222020200112345678,CNY,1350.00,150.00,1500.00,,\r\n"
+    "0b6f9c1e4f2a4d4e9a7c3b2d1e0f9a8b,张三,6222020200112345679,CNY,1350.00,150.00,1500.00,,\r\n"
     "control,dibao-urban/410611/2020-08,,,,,CNY,,,,1,1500.00\r\n"
 )
 

@@ -75,8 +75,9 @@ def payroll(
     output: Path | None,
 ) -> None:
     """The payroll lines of a closed period (MONTH): case, person reference, the month's
-    amount, arrears, recoveries to collect and the total to pay. A period's lines never
-    change once closed; as known before its close there are none.
+    amount, arrears, recoveries to collect, the total to pay, and what a line held after a
+    bank's return holds. A period's lines never change once closed; as known before its
+    close there are none.
 
     Example: ledger payroll dibao-urban 410611 2020-08 --format csv --output august.csv
     """
@@ -94,15 +95,23 @@ def payroll(
             f"{programme} {region} {period} is not closed as known at position {position}"
         )
     rows = [
-        (line.subject_id, holder, line.amount, line.arrears, line.recoveries, line.to_pay)
+        (
+            line.subject_id,
+            holder,
+            line.amount,
+            line.arrears,
+            line.recoveries,
+            line.to_pay,
+            line.held,
+        )
         for line, holder in lines
     ]
     report = Report(
-        ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"],
+        ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay", "held"],
         rows,
         position,
         title=f"Payroll of {programme} {region} {name}, {period}, as known at position {position}",
-        total=total_row(rows, range(2, 6), f"total: {len(rows)} lines"),
+        total=total_row(rows, range(2, 7), f"total: {len(rows)} lines"),
     )
     write_rows(report, fmt, output, f"payroll-{programme}-{region}-{period}")
 

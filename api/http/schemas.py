@@ -213,15 +213,6 @@ class TotalPublic(BaseModel):
     paid: Decimal | None = None
     settled: Decimal | None = None
     outstanding: Decimal | None = None
-    returned: Decimal | None = Field(
-        default=None, description="Closed month: what the bank's returns undid"
-    )
-    held: Decimal | None = Field(
-        default=None, description="Closed month: what lines held after a return would have paid"
-    )
-    reissued: Decimal | None = Field(
-        default=None, description="Closed month: arrears paid after a return of the case"
-    )
 
 
 class TotalsPublic(BaseModel):
@@ -277,6 +268,30 @@ class ReconciliationRow(BaseModel):
 class ReconciliationPublic(BaseModel):
     position: int
     rows: list[ReconciliationRow]
+
+
+class MonthReconciliationRow(BaseModel):
+    """A closed month of a programme in a region: ``entitled = paid + settled +
+    outstanding``, and beside it what the bank's returns undid, what held lines would have
+    paid and what was reissued after a return, under the month they were for."""
+
+    programme: str
+    region: str
+    month: str
+    entitled: Decimal
+    paid: Decimal
+    arrears: Decimal
+    recoveries: Decimal
+    settled: Decimal
+    outstanding: Decimal
+    returned: Decimal
+    held: Decimal
+    reissued: Decimal
+
+
+class MonthReconciliationPublic(BaseModel):
+    position: int
+    months: list[MonthReconciliationRow]
 
 
 class OverdueReviewPublic(BaseModel):

@@ -161,14 +161,20 @@ def checked_reference(text: str, field: str) -> str:
 def returns_from_csv(text: str) -> list[ReturnGiven]:
     """A CSV of returns: a header row naming end_to_end_id, bank_reference and reason, then
     a row per returned line."""
+    try:
+        return _returns_from_csv(text)
+    except csv.Error as error:
+        raise InvalidInputError(f"the file is not readable as CSV: {error}") from None
+
+
+def _returns_from_csv(text: str) -> list[ReturnGiven]:
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in RETURN_CSV_COLUMNS if c not in (reader.fieldnames or ())]
     if missing:
         raise InvalidInputError(
             "a returns CSV has a header row with the columns "
             + ", ".join(RETURN_CSV_COLUMNS)
-            + f"; missing: {', '.join(missing)}",
-            field="body",
+            + f"; missing: {', '.join(missing)}"
         )
     found = []
     for number, row in enumerate(reader, start=2):
@@ -185,7 +191,7 @@ def returns_from_csv(text: str) -> list[ReturnGiven]:
             )
         except InvalidInputError as refusal:
             refusal.message = f"{where}: {refusal.message}"
-            raise refusal.within("body") from None
+            raise refusal from None
     return found
 
 
@@ -194,11 +200,9 @@ def returns_from_pain_002(data: bytes) -> list[ReturnGiven]:
     try:
         root = ElementTree.fromstring(data)
     except ElementTree.ParseError as error:
-        raise InvalidInputError(f"the file is not well-formed XML: {error}", field="body") from None
+        raise InvalidInputError(f"the file is not well-formed XML: {error}") from None
     if not _local(root.tag) == "Document" or _child(root, "CstmrPmtStsRpt") is None:
-        raise InvalidInputError(
-            "the file is not a pain.002 CustomerPaymentStatusReport", field="body"
-        )
+        raise InvalidInputError("the file is not a pain.002 CustomerPaymentStatusReport")
     found = []
     for number, transaction in enumerate(_all(root, "TxInfAndSts")):
         if _text(transaction, "TxSts") != REJECTED:
@@ -227,7 +231,7 @@ def returns_from_pain_002(data: bytes) -> list[ReturnGiven]:
             )
         except InvalidInputError as refusal:
             refusal.message = f"{where}: {refusal.message}"
-            raise refusal.within("body") from None
+            raise refusal from None
     return found
 
 

@@ -10,7 +10,6 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 from xml.etree import ElementTree
@@ -23,7 +22,6 @@ from api.services.payment_files import PAIN_001, payment_id
 from api.services.verification import verify
 from domain.cases.payee import luhn_valid
 from domain.months import Month
-from projections.reads.period_accounts import Accounts
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number
 
@@ -244,17 +242,20 @@ class PaymentsOverHTTP:
             assert months[name]["outstanding"] == "0.00", (name, months[name])
         assert (months["2020-05"]["paid"], months["2020-05"]["arrears"]) == ("0.00", "1350.00")
 
+        answer = ledger.service.get("/reconciliation/months", Role.AUDITOR, **ledger.caught_up)
+        assert answer.status_code == 200, answer.text
+        accounts = {row["month"]: row for row in answer.json()["months"]}
+        columns = ("entitled", "paid", "settled", "outstanding", "returned", "held", "reissued")
+        # Both households: the other is paid 700.00 from April (100.00 of April as arrears).
+        assert {month: tuple(accounts[month][c] for c in columns) for month in accounts} == {
+            "2020-03": ("1800.00", "1800.00", "0.00", "0.00", "0.00", "0.00", "0.00"),
+            "2020-04": ("2050.00", "1800.00", "250.00", "0.00", "150.00", "150.00", "150.00"),
+            "2020-05": ("2050.00", "700.00", "1350.00", "0.00", "1350.00", "1350.00", "1350.00"),
+            "2020-06": ("2050.00", "700.00", "1350.00", "0.00", "0.00", "1350.00", "1350.00"),
+            "2020-07": ("2050.00", "2050.00", "0.00", "0.00", "0.00", "0.00", "0.00"),
+        }
         runtime = ledger.service.runtime
         position = runtime.read_side.wait_for(runtime.ledger.position)
-        accounts = {str(a.month): a for a in Accounts(runtime.views).closed_months(position)}
-        may_account = accounts["2020-05"]
-        assert (may_account.returned, may_account.held, may_account.reissued) == (
-            Decimal("1350.00"),
-            Decimal("1350.00"),
-            Decimal("1350.00"),
-        )
-        assert accounts["2020-04"].returned == Decimal("150.00")
-        assert accounts["2020-06"].held == Decimal("1350.00")
         result = verify(runtime.ledger, runtime.views, position)
         assert result.ok and not result.unbalanced and not result.wrong_digests
 
@@ -268,6 +269,21 @@ class PaymentsOverHTTP:
         assert again.status_code == 200, again.text
         assert (again.json()["recorded"], again.json()["already_recorded"]) == (0, 1)
         assert again.json()["position"] == position == ledger.service.runtime.ledger.position
+
+    def test_a_returns_file_with_a_bad_line_is_refused_whole(self, ledger: Ledger) -> None:
+        may = payment_id(Month.parse("2020-05"), UUID(ledger.other))
+        position = ledger.service.runtime.ledger.position
+        text = f"end_to_end_id,bank_reference,reason\r\n{may},R1,AC04\r\nnot-an-id,R2,AC04\r\n"
+        answer = ledger.import_returns(text.encode(), "text/csv")
+        assert (answer.status_code, answer.json()["type"]) == (422, "/problems/invalid-request")
+        assert answer.json()["detail"].startswith("line 3:"), answer.json()
+        assert answer.json()["field"] == "body.end_to_end_id"
+        assert ledger.service.runtime.ledger.position == position
+        other = ledger.import_returns(b"{}", "application/json")
+        assert (other.status_code, other.json()["type"]) == (
+            415,
+            "/problems/unsupported-media-type",
+        )
 
     def test_a_return_of_a_period_not_closed_is_refused_and_nothing_is_recorded(
         self, ledger: Ledger

@@ -13,7 +13,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.http.deps import Accountant, Finance, KnowledgeDep, RuntimeDep, Staff
 from api.http.formats import POSITION_HEADER
-from api.http.problems import PROBLEM_RESPONSES, UNSUPPORTED_MEDIA_TYPE, HTTPProblem
+from api.http.problems import (
+    INVALID_REQUEST,
+    PROBLEM_RESPONSES,
+    UNSUPPORTED_MEDIA_TYPE,
+    HTTPProblem,
+)
 from api.http.schemas import Recorded
 from api.http.writes import CaseworkerWriter
 from api.services import decisions
@@ -247,7 +252,7 @@ async def import_returns(request: Request, runtime: RuntimeDep, user: Finance) -
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise HTTPProblem(
-                UNSUPPORTED_MEDIA_TYPE, "a returns CSV is UTF-8 text", field="body"
+                INVALID_REQUEST, "a returns CSV is UTF-8 text", field="body"
             ) from None
         given = returns_from_csv(text)
     else:

@@ -467,9 +467,6 @@ class MonthTotal:
     paid: Decimal | None
     settled: Decimal | None
     outstanding: Decimal | None
-    returned: Decimal | None = None
-    held: Decimal | None = None
-    reissued: Decimal | None = None
 
 
 def month_totals(
@@ -506,9 +503,6 @@ def month_totals(
                 account.paid if account else None,
                 account.settled if account else None,
                 account.outstanding if account else None,
-                account.returned if account else None,
-                account.held if account else None,
-                account.reissued if account else None,
             )
         )
     return totals

@@ -130,11 +130,11 @@ def _checked(ledger: Ledger, views: ViewDatabase, one: ReturnGiven) -> BankRetur
         raise NotInPeriodError(
             f"case {one.case_id} has no line paying anything in {programme} {region} {one.month}"
         )
-    amount = ledger_amount(sent)
+    amount = _yuan(sent)
     return BankReturn(one.case_id, one.month, one.bank_reference, one.reason, amount)
 
 
-def ledger_amount(fen: int) -> Decimal:
+def _yuan(fen: int) -> Decimal:
     return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 

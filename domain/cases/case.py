@@ -108,7 +108,6 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.payee = Payee.from_event(self.payee)
-            case.payee_version = self.originator_version
 
     class PaymentReturned(Event):
         """The bank returned the case's line of a closed period whole: what it sent for
@@ -120,7 +119,7 @@ class Case(Aggregate):
         amount: Decimal  # what the line sent to the bank
 
         def apply(self, case: Case) -> None:
-            case.returns[self.period] = self.originator_version
+            case.returned_periods.add(self.period)
 
     def __init__(
         self,
@@ -140,8 +139,7 @@ class Case(Aggregate):
         self.rescission_approved_by: str | None = None
         self.rescinded = False
         self.payee: Payee | None = None
-        self.payee_version = 0  # the version that set the payee (0: none yet)
-        self.returns: dict[Month, int] = {}  # each returned period, with the version
+        self.returned_periods: set[Month] = set()  # the periods whose line the bank returned
 
     def __str__(self) -> str:
         return f"case {self.id}"
@@ -291,7 +289,7 @@ class Case(Aggregate):
     ) -> bool:
         """Record the bank's return of the line of ``period``; False (nothing recorded) when
         that line's return is already recorded."""
-        if period in self.returns:
+        if period in self.returned_periods:
             return False
         self.trigger_event(
             self.PaymentReturned,
@@ -303,11 +301,6 @@ class Case(Aggregate):
             timestamp=at,
         )
         return True
-
-    @property
-    def held(self) -> bool:
-        """Whether a return waits for a payee change recorded after it."""
-        return any(version > self.payee_version for version in self.returns.values())
 
     def _refuse_if_rescinded(self) -> None:
         if self.rescinded:

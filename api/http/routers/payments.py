@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.core.bootstrap import Runtime
 from api.http.deps import Accountant, Finance, KnowledgeDep, RuntimeDep, Staff
 from api.http.formats import POSITION_HEADER
 from api.http.problems import (
@@ -265,7 +266,7 @@ async def import_returns(request: Request, runtime: RuntimeDep, user: Finance) -
     return await run_in_threadpool(_record, runtime, given, user.name)
 
 
-def _record(runtime: RuntimeDep, given: list[ReturnGiven], actor: str) -> ReturnsAnswer:
+def _record(runtime: Runtime, given: list[ReturnGiven], actor: str) -> ReturnsAnswer:
     ledger = runtime.ledger
     done: ReturnsRecorded = record_returns(
         ledger, runtime.views, given, actor=actor, uow=SaveNow(ledger)

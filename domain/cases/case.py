@@ -268,7 +268,8 @@ class Case(Aggregate):
     # Payment.
 
     def change_payee(self, payee: Payee, actor: str, reason: str, at: datetime) -> None:
-        self._refuse_if_rescinded()
+        # Allowed on an exited or rescinded case too: a held case's arrears, or its
+        # recoveries, are settled only after a payee change.
         if payee.recipient not in self.person_refs:
             raise InvalidInputError(
                 "the recipient is paid as a person of the case: name a household member",

@@ -196,6 +196,15 @@ class PaymentsOverHTTP:
         assert [row["record"] for row in rows] == ["transfer", "transfer", "control"]
         assert (rows[-1]["count"], rows[-1]["control_sum"]) == ("2", "2300.00")
 
+    def test_the_card_number_is_stored_only_encrypted(self, ledger: Ledger) -> None:
+        recorder = ledger.service.runtime.ledger.recorder
+        stored = recorder.select_notifications(start=1, limit=10_000)
+        assert stored[-1].id == ledger.service.runtime.ledger.position
+        for card_number in (FIRST_CARD, OTHER_CARD):
+            assert not [n.id for n in stored if card_number.encode() in n.state]
+        payee = ledger.service.get(f"/cases/{ledger.returned}/payee", Role.CASEWORKER)
+        assert payee.json()["account_ending"] == FIRST_CARD[-4:]
+
     def test_a_returned_payment_is_held_then_reissued_to_the_corrected_card(
         self, ledger: Ledger
     ) -> None:

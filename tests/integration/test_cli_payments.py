@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from api.cli import main
-from domain.cases.payee import PayeeInput, luhn_completed
-from tests.support import QIBIN, ledger_at, person
+from domain.cases.payee import luhn_completed
+from tests.support import QIBIN, grant_paid_household, ledger_at, person
 
 FIRST_CARD, NEW_CARD = luhn_completed("622202020011234567"), luhn_completed("621700001100000000")
 
@@ -32,20 +32,11 @@ def case_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     ledger = ledger_at(f"sqlite:///{path}")
     ledger.set_standard("dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n")
     household = [person(date(1980, 1, 1), n) for n in range(1, 4)]
-    receipt = ledger.grant(
-        "dibao-urban",
-        QIBIN,
-        "2020-03",
-        household,
-        income="200",
-        payee=PayeeInput(FIRST_CARD),
-        actor="cw",
-        reason="x",
-    )
+    case_id = grant_paid_household(ledger, "2020-03", household, "200", FIRST_CARD)
     ledger.close()
     for month in ("2020-03", "2020-04"):
         run("close-period", "dibao-urban", QIBIN, month, "--actor", "finance-1")
-    return receipt.id.hex
+    return case_id.hex
 
 
 def test_a_returned_line_is_held_then_reissued_after_a_new_payee(

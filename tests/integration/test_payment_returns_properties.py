@@ -27,7 +27,13 @@ from projections.engine.rebuild import rebuild_and_compare
 from projections.reads.period_accounts import Accounts, case_account
 from projections.storage.database import ViewDatabase
 from projections.storage.opening import open_views
-from tests.support import QIBIN, ledger_at, person, set_reference_standards
+from tests.support import (
+    QIBIN,
+    grant_paid_household,
+    ledger_at,
+    person,
+    set_reference_standards,
+)
 
 MONTHS = [Month.parse("2019-01") + n for n in range(24)]
 PROGRAMMES = ("dibao-urban", "disability-living")
@@ -63,16 +69,7 @@ def grant_cases(ledger: Ledger) -> list[UUID]:
     for n in range(2):
         household = [person(MONTHS[0].first_day.replace(year=1970), 10 * n + k) for k in range(2)]
         cases.append(
-            ledger.grant(
-                "dibao-urban",
-                QIBIN,
-                MONTHS[0],
-                household,
-                income=str(100 * (n + 1)),
-                payee=PayeeInput(CARDS[n]),
-                actor="cw",
-                reason="r",
-            ).id
+            grant_paid_household(ledger, str(MONTHS[0]), household, str(100 * (n + 1)), CARDS[n])
         )
     for n in range(2):
         someone = person(MONTHS[0].first_day.replace(year=1960), 50 + n)

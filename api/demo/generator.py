@@ -8,9 +8,10 @@ subsidies; 22,454,800 yuan of orphans' allowances). Scale N multiplies the popul
 
 Decisions are produced month by month, as JSON-ready dicts in the order they were made,
 so memory holds the open cases, not the history. Dibao households change too: children are
-born into them and members die. About 0.5 % of each month's paid lines come back from the
-bank early the next month (closed account, wrong number, name mismatch); the household's
-new card is recorded a few days later, and the next close pays the month again as arrears.
+born into them and members die. Every case is paid into a bank card; about 0.5 % of each
+month's paid lines come back from the bank early the next month (closed account, wrong
+number, name mismatch), the household's new card is recorded the same morning, and the
+next close pays the month again as arrears.
 """
 
 from __future__ import annotations
@@ -174,6 +175,11 @@ def generate(seed: int = 1, scale: float = 1.0) -> Iterator[dict[str, Any]]:
         city.returned = _returned(city, month)
 
 
+def _card(city: City) -> str:
+    """A UnionPay card number of 19 digits."""
+    return luhn_completed("62" + "".join(city.payments.choices("0123456789", k=16)))
+
+
 def _paid_in(case: OpenCase, month: Month) -> bool:
     """Whether the case surely has a line paying something in ``month``'s close."""
     return (
@@ -208,7 +214,7 @@ def _returns(city: City, month: Month) -> Iterator[dict[str, Any]]:
             "bank_reference": f"RT{month - 1}-{number + 1:05d}",
             "reason_code": draw.choice(RETURN_REASONS),
         }
-        account = luhn_completed("62" + "".join(draw.choices("0123456789", k=16)))
+        account = _card(city)
         yield {
             "decision": "change_payee",
             "at": _at(month, 1, 7, 30 + draw.randrange(30)),  # before any rescission
@@ -386,6 +392,7 @@ def _entry(city: City, kind: str, month: Month, at: datetime) -> Iterator[dict[s
         }
     key = city.key(kind[0])
     grant["case"] = key
+    grant["payee"] = {"account": _card(city)}
     case = OpenCase(key, grant["programme"], region, effective, month)
     if kind == "dibao":
         case.members = [p["identity_number"] for p in grant["persons"]]

@@ -203,8 +203,15 @@ def returns_from_pain_002(data: bytes) -> list[ReturnGiven]:
         raise InvalidInputError(f"the file is not well-formed XML: {error}") from None
     if not _local(root.tag) == "Document" or _child(root, "CstmrPmtStsRpt") is None:
         raise InvalidInputError("the file is not a pain.002 CustomerPaymentStatusReport")
+    transactions = _all(root, "TxInfAndSts")
+    whole = [e for e in _all(root, "GrpSts") + _all(root, "PmtInfSts") if e.text == REJECTED]
+    if whole and not transactions:
+        raise InvalidInputError(
+            "the report rejects a whole file or payment block without naming its "
+            "transactions; ask the bank for a report with a TxInfAndSts per returned line"
+        )
     found = []
-    for number, transaction in enumerate(_all(root, "TxInfAndSts")):
+    for number, transaction in enumerate(transactions):
         if _text(transaction, "TxSts") != REJECTED:
             continue
         where = f"TxInfAndSts[{number}]"

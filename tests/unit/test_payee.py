@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 
+from api.services.bank_returns import returns_from_pain_002
 from api.services.payment_files import parse_payment_id, payment_id
 from domain.cases.payee import check_bank_card, luhn_completed, luhn_valid
 from domain.errors import InvalidBankAccountError, InvalidInputError
@@ -64,3 +65,13 @@ def test_a_held_line_that_also_pays_is_refused() -> None:
     line = PayrollLine("a", Decimal("1.00"), Decimal("0.00"), Decimal("0.00"), Decimal("2.00"))
     with pytest.raises(InvalidInputError, match="held line"):
         check_lines([line])
+
+
+def test_a_status_report_rejecting_a_whole_file_without_its_transactions_is_refused() -> None:
+    report = (
+        b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"><CstmrPmtStsRpt>'
+        b"<OrgnlGrpInfAndSts><OrgnlMsgId>dibao-urban/410611/2020-05</OrgnlMsgId>"
+        b"<GrpSts>RJCT</GrpSts></OrgnlGrpInfAndSts></CstmrPmtStsRpt></Document>"
+    )
+    with pytest.raises(InvalidInputError, match="without naming its transactions"):
+        returns_from_pain_002(report)

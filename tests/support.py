@@ -12,6 +12,7 @@ import pytest
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
 from domain.application.recording import SaveAt, UnitOfWork
+from domain.cases.payee import PayeeInput
 from domain.months import BUREAU_TIME_ZONE
 from domain.people.identity import check_character
 from domain.people.person import PersonInput
@@ -128,3 +129,26 @@ def rescind_in_september_2019(ledger: Ledger, case: UUID) -> None:
     uow = SaveAt(ledger, at("2019-09-10 11:00"))
     ledger.request_rescission(case, actor="cw-1", reason="forged certificate", uow=uow)
     ledger.approve_rescission(case, actor="approver-1", reason="confirmed", uow=uow)
+
+
+def grant_paid_household(
+    ledger: Ledger,
+    effective: str,
+    persons: list[PersonInput],
+    income: str,
+    card_number: str,
+    region: str = QIBIN,
+) -> UUID:
+    """An urban dibao household granted from ``effective``, its first member paid into
+    ``card_number``: every dibao grant of the payment tests goes through here."""
+    payee = PayeeInput(card_number)
+    return ledger.grant(
+        "dibao-urban",
+        region,
+        effective,
+        persons,
+        income=income,
+        payee=payee,
+        actor="cw",
+        reason="r",
+    ).id

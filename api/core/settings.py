@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
     max_body_bytes: int = 64 * 1024
+    # The debtor of the bank payment files: the bureau's name, the account it pays from and
+    # its bank's CNAPS code.
+    payer_name: str = "Hebi Civil Affairs Bureau"
+    payer_account: str = "410600000000000000"
+    payer_bank: str = "102496000015"
     _keys_source: str = PrivateAttr(default="the environment")
     _generated: list[str] = PrivateAttr(default_factory=list)  # key settings made here
 

@@ -8,7 +8,10 @@ subsidies; 22,454,800 yuan of orphans' allowances). Scale N multiplies the popul
 
 Decisions are produced month by month, as JSON-ready dicts in the order they were made,
 so memory holds the open cases, not the history. Dibao households change too: children are
-born into them and members die.
+born into them and members die. Every case is paid into a bank card; about 0.5 % of each
+month's paid lines come back from the bank early the next month (closed account, wrong
+number, name mismatch), the household's new card is recorded the same morning, and the
+next close pays the month again as arrears.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from random import Random
 from typing import Any
 
 from domain.ages import month_of_birthday
+from domain.cases.payee import luhn_completed
 from domain.months import BUREAU_TIME_ZONE, Month
 from domain.people.identity import check_character
 
@@ -72,6 +76,8 @@ MONTHLY_EXIT = {
     "living": 0.008,
     "nursing": 0.008,
 }
+RETURNED_SHARE = 0.005  # of a month's paid lines, returned by the bank
+RETURN_REASONS = ("AC04", "AC01", "BE01")  # closed account, wrong number, name mismatch
 MONTHLY_BIRTH = 0.001  # per dibao household
 MONTHLY_DEATH = 0.002  # of one member, in a household of two or more
 ELDERLY_NEW_PER_MONTH = 175
@@ -100,6 +106,9 @@ class City:
     # Births and deaths in dibao households draw from their own stream, so the rest of the
     # decade is the same decisions it was before households changed.
     households: Random = field(init=False)
+    # The bank's returns too: the other decisions are the same with or without them.
+    payments: Random = field(init=False)
+    returned: list[str] = field(default_factory=list)  # cases whose last line came back
     serials: dict[tuple[str, date], int] = field(default_factory=dict)
     cases: dict[str, OpenCase] = field(default_factory=dict)
     counter: int = 0
@@ -107,6 +116,7 @@ class City:
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
         self.households = random.Random(f"{self.seed}:households")
+        self.payments = random.Random(f"{self.seed}:payments")
 
     def count(self, per_unit: float) -> int:
         """How many of ``per_unit`` (a city-wide number at scale 1) happen, at this scale."""
@@ -162,6 +172,57 @@ def generate(seed: int = 1, scale: float = 1.0) -> Iterator[dict[str, Any]]:
             decision["at"] = decision["at"].isoformat()
             yield decision
         yield from _closes(month)
+        city.returned = _returned(city, month)
+
+
+def _card(city: City) -> str:
+    """A UnionPay card number of 19 digits."""
+    return luhn_completed("62" + "".join(city.payments.choices("0123456789", k=16)))
+
+
+def _paid_in(case: OpenCase, month: Month) -> bool:
+    """Whether the case surely has a line paying something in ``month``'s close."""
+    return (
+        not case.suspended
+        and case.granted <= month
+        and case.recorded <= month
+        and (case.leaving_until is None or case.programme == "orphan")
+    )
+
+
+def _returned(city: City, month: Month) -> list[str]:
+    """The cases whose line of ``month`` the bank will return."""
+    paid = [key for key, case in city.cases.items() if _paid_in(case, month)]
+    draw = city.payments
+    expected = len(paid) * RETURNED_SHARE
+    count = int(expected) + (1 if draw.random() < expected - int(expected) else 0)
+    return draw.sample(paid, count) if month < LAST else []
+
+
+def _returns(city: City, month: Month) -> Iterator[dict[str, Any]]:
+    """The bank's returns of last month's lines (early on the 1st, together), and each
+    household's new card soon after, before any other decision of the month."""
+    draw = city.payments
+    for number, key in enumerate(city.returned):
+        region = city.cases[key].region  # returned early in the month, before any exit
+        yield {
+            "decision": "return_payment",
+            "at": _at(month, 1, 7) + timedelta(seconds=number),
+            "actor": "finance-office",
+            "case": key,
+            "month": str(month - 1),
+            "bank_reference": f"RT{month - 1}-{number + 1:05d}",
+            "reason_code": draw.choice(RETURN_REASONS),
+        }
+        account = _card(city)
+        yield {
+            "decision": "change_payee",
+            "at": _at(month, 1, 7, 30 + draw.randrange(30)),  # before any rescission
+            "actor": f"caseworker-{region}",
+            "case": key,
+            "account": account,
+            "reason": "the household gave a new card after the bank's return",
+        }
 
 
 def _at(month: Month, day: int, hour: int = 10, minute: int = 0) -> datetime:
@@ -188,6 +249,7 @@ def _month_of_decisions(city: City, month: Month) -> Iterator[dict[str, Any]]:
     yield from _standards(city, month)
     if month == FIRST:
         yield from _initial_stock(city, month)
+    yield from _returns(city, month)
     yield from _churn(city, month)
     yield from _relief(city, month)
 
@@ -330,6 +392,7 @@ def _entry(city: City, kind: str, month: Month, at: datetime) -> Iterator[dict[s
         }
     key = city.key(kind[0])
     grant["case"] = key
+    grant["payee"] = {"account": _card(city)}
     case = OpenCase(key, grant["programme"], region, effective, month)
     if kind == "dibao":
         case.members = [p["identity_number"] for p in grant["persons"]]

@@ -39,11 +39,16 @@ from domain.errors import (
     ConflictError,
     ExclusiveHoldingError,
     FourEyesError,
+    HeldLineError,
     IncomeAboveStandardError,
+    InvalidBankAccountError,
     InvalidInputError,
     LedgerRefusal,
     NotEligibleError,
     NotFoundError,
+    NotInPeriodError,
+    PayeeMissingError,
+    PeriodNotClosedError,
     RecordTimeError,
     StandardNotInForceError,
     StandardNotRaisedError,
@@ -168,6 +173,45 @@ NOT_FOUND = ProblemType(
     "No case, relief, closed period or standard entry with that identifier, as known at "
     "the position asked for; or no such path.",
 )
+INVALID_BANK_ACCOUNT = ProblemType(
+    "invalid-bank-account",
+    "Invalid bank card number",
+    422,
+    "A payee's bank card number has 16 to 19 digits, and a UnionPay card's (beginning 62) "
+    "last digit is its Luhn check digit. `detail` says which rule the number fails; re-type "
+    "it from the card. Nothing was recorded.",
+)
+PERIOD_NOT_CLOSED = ProblemType(
+    "period-not-closed",
+    "Period not closed",
+    409,
+    "A bank's return names a payroll period its case's programme and region has not "
+    "closed: nothing of it went to the bank. Check the period in the return (its month is "
+    "the first six digits of the end-to-end id). Nothing of the request was recorded.",
+)
+HELD_LINE = ProblemType(
+    "held-line",
+    "Line was held",
+    409,
+    "A bank's return names a line that was held after an earlier return: it sent nothing "
+    "to the bank, so nothing of it can come back. Nothing of the request was recorded.",
+)
+NOT_IN_PERIOD = ProblemType(
+    "not-in-period",
+    "Case not paid in the period",
+    409,
+    "A bank's return names a case that has no line paying anything in that period (no such "
+    "case, a case of another programme or region, or a line of recoveries only). Nothing of "
+    "the request was recorded.",
+)
+PAYEE_MISSING = ProblemType(
+    "payee-missing",
+    "Payee missing",
+    409,
+    "The period has lines to pay whose cases have no payee, so no bank could pay them; "
+    "`detail` names them. Record each case's payee (`POST /cases/{case_id}/payee-changes`) and ask "
+    "for the file again.",
+)
 BAD_REQUEST = ProblemType(
     "bad-request", "Bad request", 400, "The request could not be read as HTTP asks."
 )
@@ -248,6 +292,11 @@ PROBLEM_TYPES = (
     RECORD_TIME,
     CONCURRENT_DECISION,
     NOT_FOUND,
+    INVALID_BANK_ACCOUNT,
+    PERIOD_NOT_CLOSED,
+    HELD_LINE,
+    NOT_IN_PERIOD,
+    PAYEE_MISSING,
     BAD_REQUEST,
     UNAUTHORIZED,
     FORBIDDEN,
@@ -266,6 +315,11 @@ PROBLEM_TYPE_NAMED = {kind.name: kind for kind in PROBLEM_TYPES}
 # class in its MRO found here.
 REFUSAL_TYPES: dict[type[LedgerRefusal], ProblemType] = {
     IncomeAboveStandardError: NOT_ELIGIBLE,
+    InvalidBankAccountError: INVALID_BANK_ACCOUNT,
+    PeriodNotClosedError: PERIOD_NOT_CLOSED,
+    HeldLineError: HELD_LINE,
+    NotInPeriodError: NOT_IN_PERIOD,
+    PayeeMissingError: PAYEE_MISSING,
     NotEligibleError: NOT_ELIGIBLE,
     StandardNotInForceError: NO_STANDARD_IN_FORCE,
     InvalidInputError: INVALID_REQUEST,

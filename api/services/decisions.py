@@ -10,9 +10,10 @@ idempotency key, or within an import batch.
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from api.services.fields import (
     Area,
@@ -20,6 +21,7 @@ from api.services.fields import (
     Care,
     CaseChanges,
     CaseProgramme,
+    IdentityNumberText,
     MoneyText,
     MonthText,
     ParameterName,
@@ -32,6 +34,7 @@ from api.services.fields import (
 )
 from domain.application.ledger import Ledger
 from domain.application.recording import Receipt, UnitOfWork
+from domain.cases.payee import PayeeInput
 from domain.people.person import PersonInput
 
 
@@ -40,6 +43,27 @@ class StandardIn(Body):
     parameters: dict[ParameterName, MoneyText] = Field(
         max_length=10, examples=[{"standard": "650.00"}]
     )
+    reason: Reason
+
+
+class PayeeIn(Body):
+    account: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=40, strip_whitespace=True),
+        Field(
+            description="Bank card number: 16 to 19 digits (spaces between groups are "
+            "ignored); a UnionPay card (beginning 62) must end in its Luhn check digit",
+            examples=["6222020200112345679"],
+        ),
+    ]
+    recipient: IdentityNumberText | None = Field(
+        default=None,
+        description="The identity number of the household member paid (default: the case's "
+        "first person)",
+    )
+
+
+class PayeeChange(PayeeIn):
     reason: Reason
 
 
@@ -57,6 +81,11 @@ class CaseGrant(Body):
     tier: Tier | None = Field(default=None, description="tekun: care tier")
     grade: int | None = Field(default=None, ge=1, le=4, description="disability certificate grade")
     care: Care | None = Field(default=None, description="orphan")
+    payee: PayeeIn | None = Field(
+        default=None,
+        description="Who is paid and into which card; a case granted without one has its "
+        "lines left out of the bank's payment file until one is recorded",
+    )
     reason: Reason
 
 
@@ -149,9 +178,20 @@ def grant(
         tier=data.tier,
         grade=data.grade,
         care=data.care,
+        payee=payee_input(data.payee) if data.payee is not None else None,
         case_id=case_id,
         uow=uow,
     )
+
+
+def payee_input(data: PayeeIn) -> PayeeInput:
+    return PayeeInput(data.account, data.recipient)
+
+
+def change_payee(
+    ledger: Ledger, case_id: UUID, data: PayeeChange, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.change_payee(case_id, payee_input(data), actor=actor, reason=data.reason, uow=uow)
 
 
 def reassess(

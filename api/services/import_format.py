@@ -84,6 +84,21 @@ class ReviewRelief(Line, decisions.ReliefReview):
     relief: Key
 
 
+class ChangePayee(Line, decisions.PayeeChange):
+    decision: Literal["change_payee"]
+    case: Key
+
+
+class ReturnPayment(Line):
+    """The bank's return of a case's line of a closed period (``month``)."""
+
+    decision: Literal["return_payment"]
+    case: Key
+    month: MonthText
+    bank_reference: Annotated[str, StringConstraints(min_length=1, max_length=35)]
+    reason_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{4}$")]
+
+
 class ClosePeriod(Line):
     decision: Literal["close_period"]
     programme: AnyProgramme
@@ -101,6 +116,8 @@ Decision = Annotated[
     | GrantRelief
     | ApproveRelief
     | ReviewRelief
+    | ChangePayee
+    | ReturnPayment
     | ClosePeriod,
     Field(discriminator="decision"),
 ]

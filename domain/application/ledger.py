@@ -32,6 +32,7 @@ from domain.cases.amounts import (
     parameters_in_force,
 )
 from domain.cases.case import Case
+from domain.cases.payee import BankReturn, Payee, PayeeInput, check_bank_card
 from domain.cases.programmes import (
     AREAS,
     CASE_PROGRAMMES,
@@ -52,6 +53,7 @@ from domain.errors import (
     LedgerRefusal,
     NotEligibleError,
     NotFoundError,
+    PeriodNotClosedError,
 )
 from domain.money import ZERO, require_money, round_to_fen
 from domain.months import BUREAU_TIME_ZONE, Month, parse_month
@@ -71,7 +73,7 @@ from domain.people.person import (
     check_lifetime,
     identify,
 )
-from domain.people.personal_data import PersonalDataAsCiphertext
+from domain.people.personal_data import PersonalData, PersonalDataAsCiphertext
 from domain.regions import RegionCatalogue
 from domain.relief import Relief, ReliefKind, ReviewOutcome
 from domain.standards import Parameters, StandardSchedule, check_parameters
@@ -179,11 +181,14 @@ class Ledger(RecordingApplication):
         tier: str | None = None,
         grade: int | None = None,
         care: str | None = None,
+        payee: PayeeInput | None = None,
         case_id: UUID | None = None,
         uow: UnitOfWork | None = None,
     ) -> Receipt:
         """Open a case. Dibao lists every household member; other programmes one person.
-        Only an import supplies ``case_id``; otherwise a new one is made."""
+        A ``payee`` given is recorded with the grant (a case without one is paid at close
+        like any other, and its line waits out of the bank's payment file until a payee is
+        recorded). Only an import supplies ``case_id``; otherwise a new one is made."""
         uow = self._unit(uow)
         at = uow.time()
         checked = _case_programme(programme)
@@ -204,6 +209,12 @@ class Ledger(RecordingApplication):
         check_facts(checked, facts)
         month = self._effective(effective, at)
         self._check_eligible(checked, region, facts, month, uow)
+        checked_payee = None
+        if payee is not None:
+            try:
+                checked_payee = self._payee(payee, people[0].reference)
+            except InvalidInputError as refusal:
+                raise refusal.within("payee") from None
         case = Case.grant(
             programme=checked,
             region=region,
@@ -223,7 +234,74 @@ class Ledger(RecordingApplication):
                 index.open(case.id, checked, month, end, at, who=who)
             except ExclusiveHoldingError as refusal:
                 raise refusal.within(f"persons[{number}].identity_number") from None
+        if checked_payee is not None:
+            try:
+                case.change_payee(checked_payee, actor, reason, at)
+            except InvalidInputError as refusal:
+                raise refusal.within("payee") from None
         return Receipt(case.id, uow.save(case, *indexes))
+
+    def _payee(self, payee: PayeeInput, first_person: str) -> Payee:
+        """The payee checked: a valid card number, and a recipient's identity number that
+        is valid (whether they are a person of the case, the case checks)."""
+        account = check_bank_card(payee.account, "account")
+        recipient = first_person
+        if payee.recipient is not None:
+            try:
+                recipient = self.references.reference(IdentityNumber.parse(payee.recipient))
+            except InvalidInputError as refusal:
+                refusal.field = "recipient"
+                raise refusal from None
+        return Payee(recipient, PersonalData(account))
+
+    def change_payee(
+        self,
+        case_id: UUID,
+        payee: PayeeInput,
+        *,
+        actor: str,
+        reason: str,
+        uow: UnitOfWork | None = None,
+    ) -> Receipt:
+        """Record who is paid, and into which card, from now on. A case held after a
+        return is paid again at the next close after this decision."""
+        uow = self._unit(uow)
+        at = uow.time()
+        case = self._case(case_id, uow)
+        case.change_payee(self._payee(payee, case.person_refs[0]), actor, reason, at)
+        return Receipt(case.id, uow.save(case))
+
+    def record_returns(
+        self, returns: Sequence[BankReturn], *, actor: str, uow: UnitOfWork | None = None
+    ) -> tuple[list[BankReturn], int]:
+        """Record the bank's returns together, in one save: those not recorded before
+        (the same period and case again changes nothing), and the ledger position after
+        them. A return of a period its case's programme and region has not closed is
+        refused, and then nothing of the others is recorded either."""
+        uow = self._unit(uow)
+        at = uow.time()
+        cases: dict[UUID, Case] = {}
+        recorded: list[BankReturn] = []
+        for number, given in enumerate(returns):
+            case = cases.get(given.case_id) or self._case(given.case_id, uow)
+            cases[case.id] = case
+            periods = self._periods(case.programme, case.region, uow)
+            first = periods.first_closed if periods is not None else None
+            last = periods.last_closed if periods is not None else None
+            if first is None or last is None or not first <= given.period <= last:
+                raise PeriodNotClosedError(
+                    f"period {given.period} of {case.programme} {case.region} is not closed: "
+                    "nothing of it went to the bank, so nothing of it can come back",
+                    field=f"returns[{number}].period" if len(returns) > 1 else "period",
+                )
+            money = require_money(given.amount, "amount")
+            if case.record_return(
+                given.period, given.bank_reference, given.reason, money, actor, at
+            ):
+                recorded.append(given)
+        changed = [case for case in cases.values() if case.pending_events]
+        position = uow.save(*changed) if changed else self.position
+        return recorded, position
 
     def _identify(self, persons: Sequence[PersonInput], *, household: bool) -> list[Person]:
         """The persons of a grant, each checked; a refusal names the one at fault by its

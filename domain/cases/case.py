@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -17,8 +18,9 @@ from domain.cases.fold import (
     closing_month,
     fold_month,
 )
+from domain.cases.payee import Payee
 from domain.cases.programmes import MEMBERS_JOINING, MEMBERSHIP_CHANGES, CaseFacts, Programme
-from domain.errors import CaseStateError, FourEyesError
+from domain.errors import CaseStateError, FourEyesError, InvalidInputError
 from domain.months import Month
 
 
@@ -105,6 +107,28 @@ class Case(Aggregate):
             case.rescinded = True
             case.rescission_approved_by = self.actor
 
+    class PayeeChanged(Event):
+        """Who is paid, and into which card, from this decision on: a person of the case
+        (by reference) and the card number, sealed."""
+
+        payee: dict[str, Any]
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.payee = Payee.from_event(self.payee)
+
+    class PaymentReturned(Event):
+        """The bank returned the case's line of a closed period whole: what it sent for
+        each month is outstanding again, and the case is held until its payee changes."""
+
+        period: Month
+        bank_reference: str
+        reason: str  # the bank's reason code (AC04 closed account, MD07 deceased, ...)
+        amount: Decimal  # what the line sent to the bank
+
+        def apply(self, case: Case) -> None:
+            case.returned_periods.add(self.period)
+
     def __init__(
         self,
         programme: str,
@@ -122,6 +146,8 @@ class Case(Aggregate):
         self.rescission_requested_by: str | None = None
         self.rescission_approved_by: str | None = None
         self.rescinded = False
+        self.payee: Payee | None = None
+        self.returned_periods: set[Month] = set()  # the periods whose line the bank returned
 
     def __str__(self) -> str:
         return f"case {self.id}"
@@ -253,6 +279,44 @@ class Case(Aggregate):
                 f"{decision} by someone other than its requester (names are compared ignoring "
                 "case, width and spaces)"
             )
+
+    # Payment.
+
+    def change_payee(self, payee: Payee, actor: str, reason: str, at: datetime) -> None:
+        # Allowed on an exited or rescinded case too: a held case's arrears, or its
+        # recoveries, are settled only after a payee change.
+        if payee.recipient not in self.person_refs:
+            raise InvalidInputError(
+                "the recipient is paid as a person of the case: name a household member",
+                field="recipient",
+            )
+        self.trigger_event(
+            self.PayeeChanged, payee=payee.to_event(), actor=actor, reason=reason, timestamp=at
+        )
+
+    def record_return(
+        self,
+        period: Month,
+        bank_reference: str,
+        reason: str,
+        amount: Decimal,
+        actor: str,
+        at: datetime,
+    ) -> bool:
+        """Record the bank's return of the line of ``period``; False (nothing recorded) when
+        that line's return is already recorded."""
+        if period in self.returned_periods:
+            return False
+        self.trigger_event(
+            self.PaymentReturned,
+            period=period,
+            bank_reference=bank_reference,
+            reason=reason,
+            amount=amount,
+            actor=actor,
+            timestamp=at,
+        )
+        return True
 
     def _refuse_if_rescinded(self) -> None:
         if self.rescinded:

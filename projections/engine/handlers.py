@@ -139,6 +139,25 @@ def _rescission_refused(event: Case.RescissionRefused, batch: Batch, position: i
     batch.rows.approval_given(event.originator_id.hex, position)
 
 
+@project.register
+def _payee_changed(event: Case.PayeeChanged, batch: Batch, position: int) -> None:
+    """A payee decision is known from its position: a case held after a return is paid
+    again at the next close computed after it."""
+    recipient = str(event.payee["recipient"])
+    batch.rows.payee_changed(event.originator_id.hex, recipient, event.originator_version, position)
+
+
+@project.register
+def _payment_returned(event: Case.PaymentReturned, batch: Batch, position: int) -> None:
+    """A returned line: what it sent is outstanding again, and the case is held at the
+    closes computed after it until its payee changes (``payroll_lines``)."""
+    case_id = event.originator_id.hex
+    batch.rows.case(case_id)  # the case's programme and region
+    batch.rows.payment_returned(
+        case_id, event.period, event.bank_reference, event.reason, event.amount, position
+    )
+
+
 # Standards.
 
 

@@ -86,6 +86,13 @@ COMPARED = (
         "period IN (SELECT month FROM periods p WHERE p.programme = payroll_items.programme"
         " AND p.region = payroll_items.region AND p.closed_at <= ?)",
     ),
+    _Table("payees", ("subject_id", "known_from"), "recipient_ref, version, ?", "known_from <= ?"),
+    _Table(
+        "payment_returns",
+        ("programme", "region", "period", "subject_id"),
+        "bank_reference, reason, amount_fen, known_from, ?",
+        "known_from <= ?",
+    ),
 )
 
 

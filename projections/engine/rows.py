@@ -287,6 +287,38 @@ class RowStore:
             (position, subject_id),
         )
 
+    def payee_changed(self, case_id: str, recipient: str, version: int, position: int) -> None:
+        self.cursor.execute(
+            "INSERT INTO payees (subject_id, recipient_ref, version, known_from) "
+            "VALUES (?, ?, ?, ?)",
+            (case_id, recipient, version, position),
+        )
+
+    def payment_returned(
+        self,
+        case_id: str,
+        period: Month,
+        bank_reference: str,
+        reason: str,
+        amount: Decimal,
+        position: int,
+    ) -> None:
+        programme, region, _ = self.subjects[case_id]
+        self.cursor.execute(
+            "INSERT INTO payment_returns (programme, region, period, subject_id, bank_reference,"
+            " reason, amount_fen, known_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                programme,
+                region,
+                period.index,
+                case_id,
+                bank_reference,
+                reason,
+                to_fen(amount),
+                position,
+            ),
+        )
+
     def payroll_items(
         self, programme: str, region: str, month: Month, position: int
     ) -> list[PayrollItem]:

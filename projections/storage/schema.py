@@ -38,6 +38,8 @@ TABLES = (
     "payroll_items",
     "relief_reviews",
     "approvals",
+    "payees",
+    "payment_returns",
 )
 
 CREATE = (
@@ -104,6 +106,17 @@ CREATE = (
     "CREATE INDEX IF NOT EXISTS approvals_by_request ON approvals (known_from)",
     "CREATE INDEX IF NOT EXISTS payroll_items_by_month"
     " ON payroll_items (programme, region, corrected_month)",
+    # Each payee decision of a case: who is paid (the card number stays in the event).
+    "CREATE TABLE IF NOT EXISTS payees ("
+    " subject_id TEXT NOT NULL, recipient_ref TEXT NOT NULL, version BIGINT NOT NULL,"
+    " known_from BIGINT NOT NULL, PRIMARY KEY (subject_id, known_from))",
+    # Each line the bank returned, once.
+    "CREATE TABLE IF NOT EXISTS payment_returns ("
+    " programme TEXT NOT NULL, region TEXT NOT NULL, period INTEGER NOT NULL,"
+    " subject_id TEXT NOT NULL, bank_reference TEXT NOT NULL, reason TEXT NOT NULL,"
+    " amount_fen BIGINT NOT NULL, known_from BIGINT NOT NULL,"
+    " PRIMARY KEY (programme, region, period, subject_id))",
+    "CREATE INDEX IF NOT EXISTS payment_returns_by_subject ON payment_returns (subject_id)",
     # Replaced by the partial indexes above: SQLite took their "known_to IS NULL" for a
     # selective equality and scanned every current row to find a few subjects.
     "DROP INDEX IF EXISTS segments_known_now",

@@ -19,10 +19,11 @@ from api.cli.charts import year_totals
 from api.core.identities import Role
 from api.services.verification import Verification, verify
 from api.services.verification_jobs import VerificationJobs
+from domain.application.ledger import Ledger
 from domain.application.recording import SaveAt
 from domain.people.person import PersonInput
 from tests.e2e.service import Service, running
-from tests.support import QIBIN, at, grant_reference_household, identity_number
+from tests.support import HESHAN, QIBIN, at, grant_reference_household, identity_number
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # A point of a chart: <title>{series} {month}: {amount}</title>
@@ -205,9 +206,13 @@ def test_a_verification_runs_in_the_background_and_is_polled_to_its_end(
 def test_the_totals_chart_draws_the_figures_ledger_report_draws(service: Service) -> None:
     ledger = service.runtime.ledger
     grant_reference_household(ledger)
+    grant_dibao_in_heshan(ledger)  # never closed: March to May are paid here, entitled there
     for month in ("2020-03", "2020-04", "2020-05"):
         closed = service.post(f"/periods/dibao-urban/{QIBIN}/{month}/close", None, Role.FINANCE)
         assert closed.status_code == 201, closed.text
+    # A raise from April recorded after May closed: April and May were paid 1200.00 and
+    # are entitled to 1350.00 now.
+    ledger.set_standard("dibao-urban", QIBIN, "2020-04", {"standard": "650"}, actor="f", reason="n")
     position = service.runtime.read_side.wait_for(ledger.position)
     client = sign_in(service, Role.AUDITOR)
     page = client.get("/web/totals", params={"year": "2020", "known_at_position": position})
@@ -220,7 +225,29 @@ def test_the_totals_chart_draws_the_figures_ledger_report_draws(service: Service
     ]
     reported = year_totals(service.runtime.views, 2020, position).amounts["dibao-urban"]
     assert drawn[:12] == reported
-    assert reported[2:6] == [Decimal("1200.00")] * 4  # paid March to May, entitled in June
+    # Qibin's paid (March to May) or entitled (June), and Heshan's 500.00 entitled.
+    assert reported[2:6] == [Decimal(a) for a in ("1700.00", "1700.00", "1700.00", "1850.00")]
+
+
+def grant_dibao_in_heshan(ledger: Ledger) -> None:
+    """An urban dibao household of one in Heshan from 2020-03, 500.00 a month (standard
+    600, income 100). Every dibao grant of this module is made here or by
+    ``grant_reference_household``."""
+    uow = SaveAt(ledger, at("2020-03-03 10:00"))
+    ledger.set_standard(
+        "dibao-urban", HESHAN, "2019-01", {"standard": "600"}, actor="f", reason="n", uow=uow
+    )
+    person = PersonInput(identity_number(date(1975, 5, 5), 9, region=HESHAN), "某乙")
+    ledger.grant(
+        "dibao-urban",
+        HESHAN,
+        "2020-03",
+        [person],
+        income="100",
+        actor="cw",
+        reason="assessed",
+        uow=uow,
+    )
 
 
 def test_the_pages_speak_english_when_asked(service: Service) -> None:

@@ -385,6 +385,7 @@ class YearFigure:
     paid: Decimal | None
     settled: Decimal | None
     outstanding: Decimal | None
+    drawn: Decimal  # what ``ledger report`` draws: paid where closed, entitled elsewhere
     final: bool  # every region with a figure has closed the month
 
 
@@ -399,7 +400,7 @@ def _totals_page(
     money_series = [
         Series(
             labels.get(f"programme.{p}", p),
-            [_chart_amount(by_key.get((p, m))) for m in months],
+            [by_key[(p, m)].drawn if (p, m) in by_key else Decimal("0.00") for m in months],
             [bool(by_key.get((p, m)) and by_key[(p, m)].final) for m in months],
         )
         for p in programmes
@@ -425,13 +426,6 @@ def _totals_page(
             "cases_chart": line_chart(labels["chart_cases"], x_labels, case_series),
         },
     )
-
-
-def _chart_amount(figure: YearFigure | None) -> Decimal:
-    """What ``ledger report`` draws: paid for a closed month, entitled for the others."""
-    if figure is None:
-        return Decimal("0.00")
-    return figure.paid if figure.final and figure.paid is not None else figure.entitled
 
 
 def _year_figures(runtime: Runtime, user: User, year: int, position: int) -> list[YearFigure]:
@@ -463,14 +457,17 @@ def _year_figures(runtime: Runtime, user: User, year: int, position: int) -> lis
                     "paid": None,
                     "settled": None,
                     "outstanding": None,
+                    "drawn": zero,
                     "final": True,
                 },
             )
             entry["cases"] += total.cases if total else 0
             entry["entitled"] += total.entitled if total else account.entitled if account else zero
             if account is None:
+                entry["drawn"] += total.entitled if total else zero
                 entry["final"] = False
                 continue
+            entry["drawn"] += account.paid
             for name, value in (
                 ("paid", account.paid),
                 ("settled", account.settled),

@@ -21,7 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.web import session
-from api.http.web.routes import PREFIX, router
+from api.http.web.forms import PREFIX
+from api.http.web.routes import router
 from api.http.web.templating import HERE, render
 
 PAGE_POLICY = (

@@ -38,14 +38,21 @@ def public_development_key(purpose: str) -> str:
     return base64.b64encode(digest.digest()).decode("ascii")
 
 
-def ledger_at(database_url: str) -> Ledger:
+# The tests of other rules record dibao and tekun decisions as the history from before
+# household verification (docs/verification.md, "History"): none of them cites one. Settings
+# refuse such a day for a service, so every decision over HTTP cites a verification.
+BEFORE_VERIFICATIONS = {"LEDGER_VERIFICATION_REQUIRED_FROM": "9999-12-31"}
+
+
+def ledger_at(database_url: str, *, verifications_required: bool = False) -> Ledger:
     settings = Settings(database_url=database_url)
     settings.keep_development_keys()
-    return Ledger(settings.ledger_env())
+    env = settings.ledger_env()
+    return Ledger(env if verifications_required else {**env, **BEFORE_VERIFICATIONS})
 
 
-def memory_ledger() -> Ledger:
-    return ledger_at("memory:")
+def memory_ledger(*, verifications_required: bool = False) -> Ledger:
+    return ledger_at("memory:", verifications_required=verifications_required)
 
 
 def set_reference_standards(

@@ -28,7 +28,9 @@ from api.http.routers import (
     problem_types,
     reads,
     reliefs,
+    reviews,
     standards,
+    verifications,
 )
 
 DESCRIPTION = """
@@ -78,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         standards.router,
         cases.router,
         reliefs.router,
+        verifications.router,
+        verifications.requests_router,
+        reviews.router,
         approvals.router,
         periods.router,
         reads.router,

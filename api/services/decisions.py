@@ -57,12 +57,29 @@ class CaseGrant(Body):
     tier: Tier | None = Field(default=None, description="tekun: care tier")
     grade: int | None = Field(default=None, ge=1, le=4, description="disability certificate grade")
     care: Care | None = Field(default=None, description="orphan")
+    verification_id: UUID | None = Field(
+        default=None,
+        description="dibao and tekun: the household's verification (docs/verification.md)",
+    )
+    income_reason: Reason | None = Field(
+        default=None,
+        description="dibao: why the declared income, beyond the margin around the verified "
+        "one, is recorded",
+    )
     reason: Reason
 
 
 class Reassessment(Body):
     effective: MonthText
     changes: CaseChanges
+    verification_id: UUID | None = Field(
+        default=None,
+        description="dibao, when the income or the members change: the household's "
+        "verification as it is from the effective month",
+    )
+    income_reason: Reason | None = Field(
+        default=None, description="as a grant's: why a declared income beyond the margin"
+    )
     reason: Reason
 
 
@@ -149,6 +166,8 @@ def grant(
         tier=data.tier,
         grade=data.grade,
         care=data.care,
+        verification_id=data.verification_id,
+        income_reason=data.income_reason,
         case_id=case_id,
         uow=uow,
     )
@@ -167,6 +186,8 @@ def reassess(
         reason=data.reason,
         joining=[person_input(p) for p in data.changes.members_joining or ()],
         leaving=list(data.changes.members_leaving or ()),
+        verification_id=data.verification_id,
+        income_reason=data.income_reason,
         uow=uow,
     )
 

@@ -678,7 +678,7 @@ class Ledger(RecordingApplication):
                 birth_dates=[*_birth_dates(case, staying), *(p.birth_date for p in joiners)],
                 case_id=case.id,
                 effective=month,
-                declared=values.get("income", (before.facts or CaseFacts()).income),
+                declared=values.get("income"),
                 income_reason=income_reason,
                 uow=uow,
             )

@@ -10,9 +10,11 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from domain.months import BUREAU_TIME_ZONE
 
 SLOW_SECONDS = 1.5
 
@@ -25,7 +27,7 @@ class FakePlatform:
 
     url: str = ""
     income: str = "200.00"
-    made_on: date = field(default_factory=date.today)
+    made_on: date = field(default_factory=lambda: datetime.now(BUREAU_TIME_ZONE).date())
     behaviours: deque[str] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
 

@@ -10,6 +10,7 @@ matter: the audit's verification of the chain and the digests.)
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -18,6 +19,8 @@ from pydantic import Field, StringConstraints
 from api.services.fields import Body, IdentityNumberText, MoneyText
 from domain.application.ledger import Ledger
 from domain.application.recording import Receipt, UnitOfWork
+from domain.errors import InvalidInputError
+from domain.verification.rules import household_total, per_capita
 
 SourceName = Literal[
     "wages",
@@ -55,6 +58,14 @@ class VerificationIn(Body):
     made_on: date = Field(description="the day the platform made the check")
     level: PlatformLevelName = Field(description="the platform that answered")
     report_id: ReportId = Field(description="the platform's report id")
+    total_income: MoneyText | None = Field(
+        default=None, description="as the report states it; checked against the members'"
+    )
+    per_capita_income: MoneyText | None = Field(
+        default=None,
+        description="as the report states it; checked against the members' total over their "
+        "number, rounded half up to the fen",
+    )
 
 
 class VerificationRequestIn(Body):
@@ -72,6 +83,16 @@ def record_verification(
     uow: UnitOfWork,
     verification_id: UUID | None = None,
 ) -> Receipt:
+    incomes = [Decimal(member.income) for member in data.members]
+    for field, stated, computed in (
+        ("total_income", data.total_income, household_total(incomes)),
+        ("per_capita_income", data.per_capita_income, per_capita(incomes)),
+    ):
+        if stated is not None and Decimal(stated) != computed:
+            raise InvalidInputError(
+                f"{field} {stated} is not what the members' incomes make ({computed})",
+                field=field,
+            )
     return ledger.record_verification(
         [(member.identity_number, member.income) for member in data.members],
         sources=list(data.sources),

@@ -107,6 +107,26 @@ class VerificationOverHTTP:
         assert granted.status_code == 201, granted.text
         assert self.amount(service, granted.json()["id"]) == Decimal("1200.00")
 
+    def test_stated_totals_must_be_what_the_members_incomes_make(self, service: Service) -> None:
+        body = {
+            "members": [
+                {"identity_number": member(n)["identity_number"], "income": income}
+                for n, income in ((1, "1000.00"), (2, "0.00"), (3, "0.00"))
+            ],
+            "sources": ["wages"],
+            "made_on": today().isoformat(),
+            "level": "province",
+            "report_id": "HA-1",
+        }
+        wrong = service.post("/verifications", body | {"per_capita_income": "333.34"}, CASEWORKER)
+        assert self.problem(wrong, "invalid-request")["field"] == "body.per_capita_income"
+        right = body | {"per_capita_income": "333.33", "total_income": "1000.00"}
+        recorded = service.post("/verifications", right, CASEWORKER)
+        assert recorded.status_code == 201, recorded.text
+        shown = service.get(f"/verifications/{recorded.json()['id']}", CASEWORKER).json()
+        assert (shown["total_income"], shown["per_capita_income"]) == ("1000.00", "333.33")
+        assert shown["state"] == "answered" and shown["level"] == "province"
+
     def test_a_verification_of_another_household_is_refused(self, service: Service) -> None:
         verification = service.verified([member(1), member(2)])
         refused = self.grant(service, [member(1), member(3)], verification_id=verification)

@@ -153,6 +153,11 @@ class VerificationOverHTTP:
         )
         assert granted.status_code == 201, granted.text
         assert self.amount(service, granted.json()["id"]) == Decimal("1080.00")
+        history = service.get(f"/cases/{granted.json()['id']}", CASEWORKER).json()["history"]
+        assert history[0]["details"]["income"] == "240.00"
+        assert history[0]["details"]["verification_id"] == verification
+        assert history[0]["details"]["income_difference"] == "40.00"
+        assert history[0]["details"]["income_reason"].startswith("the platform still counts")
 
     def test_within_the_margin_the_verified_income_is_what_is_paid(self, service: Service) -> None:
         household = [member(1), member(2), member(3)]

@@ -149,6 +149,13 @@ class PlatformOutage:
         assert outbox.send_due().waiting == 0
         assert len(platform.requests) == 3
 
+    def test_a_slow_answer_within_the_timeout_is_an_answer(self, platform: FakePlatform) -> None:
+        platform.behaviours.append("slow")
+        numbers = [p["identity_number"] for p in household()]
+        answer = HttpVerificationPlatform(platform.url, timeout_seconds=10).verify(uuid4(), numbers)
+        assert [m.identity_number for m in answer.members] == numbers
+        assert answer.level == "city" and answer.made_on == platform.made_on
+
     def test_a_platform_that_cannot_be_reached_keeps_the_request(self, service: Service) -> None:
         with socket.socket() as unused:
             unused.bind(("127.0.0.1", 0))

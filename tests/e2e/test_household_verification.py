@@ -166,6 +166,50 @@ class VerificationOverHTTP:
         assert granted.status_code == 201, granted.text
         assert self.amount(service, granted.json()["id"]) == Decimal("1200.00")
 
+    def test_a_reassessment_of_the_income_cites_a_verification_and_a_tekun_tier_change_none(
+        self, service: Service
+    ) -> None:
+        household = [member(1), member(2)]
+        case = self.grant(service, household, verification_id=service.verified(household))
+        assert case.status_code == 201, case.text
+
+        def reassess(case_id: str, changes: dict[str, Any], **body: Any) -> Any:
+            return service.post(
+                f"/cases/{case_id}/reassessments",
+                {"effective": str(self.month), "changes": changes, "reason": "review"} | body,
+                CASEWORKER,
+            )
+
+        position = service.runtime.ledger.position
+        self.problem(reassess(case.json()["id"], {"income": "300"}), "verification-required")
+        stale = service.verified(household, "300", made_on=today() - timedelta(days=91))
+        assert service.runtime.ledger.position > position
+        refused = reassess(case.json()["id"], {"income": "300"}, verification_id=stale)
+        self.problem(refused, "verification-stale")
+        fresh = service.verified(household, "300", case_id=case.json()["id"])
+        reassessed = reassess(case.json()["id"], {"income": "300"}, verification_id=fresh)
+        assert reassessed.status_code == 201, reassessed.text
+        assert self.amount(service, case.json()["id"]) == Decimal("600.00")
+
+        loner = [member(5)]
+        tekun = service.post(
+            "/cases",
+            {
+                "programme": "tekun",
+                "region": QIBIN,
+                "effective": str(self.month),
+                "persons": loner,
+                "area": "urban",
+                "tier": "self",
+                "reason": "no one to support them",
+                "verification_id": service.verified(loner, "0"),
+            },
+            CASEWORKER,
+        )
+        assert tekun.status_code == 201, tekun.text
+        tier = reassess(tekun.json()["id"], {"tier": "full"})
+        assert tier.status_code == 201, tier.text
+
     def test_reviews_fall_due_after_the_last_verification_and_high_income_lists_an_exit(
         self, service: Service
     ) -> None:

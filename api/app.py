@@ -29,7 +29,9 @@ from api.http.routers import (
     problem_types,
     reads,
     reliefs,
+    reviews,
     standards,
+    verifications,
 )
 from api.services.verification_jobs import VerificationJobs
 
@@ -80,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         standards.router,
         cases.router,
         reliefs.router,
+        verifications.router,
+        verifications.requests_router,
+        reviews.router,
         approvals.router,
         periods.router,
         payments.router,

@@ -62,6 +62,22 @@ class NotEligibleError(InvalidInputError):
     """The person does not meet the programme's age or grade conditions."""
 
 
+class VerificationRequiredError(InvalidInputError):
+    """A dibao or tekun decision that cites no answered household verification."""
+
+
+class VerificationHouseholdError(InvalidInputError):
+    """The verification cited covers another household than the decision's."""
+
+
+class StaleVerificationError(InvalidInputError):
+    """The verification cited was made too long before the decision, or after it."""
+
+
+class IncomeDiffersFromVerificationError(InvalidInputError):
+    """A declared income beyond the margin around the verified one, with no reason given."""
+
+
 class ConflictError(LedgerRefusal):
     """The request is well formed but the ledger's state forbids it."""
 

@@ -83,6 +83,7 @@ MONTHLY_DEATH = 0.002  # of one member, in a household of two or more
 ELDERLY_NEW_PER_MONTH = 175
 RELIEF_PER_MONTH = 500
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
+VERIFIED_SOURCES = ("wages", "pensions", "real-estate", "vehicles", "deposits-and-securities")
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红文斌"
 
 
@@ -96,6 +97,7 @@ class OpenCase:
     suspended: bool = False
     leaving_until: Month | None = None  # the end of a gradual exit, or an orphan's 18th year
     members: list[str] = field(default_factory=list)  # dibao: the members' identity numbers
+    income: str = "0"  # dibao: the per-capita income in force
 
 
 @dataclass
@@ -396,6 +398,12 @@ def _entry(city: City, kind: str, month: Month, at: datetime) -> Iterator[dict[s
     case = OpenCase(key, grant["programme"], region, effective, month)
     if kind == "dibao":
         case.members = [p["identity_number"] for p in grant["persons"]]
+        case.income = grant["income"]
+    if kind in ("dibao", "tekun"):
+        numbers = [p["identity_number"] for p in grant["persons"]]
+        verification = _verification(f"v{key}", numbers, case.income, at, region)
+        grant["verification"] = verification["verification"]
+        yield verification
     if kind == "orphan":
         case.leaving_until = month_of_birthday(18, birth) + 1
     city.cases[key] = case
@@ -408,17 +416,17 @@ def _case_month(city: City, case: OpenCase, month: Month) -> Iterator[dict[str, 
     decisions = list(_case_decisions(city, case, month))
     if decisions:
         yield from decisions
-    elif case.key in city.cases and (change := _household_change(city, case, month)):
-        yield change
+    elif case.key in city.cases:
+        yield from _household_change(city, case, month)
 
 
-def _household_change(city: City, case: OpenCase, month: Month) -> dict[str, Any] | None:
+def _household_change(city: City, case: OpenCase, month: Month) -> list[dict[str, Any]]:
     """A birth or a death in a dibao household this month (also during a gradual exit,
     whose amount it does not move)."""
     if not case.members or case.recorded >= month:
-        return None
+        return []
     if case.leaving_until is not None and month >= case.leaving_until:
-        return None
+        return []
     draw = city.households
     roll = draw.random()
     decide: dict[str, Any] = {
@@ -432,11 +440,47 @@ def _household_change(city: City, case: OpenCase, month: Month) -> dict[str, Any
         born = (month - 1).first_day + timedelta(days=draw.randrange(28))
         baby = city.person(case.region, born, draw) | {"birth_date": born.isoformat()}
         case.members.append(baby["identity_number"])
-        return decide | {"changes": {"members_joining": [baby]}, "reason": "a child was born"}
-    if roll < MONTHLY_BIRTH + MONTHLY_DEATH and len(case.members) > 1:
+        change = {"changes": {"members_joining": [baby]}, "reason": "a child was born"}
+    elif roll < MONTHLY_BIRTH + MONTHLY_DEATH and len(case.members) > 1:
         died = case.members.pop(draw.randrange(len(case.members)))
-        return decide | {"changes": {"members_leaving": [died]}, "reason": "a member died"}
-    return None
+        change = {"changes": {"members_leaving": [died]}, "reason": "a member died"}
+    else:
+        return []
+    return _verified(case, decide | change)
+
+
+def _verification(
+    key: str, numbers: list[str], per_capita: str, at: datetime, region: str
+) -> dict[str, Any]:
+    """The city platform's verification of a household, made the day of the decision that
+    cites it: the whole household income on the first member, so that the per-capita income
+    is exactly the one decided."""
+    total = Decimal(per_capita) * len(numbers)
+    return {
+        "decision": "verify_household",
+        "at": at,
+        "actor": f"caseworker-{region}",
+        "verification": key,
+        "members": [
+            {"identity_number": number, "income": str(total if n == 0 else 0)}
+            for n, number in enumerate(numbers)
+        ],
+        "sources": list(VERIFIED_SOURCES),
+        "made_on": at.date().isoformat(),
+        "level": "city",
+        "report_id": f"HB-{key}",
+    }
+
+
+def _verified(case: OpenCase, reassess: dict[str, Any]) -> list[dict[str, Any]]:
+    """A reassessment of a dibao household's income or members, after the verification of
+    the household as it is from then on, which it cites."""
+    income = reassess["changes"].get("income")
+    if income is not None:
+        case.income = income
+    key = f"v{case.key}-{reassess['at']:%Y%m%d%H%M}"
+    verification = _verification(key, case.members, case.income, reassess["at"], case.region)
+    return [verification, reassess | {"verification": key}]
 
 
 def _case_decisions(city: City, case: OpenCase, month: Month) -> Iterator[dict[str, Any]]:
@@ -469,12 +513,16 @@ def _case_decisions(city: City, case: OpenCase, month: Month) -> Iterator[dict[s
                 "urban" if case.programme.endswith("urban") else "rural", month
             )
             income = str(standard + 50 + city.random.randrange(300))
-            yield decide | {
-                "decision": "reassess",
-                "effective": str(month),
-                "changes": {"income": income},
-                "reason": "household income rose",
-            }
+            yield from _verified(
+                case,
+                decide
+                | {
+                    "decision": "reassess",
+                    "effective": str(month),
+                    "changes": {"income": income},
+                    "reason": "household income rose",
+                },
+            )
             yield decide | {
                 "decision": "gradual_exit",
                 "effective": str(month),
@@ -500,12 +548,16 @@ def _case_decisions(city: City, case: OpenCase, month: Month) -> Iterator[dict[s
         return
     if case.programme.startswith("dibao") and roll < exit_rate + 0.015:
         income = str(city.random.randrange(0, int(_standard_of(case, month) * 0.8)))
-        yield decide | {
-            "decision": "reassess",
-            "effective": str(month),
-            "changes": {"income": income},
-            "reason": "annual review",
-        }
+        yield from _verified(
+            case,
+            decide
+            | {
+                "decision": "reassess",
+                "effective": str(month),
+                "changes": {"income": income},
+                "reason": "annual review",
+            },
+        )
     elif roll < exit_rate + 0.019:
         case.suspended = True
         yield decide | {

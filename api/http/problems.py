@@ -41,6 +41,7 @@ from domain.errors import (
     FourEyesError,
     HeldLineError,
     IncomeAboveStandardError,
+    IncomeDiffersFromVerificationError,
     InvalidBankAccountError,
     InvalidInputError,
     LedgerRefusal,
@@ -50,8 +51,11 @@ from domain.errors import (
     PayeeMissingError,
     PeriodNotClosedError,
     RecordTimeError,
+    StaleVerificationError,
     StandardNotInForceError,
     StandardNotRaisedError,
+    VerificationHouseholdError,
+    VerificationRequiredError,
 )
 from projections.reads.read_side import NotYetProjectedError
 from projections.storage.health import DatabaseUnreachableError
@@ -111,6 +115,41 @@ NO_STANDARD_IN_FORCE = ProblemType(
     422,
     "No standard of the programme is set for the region and month, so no amount can be "
     "computed. Finance sets one first (`POST /standards/{programme}/{region}`).",
+)
+VERIFICATION_REQUIRED = ProblemType(
+    "verification-required",
+    "Household verification required",
+    422,
+    "A dibao or tekun grant, or a dibao reassessment of the income or the members, cites a "
+    "verification of the household (`verification_id`), and none was given, none with that "
+    "id is recorded, or the platform has not answered it yet. Record one "
+    "(`POST /verifications`) or request one (`POST /verification-requests`), then cite it. "
+    "Nothing was recorded.",
+)
+VERIFICATION_HOUSEHOLD = ProblemType(
+    "verification-of-another-household",
+    "Verification of another household",
+    422,
+    "The verification cited covers other members than the decision's household (as it is "
+    "from the decision's month), or was made for another case. `detail` names the "
+    "verification. Cite a verification of the same household. Nothing was recorded.",
+)
+VERIFICATION_STALE = ProblemType(
+    "verification-stale",
+    "Verification too old",
+    422,
+    "The verification cited was made more than `verification_validity_days` (90 by default) "
+    "before the decision, or is dated after it. `detail` names the verification and its "
+    "date. Request a new verification of the household and cite it. Nothing was recorded.",
+)
+INCOME_DIFFERS = ProblemType(
+    "income-differs-from-verification",
+    "Declared income differs from the verified one",
+    422,
+    "The declared per-capita income differs from the one verified by more than the margin "
+    "(`verification_margin` of the standard in force, 5 % by default). `detail` names the "
+    "verification, both figures and the difference. Declare the verified income, or give "
+    "`income_reason` to record the declared one. Nothing was recorded.",
 )
 IDEMPOTENCY_KEY_REUSED = ProblemType(
     "idempotency-key-reused",
@@ -284,6 +323,10 @@ PROBLEM_TYPES = (
     INVALID_REQUEST,
     NOT_ELIGIBLE,
     NO_STANDARD_IN_FORCE,
+    VERIFICATION_REQUIRED,
+    VERIFICATION_HOUSEHOLD,
+    VERIFICATION_STALE,
+    INCOME_DIFFERS,
     IDEMPOTENCY_KEY_REUSED,
     STATE_CONFLICT,
     EXCLUSIVE_HOLDING,
@@ -322,6 +365,10 @@ REFUSAL_TYPES: dict[type[LedgerRefusal], ProblemType] = {
     PayeeMissingError: PAYEE_MISSING,
     NotEligibleError: NOT_ELIGIBLE,
     StandardNotInForceError: NO_STANDARD_IN_FORCE,
+    VerificationRequiredError: VERIFICATION_REQUIRED,
+    VerificationHouseholdError: VERIFICATION_HOUSEHOLD,
+    StaleVerificationError: VERIFICATION_STALE,
+    IncomeDiffersFromVerificationError: INCOME_DIFFERS,
     InvalidInputError: INVALID_REQUEST,
     ExclusiveHoldingError: EXCLUSIVE_HOLDING,
     FourEyesError: FOUR_EYES,

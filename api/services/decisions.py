@@ -86,12 +86,29 @@ class CaseGrant(Body):
         description="Who is paid and into which card; a case granted without one has its "
         "lines left out of the bank's payment file until one is recorded",
     )
+    verification_id: UUID | None = Field(
+        default=None,
+        description="dibao and tekun: the household's verification (docs/verification.md)",
+    )
+    income_reason: Reason | None = Field(
+        default=None,
+        description="dibao: why the declared income, beyond the margin around the verified "
+        "one, is recorded",
+    )
     reason: Reason
 
 
 class Reassessment(Body):
     effective: MonthText
     changes: CaseChanges
+    verification_id: UUID | None = Field(
+        default=None,
+        description="dibao, when the income or the members change: the household's "
+        "verification as it is from the effective month",
+    )
+    income_reason: Reason | None = Field(
+        default=None, description="as a grant's: why a declared income beyond the margin"
+    )
     reason: Reason
 
 
@@ -179,6 +196,8 @@ def grant(
         grade=data.grade,
         care=data.care,
         payee=payee_input(data.payee) if data.payee is not None else None,
+        verification_id=data.verification_id,
+        income_reason=data.income_reason,
         case_id=case_id,
         uow=uow,
     )
@@ -207,6 +226,8 @@ def reassess(
         reason=data.reason,
         joining=[person_input(p) for p in data.changes.members_joining or ()],
         leaving=list(data.changes.members_leaving or ()),
+        verification_id=data.verification_id,
+        income_reason=data.income_reason,
         uow=uow,
     )
 

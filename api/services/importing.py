@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
+from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
-from api.services import decisions
+from api.services import decisions, household_checks
 from api.services.bank_returns import ReturnGiven, record_returns
 from api.services.closing import close_period
 from api.services.import_format import (
@@ -36,6 +38,7 @@ from api.services.import_format import (
     ReturnPayment,
     ReviewRelief,
     SetStandard,
+    VerifyHousehold,
     key_id,
 )
 from domain.application.ledger import Ledger
@@ -50,6 +53,7 @@ from projections.reads.payroll_lines import returned_subjects
 from projections.storage.database import ViewDatabase
 
 FLUSH_EVERY = 2_000
+L = TypeVar("L", Grant, Reassess)
 MAX_REPORTED = 50
 _decision = TypeAdapter(Decision)
 
@@ -173,7 +177,14 @@ def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
         named.add(f"case:{line.case}")
     elif isinstance(line, GrantRelief):
         named.add(f"relief:{line.relief}")
-    for kind in ("case", "relief"):
+    elif isinstance(line, VerifyHousehold):
+        for n, verified in enumerate(line.members):
+            try:
+                IdentityNumber.parse(verified.identity_number)
+            except LedgerRefusal as refusal:
+                raise refusal.within(f"members[{n}]") from None
+        named.add(f"verification:{line.verification}")
+    for kind in ("case", "relief", "verification"):
         key = getattr(line, kind, None)
         if key is not None and f"{kind}:{key}" not in named and not _exists(ledger, kind, key):
             raise LedgerRefusal(f"{kind} {key!r} is not granted earlier in the file or the ledger")
@@ -182,8 +193,13 @@ def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
 
 
 def _exists(ledger: Ledger, kind: str, key: str) -> bool:
+    found: dict[str, Callable[[UUID], object]] = {
+        "case": ledger.case,
+        "relief": ledger.relief,
+        "verification": ledger.verification,
+    }
     try:
-        (ledger.case if kind == "case" else ledger.relief)(key_id(kind, key))
+        found[kind](key_id(kind, key))
     except LedgerRefusal:
         return False
     return True
@@ -271,9 +287,22 @@ def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> N
             ledger, line.programme, line.region, line, correction=correction, actor=actor, uow=uow
         )
     elif isinstance(line, Grant):
-        decisions.grant(ledger, line, actor=actor, uow=uow, case_id=key_id("case", line.case))
+        decisions.grant(
+            ledger, _citing(line), actor=actor, uow=uow, case_id=key_id("case", line.case)
+        )
     elif isinstance(line, Reassess):
-        decisions.reassess(ledger, key_id("case", line.case), line, actor=actor, uow=uow)
+        decisions.reassess(ledger, key_id("case", line.case), _citing(line), actor=actor, uow=uow)
+    elif isinstance(line, VerifyHousehold):
+        verification = line
+        if line.case is not None:
+            verification = line.model_copy(update={"case_id": key_id("case", line.case)})
+        household_checks.record_verification(
+            ledger,
+            verification,
+            actor=actor,
+            uow=uow,
+            verification_id=key_id("verification", line.verification),
+        )
     elif isinstance(line, DatedCaseDecision):
         record = {
             "suspend": decisions.suspend,
@@ -318,3 +347,10 @@ def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> N
             actor=actor,
             uow=uow,
         )
+
+
+def _citing(line: L) -> L:
+    """The line with the verification its file names by key, by id."""
+    if line.verification is None:
+        return line
+    return line.model_copy(update={"verification_id": key_id("verification", line.verification)})

@@ -21,8 +21,13 @@ from eventsourcing.persistence import JSONTranscoder
 from eventsourcing.utils import Environment
 
 from domain.ages import first_month_aged
+from domain.application.household_verifications import (
+    MAX_HOUSEHOLD,
+    HouseholdVerifications,
+    birth_dates,
+)
 from domain.application.moved_topics import register_moved_modules
-from domain.application.recording import Receipt, RecordingApplication, UnitOfWork
+from domain.application.recording import Receipt, UnitOfWork
 from domain.application.transcodings import DateAsISO, MonthAsStr
 from domain.cases.amounts import (
     ELDERLY_FIRST_AGE,
@@ -78,18 +83,17 @@ from domain.regions import RegionCatalogue
 from domain.relief import Relief, ReliefKind, ReviewOutcome
 from domain.standards import Parameters, StandardSchedule, check_parameters
 
-MAX_HOUSEHOLD = 30
-
 A = TypeVar("A")
 
 register_moved_modules()
 
 
-class Ledger(RecordingApplication):
+class Ledger(HouseholdVerifications):
     """Settings come from the environment: LEDGER_PERSONAL_DATA_KEY (base64 AES key),
     LEDGER_PERSON_REF_KEY (base64 HMAC key), LEDGER_REGION_CATALOGUE (optional file),
     LEDGER_RELIEF_CAP_MULTIPLE (default 6), LEDGER_GRADUAL_EXIT_MAX_MONTHS (default 6),
-    LEDGER_MAX_AGE_YEARS (default 130: older people named in a decision are refused)."""
+    LEDGER_MAX_AGE_YEARS (default 130: older people named in a decision are refused); and
+    those of household verification (domain.application.household_verifications)."""
 
     name = "ledger"
 
@@ -182,22 +186,44 @@ class Ledger(RecordingApplication):
         grade: int | None = None,
         care: str | None = None,
         payee: PayeeInput | None = None,
+        verification_id: UUID | None = None,
+        income_reason: str | None = None,
         case_id: UUID | None = None,
         uow: UnitOfWork | None = None,
     ) -> Receipt:
         """Open a case. Dibao lists every household member; other programmes one person.
         A ``payee`` given is recorded with the grant (a case without one is paid at close
         like any other, and its line waits out of the bank's payment file until a payee is
-        recorded). Only an import supplies ``case_id``; otherwise a new one is made."""
+        recorded). A dibao or tekun grant cites a verification of the household
+        (``verification_id``); a declared ``income`` beyond the margin around the verified one
+        needs ``income_reason``. Only an import supplies ``case_id``; otherwise a new one is
+        made."""
         uow = self._unit(uow)
         at = uow.time()
         checked = _case_programme(programme)
         self.regions.check(region)
         people = self._identify(persons, household=checked.is_dibao)
         self._check_lifetimes(persons, people, at, [f"persons[{n}]" for n in range(len(people))])
+        declared = require_money(income, "income") if income is not None else None
+        citation = self._citation(
+            checked,
+            region,
+            verification_id,
+            at,
+            household=[p.reference for p in people],
+            birth_dates=[p.birth_date for p in people],
+            case_id=case_id,
+            effective=effective,
+            area=area,
+            declared=declared,
+            income_reason=income_reason,
+            uow=uow,
+        )
         facts = CaseFacts(
             members=tuple(p.reference for p in people) if checked.is_dibao else (),
-            income=require_money(income, "income") if income is not None else None,
+            income=citation.income
+            if citation is not None and citation.income is not None
+            else declared,
             area=area,
             tier=tier,
             birth_date=people[0].birth_date
@@ -225,6 +251,7 @@ class Ledger(RecordingApplication):
             reason=reason,
             at=at,
             case_id=case_id,
+            verification=citation.event if citation is not None else None,
         )
         end = orphan_last_month(facts) + 1 if checked is Programme.ORPHAN else None
         indexes = [self._person_index(p.reference, at, uow) for p in people]
@@ -391,13 +418,16 @@ class Ledger(RecordingApplication):
         reason: str,
         joining: Sequence[PersonInput] = (),
         leaving: Sequence[str] = (),
+        verification_id: UUID | None = None,
+        income_reason: str | None = None,
         uow: UnitOfWork | None = None,
     ) -> Receipt:
         """New facts from a month. A dibao household may also change from that month:
         ``joining`` persons (checked like a grant's, and held in dibao from then on, so
         refused when they hold a case that excludes it) and members ``leaving``, named by
         their identity numbers (their dibao ends the month before). The per-capita income
-        changes only when ``changes`` gives one."""
+        changes only when ``changes`` gives one. A dibao reassessment that changes the income
+        or the members cites a verification of the household as it is from that month."""
         uow = self._unit(uow)
         at = uow.time()
         case = self._case(case_id, uow)
@@ -430,6 +460,29 @@ class Ledger(RecordingApplication):
             raise InvalidInputError(
                 f"a household has at most {MAX_HOUSEHOLD} members", field="members_joining"
             )
+        citation = None
+        if case.programme.is_dibao and ("income" in values or joiners or leavers):
+            staying = [ref for ref in before.members if ref not in leavers]
+            citation = self._citation(
+                case.programme,
+                case.region,
+                verification_id,
+                at,
+                household=[*staying, *(p.reference for p in joiners)],
+                birth_dates=[*birth_dates(case, staying), *(p.birth_date for p in joiners)],
+                case_id=case.id,
+                effective=month,
+                declared=values.get("income"),
+                income_reason=income_reason,
+                uow=uow,
+            )
+            if "income" in values and citation is not None and citation.income is not None:
+                values["income"] = citation.income
+        elif verification_id is not None:
+            raise InvalidInputError(
+                "only a dibao reassessment of the income or the members cites a verification",
+                field="verification_id",
+            )
         indexes = []
         for number, joiner in enumerate(joiners, start=1):
             index = self._person_index(joiner.reference, at, uow)
@@ -440,7 +493,9 @@ class Ledger(RecordingApplication):
             index = self._person_index(reference, at, uow)
             index.end(case.id, month, at)
             indexes.append(index)
-        case.reassess(month, values, actor, reason, at)
+        case.reassess(
+            month, values, actor, reason, at, citation.event if citation is not None else None
+        )
         return Receipt(case.id, uow.save(case, *indexes))
 
     def _membership_changes(

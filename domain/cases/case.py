@@ -37,6 +37,9 @@ class Case(Aggregate):
         facts: dict[str, Any]
         persons: list[dict[str, Any]]  # reference, and the sealed identity number and name
         reason: str
+        # The household verification cited (domain.verification.citation); None before
+        # verifications were recorded, and for programmes that cite none.
+        verification: dict[str, Any] | None = None
 
     class DatedDecision(Event):
         """A decision that takes effect from a month; it joins the case's fold."""
@@ -58,6 +61,7 @@ class Case(Aggregate):
 
         KIND = DecisionKind.REASSESSED
         changes: dict[str, Any]
+        verification: dict[str, Any] | None = None  # as a grant's
 
         def as_decision(self) -> Decision:
             return Decision(
@@ -138,6 +142,7 @@ class Case(Aggregate):
         persons: list[dict[str, Any]],
         actor: str,
         reason: str,
+        verification: dict[str, Any] | None = None,
     ) -> None:
         self.programme = Programme(programme)
         self.region = region
@@ -169,6 +174,7 @@ class Case(Aggregate):
         reason: str,
         at: datetime,
         case_id: UUID | None = None,
+        verification: dict[str, Any] | None = None,
     ) -> Case:
         return cls._create(
             cls.Granted,
@@ -180,6 +186,7 @@ class Case(Aggregate):
             persons=persons,
             actor=actor,
             reason=reason,
+            verification=verification,
             timestamp=at,
         )
 
@@ -193,7 +200,13 @@ class Case(Aggregate):
         self._decide(Decision(DecisionKind.REASSESSED, effective, self.version + 1, changed))
 
     def reassess(
-        self, effective: Month, changes: dict[str, Any], actor: str, reason: str, at: datetime
+        self,
+        effective: Month,
+        changes: dict[str, Any],
+        actor: str,
+        reason: str,
+        at: datetime,
+        verification: dict[str, Any] | None = None,
     ) -> None:
         self.check_reassessment(effective, changes)
         self.trigger_event(
@@ -202,6 +215,7 @@ class Case(Aggregate):
             changes=changes,
             actor=actor,
             reason=reason,
+            verification=verification,
             timestamp=at,
         )
 

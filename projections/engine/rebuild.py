@@ -66,6 +66,18 @@ COMPARED = (
         "known_from <= ?",
     ),
     _Table(
+        "household_reviews",
+        ("case_id", "known_from"),
+        "verification_id, made_on, due, at_or_above, ?",
+        "known_from <= ?",
+    ),
+    _Table(
+        "verification_requests",
+        ("verification_id",),
+        "known_from, CASE WHEN answered_at > ? THEN NULL ELSE answered_at END",
+        "known_from <= ?",
+    ),
+    _Table(
         "approvals",
         ("subject_id", "known_from"),
         "what, programme, region, requested_by, requested_at, reason, amount_fen, cap_fen,"

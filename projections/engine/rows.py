@@ -272,6 +272,41 @@ class RowStore:
             (position, outcome, relief_id),
         )
 
+    def household_verified(
+        self,
+        case_id: str,
+        verification_id: str | None,
+        made_on: date | None,
+        due: Month,
+        at_or_above_standard: bool,
+        position: int,
+    ) -> None:
+        self.cursor.execute(
+            "INSERT INTO household_reviews"
+            " (case_id, verification_id, made_on, due, at_or_above, known_from)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                case_id,
+                verification_id,
+                made_on.isoformat() if made_on is not None else None,
+                due.index,
+                int(at_or_above_standard),
+                position,
+            ),
+        )
+
+    def verification_requested(self, verification_id: str, position: int) -> None:
+        self.cursor.execute(
+            "INSERT INTO verification_requests (verification_id, known_from) VALUES (?, ?)",
+            (verification_id, position),
+        )
+
+    def verification_answered(self, verification_id: str, position: int) -> None:
+        self.cursor.execute(
+            "UPDATE verification_requests SET answered_at = ? WHERE verification_id = ?",
+            (position, verification_id),
+        )
+
     def await_approval(self, request: ApprovalRequest, position: int) -> None:
         """A request recorded at ``position`` waits for a second person's approval."""
         marks = ", ".join("?" for _ in APPROVAL_COLUMNS)

@@ -40,6 +40,8 @@ TABLES = (
     "approvals",
     "payees",
     "payment_returns",
+    "household_reviews",
+    "verification_requests",
 )
 
 CREATE = (
@@ -104,6 +106,17 @@ CREATE = (
     " reason TEXT NOT NULL, amount_fen BIGINT, cap_fen BIGINT,"
     " known_from BIGINT NOT NULL, known_to BIGINT, PRIMARY KEY (subject_id, known_from))",
     "CREATE INDEX IF NOT EXISTS approvals_by_request ON approvals (known_from)",
+    # Each verification of a dibao or tekun case, as the case cites it or as a review of it
+    # records it (a grant from before verifications: made_on NULL, due from its month): when
+    # the next review is due (a month index) and whether the income verified is at or above
+    # the standard.
+    "CREATE TABLE IF NOT EXISTS household_reviews ("
+    " case_id TEXT NOT NULL, verification_id TEXT, made_on TEXT, due INTEGER NOT NULL,"
+    " at_or_above INTEGER NOT NULL, known_from BIGINT NOT NULL,"
+    " PRIMARY KEY (case_id, known_from))",
+    # Verifications requested of the platform, and the position their answer was recorded at.
+    "CREATE TABLE IF NOT EXISTS verification_requests ("
+    " verification_id TEXT PRIMARY KEY, known_from BIGINT NOT NULL, answered_at BIGINT)",
     "CREATE INDEX IF NOT EXISTS payroll_items_by_month"
     " ON payroll_items (programme, region, corrected_month)",
     # Each payee decision of a case: who is paid (the card number stays in the event).

@@ -33,30 +33,57 @@ KNOWN_THEN = "2019-08-31"
 CASEWORKER, REQUESTER = "wang.fang", "alice"
 
 
-def dibao_grant(
-    case: str, at: str, effective: str, members: int, serial: int, income: str = "200"
-) -> dict[str, Any]:
-    """An urban dibao grant in Qibin, as a line of the decisions file. Every dibao grant of
-    these tests is made here."""
-    persons = [
+def household(members: int, serial: int) -> list[dict[str, str]]:
+    return [
         {
             "identity_number": identity_number(date(1980, 1, 1), serial + n),
             "name": f"居民{serial + n}",
         }
         for n in range(members)
     ]
+
+
+def verified(
+    key: str, at: str, persons: list[dict[str, str]], income: str, case: str | None = None
+) -> dict[str, Any]:
+    """A verification of a household by the city's platform, made the day it is recorded,
+    each member with the monthly income ``income`` (so ``income`` per capita)."""
     return {
-        "decision": "grant",
+        "decision": "verify_household",
         "at": at,
         "actor": CASEWORKER,
-        "case": case,
-        "programme": "dibao-urban",
-        "region": QIBIN,
-        "effective": effective,
-        "persons": persons,
-        "income": income,
-        "reason": "application assessed",
+        "verification": key,
+        "members": [{"identity_number": p["identity_number"], "income": income} for p in persons],
+        "sources": ["wages", "pensions", "real-estate"],
+        "made_on": at[:10],
+        "level": "city",
+        "report_id": f"HB-{key}",
+        **({"case": case} if case else {}),
     }
+
+
+def dibao_grant(
+    case: str, at: str, effective: str, members: int, serial: int, income: str = "200"
+) -> list[dict[str, Any]]:
+    """An urban dibao grant in Qibin, with the household's verification it cites, as lines
+    of the decisions file. Every dibao grant of these tests is made here."""
+    persons = household(members, serial)
+    return [
+        verified(f"v-{case}", at, persons, income),
+        {
+            "decision": "grant",
+            "at": at,
+            "actor": CASEWORKER,
+            "case": case,
+            "programme": "dibao-urban",
+            "region": QIBIN,
+            "effective": effective,
+            "persons": persons,
+            "income": income,
+            "verification": f"v-{case}",
+            "reason": "application assessed",
+        },
+    ]
 
 
 def history() -> list[dict[str, Any]]:
@@ -90,17 +117,19 @@ def history() -> list[dict[str, Any]]:
             ),
             "actor": "finance-office",
         },
-        dibao_grant("a", "2019-03-01T10:00:00+08:00", "2019-03", members=2, serial=10),
-        dibao_grant("c", "2019-03-01T11:00:00+08:00", "2019-03", members=2, serial=20),
-        dibao_grant("e", "2019-03-01T12:00:00+08:00", "2019-03", members=1, serial=30),
+        *dibao_grant("a", "2019-03-01T10:00:00+08:00", "2019-03", members=2, serial=10),
+        *dibao_grant("c", "2019-03-01T11:00:00+08:00", "2019-03", members=2, serial=20),
+        *dibao_grant("e", "2019-03-01T12:00:00+08:00", "2019-03", members=1, serial=30),
         *closes,
-        dibao_grant("d", "2019-09-05T10:00:00+08:00", "2019-08", members=1, serial=40),
+        *dibao_grant("d", "2019-09-05T10:00:00+08:00", "2019-08", members=1, serial=40),
+        verified("v-a2", "2019-09-10T10:00:00+08:00", household(2, 10), "100", case="a"),
         decided(
             "reassess",
             "2019-09-10T10:00:00+08:00",
             case="a",
             effective="2019-08",
             changes={"income": "100"},
+            verification="v-a2",
             reason="income fell",
         ),
         decided(

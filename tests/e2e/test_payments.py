@@ -54,6 +54,7 @@ def grant_household(
         "effective": "2020-03",
         "persons": persons,
         "income": income,
+        "verification_id": service.verified(persons, income),
         "reason": "household assessed",
     }
     if card_number is not None:

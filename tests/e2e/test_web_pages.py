@@ -23,7 +23,14 @@ from domain.application.ledger import Ledger
 from domain.application.recording import SaveAt
 from domain.people.person import PersonInput
 from tests.e2e.service import Service, running
-from tests.support import HESHAN, QIBIN, at, grant_reference_household, identity_number
+from tests.support import (
+    HESHAN,
+    QIBIN,
+    at,
+    grant_reference_household,
+    identity_number,
+    verified_household,
+)
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # A point of a chart: <title>{series} {month}: {amount}</title>
@@ -244,6 +251,7 @@ def grant_dibao_in_heshan(ledger: Ledger) -> None:
         "2020-03",
         [person],
         income="100",
+        verification_id=verified_household(ledger, [person], "100", uow=uow),
         actor="cw",
         reason="assessed",
         uow=uow,

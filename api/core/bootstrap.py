@@ -15,11 +15,13 @@ from domain.application.ledger import Ledger
 from projections.engine.poller import Poller
 from projections.engine.projector import Projector
 from projections.reads.checkpointing import Checkpointer
+from projections.reads.feed import ChangeFeed
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.health import DatabaseHealth
 from projections.storage.opening import ledger_exists, open_views, prepare_ledger_place
 from projections.storage.signing import signatures_of
+from projections.storage.subscriptions import SubscriptionStore
 
 
 class LedgerNotFoundError(Exception):
@@ -64,6 +66,19 @@ class Runtime:
     @property
     def read_side(self) -> ReadSide:
         return ReadSide(self.views, self.poller.reached if self.poller else None)
+
+    @property
+    def feed(self) -> ChangeFeed:
+        """The change feed, never past the position the views have reached."""
+        read = self.read_side
+        return ChangeFeed(
+            self.ledger.recorder, self.ledger.mapper, self.views, lambda: read.position
+        )
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionStore:
+        """Webhook and broker subscriptions and how far each is delivered."""
+        return SubscriptionStore(self.views)
 
     @cached_property
     def tokens(self) -> TokenReader:

@@ -172,6 +172,7 @@ class Writer:
     def __init__(self, server: Server, serial_base: int) -> None:
         self.client = Client(server.url, server.token("cw", "caseworker"))
         self.serial = serial_base
+        self.last_position = 0  # of the last grant recorded
 
     def grant(self) -> Answer:
         self.serial += 1
@@ -186,13 +187,17 @@ class Writer:
             ],
             "reason": "application",
         }
-        return self.client.request("POST", "/cases", body)
+        answer = self.client.request("POST", "/cases", body)
+        if answer.status == 201:
+            self.last_position = max(self.last_position, int(answer.body["position"]))
+        return answer
 
     def close(self) -> None:
         self.client.close()
 
 
-def set_standard(server: Server) -> None:
+def set_standard(server: Server) -> int:
+    """The disability living subsidy's standard in Qibin; the position it was recorded at."""
     client = Client(server.url, server.token("fi", "finance"))
     answer = client.request(
         "POST",
@@ -201,20 +206,31 @@ def set_standard(server: Server) -> None:
     )
     client.close()
     assert answer.status == 201, answer
+    return int(answer.body["position"])
 
 
-def feed_positions(server: Server, role: str = "caseworker") -> list[int]:
-    """Every position the feed announces to the role, read page by page."""
+def feed_positions(
+    server: Server, role: str = "caseworker", *, through: int, seconds: float = 60
+) -> list[int]:
+    """Every position the feed announces to the role, read page by page until the feed has
+    read past ``through`` (the last position the test wrote). The feed never reads past the
+    views, which reach a decision moments after it is recorded: read sooner, it would stop
+    short of the last decisions, and a subscriber that already has them would look wrong."""
     client = Client(server.url, server.token("reader", role))
     positions: list[int] = []
     after = 0
+    deadline = time.monotonic() + seconds
     while True:
         answer = client.request("GET", f"/events?after={after}&limit=1000")
         assert answer.status == 200, answer
         positions.extend(int(event["id"]) for event in answer.body)
         following = int(answer.headers["feed-next-after"])
-        if following == after:
+        if following >= through:
             break
+        if following == after:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the feed did not reach position {through} in {seconds} s")
+            time.sleep(0.1)
         after = following
     client.close()
     return positions

@@ -67,16 +67,19 @@ def kind_of(event: object) -> str | None:
 
 @dataclass(frozen=True)
 class FeedFilter:
-    """Which entries a reader asks for (empty: all), within the types its role may see."""
+    """Which entries a reader asks for (empty: all), within the types its role may see and
+    the regions it serves (``served`` None: the whole city)."""
 
     types: Collection[str] = ()
     programmes: Collection[str] = ()
     regions: Collection[str] = ()
     visible: Collection[str] = TYPES
+    served: Collection[str] | None = None
 
     def admits(self, change: Change) -> bool:
         return (
             change.type in self.visible
+            and (self.served is None or change.region in self.served)
             and (not self.types or change.type in self.types)
             and (not self.programmes or change.programme in self.programmes)
             and (not self.regions or change.region in self.regions)
@@ -125,7 +128,8 @@ def _fen(amount: int | None) -> str | None:
 
 
 class ChangeFeed:
-    """Reads the feed from the recorder, bounded by the views' position."""
+    """Reads the feed from the recorder, bounded by the views' position. One feed serves
+    many threads at once (the delivery worker's): a read keeps what it looks up to itself."""
 
     def __init__(
         self,
@@ -138,8 +142,6 @@ class ChangeFeed:
         self.mapper = mapper
         self.views = views
         self.views_position = views_position
-        self._times: dict[int, int] = {}  # the chunk's record times, by position
-        self._places: dict[str, tuple[str, str]] = {}  # the chunk's subjects
 
     def read(self, after: int, limit: int, where: FeedFilter | None = None) -> FeedPage:
         """Up to ``limit`` entries after position ``after`` that ``where`` admits, in ledger
@@ -150,17 +152,17 @@ class ChangeFeed:
         through = after
         budget = max(limit, 1) * SCAN_FACTOR
         while len(changes) < limit and through < stop and budget > 0:
-            chunk = min(budget, 500)
             notifications = self.recorder.select_notifications(
-                start=through + 1, limit=chunk, stop=stop
+                start=through + 1, limit=min(budget, 500), stop=stop
             )
             if not notifications:
                 through = stop  # only gaps up to the views' position
                 break
             budget -= len(notifications)
-            self._prefetch(notifications)
+            chunk = _Chunk.of(self.views, notifications)
             for notification in notifications:
-                change = self._change(notification.id, self.mapper.to_domain_event(notification))
+                event = self.mapper.to_domain_event(notification)
+                change = self._change(notification.id, event, chunk)
                 through = notification.id
                 if change is not None and where.admits(change):
                     changes.append(change)
@@ -177,15 +179,15 @@ class ChangeFeed:
 
     # Each event as an entry.
 
-    def _change(self, position: int, event: object) -> Change | None:
+    def _change(self, position: int, event: object, chunk: _Chunk) -> Change | None:
         kind = kind_of(event)
         if kind is None:
             return None
-        recorded = self._recorded_at(position, event)
+        recorded = chunk.recorded_at(position, event)
         if isinstance(event, Case.Event):
-            return self._case_change(position, kind, event, recorded)
+            return self._case_change(position, kind, event, recorded, chunk)
         if isinstance(event, Relief.Event):
-            return self._relief_change(position, kind, event, recorded)
+            return self._relief_change(position, kind, event, recorded, chunk)
         if isinstance(event, StandardSchedule.StandardSet):
             data = {
                 "effective": str(event.effective),
@@ -209,13 +211,10 @@ class ChangeFeed:
         return None
 
     def _case_change(
-        self, position: int, kind: str, event: Case.Event, recorded: datetime
-    ) -> Change | None:
+        self, position: int, kind: str, event: Case.Event, recorded: datetime, chunk: _Chunk
+    ) -> Change:
         case_id = event.originator_id.hex
-        located = self._subject(case_id)
-        if located is None:
-            return None
-        programme, region = located
+        programme, region = chunk.subject(case_id, position)
         data: dict[str, Any] = {"case_id": case_id}
         if isinstance(event, Case.Granted):
             data["effective"] = str(event.effective)
@@ -242,13 +241,10 @@ class ChangeFeed:
         return Change(position, kind, f"cases/{case_id}", programme, region, recorded, data)
 
     def _relief_change(
-        self, position: int, kind: str, event: Relief.Event, recorded: datetime
-    ) -> Change | None:
+        self, position: int, kind: str, event: Relief.Event, recorded: datetime, chunk: _Chunk
+    ) -> Change:
         relief_id = event.originator_id.hex
-        located = self._subject(relief_id)
-        if located is None:
-            return None
-        programme, region = located
+        programme, region = chunk.subject(relief_id, position)
         data: dict[str, Any] = {"relief_id": relief_id}
         if isinstance(event, Relief.Asked):
             data.update(
@@ -265,44 +261,6 @@ class ChangeFeed:
         return Change(position, kind, f"reliefs/{relief_id}", programme, region, recorded, data)
 
     # What the views say of a position.
-
-    def _prefetch(self, notifications: Sequence[Notification]) -> None:
-        """The chunk's record times and subjects, in two queries rather than two an event."""
-        rows = self.views.fetchall(
-            "SELECT position, recorded_at_us FROM positions WHERE position BETWEEN ? AND ?",
-            (notifications[0].id, notifications[-1].id),
-        )
-        self._times = {int(r[0]): int(r[1]) for r in rows}
-        ids = sorted({_hex(n.originator_id) for n in notifications})
-        self._places = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ", ".join("?" for _ in part)
-            found = self.views.fetchall(
-                f"SELECT subject_id, programme, region FROM subjects WHERE subject_id IN ({marks})",
-                part,
-            )
-            self._places.update({str(r[0]): (str(r[1]), str(r[2])) for r in found})
-
-    def _subject(self, subject_id: str) -> tuple[str, str] | None:
-        if subject_id in self._places:
-            return self._places[subject_id]
-        rows = self.views.fetchall(
-            "SELECT programme, region FROM subjects WHERE subject_id = ?", (subject_id,)
-        )
-        return (str(rows[0][0]), str(rows[0][1])) if rows else None
-
-    def _recorded_at(self, position: int, event: object) -> datetime:
-        recorded = self._times.get(position)
-        if recorded is None:
-            rows = self.views.fetchall(
-                "SELECT recorded_at_us FROM positions WHERE position = ?", (position,)
-            )
-            recorded = int(rows[0][0]) if rows else None
-        if recorded is not None:
-            return datetime.fromtimestamp(recorded / 1_000_000, UTC)
-        stamp: datetime = getattr(event, "timestamp")  # noqa: B009
-        return stamp.astimezone(UTC)
 
     def _repriced(self, event: StandardSchedule.StandardSet, position: int) -> int:
         rows = self.views.fetchall(
@@ -323,6 +281,56 @@ class ChangeFeed:
         after = [(r[0], r[1], r[2], r[3]) for r in rows if r[4] == position]
         before = [(r[0], r[1], r[2], r[3]) for r in rows if r[4] != position]
         return _runs(before, after)
+
+
+class SubjectMissingError(Exception):
+    """The views have reached a position but hold no case or relief for its event: the
+    views are not those of this ledger, or were damaged. The feed stops there rather than
+    read past a decision it cannot place."""
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk of notifications' record times and subjects, read in two queries rather
+    than two an event."""
+
+    views: ViewDatabase
+    times: dict[int, int]  # record time (microseconds), by position
+    places: dict[str, tuple[str, str]]  # programme and region, by subject id
+
+    @classmethod
+    def of(cls, views: ViewDatabase, notifications: Sequence[Notification]) -> _Chunk:
+        rows = views.fetchall(
+            "SELECT position, recorded_at_us FROM positions WHERE position BETWEEN ? AND ?",
+            (notifications[0].id, notifications[-1].id),
+        )
+        times = {int(r[0]): int(r[1]) for r in rows}
+        ids = sorted({_hex(n.originator_id) for n in notifications})
+        places: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            found = views.fetchall(
+                f"SELECT subject_id, programme, region FROM subjects WHERE subject_id IN ({marks})",
+                part,
+            )
+            places.update({str(r[0]): (str(r[1]), str(r[2])) for r in found})
+        return cls(views, times, places)
+
+    def subject(self, subject_id: str, position: int) -> tuple[str, str]:
+        place = self.places.get(subject_id)
+        if place is None:
+            raise SubjectMissingError(
+                f"the views hold no case or relief {subject_id} for position {position}"
+            )
+        return place
+
+    def recorded_at(self, position: int, event: object) -> datetime:
+        recorded = self.times.get(position)
+        if recorded is not None:
+            return datetime.fromtimestamp(recorded / 1_000_000, UTC)
+        stamp: datetime = getattr(event, "timestamp")  # noqa: B009
+        return stamp.astimezone(UTC)
 
 
 Segment = tuple[int, int | None, int, str]  # valid_from, valid_to (exclusive), fen, status

@@ -38,18 +38,21 @@ def subscribe(server: Server, subscriber: Subscriber) -> str:
     return subscription_id
 
 
-def write(server: Server, grants_each: int, offset: int) -> None:
-    def one(n: int) -> None:
-        writer = Writer(server, offset + n * 10_000)
+def write(server: Server, grants_each: int, offset: int) -> int:
+    """Grants by ``WRITERS`` clients at once; the last position they were recorded at."""
+    writers = [Writer(server, offset + n * 10_000) for n in range(WRITERS)]
+
+    def one(writer: Writer) -> None:
         for _ in range(grants_each):
             assert writer.grant().status == 201
         writer.close()
 
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(WRITERS)]
+    threads = [threading.Thread(target=one, args=(writer,)) for writer in writers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return max(writer.last_position for writer in writers)
 
 
 def test_every_event_reaches_every_subscriber_in_order_through_kills_errors_and_timeouts(
@@ -63,7 +66,10 @@ def test_every_event_reaches_every_subscriber_in_order_through_kills_errors_and_
         troubled_id = subscribe(server, troubled)
         try:
             with delivering(server, tmp_path / "deliver-1.log") as deliverer:
-                writing = threading.Thread(target=write, args=(server, GRANTS_EACH, 0))
+                written: list[int] = []
+                writing = threading.Thread(
+                    target=lambda: written.append(write(server, GRANTS_EACH, 0))
+                )
                 writing.start()
                 # The worker killed mid-batch (batches of 10), after some deliveries.
                 wait_until(lambda: len(steady.received()) >= 15, 60, "first deliveries")
@@ -76,7 +82,7 @@ def test_every_event_reaches_every_subscriber_in_order_through_kills_errors_and_
                 steady.mode("ok")
                 steady.start(steady.secret)
                 writing.join()
-                expected = feed_positions(server)
+                expected = feed_positions(server, through=written[0])
                 assert len(expected) == 1 + WRITERS * GRANTS_EACH
 
                 # The troubled one answered 500 throughout: the steady one got everything.
@@ -90,8 +96,7 @@ def test_every_event_reaches_every_subscriber_in_order_through_kills_errors_and_
                 wait_until(
                     lambda: any(m == "hang" for _, _, m in troubled.arrivals()), 30, "a timeout"
                 )
-                write(server, 2, 100_000)
-                expected = feed_positions(server)
+                expected = feed_positions(server, through=write(server, 2, 100_000))
                 wait_until(lambda: steady.distinct() == expected, 300, "steady caught up again")
                 assert troubled.distinct() == expected[:1]
 

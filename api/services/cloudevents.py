@@ -46,13 +46,20 @@ def short_type(name: str) -> str:
 
 
 def feed_filter(
-    role: Role, types: list[str], programmes: list[str], regions: list[str]
+    role: Role,
+    served: frozenset[str] | None,
+    types: list[str],
+    programmes: list[str],
+    regions: list[str],
 ) -> FeedFilter:
+    """What a reader acting as ``role`` in the regions it ``served`` (None: the whole city)
+    sees of the feed, of the types, programmes and regions it asks for (none: all)."""
     return FeedFilter(
         types=frozenset(short_type(t) for t in types),
         programmes=frozenset(programmes),
         regions=frozenset(regions),
         visible=frozenset(visible_types(role)),
+        served=served,
     )
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.core.bootstrap import Runtime
+from api.core.identities import OutsideRegionsError, User, check_region
 from api.services.delivery import DeliveryFailedError
 from api.services.webhook_signatures import new_secret, signed_headers
 from domain.errors import LedgerRefusal
@@ -108,10 +109,10 @@ def _identity(criteria: Mapping[str, Any]) -> IdentityNumber:
         raise DciRequestError("rjct.query.invalid", message) from None
 
 
-def search_one(runtime: Runtime, item: Mapping[str, Any]) -> dict[str, Any]:
-    """One ``search_request`` item answered: the person's programmes and amounts in the
-    month ``as_of`` (default this month) as known at ``known_at`` (a date or timestamp;
-    default now), or a rejection with its reason code."""
+def search_one(runtime: Runtime, item: Mapping[str, Any], user: User) -> dict[str, Any]:
+    """One ``search_request`` item answered: the person's programmes and amounts, in the
+    regions ``user`` serves, in the month ``as_of`` (default this month) as known at
+    ``known_at`` (a date or timestamp; default now), or a rejection with its reason code."""
     reference_id = item.get("reference_id")
     answer: dict[str, Any] = {"reference_id": reference_id, "timestamp": now_text()}
     criteria = item.get("search_criteria") or {}
@@ -140,7 +141,7 @@ def search_one(runtime: Runtime, item: Mapping[str, Any]) -> dict[str, Any]:
             "status_reason_message": str(error),
         }
     reference = runtime.ledger.references.reference(number)
-    found = read.entitlements(reference, month, position)
+    found = [e for e in read.entitlements(reference, month, position) if user.serves(e.region)]
     records = (
         [
             {
@@ -179,10 +180,10 @@ def search_one(runtime: Runtime, item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def search(runtime: Runtime, envelope: Mapping[str, Any]) -> dict[str, Any]:
+def search(runtime: Runtime, envelope: Mapping[str, Any], user: User) -> dict[str, Any]:
     """The ``on-search`` envelope answering a search envelope."""
     header, message = envelope["header"], envelope["message"]
-    items = [search_one(runtime, item) for item in message.get("search_request", [])]
+    items = [search_one(runtime, item, user) for item in message.get("search_request", [])]
     done = sum(1 for item in items if item["status"] == "succ")
     status = "succ" if done == len(items) else ("part" if done else "rjct")
     return {
@@ -292,12 +293,10 @@ class DciNotifyTransport:
         return status
 
 
-def subscribe(
-    runtime: Runtime, envelope: Mapping[str, Any], owner: str, role: str
-) -> dict[str, Any]:
+def subscribe(runtime: Runtime, envelope: Mapping[str, Any], user: User) -> dict[str, Any]:
     """The ``on-subscribe`` envelope: one subscription per ``subscribe_request`` item, its
-    notifications sent to the sender's ``sender_uri`` from the next event on, each signed
-    with the secret given here once."""
+    notifications (of the regions ``user`` serves) sent to the sender's ``sender_uri`` from
+    the next event on, each signed with the secret given here once."""
     header, message = envelope["header"], envelope["message"]
     callback = header.get("sender_uri")
     answers = []
@@ -309,7 +308,8 @@ def subscribe(
             filters = subscription_filters(item.get("subscribe_criteria") or {})
             for region in filters["regions"]:
                 runtime.ledger.regions.check(region)
-        except (DciRequestError, LedgerRefusal) as error:
+                check_region(user, region)
+        except (DciRequestError, LedgerRefusal, OutsideRegionsError) as error:
             code = getattr(error, "code", "rjct.subscribe_criteria.invalid")
             answers.append(
                 {
@@ -322,7 +322,14 @@ def subscribe(
             continue
         secret = new_secret()
         created = runtime.subscriptions.create(
-            DCI, str(callback), secret, owner, role, filters, runtime.read_side.position
+            DCI,
+            str(callback),
+            secret,
+            user.name,
+            user.role.value,
+            user.regions,
+            filters,
+            runtime.read_side.position,
         )
         answers.append(
             {

@@ -181,6 +181,7 @@ class DeliveryWorker:
         filters = subscription.filters
         where = feed_filter(
             Role(subscription.role),
+            subscription.served,
             filters.get("types", []),
             filters.get("programmes", []),
             filters.get("regions", []),

@@ -28,7 +28,7 @@ ACTIVE, DEAD, CANCELLED = "active", "dead", "cancelled"
 CREATE = (
     "CREATE TABLE IF NOT EXISTS subscriptions ("
     " id TEXT PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL, secret TEXT NOT NULL,"
-    " owner TEXT NOT NULL, role TEXT NOT NULL, filters TEXT NOT NULL,"
+    " owner TEXT NOT NULL, role TEXT NOT NULL, served TEXT, filters TEXT NOT NULL,"
     " acknowledged BIGINT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,"
     " next_attempt_us BIGINT NOT NULL, lease_owner TEXT, lease_until_us BIGINT,"
     " last_error TEXT, dead_position BIGINT, created_us BIGINT NOT NULL)",
@@ -46,7 +46,7 @@ CREATE = (
 )
 
 COLUMNS = (
-    "id, kind, target, secret, owner, role, filters, acknowledged, state, attempts,"
+    "id, kind, target, secret, owner, role, served, filters, acknowledged, state, attempts,"
     " next_attempt_us, last_error, dead_position, created_us"
 )
 
@@ -63,6 +63,7 @@ class Subscription:
     secret: str
     owner: str
     role: str
+    served: frozenset[str] | None  # the regions its creator serves; None: the whole city
     filters: dict[str, list[str]]  # types, programmes, regions
     acknowledged: int
     state: str
@@ -81,14 +82,15 @@ class Subscription:
             str(row[3]),
             str(row[4]),
             str(row[5]),
-            json.loads(row[6]),
-            int(row[7]),
-            str(row[8]),
-            int(row[9]),
+            None if row[6] is None else frozenset(json.loads(row[6])),
+            json.loads(row[7]),
+            int(row[8]),
+            str(row[9]),
             int(row[10]),
-            row[11],
-            None if row[12] is None else int(row[12]),
-            int(row[13]),
+            int(row[11]),
+            row[12],
+            None if row[13] is None else int(row[13]),
+            int(row[14]),
         )
 
 
@@ -117,6 +119,7 @@ class SubscriptionStore:
         secret: str,
         owner: str,
         role: str,
+        served: frozenset[str] | None,
         filters: dict[str, list[str]],
         after: int,
         subscription_id: str | None = None,
@@ -126,7 +129,7 @@ class SubscriptionStore:
         with self.views.transaction() as cursor:
             cursor.execute(
                 f"INSERT INTO subscriptions ({COLUMNS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, ?)",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, NULL, ?)",
                 (
                     new_id,
                     kind,
@@ -134,6 +137,7 @@ class SubscriptionStore:
                     secret,
                     owner,
                     role,
+                    None if served is None else json.dumps(sorted(served)),
                     json.dumps(filters, sort_keys=True),
                     after,
                     ACTIVE,
@@ -149,11 +153,12 @@ class SubscriptionStore:
     def ensure(
         self, subscription_id: str, kind: str, target: str, role: str, after: int = 0
     ) -> Subscription:
-        """The subscription of this id, created the first time (the broker's own)."""
+        """The subscription of this id, created the first time (the broker's own, for the
+        whole city)."""
         found = self.get(subscription_id)
         if found is not None:
             return found
-        return self.create(kind, target, "", "ledger", role, {}, after, subscription_id)
+        return self.create(kind, target, "", "ledger", role, None, {}, after, subscription_id)
 
     def get(self, subscription_id: str) -> Subscription | None:
         rows = self.views.fetchall(

@@ -13,6 +13,9 @@ import pytest
 
 from api.core.identities import Role
 from api.services.cloudevents import TYPE_PREFIX
+from api.services.delivery import DeliveryWorker, RetryPolicy
+from projections.reads.feed import Change
+from projections.storage.subscriptions import Subscription
 from tests.e2e.service import Service, running
 from tests.support import HESHAN, QIBIN, identity_number
 
@@ -148,6 +151,71 @@ def test_filters_by_programme_region_and_type_and_the_role_decides_what_is_seen(
     assert unknown.status_code == 422
     assert unknown.json()["field"] == "query.type"
     assert service.client.get("/events").status_code == 401
+
+
+def test_a_reader_of_some_regions_sees_only_their_events_and_so_do_their_subscriptions(
+    service: Service,
+) -> None:
+    grant(service, 0, QIBIN)
+    caught_up(service, grant(service, 1, HESHAN)["position"])
+    qibin_only = {"Authorization": f"Bearer {service.token(CASEWORKER, 'qb', [QIBIN])}"}
+
+    answer = service.client.get("/events", headers=qibin_only)
+    assert answer.status_code == 200, answer.text
+    assert {e["region"] for e in answer.json()} == {QIBIN}
+    outside = service.client.get("/events", params={"region": HESHAN}, headers=qibin_only)
+    assert outside.status_code == 403
+    assert HESHAN in outside.json()["detail"]
+
+    created = service.client.post(
+        "/subscriptions", json={"url": "http://127.0.0.1:9/hook", "after": 0}, headers=qibin_only
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["served"] == [QIBIN]
+    refused = service.client.post(
+        "/subscriptions",
+        json={"url": "http://127.0.0.1:9/hook", "regions": [HESHAN]},
+        headers=qibin_only,
+    )
+    assert refused.status_code == 403
+    city_wide = service.client.post(
+        "/subscriptions",
+        json={"url": "http://127.0.0.1:9/hook", "after": 0},
+        headers=service.as_(AUDITOR),
+    )
+    assert city_wide.json()["served"] is None
+
+    delivered = {
+        created.json()["id"]: deliver(service, created.json()["id"]),
+        city_wide.json()["id"]: deliver(service, city_wide.json()["id"]),
+    }
+    assert [c.region for c in delivered[created.json()["id"]]] == [QIBIN, QIBIN]
+    assert {c.region for c in delivered[city_wide.json()["id"]]} == {QIBIN, HESHAN}
+
+
+class Received:
+    """A receiver that takes every delivery: what it was given, in order."""
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+
+    def send(self, subscription: Subscription, change: Change, body: bytes) -> int | None:
+        self.changes.append(change)
+        return 204
+
+
+def deliver(service: Service, subscription_id: str) -> list[Change]:
+    """One page of deliveries to a subscription, by the delivery worker."""
+    runtime = service.runtime
+    received = Received()
+    worker = DeliveryWorker(
+        runtime.feed, runtime.subscriptions, {"webhook": received}, RetryPolicy()
+    )
+    assert runtime.subscriptions.lease(subscription_id, worker.name, 30)
+    subscription = runtime.subscriptions.get(subscription_id)
+    assert subscription is not None
+    worker.deliver_page(subscription)
+    return received.changes
 
 
 def test_the_stream_sends_server_sent_events_and_resumes_after_the_last_event_id(

@@ -127,7 +127,7 @@ def sync_search(envelope: DciEnvelope, runtime: RuntimeDep, user: Anyone) -> dic
     """Search by identifier (`query_type` `idtype-value`, the identity number in
     `query.value`), answered at once with the `on-search` envelope: the person's programmes
     and amounts in `as_of` as known at `known_at` (ledger extensions of `search_criteria`)."""
-    return dci.search(runtime, _envelope(envelope))
+    return dci.search(runtime, _envelope(envelope), user)
 
 
 @router.post("/search")
@@ -136,7 +136,8 @@ def search(
 ) -> dict[str, Any]:
     """The same search, asynchronous: `ACK` now, the `on-search` envelope POSTed to
     `header.sender_uri`, and kept for `txn/status`."""
-    return _answer_later(runtime, envelope, dci.search(runtime, _envelope(envelope)), tasks)
+    response = dci.search(runtime, _envelope(envelope), user)
+    return _answer_later(runtime, envelope, response, tasks)
 
 
 @router.post("/subscribe")
@@ -146,7 +147,7 @@ def subscribe(
     """Subscribe `header.sender_uri` to `enrolment` or `exit` events (`reg_event_type`,
     optionally `filter.programmes` and `filter.regions`): `ACK` now, `on-subscribe` (with
     each subscription's code and the secret that signs its notifications) to the callback."""
-    response = dci.subscribe(runtime, _envelope(envelope), user.name, user.role.value)
+    response = dci.subscribe(runtime, _envelope(envelope), user)
     return _answer_later(runtime, envelope, response, tasks)
 
 

@@ -20,7 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from api.core.bootstrap import Runtime
 from api.core.identities import User
-from api.http.deps import Anyone, RuntimeDep
+from api.http.deps import Anyone, RuntimeDep, refuse_outside
 from api.http.formats import POSITION_HEADER
 from api.http.problems import INVALID_REQUEST, PROBLEM_RESPONSES, HTTPProblem
 from api.services.cloudevents import (
@@ -105,9 +105,13 @@ def _where(
     if unknown:
         raise HTTPProblem(INVALID_REQUEST, f"no such event type: {unknown[0]}", field="query.type")
     for region in regions or ():
-        runtime.ledger.regions.check(region)
+        refuse_outside(runtime, user, region)
     return feed_filter(
-        user.role, list(types or ()), [p.value for p in programmes or ()], list(regions or ())
+        user.role,
+        user.regions,
+        list(types or ()),
+        [p.value for p in programmes or ()],
+        list(regions or ()),
     )
 
 

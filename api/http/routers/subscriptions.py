@@ -2,7 +2,8 @@
 far it is delivered and every attempt, redeliver, cancel.
 
 Deliveries are made by ``ledger deliver`` (``api.services.delivery``), never by the request
-that records a decision. A subscription sees what its creator's role sees in the feed.
+that records a decision. A subscription sees what its creator saw in the feed when creating
+it: the types of their role, in the regions they served.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import AnyHttpUrl, Field
 
 from api.core.identities import Role, User
-from api.http.deps import Anyone, RuntimeDep
+from api.http.deps import Anyone, RuntimeDep, refuse_outside
 from api.http.problems import INVALID_REQUEST, NOT_FOUND, PROBLEM_RESPONSES, HTTPProblem
 from api.services.cloudevents import short_type
 from api.services.fields import Body, RegionCode
@@ -58,6 +59,9 @@ class SubscriptionPublic(Body):
     regions: list[str]
     owner: str
     role: str
+    served: list[str] | None = Field(
+        description="The regions its creator serves, whose events it gets (null: the whole city)."
+    )
     state: Literal["active", "dead", "cancelled"]
     acknowledged: int = Field(description="The last position delivered (or read past).")
     attempts: int = Field(description="Failed attempts in a row at the next event.")
@@ -94,6 +98,7 @@ def _public(subscription: Subscription) -> SubscriptionPublic:
         regions=filters.get("regions", []),
         owner=subscription.owner,
         role=subscription.role,
+        served=None if subscription.served is None else sorted(subscription.served),
         state=subscription.state,
         acknowledged=subscription.acknowledged,
         attempts=subscription.attempts,
@@ -122,7 +127,7 @@ def subscribe(body: SubscriptionCreate, runtime: RuntimeDep, user: Anyone) -> Su
     if unknown:
         raise HTTPProblem(INVALID_REQUEST, f"no such event type: {unknown[0]}", field="body.types")
     for region in body.regions:
-        runtime.ledger.regions.check(region)
+        refuse_outside(runtime, user, region)
     after = body.after if body.after is not None else runtime.read_side.position
     secret = new_secret()
     created = runtime.subscriptions.create(
@@ -131,6 +136,7 @@ def subscribe(body: SubscriptionCreate, runtime: RuntimeDep, user: Anyone) -> Su
         secret,
         user.name,
         user.role.value,
+        user.regions,
         {
             "types": sorted({short_type(t) for t in body.types}),
             "programmes": sorted({p.value for p in body.programmes}),

@@ -9,6 +9,9 @@ from functools import cached_property
 from typing import Literal
 from uuid import UUID
 
+from eventsourcing.cryptography import AESCipher
+from eventsourcing.utils import Environment
+
 from api.core.identities import TokenReader
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
@@ -77,8 +80,10 @@ class Runtime:
 
     @cached_property
     def subscriptions(self) -> SubscriptionStore:
-        """Webhook and broker subscriptions and how far each is delivered."""
-        return SubscriptionStore(self.views)
+        """Webhook and broker subscriptions and how far each is delivered; their secrets
+        sealed with the personal-data key."""
+        key = self.settings.ledger_env()["LEDGER_PERSONAL_DATA_KEY"]
+        return SubscriptionStore(self.views, AESCipher(Environment(env={"CIPHER_KEY": key})))
 
     @cached_property
     def tokens(self) -> TokenReader:

@@ -395,12 +395,34 @@ def unsubscribe(runtime: Runtime, envelope: Mapping[str, Any], owner: str) -> di
     }
 
 
-def txn_status(runtime: Runtime, envelope: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``on-txn-status`` envelope: what each request of a transaction was answered."""
+def without_secrets(response: dict[str, Any]) -> dict[str, Any]:
+    """An ``on-subscribe`` response as it is kept: each subscription without its secret."""
+    answers = response.get("message", {}).get("subscribe_response")
+    if not answers:
+        return response
+    kept = [
+        {
+            **answer,
+            "subscriptions": [
+                {k: v for k, v in made.items() if k != "secret"} for made in answer["subscriptions"]
+            ],
+        }
+        if "subscriptions" in answer
+        else answer
+        for answer in answers
+    ]
+    return {**response, "message": {**response["message"], "subscribe_response": kept}}
+
+
+def txn_status(runtime: Runtime, envelope: Mapping[str, Any], user: User) -> dict[str, Any]:
+    """The ``on-txn-status`` envelope: what each request ``user`` made in a transaction
+    was answered (subscriptions without their secrets)."""
     header, message = envelope["header"], envelope["message"]
     request = message.get("txnstatus_request") or {}
     transaction_id = str(request.get("attribute_value") or message.get("transaction_id") or "")
-    kept = runtime.subscriptions.transaction(str(header.get("sender_id", "")), transaction_id)
+    kept = runtime.subscriptions.transaction(
+        user.name, str(header.get("sender_id", "")), transaction_id
+    )
     wanted = request.get("txn_type")
     found = [(a, s, r) for a, s, r in kept if not wanted or a == f"on-{wanted}"]
     return {

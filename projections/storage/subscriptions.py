@@ -10,10 +10,16 @@ are not dropped when the views are replayed.
 
 A subscription is worked on by one worker at a time, under a lease that expires (a killed
 worker's subscriptions are taken up by the next), so its deliveries stay in order.
+
+Each subscription's secret (what its deliveries are signed with) is shown once, when it is
+created, and stored encrypted with the installation's personal-data key (the library's AES
+cipher, as personal data in events): whoever reads the database, or a copy of it, cannot
+forge deliveries without the key too.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -21,13 +27,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing.persistence import Cipher
+
 from projections.storage.database import Row, ViewDatabase
 
 ACTIVE, DEAD, CANCELLED = "active", "dead", "cancelled"
 
 CREATE = (
     "CREATE TABLE IF NOT EXISTS subscriptions ("
-    " id TEXT PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL, secret TEXT NOT NULL,"
+    " id TEXT PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL,"
+    " sealed_secret TEXT NOT NULL,"
     " owner TEXT NOT NULL, role TEXT NOT NULL, served TEXT, filters TEXT NOT NULL,"
     " acknowledged BIGINT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,"
     " next_attempt_us BIGINT NOT NULL, lease_owner TEXT, lease_until_us BIGINT,"
@@ -40,13 +49,13 @@ CREATE = (
     " ON delivery_attempts (subscription_id, position)",
     # The DCI interface's asynchronous transactions and the answer each got.
     "CREATE TABLE IF NOT EXISTS dci_transactions ("
-    " sender_id TEXT NOT NULL, transaction_id TEXT NOT NULL, action TEXT NOT NULL,"
-    " status TEXT NOT NULL, response TEXT NOT NULL, at_us BIGINT NOT NULL,"
-    " PRIMARY KEY (sender_id, transaction_id, action))",
+    " owner TEXT NOT NULL, sender_id TEXT NOT NULL, transaction_id TEXT NOT NULL,"
+    " action TEXT NOT NULL, status TEXT NOT NULL, response TEXT NOT NULL,"
+    " at_us BIGINT NOT NULL, PRIMARY KEY (owner, sender_id, transaction_id, action))",
 )
 
 COLUMNS = (
-    "id, kind, target, secret, owner, role, served, filters, acknowledged, state, attempts,"
+    "id, kind, target, sealed_secret, owner, role, served, filters, acknowledged, state, attempts,"
     " next_attempt_us, last_error, dead_position, created_us"
 )
 
@@ -60,7 +69,7 @@ class Subscription:
     id: str
     kind: str  # "webhook" or "nats"
     target: str  # the URL, or the broker subject
-    secret: str
+    secret: str  # in the clear, as it is read; stored sealed
     owner: str
     role: str
     served: frozenset[str] | None  # the regions its creator serves; None: the whole city
@@ -74,12 +83,12 @@ class Subscription:
     created_us: int
 
     @classmethod
-    def of(cls, row: Row) -> Subscription:
+    def of(cls, row: Row, cipher: Cipher) -> Subscription:
         return cls(
             str(row[0]),
             str(row[1]),
             str(row[2]),
-            str(row[3]),
+            cipher.decrypt(base64.b64decode(row[3])).decode("utf-8"),
             str(row[4]),
             str(row[5]),
             None if row[6] is None else frozenset(json.loads(row[6])),
@@ -106,8 +115,9 @@ class Attempt:
 
 
 class SubscriptionStore:
-    def __init__(self, views: ViewDatabase) -> None:
+    def __init__(self, views: ViewDatabase, cipher: Cipher) -> None:
         self.views = views
+        self.cipher = cipher
         with views.transaction() as cursor:
             for statement in CREATE:
                 cursor.execute(statement)
@@ -134,7 +144,7 @@ class SubscriptionStore:
                     new_id,
                     kind,
                     target,
-                    secret,
+                    base64.b64encode(self.cipher.encrypt(secret.encode("utf-8"))).decode("ascii"),
                     owner,
                     role,
                     None if served is None else json.dumps(sorted(served)),
@@ -164,7 +174,7 @@ class SubscriptionStore:
         rows = self.views.fetchall(
             f"SELECT {COLUMNS} FROM subscriptions WHERE id = ?", (subscription_id,)
         )
-        return Subscription.of(rows[0]) if rows else None
+        return Subscription.of(rows[0], self.cipher) if rows else None
 
     def all(self, kinds: Sequence[str] = ("webhook",)) -> list[Subscription]:
         marks = ", ".join("?" for _ in kinds)
@@ -172,7 +182,7 @@ class SubscriptionStore:
             f"SELECT {COLUMNS} FROM subscriptions WHERE kind IN ({marks}) ORDER BY created_us",
             tuple(kinds),
         )
-        return [Subscription.of(row) for row in rows]
+        return [Subscription.of(row, self.cipher) for row in rows]
 
     def active(self, kinds: Sequence[str]) -> list[Subscription]:
         return [s for s in self.all(kinds) if s.state == ACTIVE]
@@ -318,25 +328,35 @@ class SubscriptionStore:
     # The DCI transactions.
 
     def keep_transaction(
-        self, sender_id: str, transaction_id: str, action: str, status: str, response: str
+        self,
+        owner: str,
+        sender_id: str,
+        transaction_id: str,
+        action: str,
+        status: str,
+        response: str,
     ) -> None:
+        """Keep the answer ``owner`` (the user who asked) was given, for its status."""
         with self.views.transaction() as cursor:
             cursor.execute(
-                "DELETE FROM dci_transactions WHERE sender_id = ? AND transaction_id = ?"
-                " AND action = ?",
-                (sender_id, transaction_id, action),
+                "DELETE FROM dci_transactions WHERE owner = ? AND sender_id = ?"
+                " AND transaction_id = ? AND action = ?",
+                (owner, sender_id, transaction_id, action),
             )
             cursor.execute(
-                "INSERT INTO dci_transactions (sender_id, transaction_id, action, status,"
-                " response, at_us) VALUES (?, ?, ?, ?, ?, ?)",
-                (sender_id, transaction_id, action, status, response, now_us()),
+                "INSERT INTO dci_transactions (owner, sender_id, transaction_id, action, status,"
+                " response, at_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (owner, sender_id, transaction_id, action, status, response, now_us()),
             )
 
-    def transaction(self, sender_id: str, transaction_id: str) -> list[tuple[str, str, str]]:
-        """(action, status, response) of each request of a transaction, oldest first."""
+    def transaction(
+        self, owner: str, sender_id: str, transaction_id: str
+    ) -> list[tuple[str, str, str]]:
+        """(action, status, response) of each request ``owner`` made in a transaction,
+        oldest first."""
         rows = self.views.fetchall(
             "SELECT action, status, response FROM dci_transactions"
-            " WHERE sender_id = ? AND transaction_id = ? ORDER BY at_us",
-            (sender_id, transaction_id),
+            " WHERE owner = ? AND sender_id = ? AND transaction_id = ? ORDER BY at_us",
+            (owner, sender_id, transaction_id),
         )
         return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]

@@ -23,9 +23,9 @@ CASEWORKER, FINANCE, VIEWER, AUDITOR = Role.CASEWORKER, Role.FINANCE, Role.VIEWE
 NUMBERS = [identity_number(date(1960, 1, 1), serial) for serial in range(1, 4)]
 
 
-@pytest.fixture
-def service(sqlite_url: str) -> Iterator[Service]:
-    with running(sqlite_url) as service:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def service(request: pytest.FixtureRequest) -> Iterator[Service]:
+    with running(request.getfixturevalue(f"{request.param}_url")) as service:
         for region in (QIBIN, HESHAN):
             service.post(
                 f"/standards/dibao-urban/{region}",
@@ -172,6 +172,15 @@ def test_a_reader_of_some_regions_sees_only_their_events_and_so_do_their_subscri
     )
     assert created.status_code == 201, created.text
     assert created.json()["served"] == [QIBIN]
+    secret = created.json()["secret"]
+    shown_again = service.client.get(f"/subscriptions/{created.json()['id']}", headers=qibin_only)
+    assert "secret" not in shown_again.json()
+    [(sealed,)] = service.runtime.views.fetchall(
+        "SELECT sealed_secret FROM subscriptions WHERE id = ?", (created.json()["id"],)
+    )
+    assert secret.removeprefix("whsec_") not in sealed
+    stored = service.runtime.subscriptions.get(created.json()["id"])
+    assert stored is not None and stored.secret == secret
     refused = service.client.post(
         "/subscriptions",
         json={"url": "http://127.0.0.1:9/hook", "regions": [HESHAN]},

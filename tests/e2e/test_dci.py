@@ -24,9 +24,9 @@ CASEWORKER, VIEWER = Role.CASEWORKER, Role.VIEWER
 NUMBER = identity_number(date(1950, 5, 5), 7)
 
 
-@pytest.fixture
-def service(sqlite_url: str) -> Iterator[Service]:
-    with running(sqlite_url) as service:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def service(request: pytest.FixtureRequest) -> Iterator[Service]:
+    with running(request.getfixturevalue(f"{request.param}_url")) as service:
         service.runtime.ledger.set_standard(
             "disability-living", QIBIN, "2019-01", {"standard": "500"}, actor="f", reason="n"
         )
@@ -181,6 +181,30 @@ def test_an_asynchronous_search_is_acknowledged_called_back_and_kept_for_its_sta
     [kept] = status["message"]["txnstatus_response"]["txn_status"]
     assert kept["response"]["message"]["search_response"] == on_search["message"]["search_response"]
 
+    # Another user naming the same sender and transaction is told of nothing.
+    theirs = service.client.post(
+        "/dci/registry/sync/txn/status",
+        json=status_request("search", "T-1"),
+        headers=service.as_(VIEWER, "someone-else"),
+    ).json()
+    assert theirs["header"]["status"] == "rjct"
+    assert theirs["message"]["txnstatus_response"]["txn_status"] == []
+
+
+def status_request(txn_type: str, transaction_id: str) -> dict[str, Any]:
+    return envelope(
+        "txn-status",
+        {
+            "transaction_id": "S-1",
+            "txnstatus_request": {
+                "reference_id": "Q-1",
+                "txn_type": txn_type,
+                "attribute_type": "transaction_id",
+                "attribute_value": transaction_id,
+            },
+        },
+    )
+
 
 def test_a_subscriber_to_enrolments_is_notified_of_each_grant_signed_and_can_unsubscribe(
     service: Service, callback: tuple[str, list[tuple[dict[str, str], bytes]]]
@@ -204,6 +228,21 @@ def test_a_subscriber_to_enrolments_is_notified_of_each_grant_signed_and_can_uns
     on_subscribe = json.loads(received.pop()[1])
     [made] = on_subscribe["message"]["subscribe_response"][0]["subscriptions"]
     code, secret = made["code"], made["secret"]
+
+    # The secret is shown once: the kept answer has the subscription without it, and the
+    # database holds it sealed with the personal-data key.
+    status = service.post(
+        "/dci/registry/sync/txn/status", status_request("subscribe", "T-2"), VIEWER
+    )
+    [kept] = status.json()["message"]["txnstatus_response"]["txn_status"]
+    [kept_made] = kept["response"]["message"]["subscribe_response"][0]["subscriptions"]
+    assert kept_made["code"] == code
+    assert "secret" not in kept_made
+    [(sealed,)] = service.runtime.views.fetchall(
+        "SELECT sealed_secret FROM subscriptions WHERE id = ?", (code,)
+    )
+    assert secret not in sealed
+    assert secret.removeprefix("whsec_") not in sealed
 
     case = grant(service)
     runtime = service.runtime

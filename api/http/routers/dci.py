@@ -17,6 +17,7 @@ from fastapi import APIRouter, BackgroundTasks
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.core.bootstrap import Runtime
+from api.core.identities import User
 from api.http.deps import Anyone, RuntimeDep
 from api.http.problems import PROBLEM_RESPONSES
 from api.services import dci
@@ -89,19 +90,23 @@ EXAMPLE_SEARCH = {
 
 def _answer_later(
     runtime: Runtime,
+    user: User,
     envelope: DciEnvelope,
     response: dict[str, Any],
     tasks: BackgroundTasks,
 ) -> dict[str, Any]:
+    """``ACK`` now; the response to the callback, and kept for ``txn/status`` without the
+    subscriptions' secrets, which are shown once."""
     header = envelope.header
     transaction_id = str(envelope.message.get("transaction_id", ""))
     body = json.dumps(response, ensure_ascii=False)
     runtime.subscriptions.keep_transaction(
+        user.name,
         header.sender_id,
         transaction_id,
         response["header"]["action"],
         response["header"]["status"],
-        body,
+        json.dumps(dci.without_secrets(response), ensure_ascii=False),
     )
     if header.sender_uri and header.sender_uri.startswith(("http://", "https://")):
         tasks.add_task(_callback, header.sender_uri, body.encode())
@@ -137,7 +142,7 @@ def search(
     """The same search, asynchronous: `ACK` now, the `on-search` envelope POSTed to
     `header.sender_uri`, and kept for `txn/status`."""
     response = dci.search(runtime, _envelope(envelope), user)
-    return _answer_later(runtime, envelope, response, tasks)
+    return _answer_later(runtime, user, envelope, response, tasks)
 
 
 @router.post("/subscribe")
@@ -148,7 +153,7 @@ def subscribe(
     optionally `filter.programmes` and `filter.regions`): `ACK` now, `on-subscribe` (with
     each subscription's code and the secret that signs its notifications) to the callback."""
     response = dci.subscribe(runtime, _envelope(envelope), user)
-    return _answer_later(runtime, envelope, response, tasks)
+    return _answer_later(runtime, user, envelope, response, tasks)
 
 
 @router.post("/unsubscribe")
@@ -158,14 +163,14 @@ def unsubscribe(
     """Cancel your subscriptions by `message.subscription_codes`: `ACK` now,
     `on-unsubscribe` to the callback."""
     response = dci.unsubscribe(runtime, _envelope(envelope), user.name)
-    return _answer_later(runtime, envelope, response, tasks)
+    return _answer_later(runtime, user, envelope, response, tasks)
 
 
 @router.post("/sync/txn/status")
 def sync_txn_status(envelope: DciEnvelope, runtime: RuntimeDep, user: Anyone) -> dict[str, Any]:
     """What each asynchronous request of a transaction (`txnstatus_request.attribute_value`,
     for `txn_type` `search`, `subscribe` or `unsubscribe`) was answered."""
-    return dci.txn_status(runtime, _envelope(envelope))
+    return dci.txn_status(runtime, _envelope(envelope), user)
 
 
 @router.post("/txn/status")
@@ -173,7 +178,7 @@ def txn_status(
     envelope: DciEnvelope, runtime: RuntimeDep, user: Anyone, tasks: BackgroundTasks
 ) -> dict[str, Any]:
     """The same, asynchronous: `ACK` now, `on-txn-status` to the callback."""
-    response = dci.txn_status(runtime, _envelope(envelope))
+    response = dci.txn_status(runtime, _envelope(envelope), user)
     header = envelope.header
     if header.sender_uri and header.sender_uri.startswith(("http://", "https://")):
         tasks.add_task(_callback, header.sender_uri, json.dumps(response).encode())

@@ -24,7 +24,7 @@ from projections.storage.database import ViewDatabase
 from projections.storage.health import DatabaseHealth
 from projections.storage.opening import ledger_exists, open_views, prepare_ledger_place
 from projections.storage.signing import signatures_of
-from projections.storage.subscriptions import SubscriptionStore
+from projections.storage.subscriptions import DELIVERY_SCHEMA, SubscriptionStore
 
 
 class LedgerNotFoundError(Exception):
@@ -83,7 +83,17 @@ class Runtime:
         """Webhook and broker subscriptions and how far each is delivered; their secrets
         sealed with the personal-data key."""
         key = self.settings.ledger_env()["LEDGER_PERSONAL_DATA_KEY"]
-        return SubscriptionStore(self.views, AESCipher(Environment(env={"CIPHER_KEY": key})))
+        return SubscriptionStore(
+            open_views(self.ledger.env, schema=DELIVERY_SCHEMA),
+            AESCipher(Environment(env={"CIPHER_KEY": key})),
+        )
+
+    def close(self) -> None:
+        """Close the databases opened since the runtime was (the ledger and views are
+        closed by ``opened``)."""
+        store = self.__dict__.pop("subscriptions", None)
+        if store is not None:
+            store.views.close()
 
     @cached_property
     def tokens(self) -> TokenReader:
@@ -138,5 +148,6 @@ def opened(
             runtime.health.stop()
         if runtime.poller is not None:
             runtime.poller.stop()
+        runtime.close()
         views.close()
         ledger.close()

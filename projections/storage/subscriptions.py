@@ -6,7 +6,11 @@ it, and each subscription's cursor (``acknowledged``) moves past a position only
 receiver acknowledged it, so no event is announced that was not stored, and none stored is
 left unannounced. A decision writes nothing here: what announcing costs is paid by the
 delivery worker, never by the one recording a decision. These tables are not views: they
-are not dropped when the views are replayed.
+live apart from them (their own PostgreSQL schema, ``ledger_delivery``, or their own SQLite
+file) and are never dropped or replayed. Where the store is protected (``ledger protect``),
+the schema and tables belong to the owner role and the service may only read them, add rows,
+and move a subscription's cursor, state and lease: it may not delete or rewrite a delivery
+attempt, a kept DCI answer, or where a subscription delivers to.
 
 A subscription is worked on by one worker at a time, under a lease that expires (a killed
 worker's subscriptions are taken up by the next), so its deliveries stay in order.
@@ -32,6 +36,20 @@ from eventsourcing.persistence import Cipher
 from projections.storage.database import Row, ViewDatabase
 
 ACTIVE, DEAD, CANCELLED = "active", "dead", "cancelled"
+DELIVERY_SCHEMA = "ledger_delivery"
+SUBSCRIPTIONS = "subscriptions"
+DELIVERY_TABLES = (SUBSCRIPTIONS, "delivery_attempts", "dci_transactions")
+# What delivering changes in a subscription; its target, secret and filters stay as made.
+CURSOR_COLUMNS = (
+    "acknowledged",
+    "state",
+    "attempts",
+    "next_attempt_us",
+    "lease_owner",
+    "lease_until_us",
+    "last_error",
+    "dead_position",
+)
 
 CREATE = (
     "CREATE TABLE IF NOT EXISTS subscriptions ("
@@ -47,11 +65,14 @@ CREATE = (
     " latency_us BIGINT)",
     "CREATE INDEX IF NOT EXISTS delivery_attempts_by_subscription"
     " ON delivery_attempts (subscription_id, position)",
-    # The DCI interface's asynchronous transactions and the answer each got.
+    # The DCI interface's asynchronous transactions and the answers each got (the latest
+    # of an action is its status).
     "CREATE TABLE IF NOT EXISTS dci_transactions ("
     " owner TEXT NOT NULL, sender_id TEXT NOT NULL, transaction_id TEXT NOT NULL,"
     " action TEXT NOT NULL, status TEXT NOT NULL, response TEXT NOT NULL,"
-    " at_us BIGINT NOT NULL, PRIMARY KEY (owner, sender_id, transaction_id, action))",
+    " at_us BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS dci_transactions_by_transaction"
+    " ON dci_transactions (owner, sender_id, transaction_id)",
 )
 
 COLUMNS = (
@@ -115,12 +136,19 @@ class Attempt:
 
 
 class SubscriptionStore:
+    """The subscriptions in ``views``: a database of their own (``open_views`` with
+    ``DELIVERY_SCHEMA``), whose tables are made here unless they exist (a protected store's
+    service role may not make them)."""
+
     def __init__(self, views: ViewDatabase, cipher: Cipher) -> None:
         self.views = views
         self.cipher = cipher
-        with views.transaction() as cursor:
-            for statement in CREATE:
-                cursor.execute(statement)
+        if views.dialect != "postgres" or views.fetchall(
+            "SELECT to_regclass(?) IS NULL", (SUBSCRIPTIONS,)
+        ) == [(True,)]:
+            with views.transaction() as cursor:
+                for statement in CREATE:
+                    cursor.execute(statement)
 
     def create(
         self,
@@ -339,11 +367,6 @@ class SubscriptionStore:
         """Keep the answer ``owner`` (the user who asked) was given, for its status."""
         with self.views.transaction() as cursor:
             cursor.execute(
-                "DELETE FROM dci_transactions WHERE owner = ? AND sender_id = ?"
-                " AND transaction_id = ? AND action = ?",
-                (owner, sender_id, transaction_id, action),
-            )
-            cursor.execute(
                 "INSERT INTO dci_transactions (owner, sender_id, transaction_id, action, status,"
                 " response, at_us) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (owner, sender_id, transaction_id, action, status, response, now_us()),
@@ -353,10 +376,11 @@ class SubscriptionStore:
         self, owner: str, sender_id: str, transaction_id: str
     ) -> list[tuple[str, str, str]]:
         """(action, status, response) of each request ``owner`` made in a transaction,
-        oldest first."""
+        oldest first; an action asked again is answered by its latest answer."""
         rows = self.views.fetchall(
             "SELECT action, status, response FROM dci_transactions"
             " WHERE owner = ? AND sender_id = ? AND transaction_id = ? ORDER BY at_us",
             (owner, sender_id, transaction_id),
         )
-        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+        latest = {str(r[0]): (str(r[0]), str(r[1]), str(r[2])) for r in rows}
+        return list(latest.values())

@@ -175,7 +175,7 @@ def test_a_reader_of_some_regions_sees_only_their_events_and_so_do_their_subscri
     secret = created.json()["secret"]
     shown_again = service.client.get(f"/subscriptions/{created.json()['id']}", headers=qibin_only)
     assert "secret" not in shown_again.json()
-    [(sealed,)] = service.runtime.views.fetchall(
+    [(sealed,)] = service.runtime.subscriptions.views.fetchall(
         "SELECT sealed_secret FROM subscriptions WHERE id = ?", (created.json()["id"],)
     )
     assert secret.removeprefix("whsec_") not in sealed

@@ -238,7 +238,7 @@ def test_a_subscriber_to_enrolments_is_notified_of_each_grant_signed_and_can_uns
     [kept_made] = kept["response"]["message"]["subscribe_response"][0]["subscriptions"]
     assert kept_made["code"] == code
     assert "secret" not in kept_made
-    [(sealed,)] = service.runtime.views.fetchall(
+    [(sealed,)] = service.runtime.subscriptions.views.fetchall(
         "SELECT sealed_secret FROM subscriptions WHERE id = ?", (code,)
     )
     assert secret not in sealed

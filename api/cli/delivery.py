@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from contextlib import closing
 from types import FrameType
 
 import click
@@ -14,7 +15,14 @@ from api.cli.tables import echo_table
 from api.core.bootstrap import opened
 from api.services.broker import broker_transport
 from api.services.dci import DCI, DciNotifyTransport
-from api.services.delivery import WEBHOOK, DeliveryWorker, RetryPolicy, Transport, WebhookTransport
+from api.services.delivery import (
+    WEBHOOK,
+    Connections,
+    DeliveryWorker,
+    RetryPolicy,
+    Transport,
+    WebhookTransport,
+)
 
 
 @click.command()
@@ -41,11 +49,12 @@ def deliver(project: bool, batch: int) -> None:
     signal.signal(signal.SIGINT, stop)
     with opened(project=project) as runtime:
         settings = runtime.settings
+        connections = Connections(settings.delivery_timeout_seconds)
         transports: dict[str, Transport] = {
-            WEBHOOK: WebhookTransport(settings.delivery_timeout_seconds),
-            DCI: DciNotifyTransport(settings.delivery_timeout_seconds),
+            WEBHOOK: WebhookTransport(connections),
+            DCI: DciNotifyTransport(connections),
         }
-        with broker_transport(settings, runtime.subscriptions) as nats:
+        with broker_transport(settings, runtime.subscriptions) as nats, closing(connections):
             if nats is not None:
                 transports[nats.kind] = nats
             worker = DeliveryWorker(

@@ -11,8 +11,6 @@ echoed: answers name a person by the ledger's person reference.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ from typing import Any
 
 from api.core.bootstrap import Runtime
 from api.core.identities import OutsideRegionsError, User, check_region
-from api.services.delivery import DeliveryFailedError
+from api.services.delivery import Connections
 from api.services.webhook_signatures import new_secret, signed_headers
 from domain.errors import LedgerRefusal
 from domain.months import Month, parse_month
@@ -261,36 +259,31 @@ def notify_envelope(subscription: Subscription, change: Change) -> dict[str, Any
 
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(
-        url, body, {"Content-Type": "application/json", **headers}, method="POST"
-    )
+    """One POST of a JSON body (a callback); its 2xx status, or ``DeliveryFailedError``."""
+    connections = Connections(timeout)
     try:
-        with opener.open(request, timeout=timeout) as answer:
-            answer.read(64 * 1024)
-            return int(answer.status)
-    except urllib.error.HTTPError as error:
-        raise DeliveryFailedError(f"answered {error.code}", error.code) from None
-    except OSError as error:
-        raise DeliveryFailedError(f"no answer: {getattr(error, 'reason', error)}") from None
+        return connections.post(url, url, body, {"Content-Type": "application/json", **headers})
+    finally:
+        connections.close()
 
 
 class DciNotifyTransport:
     """Delivers a DCI subscription's events as ``notify`` envelopes to its callback, signed
-    like the webhooks (Standard Webhooks headers, with the subscription's secret)."""
+    like the webhooks (Standard Webhooks headers, with the subscription's secret), on the
+    subscription's kept-alive connection."""
 
     kind = DCI
 
-    def __init__(self, timeout_seconds: float) -> None:
-        self.timeout_seconds = timeout_seconds
+    def __init__(self, connections: Connections) -> None:
+        self.connections = connections
 
     def send(self, subscription: Subscription, change: Change, body: bytes) -> int | None:
         envelope = json.dumps(notify_envelope(subscription, change), ensure_ascii=False).encode()
-        headers = signed_headers(subscription.secret, str(change.position), envelope)
-        status = post_json(subscription.target, envelope, headers, self.timeout_seconds)
-        if not 200 <= status < 300:
-            raise DeliveryFailedError(f"answered {status}", status)
-        return status
+        headers = {
+            "Content-Type": "application/json",
+            **signed_headers(subscription.secret, str(change.position), envelope),
+        }
+        return self.connections.post(subscription.id, subscription.target, envelope, headers)
 
 
 def subscribe(runtime: Runtime, envelope: Mapping[str, Any], user: User) -> dict[str, Any]:

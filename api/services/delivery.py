@@ -18,12 +18,12 @@ import logging
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+import httpx2
 
 from api.core.identities import Role
 from api.services.cloudevents import CONTENT_TYPE, encoded, feed_filter
@@ -53,18 +53,64 @@ class Transport(Protocol):
         """Deliver one event; the receiver's status, or raise ``DeliveryFailedError``."""
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # a redirect is an answer that is not 2xx: a failure
+ANSWER_READ_BYTES = 64 * 1024  # of a receiver's answer; a longer one closes the connection
 
 
-class WebhookTransport:
-    """POSTs the CloudEvent (structured mode) with the Standard Webhooks headers; no proxy
-    and no redirect is followed."""
+class Connections:
+    """One kept-alive HTTP connection per subscription (an ``httpx2`` client each), so
+    that a subscription's events follow one another without a new connection each; no
+    proxy from the environment, no redirect followed (a redirect is an answer that is not
+    2xx: a failure)."""
 
     def __init__(self, timeout_seconds: float) -> None:
         self.timeout_seconds = timeout_seconds
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
+        self._clients: dict[str, httpx2.Client] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, subscription_id: str) -> httpx2.Client:
+        with self._lock:
+            client = self._clients.get(subscription_id)
+            if client is None:
+                client = httpx2.Client(
+                    timeout=self.timeout_seconds,
+                    follow_redirects=False,
+                    trust_env=False,
+                    limits=httpx2.Limits(max_connections=1, max_keepalive_connections=1),
+                )
+                self._clients[subscription_id] = client
+        return client
+
+    def post(self, subscription_id: str, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST ``body``; the receiver's 2xx status, or raise ``DeliveryFailedError``."""
+        client = self._client(subscription_id)
+        try:
+            with client.stream("POST", url, content=body, headers=dict(headers)) as answer:
+                read = 0
+                for chunk in answer.iter_raw():
+                    read += len(chunk)
+                    if read >= ANSWER_READ_BYTES:
+                        break
+                status = answer.status_code
+        except httpx2.TimeoutException:
+            raise DeliveryFailedError("no answer: timed out") from None
+        except httpx2.HTTPError as error:
+            raise DeliveryFailedError(f"no answer: {error}") from None
+        if not 200 <= status < 300:
+            raise DeliveryFailedError(f"answered {status}", status)
+        return status
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+
+class WebhookTransport:
+    """POSTs the CloudEvent (structured mode) with the Standard Webhooks headers."""
+
+    def __init__(self, connections: Connections) -> None:
+        self.connections = connections
 
     def send(self, subscription: Subscription, change: Change, body: bytes) -> int | None:
         headers = {
@@ -72,19 +118,7 @@ class WebhookTransport:
             "User-Agent": "social-assistance-ledger-webhooks",
             **signed_headers(subscription.secret, str(change.position), body),
         }
-        request = urllib.request.Request(subscription.target, body, headers, method="POST")
-        try:
-            with self._opener.open(request, timeout=self.timeout_seconds) as answer:
-                answer.read(64 * 1024)
-                status = int(answer.status)
-        except urllib.error.HTTPError as error:
-            raise DeliveryFailedError(f"answered {error.code}", error.code) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise DeliveryFailedError(f"no answer: {reason}") from None
-        if not 200 <= status < 300:
-            raise DeliveryFailedError(f"answered {status}", status)
-        return status
+        return self.connections.post(subscription.id, subscription.target, body, headers)
 
 
 @dataclass(frozen=True)

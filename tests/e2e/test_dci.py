@@ -15,7 +15,7 @@ import pytest
 
 from api.core.identities import Role
 from api.services.dci import DCI, DciNotifyTransport
-from api.services.delivery import DeliveryWorker, RetryPolicy
+from api.services.delivery import Connections, DeliveryWorker, RetryPolicy
 from api.services.webhook_signatures import verify
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, identity_number
@@ -247,7 +247,10 @@ def test_a_subscriber_to_enrolments_is_notified_of_each_grant_signed_and_can_uns
     case = grant(service)
     runtime = service.runtime
     worker = DeliveryWorker(
-        runtime.feed, runtime.subscriptions, {DCI: DciNotifyTransport(5)}, RetryPolicy()
+        runtime.feed,
+        runtime.subscriptions,
+        {DCI: DciNotifyTransport(Connections(5))},
+        RetryPolicy(),
     )
     assert runtime.subscriptions.lease(code, worker.name, 30)
     subscription = runtime.subscriptions.get(code)

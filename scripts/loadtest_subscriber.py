@@ -40,6 +40,8 @@ class LoadSubscriber:
         subscriber = self
 
         class Receiver(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps the worker's connection open
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 try:
@@ -48,6 +50,7 @@ class LoadSubscriber:
                     with arrivals.lock:
                         arrivals.refused += 1
                     self.send_response(401)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 now = time.time()
@@ -57,6 +60,7 @@ class LoadSubscriber:
                     arrivals.first = arrivals.first or now
                     arrivals.last = now
                 self.send_response(204)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, format: str, *args: object) -> None:

@@ -211,7 +211,12 @@ class DeliveryWorker:
                 log.exception("releasing subscription %s failed", subscription_id)
 
     def deliver_page(self, subscription: Subscription) -> bool:
-        """Send the next page of events after the cursor; whether anything moved."""
+        """Send the next page of events after the cursor; whether anything moved.
+
+        The cursor moves, and the deliveries are logged, in one transaction for a run of
+        delivered events: at the end of the page, before a failure is recorded, and at
+        least every third of the lease (which each acknowledgement renews). A worker killed
+        in between sends that run again: at least once, as ever."""
         filters = subscription.filters
         where = feed_filter(
             Role(subscription.role),
@@ -223,28 +228,42 @@ class DeliveryWorker:
         page = self.feed.read(subscription.acknowledged, self.batch, where)
         transport = self.transports[subscription.kind]
         attempt_number = subscription.attempts + 1
+        delivered: list[Attempt] = []
+        acknowledged_at = time.monotonic()
         for change in page.changes:
             started = time.monotonic()
             try:
                 status = transport.send(subscription, change, encoded(change))
             except DeliveryFailedError as error:
+                if delivered and not self._acknowledge(
+                    subscription, delivered[-1].position, delivered
+                ):
+                    return False
                 self._failed(subscription, change, attempt_number, error, started)
                 return True
             latency = int((time.monotonic() - started) * 1_000_000)
-            attempt = Attempt(
-                change.position, attempt_number, now_us(), "delivered", status, None, latency
+            delivered.append(
+                Attempt(
+                    change.position, attempt_number, now_us(), "delivered", status, None, latency
+                )
             )
-            if not self.store.acknowledge(
-                subscription.id, self.name, change.position, attempt, self.lease_seconds
-            ):
-                return False  # the lease went to another worker: it goes on from the cursor
             attempt_number = 1
-        if page.through > subscription.acknowledged:
-            self.store.acknowledge(
-                subscription.id, self.name, page.through, None, self.lease_seconds
-            )
-            return True
+            if time.monotonic() - acknowledged_at >= self.lease_seconds / 3:
+                if not self._acknowledge(subscription, change.position, delivered):
+                    return False
+                delivered, acknowledged_at = [], time.monotonic()
+        if page.through > subscription.acknowledged or delivered:
+            return self._acknowledge(subscription, page.through, delivered)
         return bool(page.changes)
+
+    def _acknowledge(
+        self, subscription: Subscription, position: int, delivered: Sequence[Attempt]
+    ) -> bool:
+        """Whether the cursor moved; False when the lease went to another worker, which
+        goes on from the cursor."""
+        return self.store.acknowledge(
+            subscription.id, self.name, position, delivered, self.lease_seconds
+        )
 
     def _failed(
         self,

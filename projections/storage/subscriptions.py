@@ -29,11 +29,10 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from eventsourcing.persistence import Cipher
 
-from projections.storage.database import Row, ViewDatabase
+from projections.storage.database import Cursor, Row, ViewDatabase
 
 ACTIVE, DEAD, CANCELLED = "active", "dead", "cancelled"
 DELIVERY_SCHEMA = "ledger_delivery"
@@ -276,11 +275,12 @@ class SubscriptionStore:
         subscription_id: str,
         worker: str,
         position: int,
-        attempt: Attempt | None,
+        delivered: Sequence[Attempt],
         lease_seconds: float,
     ) -> bool:
-        """Move the cursor to ``position`` (a delivered event, or past events not for this
-        subscription); False if the lease was lost, and then nothing moved."""
+        """Move the cursor to ``position`` (past the events ``delivered``, and past events
+        not for this subscription), logging the deliveries and renewing the lease, in one
+        transaction; False if the lease was lost, and then nothing moved."""
         with self.views.transaction() as cursor:
             owner = cursor.fetchall(
                 "SELECT lease_owner FROM subscriptions WHERE id = ?", (subscription_id,)
@@ -292,8 +292,7 @@ class SubscriptionStore:
                 " lease_until_us = ? WHERE id = ? AND acknowledged < ?",
                 (position, now_us() + int(lease_seconds * 1_000_000), subscription_id, position),
             )
-            if attempt is not None:
-                self._log(cursor, subscription_id, attempt)
+            self._log(cursor, subscription_id, *delivered)
         return True
 
     def failed(
@@ -328,20 +327,32 @@ class SubscriptionStore:
             self._log(cursor, subscription_id, attempt)
 
     @staticmethod
-    def _log(cursor: Any, subscription_id: str, attempt: Attempt) -> None:
-        cursor.execute(
-            "INSERT INTO delivery_attempts (subscription_id, position, attempt, at_us, outcome,"
-            " status, error, latency_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    def _log(cursor: Cursor, subscription_id: str, *attempts: Attempt) -> None:
+        cursor.insert(
+            "delivery_attempts",
             (
-                subscription_id,
-                attempt.position,
-                attempt.attempt,
-                attempt.at_us,
-                attempt.outcome,
-                attempt.status,
-                attempt.error,
-                attempt.latency_us,
+                "subscription_id",
+                "position",
+                "attempt",
+                "at_us",
+                "outcome",
+                "status",
+                "error",
+                "latency_us",
             ),
+            [
+                (
+                    subscription_id,
+                    a.position,
+                    a.attempt,
+                    a.at_us,
+                    a.outcome,
+                    a.status,
+                    a.error,
+                    a.latency_us,
+                )
+                for a in attempts
+            ],
         )
 
     def attempts(self, subscription_id: str, after: int = 0, limit: int = 100) -> list[Attempt]:

@@ -61,7 +61,7 @@ def test_the_service_role_delivers_with_the_tables_the_owner_made(
     )  # fmt: skip
     assert store.lease(made.id, "worker-1", 30)
     delivered = Attempt(1, 1, now_us(), "delivered", 204, None, 900)
-    assert store.acknowledge(made.id, "worker-1", 1, delivered, 30)
+    assert store.acknowledge(made.id, "worker-1", 1, [delivered], 30)
     failed = Attempt(2, 1, now_us(), "failed", 500, "answered 500", 900)
     store.failed(made.id, "worker-1", failed, now_us())
     store.release(made.id, "worker-1")

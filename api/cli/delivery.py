@@ -11,8 +11,8 @@ from types import FrameType
 
 import click
 
+from api.cli.opening import open_ledger
 from api.cli.tables import echo_table
-from api.core.bootstrap import opened
 from api.services.broker import broker_transport
 from api.services.dci import DCI, DciNotifyTransport
 from api.services.delivery import (
@@ -47,7 +47,7 @@ def deliver(project: bool, batch: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    with opened(project=project) as runtime:
+    with open_ledger(project=project) as runtime:
         settings = runtime.settings
         connections = Connections(settings.delivery_timeout_seconds)
         transports: dict[str, Transport] = {
@@ -82,7 +82,7 @@ def deliveries(subscription_id: str | None, after: int, limit: int) -> None:
 
     Example: ledger deliveries 3f2a... --after 1200
     """
-    with opened() as runtime:
+    with open_ledger() as runtime:
         store = runtime.subscriptions
         if subscription_id is None:
             views = runtime.read_side.position
@@ -144,7 +144,7 @@ def redeliver(subscription_id: str, after: int | None) -> None:
 
     Example: ledger redeliver 3f2a... --after 1200
     """
-    with opened() as runtime:
+    with open_ledger() as runtime:
         again = runtime.subscriptions.redeliver(subscription_id, after)
         if again is None:
             raise click.ClickException(f"no subscription {subscription_id}")

@@ -2,10 +2,11 @@
 the broker stream, at least once, in order per subscription, each on its own thread.
 
 Each subscription has a cursor (``projections.storage.subscriptions``): the worker reads the
-feed after it, sends one event at a time, and moves the cursor past an event only once the
-receiver acknowledged it (a 2xx, or the broker's ack). A worker killed between the two sends
-that event again on restart: at least once, with the position as ``webhook-id`` so that a
-receiver deduplicating by it sees each event once. A failure waits before the next attempt
+feed after it, sends one event at a time on the subscription's kept-alive connection, and
+moves the cursor past an event only once the receiver acknowledged it (a 2xx, or the
+broker's ack), a run of them in one transaction. A worker killed before the cursor moved
+sends that run again on restart: at least once, with the position as ``webhook-id`` so that
+a receiver deduplicating by it sees each event once. A failure waits before the next attempt
 (exponential, with jitter) and after ``max_attempts`` failures in a row the event is
 dead-lettered: the subscription stops there, in order, until someone redelivers.
 

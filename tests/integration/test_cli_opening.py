@@ -29,6 +29,9 @@ READS = [
     ["standards", "dibao-urban", QIBIN],
     ["approvals"],
     ["close-period", "dibao-urban", QIBIN, "2020-07", "--actor", "finance-1"],
+    ["deliver"],
+    ["deliveries"],
+    ["redeliver", "0" * 32],
 ]
 
 

@@ -16,6 +16,8 @@ it read (``through``), so that a consumer resumes after it and never scans them 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -35,6 +37,7 @@ from domain.standards import StandardSchedule
 from projections.storage.database import ViewDatabase
 
 SCAN_FACTOR = 20  # notifications read per entry asked for, at most, before a page ends
+REMEMBERED = 20_000  # entries a feed remembers, the latest positions it read
 
 # The decisions announced, by event class, with their type (the CloudEvents ``type`` is
 # this with a prefix). Subclasses come before their bases.
@@ -129,7 +132,11 @@ def _fen(amount: int | None) -> str | None:
 
 class ChangeFeed:
     """Reads the feed from the recorder, bounded by the views' position. One feed serves
-    many threads at once (the delivery worker's): a read keeps what it looks up to itself."""
+    many threads at once (the delivery worker's, a thread per subscription): a read keeps
+    what it looks up to itself, and the feed remembers the last entries it made, by
+    position, for the next reader of the same events. An entry never changes once the views
+    have reached its position (its effect is read from rows written when it was
+    projected), so each subscription does not decode and check every event again."""
 
     def __init__(
         self,
@@ -142,6 +149,8 @@ class ChangeFeed:
         self.mapper = mapper
         self.views = views
         self.views_position = views_position
+        self._remembered: OrderedDict[int, Change | None] = OrderedDict()
+        self._lock = threading.Lock()
 
     def read(self, after: int, limit: int, where: FeedFilter | None = None) -> FeedPage:
         """Up to ``limit`` entries after position ``after`` that ``where`` admits, in ledger
@@ -159,16 +168,31 @@ class ChangeFeed:
                 through = stop  # only gaps up to the views' position
                 break
             budget -= len(notifications)
-            chunk = _Chunk.of(self.views, notifications)
+            known = self._recall(notifications)
+            chunk = _Chunk.of(self.views, [n for n in notifications if n.id not in known])
             for notification in notifications:
-                event = self.mapper.to_domain_event(notification)
-                change = self._change(notification.id, event, chunk)
+                if notification.id in known:
+                    change = known[notification.id]
+                else:
+                    event = self.mapper.to_domain_event(notification)
+                    change = self._change(notification.id, event, chunk)
+                    self._remember(notification.id, change)
                 through = notification.id
                 if change is not None and where.admits(change):
                     changes.append(change)
                     if len(changes) == limit:
                         break
         return FeedPage(changes, through, stop)
+
+    def _recall(self, notifications: Sequence[Notification]) -> dict[int, Change | None]:
+        with self._lock:
+            return {n.id: self._remembered[n.id] for n in notifications if n.id in self._remembered}
+
+    def _remember(self, position: int, change: Change | None) -> None:
+        with self._lock:
+            self._remembered[position] = change
+            if len(self._remembered) > REMEMBERED:
+                self._remembered.popitem(last=False)
 
     def follow(self, after: int, where: FeedFilter, limit: int = 100) -> Iterator[FeedPage]:
         """Successive pages from ``after``; a page may be empty when nothing is new."""
@@ -300,6 +324,8 @@ class _Chunk:
 
     @classmethod
     def of(cls, views: ViewDatabase, notifications: Sequence[Notification]) -> _Chunk:
+        if not notifications:
+            return cls(views, {}, {})
         rows = views.fetchall(
             "SELECT position, recorded_at_us FROM positions WHERE position BETWEEN ? AND ?",
             (notifications[0].id, notifications[-1].id),

@@ -26,12 +26,15 @@ from api.http.routers import (
     dci,
     feed,
     health,
+    payments,
     periods,
     problem_types,
     reads,
     reliefs,
+    reviews,
     standards,
     subscriptions,
+    verifications,
 )
 
 DESCRIPTION = """
@@ -87,8 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         standards.router,
         cases.router,
         reliefs.router,
+        verifications.router,
+        verifications.requests_router,
+        reviews.router,
         approvals.router,
         periods.router,
+        payments.router,
         reads.router,
         audit.router,
         feed.router,

@@ -62,6 +62,22 @@ class NotEligibleError(InvalidInputError):
     """The person does not meet the programme's age or grade conditions."""
 
 
+class VerificationRequiredError(InvalidInputError):
+    """A dibao or tekun decision that cites no answered household verification."""
+
+
+class VerificationHouseholdError(InvalidInputError):
+    """The verification cited covers another household than the decision's."""
+
+
+class StaleVerificationError(InvalidInputError):
+    """The verification cited was made too long before the decision, or after it."""
+
+
+class IncomeDiffersFromVerificationError(InvalidInputError):
+    """A declared income beyond the margin around the verified one, with no reason given."""
+
+
 class ConflictError(LedgerRefusal):
     """The request is well formed but the ledger's state forbids it."""
 
@@ -96,3 +112,28 @@ class NotFoundError(LedgerRefusal):
     """No case, relief or schedule with that identifier."""
 
     status = "not_found"
+
+
+class InvalidBankAccountError(InvalidInputError):
+    """A payee's bank card number fails its length or check-digit rule."""
+
+
+class PaymentReturnError(ConflictError):
+    """A bank's return the ledger cannot take: of a period not closed, of a held line, of a
+    case not paid in that period."""
+
+
+class PeriodNotClosedError(PaymentReturnError):
+    """A return of a period that is not closed: nothing of it went to the bank."""
+
+
+class HeldLineError(PaymentReturnError):
+    """A return of a line that was held: it sent nothing to the bank."""
+
+
+class NotInPeriodError(PaymentReturnError):
+    """A return of a case with nothing to pay in that period."""
+
+
+class PayeeMissingError(ConflictError):
+    """A line to pay whose case has no payee: a bank's payment file cannot carry it."""

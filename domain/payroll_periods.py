@@ -29,19 +29,26 @@ _PERIODS_NAMESPACE = uuid5(NAMESPACE_URL, "urn:social-assistance-ledger:payroll-
 @dataclass(frozen=True, slots=True)
 class PayrollLine:
     """What one case (or relief) is paid in a period: the month's own amount, arrears for
-    earlier closed months, and recoveries to collect (never netted against payment)."""
+    earlier closed months, and recoveries to collect (never netted against payment). A line
+    held after a bank's return pays, settles and lists nothing: ``held`` is what it would
+    have paid (the month's amount plus arrears), which stays outstanding."""
 
     subject_id: str
     amount: Decimal
     arrears: Decimal
     recoveries: Decimal
+    held: Decimal = ZERO
 
     @property
     def to_pay(self) -> Decimal:
         return self.amount + self.arrears
 
     def encoded(self) -> str:
-        return f"{self.subject_id},{self.amount:.2f},{self.arrears:.2f},{self.recoveries:.2f}\n"
+        # A held line has a fifth field; lines of ledgers without returns read as before.
+        held = f",{self.held:.2f}" if self.held else ""
+        return (
+            f"{self.subject_id},{self.amount:.2f},{self.arrears:.2f},{self.recoveries:.2f}{held}\n"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +79,12 @@ def check_lines(lines: Sequence[PayrollLine]) -> None:
                 "payroll lines are given once per case, in case order", field="lines"
             )
     for line in lines:
-        for name in ("amount", "arrears", "recoveries"):
+        for name in ("amount", "arrears", "recoveries", "held"):
             require_money(getattr(line, name), f"lines.{name}")
+        if line.held and (line.amount or line.arrears or line.recoveries):
+            raise InvalidInputError(
+                "a held line pays, settles and lists nothing but what it holds", field="lines"
+            )
 
 
 @dataclass(frozen=True, slots=True)

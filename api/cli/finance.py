@@ -75,8 +75,9 @@ def payroll(
     output: Path | None,
 ) -> None:
     """The payroll lines of a closed period (MONTH): case, person reference, the month's
-    amount, arrears, recoveries to collect and the total to pay. A period's lines never
-    change once closed; as known before its close there are none.
+    amount, arrears, recoveries to collect, the total to pay, and what a line held after a
+    bank's return holds. A period's lines never change once closed; as known before its
+    close there are none.
 
     Example: ledger payroll dibao-urban 410611 2020-08 --format csv --output august.csv
     """
@@ -94,15 +95,23 @@ def payroll(
             f"{programme} {region} {period} is not closed as known at position {position}"
         )
     rows = [
-        (line.subject_id, holder, line.amount, line.arrears, line.recoveries, line.to_pay)
+        (
+            line.subject_id,
+            holder,
+            line.amount,
+            line.arrears,
+            line.recoveries,
+            line.to_pay,
+            line.held,
+        )
         for line, holder in lines
     ]
     report = Report(
-        ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"],
+        ["case", "person_reference", "amount", "arrears", "recoveries", "total_to_pay", "held"],
         rows,
         position,
         title=f"Payroll of {programme} {region} {name}, {period}, as known at position {position}",
-        total=total_row(rows, range(2, 6), f"total: {len(rows)} lines"),
+        total=total_row(rows, range(2, 7), f"total: {len(rows)} lines"),
     )
     write_rows(report, fmt, output, f"payroll-{programme}-{region}-{period}")
 
@@ -178,7 +187,9 @@ def reconcile(
     output: Path | None,
 ) -> None:
     """Per programme and year of closed months: entitled, paid, arrears, recoveries and
-    outstanding, as known now or at --known-at / --known-at-position.
+    outstanding (paid and arrears net of the bank's returns), and beside them what returns
+    undid, what held lines held back and what was reissued after a return, as known now or
+    at --known-at / --known-at-position.
 
     Example: ledger reconcile --year 2020 --format parquet --output reconciliation-2020.parquet
     """
@@ -188,17 +199,39 @@ def reconcile(
         position = known_position(runtime, known)
         accounts = Accounts(runtime.views).closed_months(position)
     rows = [
-        (r.programme, r.year, r.entitled, r.paid, r.arrears, r.recoveries, r.outstanding)
+        (
+            r.programme,
+            r.year,
+            r.entitled,
+            r.paid,
+            r.arrears,
+            r.recoveries,
+            r.outstanding,
+            r.returned,
+            r.held,
+            r.reissued,
+        )
         for r in reconcile_accounts(accounts)
         if year is None or r.year == year
     ]
     report = Report(
-        ["programme", "year", "entitled", "paid", "arrears", "recoveries", "outstanding"],
+        [
+            "programme",
+            "year",
+            "entitled",
+            "paid",
+            "arrears",
+            "recoveries",
+            "outstanding",
+            "returned",
+            "held",
+            "reissued",
+        ],
         rows,
         position,
         title=f"Closed months{f' of {year}' if year else ''} per programme and year, as known "
         f"at position {position}",
-        total=total_row(rows, range(2, 7)),
+        total=total_row(rows, range(2, 10)),
     )
     write_rows(report, fmt, output, f"reconciliation-{year or 'all'}")
 

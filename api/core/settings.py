@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import os
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.core.identities import OidcProvider
 from api.core.keys import KEYS_FILE_NAME, keep_keys, keys_for, process_keys
+from domain.months import BUREAU_TIME_ZONE
 from projections.storage.event_store import LedgerPostgresRecorder, LedgerSQLiteRecorder
 from projections.storage.keys import DEVELOPMENT_KEY_ID
 from projections.storage.signing import SignedMapper
@@ -77,6 +79,22 @@ class Settings(BaseSettings):
     oidc_role_claim: str = "realm_access.roles"
     oidc_regions_claim: str = "regions"
     max_body_bytes: int = 64 * 1024
+    # The debtor of the bank payment files: the bureau's name, the account it pays from and
+    # its bank's CNAPS code.
+    payer_name: str = "Hebi Civil Affairs Bureau"
+    payer_account: str = "410600000000000000"
+    payer_bank: str = "102496000015"
+    # Household economic verification (docs/verification.md).
+    verification_validity_days: int = Field(default=90, ge=1)
+    verification_margin: Decimal = Field(default=Decimal("0.05"), ge=0, le=1)
+    review_months_dibao: int = Field(default=6, ge=1, le=120)
+    review_months_dibao_stable: int = Field(default=12, ge=1, le=120)
+    review_months_tekun: int = Field(default=12, ge=1, le=120)
+    # Dibao and tekun decisions made before this day (imported history) need not cite a
+    # verification; unset, every one does. Never later than today, so live decisions do.
+    verification_required_from: date | None = None
+    verification_platform_url: str | None = None
+    verification_platform_timeout_seconds: float = Field(default=10, gt=0, le=300)
     _keys_source: str = PrivateAttr(default="the environment")
     _generated: list[str] = PrivateAttr(default_factory=list)  # key settings made here
 
@@ -102,6 +120,16 @@ class Settings(BaseSettings):
     def _usable_database_url(cls, url: str) -> str:
         persistence_env(url)  # refuses an unknown scheme, an empty path, a bad port
         return url
+
+    @field_validator("verification_required_from")
+    @classmethod
+    def _not_after_today(cls, day: date | None) -> date | None:
+        if day is not None and day > datetime.now(BUREAU_TIME_ZONE).date():
+            raise ValueError(
+                "LEDGER_VERIFICATION_REQUIRED_FROM is a day already past: live decisions always "
+                "cite a verification"
+            )
+        return day
 
     @property
     def database_label(self) -> str:
@@ -241,7 +269,14 @@ class Settings(BaseSettings):
             "LEDGER_RELIEF_CAP_MULTIPLE": str(self.relief_cap_multiple),
             "LEDGER_GRADUAL_EXIT_MAX_MONTHS": str(self.gradual_exit_max_months),
             "LEDGER_MAX_AGE_YEARS": str(self.max_age_years),
+            "LEDGER_VERIFICATION_VALIDITY_DAYS": str(self.verification_validity_days),
+            "LEDGER_VERIFICATION_MARGIN": str(self.verification_margin),
+            "LEDGER_REVIEW_MONTHS_DIBAO": str(self.review_months_dibao),
+            "LEDGER_REVIEW_MONTHS_DIBAO_STABLE": str(self.review_months_dibao_stable),
+            "LEDGER_REVIEW_MONTHS_TEKUN": str(self.review_months_tekun),
         }
+        if self.verification_required_from is not None:
+            env["LEDGER_VERIFICATION_REQUIRED_FROM"] = self.verification_required_from.isoformat()
         if self.region_catalogue:
             env["LEDGER_REGION_CATALOGUE"] = self.region_catalogue
         env.update(persistence_env(self.database_url, self.database_timeout_seconds))

@@ -8,7 +8,10 @@ subsidies; 22,454,800 yuan of orphans' allowances). Scale N multiplies the popul
 
 Decisions are produced month by month, as JSON-ready dicts in the order they were made,
 so memory holds the open cases, not the history. Dibao households change too: children are
-born into them and members die.
+born into them and members die. Every case is paid into a bank card; about 0.5 % of each
+month's paid lines come back from the bank early the next month (closed account, wrong
+number, name mismatch), the household's new card is recorded the same morning, and the
+next close pays the month again as arrears.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from random import Random
 from typing import Any
 
 from domain.ages import month_of_birthday
+from domain.cases.payee import luhn_completed
 from domain.months import BUREAU_TIME_ZONE, Month
 from domain.people.identity import check_character
 
@@ -72,11 +76,14 @@ MONTHLY_EXIT = {
     "living": 0.008,
     "nursing": 0.008,
 }
+RETURNED_SHARE = 0.005  # of a month's paid lines, returned by the bank
+RETURN_REASONS = ("AC04", "AC01", "BE01")  # closed account, wrong number, name mismatch
 MONTHLY_BIRTH = 0.001  # per dibao household
 MONTHLY_DEATH = 0.002  # of one member, in a household of two or more
 ELDERLY_NEW_PER_MONTH = 175
 RELIEF_PER_MONTH = 500
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
+VERIFIED_SOURCES = ("wages", "pensions", "real-estate", "vehicles", "deposits-and-securities")
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红文斌"
 
 
@@ -90,6 +97,7 @@ class OpenCase:
     suspended: bool = False
     leaving_until: Month | None = None  # the end of a gradual exit, or an orphan's 18th year
     members: list[str] = field(default_factory=list)  # dibao: the members' identity numbers
+    income: str = "0"  # dibao: the per-capita income in force
 
 
 @dataclass
@@ -100,6 +108,9 @@ class City:
     # Births and deaths in dibao households draw from their own stream, so the rest of the
     # decade is the same decisions it was before households changed.
     households: Random = field(init=False)
+    # The bank's returns too: the other decisions are the same with or without them.
+    payments: Random = field(init=False)
+    returned: list[str] = field(default_factory=list)  # cases whose last line came back
     serials: dict[tuple[str, date], int] = field(default_factory=dict)
     cases: dict[str, OpenCase] = field(default_factory=dict)
     counter: int = 0
@@ -107,6 +118,7 @@ class City:
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
         self.households = random.Random(f"{self.seed}:households")
+        self.payments = random.Random(f"{self.seed}:payments")
 
     def count(self, per_unit: float) -> int:
         """How many of ``per_unit`` (a city-wide number at scale 1) happen, at this scale."""
@@ -162,6 +174,57 @@ def generate(seed: int = 1, scale: float = 1.0) -> Iterator[dict[str, Any]]:
             decision["at"] = decision["at"].isoformat()
             yield decision
         yield from _closes(month)
+        city.returned = _returned(city, month)
+
+
+def _card(city: City) -> str:
+    """A UnionPay card number of 19 digits."""
+    return luhn_completed("62" + "".join(city.payments.choices("0123456789", k=16)))
+
+
+def _paid_in(case: OpenCase, month: Month) -> bool:
+    """Whether the case surely has a line paying something in ``month``'s close."""
+    return (
+        not case.suspended
+        and case.granted <= month
+        and case.recorded <= month
+        and (case.leaving_until is None or case.programme == "orphan")
+    )
+
+
+def _returned(city: City, month: Month) -> list[str]:
+    """The cases whose line of ``month`` the bank will return."""
+    paid = [key for key, case in city.cases.items() if _paid_in(case, month)]
+    draw = city.payments
+    expected = len(paid) * RETURNED_SHARE
+    count = int(expected) + (1 if draw.random() < expected - int(expected) else 0)
+    return draw.sample(paid, count) if month < LAST else []
+
+
+def _returns(city: City, month: Month) -> Iterator[dict[str, Any]]:
+    """The bank's returns of last month's lines (early on the 1st, together), and each
+    household's new card soon after, before any other decision of the month."""
+    draw = city.payments
+    for number, key in enumerate(city.returned):
+        region = city.cases[key].region  # returned early in the month, before any exit
+        yield {
+            "decision": "return_payment",
+            "at": _at(month, 1, 7) + timedelta(seconds=number),
+            "actor": "finance-office",
+            "case": key,
+            "month": str(month - 1),
+            "bank_reference": f"RT{month - 1}-{number + 1:05d}",
+            "reason_code": draw.choice(RETURN_REASONS),
+        }
+        account = _card(city)
+        yield {
+            "decision": "change_payee",
+            "at": _at(month, 1, 7, 30 + draw.randrange(30)),  # before any rescission
+            "actor": f"caseworker-{region}",
+            "case": key,
+            "account": account,
+            "reason": "the household gave a new card after the bank's return",
+        }
 
 
 def _at(month: Month, day: int, hour: int = 10, minute: int = 0) -> datetime:
@@ -188,6 +251,7 @@ def _month_of_decisions(city: City, month: Month) -> Iterator[dict[str, Any]]:
     yield from _standards(city, month)
     if month == FIRST:
         yield from _initial_stock(city, month)
+    yield from _returns(city, month)
     yield from _churn(city, month)
     yield from _relief(city, month)
 
@@ -330,9 +394,16 @@ def _entry(city: City, kind: str, month: Month, at: datetime) -> Iterator[dict[s
         }
     key = city.key(kind[0])
     grant["case"] = key
+    grant["payee"] = {"account": _card(city)}
     case = OpenCase(key, grant["programme"], region, effective, month)
     if kind == "dibao":
         case.members = [p["identity_number"] for p in grant["persons"]]
+        case.income = grant["income"]
+    if kind in ("dibao", "tekun"):
+        numbers = [p["identity_number"] for p in grant["persons"]]
+        verification = _verification(f"v{key}", numbers, case.income, at, region)
+        grant["verification"] = verification["verification"]
+        yield verification
     if kind == "orphan":
         case.leaving_until = month_of_birthday(18, birth) + 1
     city.cases[key] = case
@@ -345,17 +416,17 @@ def _case_month(city: City, case: OpenCase, month: Month) -> Iterator[dict[str, 
     decisions = list(_case_decisions(city, case, month))
     if decisions:
         yield from decisions
-    elif case.key in city.cases and (change := _household_change(city, case, month)):
-        yield change
+    elif case.key in city.cases:
+        yield from _household_change(city, case, month)
 
 
-def _household_change(city: City, case: OpenCase, month: Month) -> dict[str, Any] | None:
+def _household_change(city: City, case: OpenCase, month: Month) -> list[dict[str, Any]]:
     """A birth or a death in a dibao household this month (also during a gradual exit,
     whose amount it does not move)."""
     if not case.members or case.recorded >= month:
-        return None
+        return []
     if case.leaving_until is not None and month >= case.leaving_until:
-        return None
+        return []
     draw = city.households
     roll = draw.random()
     decide: dict[str, Any] = {
@@ -369,11 +440,47 @@ def _household_change(city: City, case: OpenCase, month: Month) -> dict[str, Any
         born = (month - 1).first_day + timedelta(days=draw.randrange(28))
         baby = city.person(case.region, born, draw) | {"birth_date": born.isoformat()}
         case.members.append(baby["identity_number"])
-        return decide | {"changes": {"members_joining": [baby]}, "reason": "a child was born"}
-    if roll < MONTHLY_BIRTH + MONTHLY_DEATH and len(case.members) > 1:
+        change = {"changes": {"members_joining": [baby]}, "reason": "a child was born"}
+    elif roll < MONTHLY_BIRTH + MONTHLY_DEATH and len(case.members) > 1:
         died = case.members.pop(draw.randrange(len(case.members)))
-        return decide | {"changes": {"members_leaving": [died]}, "reason": "a member died"}
-    return None
+        change = {"changes": {"members_leaving": [died]}, "reason": "a member died"}
+    else:
+        return []
+    return _verified(case, decide | change)
+
+
+def _verification(
+    key: str, numbers: list[str], per_capita: str, at: datetime, region: str
+) -> dict[str, Any]:
+    """The city platform's verification of a household, made the day of the decision that
+    cites it: the whole household income on the first member, so that the per-capita income
+    is exactly the one decided."""
+    total = Decimal(per_capita) * len(numbers)
+    return {
+        "decision": "verify_household",
+        "at": at,
+        "actor": f"caseworker-{region}",
+        "verification": key,
+        "members": [
+            {"identity_number": number, "income": str(total if n == 0 else 0)}
+            for n, number in enumerate(numbers)
+        ],
+        "sources": list(VERIFIED_SOURCES),
+        "made_on": at.date().isoformat(),
+        "level": "city",
+        "report_id": f"HB-{key}",
+    }
+
+
+def _verified(case: OpenCase, reassess: dict[str, Any]) -> list[dict[str, Any]]:
+    """A reassessment of a dibao household's income or members, after the verification of
+    the household as it is from then on, which it cites."""
+    income = reassess["changes"].get("income")
+    if income is not None:
+        case.income = income
+    key = f"v{case.key}-{reassess['at']:%Y%m%d%H%M}"
+    verification = _verification(key, case.members, case.income, reassess["at"], case.region)
+    return [verification, reassess | {"verification": key}]
 
 
 def _case_decisions(city: City, case: OpenCase, month: Month) -> Iterator[dict[str, Any]]:
@@ -406,12 +513,16 @@ def _case_decisions(city: City, case: OpenCase, month: Month) -> Iterator[dict[s
                 "urban" if case.programme.endswith("urban") else "rural", month
             )
             income = str(standard + 50 + city.random.randrange(300))
-            yield decide | {
-                "decision": "reassess",
-                "effective": str(month),
-                "changes": {"income": income},
-                "reason": "household income rose",
-            }
+            yield from _verified(
+                case,
+                decide
+                | {
+                    "decision": "reassess",
+                    "effective": str(month),
+                    "changes": {"income": income},
+                    "reason": "household income rose",
+                },
+            )
             yield decide | {
                 "decision": "gradual_exit",
                 "effective": str(month),
@@ -437,12 +548,16 @@ def _case_decisions(city: City, case: OpenCase, month: Month) -> Iterator[dict[s
         return
     if case.programme.startswith("dibao") and roll < exit_rate + 0.015:
         income = str(city.random.randrange(0, int(_standard_of(case, month) * 0.8)))
-        yield decide | {
-            "decision": "reassess",
-            "effective": str(month),
-            "changes": {"income": income},
-            "reason": "annual review",
-        }
+        yield from _verified(
+            case,
+            decide
+            | {
+                "decision": "reassess",
+                "effective": str(month),
+                "changes": {"income": income},
+                "reason": "annual review",
+            },
+        )
     elif roll < exit_rate + 0.019:
         case.suspended = True
         yield decide | {

@@ -39,14 +39,23 @@ from domain.errors import (
     ConflictError,
     ExclusiveHoldingError,
     FourEyesError,
+    HeldLineError,
     IncomeAboveStandardError,
+    IncomeDiffersFromVerificationError,
+    InvalidBankAccountError,
     InvalidInputError,
     LedgerRefusal,
     NotEligibleError,
     NotFoundError,
+    NotInPeriodError,
+    PayeeMissingError,
+    PeriodNotClosedError,
     RecordTimeError,
+    StaleVerificationError,
     StandardNotInForceError,
     StandardNotRaisedError,
+    VerificationHouseholdError,
+    VerificationRequiredError,
 )
 from projections.reads.read_side import NotYetProjectedError
 from projections.storage.health import DatabaseUnreachableError
@@ -106,6 +115,41 @@ NO_STANDARD_IN_FORCE = ProblemType(
     422,
     "No standard of the programme is set for the region and month, so no amount can be "
     "computed. Finance sets one first (`POST /standards/{programme}/{region}`).",
+)
+VERIFICATION_REQUIRED = ProblemType(
+    "verification-required",
+    "Household verification required",
+    422,
+    "A dibao or tekun grant, or a dibao reassessment of the income or the members, cites a "
+    "verification of the household (`verification_id`), and none was given, none with that "
+    "id is recorded, or the platform has not answered it yet. Record one "
+    "(`POST /verifications`) or request one (`POST /verification-requests`), then cite it. "
+    "Nothing was recorded.",
+)
+VERIFICATION_HOUSEHOLD = ProblemType(
+    "verification-of-another-household",
+    "Verification of another household",
+    422,
+    "The verification cited covers other members than the decision's household (as it is "
+    "from the decision's month), or was made for another case. `detail` names the "
+    "verification. Cite a verification of the same household. Nothing was recorded.",
+)
+VERIFICATION_STALE = ProblemType(
+    "verification-stale",
+    "Verification too old",
+    422,
+    "The verification cited was made more than `verification_validity_days` (90 by default) "
+    "before the decision, or is dated after it. `detail` names the verification and its "
+    "date. Request a new verification of the household and cite it. Nothing was recorded.",
+)
+INCOME_DIFFERS = ProblemType(
+    "income-differs-from-verification",
+    "Declared income differs from the verified one",
+    422,
+    "The declared per-capita income differs from the one verified by more than the margin "
+    "(`verification_margin` of the standard in force, 5 % by default). `detail` names the "
+    "verification, both figures and the difference. Declare the verified income, or give "
+    "`income_reason` to record the declared one. Nothing was recorded.",
 )
 IDEMPOTENCY_KEY_REUSED = ProblemType(
     "idempotency-key-reused",
@@ -167,6 +211,45 @@ NOT_FOUND = ProblemType(
     404,
     "No case, relief, closed period or standard entry with that identifier, as known at "
     "the position asked for; or no such path.",
+)
+INVALID_BANK_ACCOUNT = ProblemType(
+    "invalid-bank-account",
+    "Invalid bank card number",
+    422,
+    "A payee's bank card number has 16 to 19 digits, and a UnionPay card's (beginning 62) "
+    "last digit is its Luhn check digit. `detail` says which rule the number fails; re-type "
+    "it from the card. Nothing was recorded.",
+)
+PERIOD_NOT_CLOSED = ProblemType(
+    "period-not-closed",
+    "Period not closed",
+    409,
+    "A bank's return names a payroll period its case's programme and region has not "
+    "closed: nothing of it went to the bank. Check the period in the return (its month is "
+    "the first six digits of the end-to-end id). Nothing of the request was recorded.",
+)
+HELD_LINE = ProblemType(
+    "held-line",
+    "Line was held",
+    409,
+    "A bank's return names a line that was held after an earlier return: it sent nothing "
+    "to the bank, so nothing of it can come back. Nothing of the request was recorded.",
+)
+NOT_IN_PERIOD = ProblemType(
+    "not-in-period",
+    "Case not paid in the period",
+    409,
+    "A bank's return names a case that has no line paying anything in that period (no such "
+    "case, a case of another programme or region, or a line of recoveries only). Nothing of "
+    "the request was recorded.",
+)
+PAYEE_MISSING = ProblemType(
+    "payee-missing",
+    "Payee missing",
+    409,
+    "The period has lines to pay whose cases have no payee, so no bank could pay them; "
+    "`detail` names them. Record each case's payee (`POST /cases/{case_id}/payee-changes`) and ask "
+    "for the file again.",
 )
 BAD_REQUEST = ProblemType(
     "bad-request", "Bad request", 400, "The request could not be read as HTTP asks."
@@ -240,6 +323,10 @@ PROBLEM_TYPES = (
     INVALID_REQUEST,
     NOT_ELIGIBLE,
     NO_STANDARD_IN_FORCE,
+    VERIFICATION_REQUIRED,
+    VERIFICATION_HOUSEHOLD,
+    VERIFICATION_STALE,
+    INCOME_DIFFERS,
     IDEMPOTENCY_KEY_REUSED,
     STATE_CONFLICT,
     EXCLUSIVE_HOLDING,
@@ -248,6 +335,11 @@ PROBLEM_TYPES = (
     RECORD_TIME,
     CONCURRENT_DECISION,
     NOT_FOUND,
+    INVALID_BANK_ACCOUNT,
+    PERIOD_NOT_CLOSED,
+    HELD_LINE,
+    NOT_IN_PERIOD,
+    PAYEE_MISSING,
     BAD_REQUEST,
     UNAUTHORIZED,
     FORBIDDEN,
@@ -266,8 +358,17 @@ PROBLEM_TYPE_NAMED = {kind.name: kind for kind in PROBLEM_TYPES}
 # class in its MRO found here.
 REFUSAL_TYPES: dict[type[LedgerRefusal], ProblemType] = {
     IncomeAboveStandardError: NOT_ELIGIBLE,
+    InvalidBankAccountError: INVALID_BANK_ACCOUNT,
+    PeriodNotClosedError: PERIOD_NOT_CLOSED,
+    HeldLineError: HELD_LINE,
+    NotInPeriodError: NOT_IN_PERIOD,
+    PayeeMissingError: PAYEE_MISSING,
     NotEligibleError: NOT_ELIGIBLE,
     StandardNotInForceError: NO_STANDARD_IN_FORCE,
+    VerificationRequiredError: VERIFICATION_REQUIRED,
+    VerificationHouseholdError: VERIFICATION_HOUSEHOLD,
+    StaleVerificationError: VERIFICATION_STALE,
+    IncomeDiffersFromVerificationError: INCOME_DIFFERS,
     InvalidInputError: INVALID_REQUEST,
     ExclusiveHoldingError: EXCLUSIVE_HOLDING,
     FourEyesError: FOUR_EYES,

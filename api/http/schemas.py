@@ -228,6 +228,11 @@ class PayrollLinePublic(BaseModel):
     arrears: Decimal
     recoveries: Decimal
     total_to_pay: Decimal
+    held: Decimal = Field(
+        default=Decimal("0.00"),
+        description="A line held after a bank's return: what it would have paid (the month's "
+        "amount plus arrears), still outstanding; it pays, settles and lists nothing",
+    )
 
 
 class PeriodPublic(BaseModel):
@@ -255,11 +260,38 @@ class ReconciliationRow(BaseModel):
     arrears: Decimal
     recoveries: Decimal
     outstanding: Decimal
+    returned: Decimal = Field(description="What the bank's returns undid")
+    held: Decimal = Field(description="What lines held after a return would have paid")
+    reissued: Decimal = Field(description="Arrears paid after a return of the case")
 
 
 class ReconciliationPublic(BaseModel):
     position: int
     rows: list[ReconciliationRow]
+
+
+class MonthReconciliationRow(BaseModel):
+    """A closed month of a programme in a region: ``entitled = paid + settled +
+    outstanding``, and beside it what the bank's returns undid, what held lines would have
+    paid and what was reissued after a return, under the month they were for."""
+
+    programme: str
+    region: str
+    month: str
+    entitled: Decimal
+    paid: Decimal
+    arrears: Decimal
+    recoveries: Decimal
+    settled: Decimal
+    outstanding: Decimal
+    returned: Decimal
+    held: Decimal
+    reissued: Decimal
+
+
+class MonthReconciliationPublic(BaseModel):
+    position: int
+    months: list[MonthReconciliationRow]
 
 
 class OverdueReviewPublic(BaseModel):

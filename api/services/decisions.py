@@ -10,9 +10,10 @@ idempotency key, or within an import batch.
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from api.services.fields import (
     Area,
@@ -20,6 +21,7 @@ from api.services.fields import (
     Care,
     CaseChanges,
     CaseProgramme,
+    IdentityNumberText,
     MoneyText,
     MonthText,
     ParameterName,
@@ -32,6 +34,7 @@ from api.services.fields import (
 )
 from domain.application.ledger import Ledger
 from domain.application.recording import Receipt, UnitOfWork
+from domain.cases.payee import PayeeInput
 from domain.people.person import PersonInput
 
 
@@ -40,6 +43,27 @@ class StandardIn(Body):
     parameters: dict[ParameterName, MoneyText] = Field(
         max_length=10, examples=[{"standard": "650.00"}]
     )
+    reason: Reason
+
+
+class PayeeIn(Body):
+    account: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=40, strip_whitespace=True),
+        Field(
+            description="Bank card number: 16 to 19 digits (spaces between groups are "
+            "ignored); a UnionPay card (beginning 62) must end in its Luhn check digit",
+            examples=["6222020200112345679"],
+        ),
+    ]
+    recipient: IdentityNumberText | None = Field(
+        default=None,
+        description="The identity number of the household member paid (default: the case's "
+        "first person)",
+    )
+
+
+class PayeeChange(PayeeIn):
     reason: Reason
 
 
@@ -57,12 +81,34 @@ class CaseGrant(Body):
     tier: Tier | None = Field(default=None, description="tekun: care tier")
     grade: int | None = Field(default=None, ge=1, le=4, description="disability certificate grade")
     care: Care | None = Field(default=None, description="orphan")
+    payee: PayeeIn | None = Field(
+        default=None,
+        description="Who is paid and into which card; a case granted without one has its "
+        "lines left out of the bank's payment file until one is recorded",
+    )
+    verification_id: UUID | None = Field(
+        default=None,
+        description="dibao and tekun: the household's verification (docs/verification.md)",
+    )
+    income_reason: Reason | None = Field(
+        default=None,
+        description="dibao: why the declared income, beyond the margin around the verified "
+        "one, is recorded",
+    )
     reason: Reason
 
 
 class Reassessment(Body):
     effective: MonthText
     changes: CaseChanges
+    verification_id: UUID | None = Field(
+        default=None,
+        description="dibao, when the income or the members change: the household's "
+        "verification as it is from the effective month",
+    )
+    income_reason: Reason | None = Field(
+        default=None, description="as a grant's: why a declared income beyond the margin"
+    )
     reason: Reason
 
 
@@ -149,9 +195,22 @@ def grant(
         tier=data.tier,
         grade=data.grade,
         care=data.care,
+        payee=payee_input(data.payee) if data.payee is not None else None,
+        verification_id=data.verification_id,
+        income_reason=data.income_reason,
         case_id=case_id,
         uow=uow,
     )
+
+
+def payee_input(data: PayeeIn) -> PayeeInput:
+    return PayeeInput(data.account, data.recipient)
+
+
+def change_payee(
+    ledger: Ledger, case_id: UUID, data: PayeeChange, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.change_payee(case_id, payee_input(data), actor=actor, reason=data.reason, uow=uow)
 
 
 def reassess(
@@ -167,6 +226,8 @@ def reassess(
         reason=data.reason,
         joining=[person_input(p) for p in data.changes.members_joining or ()],
         leaving=list(data.changes.members_leaving or ()),
+        verification_id=data.verification_id,
+        income_reason=data.income_reason,
         uow=uow,
     )
 

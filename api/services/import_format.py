@@ -14,7 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from api.services import decisions
+from api.services import decisions, household_checks
 from api.services.fields import AnyProgramme, MonthText, RegionCode
 
 Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -24,7 +24,7 @@ _KEY_NAMESPACE = uuid5(NAMESPACE_URL, "urn:social-assistance-ledger:import-keys"
 
 
 def key_id(kind: str, key: str) -> UUID:
-    """The id of the case or relief a file names ``key``."""
+    """The id of the case, relief or verification a file names ``key``."""
     return uuid5(_KEY_NAMESPACE, f"{kind}:{key}")
 
 
@@ -47,11 +47,22 @@ class SetStandard(Line, decisions.StandardIn):
 class Grant(Line, decisions.CaseGrant):
     decision: Literal["grant"]
     case: Key
+    verification: Key | None = None  # the key of a verify_household line before it
 
 
 class Reassess(Line, decisions.Reassessment):
     decision: Literal["reassess"]
     case: Key
+    verification: Key | None = None
+
+
+class VerifyHousehold(Line, household_checks.VerificationIn):
+    """A household economic verification as the platform answered it; ``case`` names the
+    household's case for a re-verification."""
+
+    decision: Literal["verify_household"]
+    verification: Key
+    case: Key | None = None
 
 
 class DatedCaseDecision(Line, decisions.DatedDecision):
@@ -84,6 +95,21 @@ class ReviewRelief(Line, decisions.ReliefReview):
     relief: Key
 
 
+class ChangePayee(Line, decisions.PayeeChange):
+    decision: Literal["change_payee"]
+    case: Key
+
+
+class ReturnPayment(Line):
+    """The bank's return of a case's line of a closed period (``month``)."""
+
+    decision: Literal["return_payment"]
+    case: Key
+    month: MonthText
+    bank_reference: Annotated[str, StringConstraints(min_length=1, max_length=35)]
+    reason_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{4}$")]
+
+
 class ClosePeriod(Line):
     decision: Literal["close_period"]
     programme: AnyProgramme
@@ -95,12 +121,15 @@ Decision = Annotated[
     SetStandard
     | Grant
     | Reassess
+    | VerifyHousehold
     | DatedCaseDecision
     | GradualExit
     | Rescission
     | GrantRelief
     | ApproveRelief
     | ReviewRelief
+    | ChangePayee
+    | ReturnPayment
     | ClosePeriod,
     Field(discriminator="decision"),
 ]

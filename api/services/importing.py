@@ -15,13 +15,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
+from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
-from api.services import decisions
+from api.services import decisions, household_checks
+from api.services.bank_returns import ReturnGiven, record_returns
 from api.services.closing import close_period
 from api.services.import_format import (
     ApproveRelief,
+    ChangePayee,
     ClosePeriod,
     DatedCaseDecision,
     Decision,
@@ -31,8 +35,10 @@ from api.services.import_format import (
     Line,
     Reassess,
     Rescission,
+    ReturnPayment,
     ReviewRelief,
     SetStandard,
+    VerifyHousehold,
     key_id,
 )
 from domain.application.ledger import Ledger
@@ -43,9 +49,11 @@ from domain.months import BUREAU_TIME_ZONE, Month
 from domain.people.identity import IdentityNumber
 from domain.people.person import check_lifetime
 from projections.engine.projector import Projector
+from projections.reads.payroll_lines import returned_subjects
 from projections.storage.database import ViewDatabase
 
 FLUSH_EVERY = 2_000
+L = TypeVar("L", Grant, Reassess)
 MAX_REPORTED = 50
 _decision = TypeAdapter(Decision)
 
@@ -169,7 +177,14 @@ def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
         named.add(f"case:{line.case}")
     elif isinstance(line, GrantRelief):
         named.add(f"relief:{line.relief}")
-    for kind in ("case", "relief"):
+    elif isinstance(line, VerifyHousehold):
+        for n, verified in enumerate(line.members):
+            try:
+                IdentityNumber.parse(verified.identity_number)
+            except LedgerRefusal as refusal:
+                raise refusal.within(f"members[{n}]") from None
+        named.add(f"verification:{line.verification}")
+    for kind in ("case", "relief", "verification"):
         key = getattr(line, kind, None)
         if key is not None and f"{kind}:{key}" not in named and not _exists(ledger, kind, key):
             raise LedgerRefusal(f"{kind} {key!r} is not granted earlier in the file or the ledger")
@@ -178,8 +193,13 @@ def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
 
 
 def _exists(ledger: Ledger, kind: str, key: str) -> bool:
+    found: dict[str, Callable[[UUID], object]] = {
+        "case": ledger.case,
+        "relief": ledger.relief,
+        "verification": ledger.verification,
+    }
     try:
-        (ledger.case if kind == "case" else ledger.relief)(key_id(kind, key))
+        found[kind](key_id(kind, key))
     except LedgerRefusal:
         return False
     return True
@@ -200,7 +220,8 @@ def import_file(
     total = check_file(ledger, path, after_line=done)
     projector = Projector(ledger.recorder, ledger.mapper, views)
     imported = 0
-    closing_before = False
+    run_before: type[Line] | None = None
+    closed_in_run: set[tuple[str, str]] = set()
     last: tuple[int, datetime] | None = None  # the line applied last, and its time
 
     with ImportBatch(ledger) as batch:
@@ -217,27 +238,44 @@ def import_file(
                 continue
             line = _decision.validate_json(text)
             closing = isinstance(line, ClosePeriod)
-            if closing != closing_before:
-                # A run of closes begins or ends here. Its lines are all computed at one
-                # position, from views that have every decision before the run; what each
-                # close settles counts from the close before it, though that one may be
-                # in the run, not yet in the views (``close_period`` sees to it).
+            run = type(line) if isinstance(line, ClosePeriod | ReturnPayment) else None
+            if run != run_before:
+                # A run of closes (or of the bank's returns) begins or ends here. Its lines
+                # are all computed at one position, from views that have every decision
+                # before the run; what each close settles counts from the close before it,
+                # though that one may be in the run, not yet in the views (``close_period``
+                # sees to it). Returns read the lines of the periods they return.
                 save()
-                if closing:
+                closed_in_run.clear()
+                if run is not None:
                     projector.catch_up()
+            elif isinstance(line, ClosePeriod) and _needs_closes_before(views, line, closed_in_run):
+                # A case with a return is settled from its own lines, which the views hold
+                # only once the close before this one is projected.
+                save()
+                projector.catch_up()
+            if isinstance(line, ClosePeriod):
+                closed_in_run.add((line.programme.value, line.region))
             try:
                 apply(ledger, views, line, batch.at(line.at))
             except LedgerRefusal as refusal:
                 raise ImportFailedError(number, refusal.message) from None
             imported += 1
             last = (number, line.at)
-            closing_before = closing
+            run_before = run
             if not closing and imported % FLUSH_EVERY == 0:
                 save()
                 progress(number)
         save()
     progress(total)
     return ImportResult(total, imported, done, ledger.position)
+
+
+def _needs_closes_before(
+    views: ViewDatabase, line: ClosePeriod, closed_in_run: set[tuple[str, str]]
+) -> bool:
+    schedule = (line.programme.value, line.region)
+    return schedule in closed_in_run and bool(returned_subjects(views, *schedule, 2**62))
 
 
 def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> None:
@@ -249,9 +287,22 @@ def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> N
             ledger, line.programme, line.region, line, correction=correction, actor=actor, uow=uow
         )
     elif isinstance(line, Grant):
-        decisions.grant(ledger, line, actor=actor, uow=uow, case_id=key_id("case", line.case))
+        decisions.grant(
+            ledger, _citing(line), actor=actor, uow=uow, case_id=key_id("case", line.case)
+        )
     elif isinstance(line, Reassess):
-        decisions.reassess(ledger, key_id("case", line.case), line, actor=actor, uow=uow)
+        decisions.reassess(ledger, key_id("case", line.case), _citing(line), actor=actor, uow=uow)
+    elif isinstance(line, VerifyHousehold):
+        verification = line
+        if line.case is not None:
+            verification = line.model_copy(update={"case_id": key_id("case", line.case)})
+        household_checks.record_verification(
+            ledger,
+            verification,
+            actor=actor,
+            uow=uow,
+            verification_id=key_id("verification", line.verification),
+        )
     elif isinstance(line, DatedCaseDecision):
         record = {
             "suspend": decisions.suspend,
@@ -276,6 +327,16 @@ def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> N
         decisions.approve_relief(ledger, key_id("relief", line.relief), line, actor=actor, uow=uow)
     elif isinstance(line, ReviewRelief):
         decisions.review_relief(ledger, key_id("relief", line.relief), line, actor=actor, uow=uow)
+    elif isinstance(line, ChangePayee):
+        decisions.change_payee(ledger, key_id("case", line.case), line, actor=actor, uow=uow)
+    elif isinstance(line, ReturnPayment):
+        given = ReturnGiven(
+            Month.parse(line.month),
+            key_id("case", line.case),
+            line.bank_reference,
+            line.reason_code,
+        )
+        record_returns(ledger, views, [given], actor=actor, uow=uow)
     elif isinstance(line, ClosePeriod):
         close_period(
             ledger,
@@ -286,3 +347,10 @@ def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> N
             actor=actor,
             uow=uow,
         )
+
+
+def _citing(line: L) -> L:
+    """The line with the verification its file names by key, by id."""
+    if line.verification is None:
+        return line
+    return line.model_copy(update={"verification_id": key_id("verification", line.verification)})

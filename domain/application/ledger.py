@@ -21,8 +21,13 @@ from eventsourcing.persistence import JSONTranscoder
 from eventsourcing.utils import Environment
 
 from domain.ages import first_month_aged
+from domain.application.household_verifications import (
+    MAX_HOUSEHOLD,
+    HouseholdVerifications,
+    birth_dates,
+)
 from domain.application.moved_topics import register_moved_modules
-from domain.application.recording import Receipt, RecordingApplication, UnitOfWork
+from domain.application.recording import Receipt, UnitOfWork
 from domain.application.transcodings import DateAsISO, MonthAsStr
 from domain.cases.amounts import (
     ELDERLY_FIRST_AGE,
@@ -32,6 +37,7 @@ from domain.cases.amounts import (
     parameters_in_force,
 )
 from domain.cases.case import Case
+from domain.cases.payee import BankReturn, Payee, PayeeInput, check_bank_card
 from domain.cases.programmes import (
     AREAS,
     CASE_PROGRAMMES,
@@ -52,6 +58,7 @@ from domain.errors import (
     LedgerRefusal,
     NotEligibleError,
     NotFoundError,
+    PeriodNotClosedError,
 )
 from domain.money import ZERO, require_money, round_to_fen
 from domain.months import BUREAU_TIME_ZONE, Month, parse_month
@@ -71,23 +78,22 @@ from domain.people.person import (
     check_lifetime,
     identify,
 )
-from domain.people.personal_data import PersonalDataAsCiphertext
+from domain.people.personal_data import PersonalData, PersonalDataAsCiphertext
 from domain.regions import RegionCatalogue
 from domain.relief import Relief, ReliefKind, ReviewOutcome
 from domain.standards import Parameters, StandardSchedule, check_parameters
-
-MAX_HOUSEHOLD = 30
 
 A = TypeVar("A")
 
 register_moved_modules()
 
 
-class Ledger(RecordingApplication):
+class Ledger(HouseholdVerifications):
     """Settings come from the environment: LEDGER_PERSONAL_DATA_KEY (base64 AES key),
     LEDGER_PERSON_REF_KEY (base64 HMAC key), LEDGER_REGION_CATALOGUE (optional file),
     LEDGER_RELIEF_CAP_MULTIPLE (default 6), LEDGER_GRADUAL_EXIT_MAX_MONTHS (default 6),
-    LEDGER_MAX_AGE_YEARS (default 130: older people named in a decision are refused)."""
+    LEDGER_MAX_AGE_YEARS (default 130: older people named in a decision are refused); and
+    those of household verification (domain.application.household_verifications)."""
 
     name = "ledger"
 
@@ -179,20 +185,45 @@ class Ledger(RecordingApplication):
         tier: str | None = None,
         grade: int | None = None,
         care: str | None = None,
+        payee: PayeeInput | None = None,
+        verification_id: UUID | None = None,
+        income_reason: str | None = None,
         case_id: UUID | None = None,
         uow: UnitOfWork | None = None,
     ) -> Receipt:
         """Open a case. Dibao lists every household member; other programmes one person.
-        Only an import supplies ``case_id``; otherwise a new one is made."""
+        A ``payee`` given is recorded with the grant (a case without one is paid at close
+        like any other, and its line waits out of the bank's payment file until a payee is
+        recorded). A dibao or tekun grant cites a verification of the household
+        (``verification_id``); a declared ``income`` beyond the margin around the verified one
+        needs ``income_reason``. Only an import supplies ``case_id``; otherwise a new one is
+        made."""
         uow = self._unit(uow)
         at = uow.time()
         checked = _case_programme(programme)
         self.regions.check(region)
         people = self._identify(persons, household=checked.is_dibao)
         self._check_lifetimes(persons, people, at, [f"persons[{n}]" for n in range(len(people))])
+        declared = require_money(income, "income") if income is not None else None
+        citation = self._citation(
+            checked,
+            region,
+            verification_id,
+            at,
+            household=[p.reference for p in people],
+            birth_dates=[p.birth_date for p in people],
+            case_id=case_id,
+            effective=effective,
+            area=area,
+            declared=declared,
+            income_reason=income_reason,
+            uow=uow,
+        )
         facts = CaseFacts(
             members=tuple(p.reference for p in people) if checked.is_dibao else (),
-            income=require_money(income, "income") if income is not None else None,
+            income=citation.income
+            if citation is not None and citation.income is not None
+            else declared,
             area=area,
             tier=tier,
             birth_date=people[0].birth_date
@@ -204,6 +235,12 @@ class Ledger(RecordingApplication):
         check_facts(checked, facts)
         month = self._effective(effective, at)
         self._check_eligible(checked, region, facts, month, uow)
+        checked_payee = None
+        if payee is not None:
+            try:
+                checked_payee = self._payee(payee, people[0].reference)
+            except InvalidInputError as refusal:
+                raise refusal.within("payee") from None
         case = Case.grant(
             programme=checked,
             region=region,
@@ -214,6 +251,7 @@ class Ledger(RecordingApplication):
             reason=reason,
             at=at,
             case_id=case_id,
+            verification=citation.event if citation is not None else None,
         )
         end = orphan_last_month(facts) + 1 if checked is Programme.ORPHAN else None
         indexes = [self._person_index(p.reference, at, uow) for p in people]
@@ -223,7 +261,74 @@ class Ledger(RecordingApplication):
                 index.open(case.id, checked, month, end, at, who=who)
             except ExclusiveHoldingError as refusal:
                 raise refusal.within(f"persons[{number}].identity_number") from None
+        if checked_payee is not None:
+            try:
+                case.change_payee(checked_payee, actor, reason, at)
+            except InvalidInputError as refusal:
+                raise refusal.within("payee") from None
         return Receipt(case.id, uow.save(case, *indexes))
+
+    def _payee(self, payee: PayeeInput, first_person: str) -> Payee:
+        """The payee checked: a valid card number, and a recipient's identity number that
+        is valid (whether they are a person of the case, the case checks)."""
+        account = check_bank_card(payee.account, "account")
+        recipient = first_person
+        if payee.recipient is not None:
+            try:
+                recipient = self.references.reference(IdentityNumber.parse(payee.recipient))
+            except InvalidInputError as refusal:
+                refusal.field = "recipient"
+                raise refusal from None
+        return Payee(recipient, PersonalData(account))
+
+    def change_payee(
+        self,
+        case_id: UUID,
+        payee: PayeeInput,
+        *,
+        actor: str,
+        reason: str,
+        uow: UnitOfWork | None = None,
+    ) -> Receipt:
+        """Record who is paid, and into which card, from now on. A case held after a
+        return is paid again at the next close after this decision."""
+        uow = self._unit(uow)
+        at = uow.time()
+        case = self._case(case_id, uow)
+        case.change_payee(self._payee(payee, case.person_refs[0]), actor, reason, at)
+        return Receipt(case.id, uow.save(case))
+
+    def record_returns(
+        self, returns: Sequence[BankReturn], *, actor: str, uow: UnitOfWork | None = None
+    ) -> tuple[list[BankReturn], int]:
+        """Record the bank's returns together, in one save: those not recorded before
+        (the same period and case again changes nothing), and the ledger position after
+        them. A return of a period its case's programme and region has not closed is
+        refused, and then nothing of the others is recorded either."""
+        uow = self._unit(uow)
+        at = uow.time()
+        cases: dict[UUID, Case] = {}
+        recorded: list[BankReturn] = []
+        for number, given in enumerate(returns):
+            case = cases.get(given.case_id) or self._case(given.case_id, uow)
+            cases[case.id] = case
+            periods = self._periods(case.programme, case.region, uow)
+            first = periods.first_closed if periods is not None else None
+            last = periods.last_closed if periods is not None else None
+            if first is None or last is None or not first <= given.period <= last:
+                raise PeriodNotClosedError(
+                    f"period {given.period} of {case.programme} {case.region} is not closed: "
+                    "nothing of it went to the bank, so nothing of it can come back",
+                    field=f"returns[{number}].period" if len(returns) > 1 else "period",
+                )
+            money = require_money(given.amount, "amount")
+            if case.record_return(
+                given.period, given.bank_reference, given.reason, money, actor, at
+            ):
+                recorded.append(given)
+        changed = [case for case in cases.values() if case.pending_events]
+        position = uow.save(*changed) if changed else self.position
+        return recorded, position
 
     def _identify(self, persons: Sequence[PersonInput], *, household: bool) -> list[Person]:
         """The persons of a grant, each checked; a refusal names the one at fault by its
@@ -313,13 +418,16 @@ class Ledger(RecordingApplication):
         reason: str,
         joining: Sequence[PersonInput] = (),
         leaving: Sequence[str] = (),
+        verification_id: UUID | None = None,
+        income_reason: str | None = None,
         uow: UnitOfWork | None = None,
     ) -> Receipt:
         """New facts from a month. A dibao household may also change from that month:
         ``joining`` persons (checked like a grant's, and held in dibao from then on, so
         refused when they hold a case that excludes it) and members ``leaving``, named by
         their identity numbers (their dibao ends the month before). The per-capita income
-        changes only when ``changes`` gives one."""
+        changes only when ``changes`` gives one. A dibao reassessment that changes the income
+        or the members cites a verification of the household as it is from that month."""
         uow = self._unit(uow)
         at = uow.time()
         case = self._case(case_id, uow)
@@ -352,6 +460,29 @@ class Ledger(RecordingApplication):
             raise InvalidInputError(
                 f"a household has at most {MAX_HOUSEHOLD} members", field="members_joining"
             )
+        citation = None
+        if case.programme.is_dibao and ("income" in values or joiners or leavers):
+            staying = [ref for ref in before.members if ref not in leavers]
+            citation = self._citation(
+                case.programme,
+                case.region,
+                verification_id,
+                at,
+                household=[*staying, *(p.reference for p in joiners)],
+                birth_dates=[*birth_dates(case, staying), *(p.birth_date for p in joiners)],
+                case_id=case.id,
+                effective=month,
+                declared=values.get("income"),
+                income_reason=income_reason,
+                uow=uow,
+            )
+            if "income" in values and citation is not None and citation.income is not None:
+                values["income"] = citation.income
+        elif verification_id is not None:
+            raise InvalidInputError(
+                "only a dibao reassessment of the income or the members cites a verification",
+                field="verification_id",
+            )
         indexes = []
         for number, joiner in enumerate(joiners, start=1):
             index = self._person_index(joiner.reference, at, uow)
@@ -362,7 +493,9 @@ class Ledger(RecordingApplication):
             index = self._person_index(reference, at, uow)
             index.end(case.id, month, at)
             indexes.append(index)
-        case.reassess(month, values, actor, reason, at)
+        case.reassess(
+            month, values, actor, reason, at, citation.event if citation is not None else None
+        )
         return Receipt(case.id, uow.save(case, *indexes))
 
     def _membership_changes(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -17,8 +18,9 @@ from domain.cases.fold import (
     closing_month,
     fold_month,
 )
+from domain.cases.payee import Payee
 from domain.cases.programmes import MEMBERS_JOINING, MEMBERSHIP_CHANGES, CaseFacts, Programme
-from domain.errors import CaseStateError, FourEyesError
+from domain.errors import CaseStateError, FourEyesError, InvalidInputError
 from domain.months import Month
 
 
@@ -35,6 +37,9 @@ class Case(Aggregate):
         facts: dict[str, Any]
         persons: list[dict[str, Any]]  # reference, and the sealed identity number and name
         reason: str
+        # The household verification cited (domain.verification.citation); None before
+        # verifications were recorded, and for programmes that cite none.
+        verification: dict[str, Any] | None = None
 
     class DatedDecision(Event):
         """A decision that takes effect from a month; it joins the case's fold."""
@@ -56,6 +61,7 @@ class Case(Aggregate):
 
         KIND = DecisionKind.REASSESSED
         changes: dict[str, Any]
+        verification: dict[str, Any] | None = None  # as a grant's
 
         def as_decision(self) -> Decision:
             return Decision(
@@ -97,6 +103,28 @@ class Case(Aggregate):
             case.rescinded = True
             case.rescission_approved_by = self.actor
 
+    class PayeeChanged(Event):
+        """Who is paid, and into which card, from this decision on: a person of the case
+        (by reference) and the card number, sealed."""
+
+        payee: dict[str, Any]
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.payee = Payee.from_event(self.payee)
+
+    class PaymentReturned(Event):
+        """The bank returned the case's line of a closed period whole: what it sent for
+        each month is outstanding again, and the case is held until its payee changes."""
+
+        period: Month
+        bank_reference: str
+        reason: str  # the bank's reason code (AC04 closed account, MD07 deceased, ...)
+        amount: Decimal  # what the line sent to the bank
+
+        def apply(self, case: Case) -> None:
+            case.returned_periods.add(self.period)
+
     def __init__(
         self,
         programme: str,
@@ -106,6 +134,7 @@ class Case(Aggregate):
         persons: list[dict[str, Any]],
         actor: str,
         reason: str,
+        verification: dict[str, Any] | None = None,
     ) -> None:
         self.programme = Programme(programme)
         self.region = region
@@ -114,6 +143,8 @@ class Case(Aggregate):
         self.rescission_requested_by: str | None = None
         self.rescission_approved_by: str | None = None
         self.rescinded = False
+        self.payee: Payee | None = None
+        self.returned_periods: set[Month] = set()  # the periods whose line the bank returned
 
     def __str__(self) -> str:
         return f"case {self.id}"
@@ -135,6 +166,7 @@ class Case(Aggregate):
         reason: str,
         at: datetime,
         case_id: UUID | None = None,
+        verification: dict[str, Any] | None = None,
     ) -> Case:
         return cls._create(
             cls.Granted,
@@ -146,6 +178,7 @@ class Case(Aggregate):
             persons=persons,
             actor=actor,
             reason=reason,
+            verification=verification,
             timestamp=at,
         )
 
@@ -159,7 +192,13 @@ class Case(Aggregate):
         self._decide(Decision(DecisionKind.REASSESSED, effective, self.version + 1, changed))
 
     def reassess(
-        self, effective: Month, changes: dict[str, Any], actor: str, reason: str, at: datetime
+        self,
+        effective: Month,
+        changes: dict[str, Any],
+        actor: str,
+        reason: str,
+        at: datetime,
+        verification: dict[str, Any] | None = None,
     ) -> None:
         self.check_reassessment(effective, changes)
         self.trigger_event(
@@ -168,6 +207,7 @@ class Case(Aggregate):
             changes=changes,
             actor=actor,
             reason=reason,
+            verification=verification,
             timestamp=at,
         )
 
@@ -238,6 +278,44 @@ class Case(Aggregate):
                 "case, width and spaces)"
             )
         self.trigger_event(self.RescissionApproved, actor=actor, reason=reason, timestamp=at)
+
+    # Payment.
+
+    def change_payee(self, payee: Payee, actor: str, reason: str, at: datetime) -> None:
+        # Allowed on an exited or rescinded case too: a held case's arrears, or its
+        # recoveries, are settled only after a payee change.
+        if payee.recipient not in self.person_refs:
+            raise InvalidInputError(
+                "the recipient is paid as a person of the case: name a household member",
+                field="recipient",
+            )
+        self.trigger_event(
+            self.PayeeChanged, payee=payee.to_event(), actor=actor, reason=reason, timestamp=at
+        )
+
+    def record_return(
+        self,
+        period: Month,
+        bank_reference: str,
+        reason: str,
+        amount: Decimal,
+        actor: str,
+        at: datetime,
+    ) -> bool:
+        """Record the bank's return of the line of ``period``; False (nothing recorded) when
+        that line's return is already recorded."""
+        if period in self.returned_periods:
+            return False
+        self.trigger_event(
+            self.PaymentReturned,
+            period=period,
+            bank_reference=bank_reference,
+            reason=reason,
+            amount=amount,
+            actor=actor,
+            timestamp=at,
+        )
+        return True
 
     def _refuse_if_rescinded(self) -> None:
         if self.rescinded:

@@ -129,6 +129,14 @@ class PersonIndex(Aggregate):
         if any(held.end is None or end < held.end for held in intervals):
             self.trigger_event(self.HoldingEnded, case_id=case_id, end=end, timestamp=at)
 
+    def holds(self, programme: Programme, month: Month) -> bool:
+        """Whether the person holds a case of ``programme`` covering ``month``."""
+        return any(
+            held.programme is programme and held.overlaps(month, month + 1)
+            for intervals in self.holdings.values()
+            for held in intervals
+        )
+
     def release(self, case_id: UUID, at: datetime) -> None:
         if case_id in self.holdings:
             self.trigger_event(self.HoldingReleased, case_id=case_id, timestamp=at)

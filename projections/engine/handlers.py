@@ -13,14 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import singledispatch
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.cases.case import Case
 from domain.cases.fold import Decision
 from domain.cases.programmes import MEMBERS_JOINING, MEMBERS_LEAVING, Programme
+from domain.months import Month
 from domain.payroll_periods import PayrollPeriods, PayrollSummary
 from domain.relief import REVIEW_DAYS, Relief, ReliefKind, ReviewOutcome
 from domain.standards import StandardSchedule
+from domain.verification.household_verification import HouseholdVerification
+from domain.verification.rules import review_due
 from projections.engine.case_state import CaseState
 from projections.engine.relief_state import ReliefState
 from projections.engine.rows import RowStore
@@ -30,6 +33,7 @@ from projections.reads.approvals import ApprovalRequest, Awaiting
 from projections.reads.payroll_lines import lines_of
 
 RELIEF_GRANTED = "granted"
+VERIFIED_PROGRAMMES = (Programme.DIBAO_URBAN, Programme.DIBAO_RURAL, Programme.TEKUN)
 
 
 class Batch(Protocol):
@@ -67,6 +71,28 @@ def _granted(event: Case.Granted, batch: Batch, position: int) -> None:
     references = [p["reference"] for p in event.persons]
     batch.rows.add_persons(case_id, references, event.effective, position)
     batch.resegment_case(case_id, position)
+    if state.programme in VERIFIED_PROGRAMMES:
+        _cited(case_id, event.verification, event.effective, batch, position)
+
+
+def _cited(
+    case_id: str, verification: dict[str, Any] | None, effective: Month, batch: Batch, position: int
+) -> None:
+    """A dibao or tekun decision citing a verification: the household's next review is due
+    the months after it that the decision recorded. A grant citing none (history from
+    before verifications) is due for its first review from its own month."""
+    if verification is None:
+        batch.rows.household_verified(case_id, None, None, effective, False, position)
+        return
+    made_on = verification["made_on"]
+    batch.rows.household_verified(
+        case_id,
+        verification["id"],
+        made_on,
+        review_due(made_on, verification["review_months"]),
+        verification["at_or_above_standard"],
+        position,
+    )
 
 
 @project.register
@@ -94,6 +120,8 @@ def _reassessed(event: Case.Reassessed, batch: Batch, position: int) -> None:
         named = persons_named(case.decisions)
         batch.rows.add_persons(case_id, joining, event.effective, position, first_ordinal=named)
     _dated_decision(event, batch, position)
+    if event.verification is not None:
+        _cited(case_id, event.verification, event.effective, batch, position)
 
 
 def persons_named(decisions: Sequence[Decision]) -> int:
@@ -131,6 +159,25 @@ def _rescission_approved(event: Case.RescissionApproved, batch: Batch, position:
     batch.rows.put(case_id, case.programme.value, case.region, case)
     batch.resegment_case(case_id, position)
     batch.rows.approval_given(case_id, position)
+
+
+@project.register
+def _payee_changed(event: Case.PayeeChanged, batch: Batch, position: int) -> None:
+    """A payee decision is known from its position: a case held after a return is paid
+    again at the next close computed after it."""
+    recipient = str(event.payee["recipient"])
+    batch.rows.payee_changed(event.originator_id.hex, recipient, event.originator_version, position)
+
+
+@project.register
+def _payment_returned(event: Case.PaymentReturned, batch: Batch, position: int) -> None:
+    """A returned line: what it sent is outstanding again, and the case is held at the
+    closes computed after it until its payee changes (``payroll_lines``)."""
+    case_id = event.originator_id.hex
+    batch.rows.case(case_id)  # the case's programme and region
+    batch.rows.payment_returned(
+        case_id, event.period, event.bank_reference, event.reason, event.amount, position
+    )
 
 
 # Standards.
@@ -228,3 +275,31 @@ def _period_closed(event: PayrollPeriods.PeriodClosed, batch: Batch, position: i
     items = batch.rows.payroll_items(event.programme, event.region, event.month, event.position)
     recomputed = PayrollSummary.of(lines_of(items))
     batch.rows.keep_period(event, position, recomputed.digest, items)
+
+
+# Household verifications.
+
+
+@project.register
+def _verification_requested(
+    event: HouseholdVerification.Requested, batch: Batch, position: int
+) -> None:
+    """A request waits for the platform's answer (the outbox's list of what to send)."""
+    batch.rows.verification_requested(event.originator_id.hex, position)
+
+
+@project.register
+def _household_verified(event: HouseholdVerification.Verified, batch: Batch, position: int) -> None:
+    """The platform answered; a verification of a case is a review of it: the next one is
+    due the months after it that the ledger decided when it recorded the answer."""
+    batch.rows.verification_answered(event.originator_id.hex, position)
+    review = event.review
+    if review is not None:
+        batch.rows.household_verified(
+            review["case_id"],
+            event.originator_id.hex,
+            event.made_on,
+            review_due(event.made_on, review["months"]),
+            review["at_or_above_standard"],
+            position,
+        )

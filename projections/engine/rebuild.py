@@ -66,6 +66,18 @@ COMPARED = (
         "known_from <= ?",
     ),
     _Table(
+        "household_reviews",
+        ("case_id", "known_from"),
+        "verification_id, made_on, due, at_or_above, ?",
+        "known_from <= ?",
+    ),
+    _Table(
+        "verification_requests",
+        ("verification_id",),
+        "known_from, CASE WHEN answered_at > ? THEN NULL ELSE answered_at END",
+        "known_from <= ?",
+    ),
+    _Table(
         "approvals",
         ("subject_id", "known_from"),
         "what, programme, region, requested_by, requested_at, reason, amount_fen, cap_fen,"
@@ -85,6 +97,13 @@ COMPARED = (
         "amount_fen, ?",
         "period IN (SELECT month FROM periods p WHERE p.programme = payroll_items.programme"
         " AND p.region = payroll_items.region AND p.closed_at <= ?)",
+    ),
+    _Table("payees", ("subject_id", "known_from"), "recipient_ref, version, ?", "known_from <= ?"),
+    _Table(
+        "payment_returns",
+        ("programme", "region", "period", "subject_id"),
+        "bank_reference, reason, amount_fen, known_from, ?",
+        "known_from <= ?",
     ),
 )
 

@@ -272,6 +272,41 @@ class RowStore:
             (position, outcome, relief_id),
         )
 
+    def household_verified(
+        self,
+        case_id: str,
+        verification_id: str | None,
+        made_on: date | None,
+        due: Month,
+        at_or_above_standard: bool,
+        position: int,
+    ) -> None:
+        self.cursor.execute(
+            "INSERT INTO household_reviews"
+            " (case_id, verification_id, made_on, due, at_or_above, known_from)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                case_id,
+                verification_id,
+                made_on.isoformat() if made_on is not None else None,
+                due.index,
+                int(at_or_above_standard),
+                position,
+            ),
+        )
+
+    def verification_requested(self, verification_id: str, position: int) -> None:
+        self.cursor.execute(
+            "INSERT INTO verification_requests (verification_id, known_from) VALUES (?, ?)",
+            (verification_id, position),
+        )
+
+    def verification_answered(self, verification_id: str, position: int) -> None:
+        self.cursor.execute(
+            "UPDATE verification_requests SET answered_at = ? WHERE verification_id = ?",
+            (position, verification_id),
+        )
+
     def await_approval(self, request: ApprovalRequest, position: int) -> None:
         """A request recorded at ``position`` waits for a second person's approval."""
         marks = ", ".join("?" for _ in APPROVAL_COLUMNS)
@@ -285,6 +320,38 @@ class RowStore:
         self.cursor.execute(
             "UPDATE approvals SET known_to = ? WHERE subject_id = ? AND known_to IS NULL",
             (position, subject_id),
+        )
+
+    def payee_changed(self, case_id: str, recipient: str, version: int, position: int) -> None:
+        self.cursor.execute(
+            "INSERT INTO payees (subject_id, recipient_ref, version, known_from) "
+            "VALUES (?, ?, ?, ?)",
+            (case_id, recipient, version, position),
+        )
+
+    def payment_returned(
+        self,
+        case_id: str,
+        period: Month,
+        bank_reference: str,
+        reason: str,
+        amount: Decimal,
+        position: int,
+    ) -> None:
+        programme, region, _ = self.subjects[case_id]
+        self.cursor.execute(
+            "INSERT INTO payment_returns (programme, region, period, subject_id, bank_reference,"
+            " reason, amount_fen, known_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                programme,
+                region,
+                period.index,
+                case_id,
+                bank_reference,
+                reason,
+                to_fen(amount),
+                position,
+            ),
         )
 
     def payroll_items(

@@ -8,6 +8,13 @@ that programme and region at P_prev, a case's line holds:
   ``paid + settled`` for a closed month is always its entitlement as known at the last close,
   and ``outstanding = entitled now - entitled as known at the last close``.
 Positive differences are paid as arrears, negative ones listed as recoveries; never netted.
+
+A case with a bank's return known at P is settled from what its lines actually sent
+instead: for each closed month M', ``outstanding = entitled(M', P) - paid(M') -
+settled(M')``, where the lines the bank returned count for nothing (their recoveries still
+count). While a return is not followed by a payee change known at P, the case is held: its
+line pays, settles and lists nothing, and holds the month's amount plus the arrears it
+would have paid (kind ``held``), which stay outstanding.
 """
 
 from __future__ import annotations
@@ -17,14 +24,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any, Protocol
 
 from domain.months import Month
 from domain.payroll_periods import PayrollLine
 from projections.storage.database import Cursor
+from projections.storage.database import Row as DatabaseRow
 from projections.storage.schema import valid_until
 
 CHUNK = 500
-AMOUNT, ARREARS, RECOVERY = "amount", "arrears", "recovery"
+AMOUNT, ARREARS, RECOVERY, HELD = "amount", "arrears", "recovery", "held"
+
+
+class Reader(Protocol):
+    """What reads: a cursor within a transaction, or the views outside one."""
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[DatabaseRow]: ...
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,144 @@ def payroll_items_after(
     ]
     if prior is not None:
         items += _corrections(cursor, programme, region, month, position, prior)
+        returned = returned_subjects(cursor, programme, region, position, prior.position)
+        if returned:
+            items = [item for item in items if item.subject_id not in returned]
+            items += _items_after_returns(
+                cursor, programme, region, month, position, prior, sorted(returned)
+            )
+    return items
+
+
+def returned_subjects(
+    cursor: Reader,
+    programme: str,
+    region: str,
+    position: int,
+    settled_at: int | None = None,
+) -> set[str]:
+    """The cases of the programme and region with a line the bank returned, as known at
+    ``position``; with ``settled_at`` (the position of the schedule's last close), only
+    those that close has not settled: a close computed after a payee change that followed
+    the case's last return paid everything outstanding, after which the case's lines are
+    again what every other case's are (its entitlement as known at the close)."""
+    latest = (
+        "SELECT subject_id, MAX(known_from) AS returned_at FROM payment_returns"
+        " WHERE programme = ? AND region = ? AND known_from <= ? GROUP BY subject_id"
+    )
+    returned = {str(row[0]) for row in cursor.fetchall(latest, (programme, region, position))}
+    if settled_at is None or not returned:
+        return returned
+    settled = {
+        str(row[0])
+        for row in cursor.fetchall(
+            f"SELECT DISTINCT p.subject_id FROM payees p JOIN ({latest}) r"
+            " ON p.subject_id = r.subject_id"
+            " WHERE p.known_from > r.returned_at AND p.known_from <= ?",
+            (programme, region, position, settled_at),
+        )
+    }
+    return returned - settled
+
+
+@dataclass
+class SentAccount:
+    """What a case's lines of the closed periods before a month sent, net of the bank's
+    returns known at a position, and whether the case is held there."""
+
+    entitled: dict[int, int]  # month index -> fen, as known at the position
+    paid: dict[int, int]
+    settled: dict[int, int]  # arrears sent minus recoveries listed
+    held: bool
+
+    def outstanding(self, month: int) -> int:
+        return self.entitled.get(month, 0) - self.paid.get(month, 0) - self.settled.get(month, 0)
+
+
+def sent_accounts(
+    cursor: Reader,
+    programme: str,
+    region: str,
+    before: Month,
+    position: int,
+    subjects: Sequence[str],
+) -> dict[str, SentAccount]:
+    """Each of ``subjects``' account of the periods closed before ``before``, as known at
+    ``position`` (the views hold those periods' lines)."""
+    accounts: dict[str, SentAccount] = {}
+    for start in range(0, len(subjects), CHUNK):
+        chunk = list(subjects[start : start + CHUNK])
+        marks = ", ".join("?" for _ in chunk)
+        for subject_id in chunk:
+            accounts[subject_id] = SentAccount({}, defaultdict(int), defaultdict(int), False)
+        for subject_id, valid_from, valid_to, fen, known_from, known_to in cursor.fetchall(
+            "SELECT subject_id, valid_from, valid_to, amount_fen, known_from, known_to"
+            f" FROM segments WHERE subject_id IN ({marks}) AND valid_from <= ?",
+            (*chunk, before.index),
+        ):
+            if not _known_at((valid_from, valid_to, fen, known_from, known_to), position):
+                continue
+            until = before.index + 1 if valid_to is None else min(valid_to, before.index + 1)
+            for month in range(valid_from, until):
+                accounts[subject_id].entitled[month] = int(fen)
+        returns: dict[str, dict[int, int]] = defaultdict(dict)
+        for subject_id, period, known_from in cursor.fetchall(
+            "SELECT subject_id, period, known_from FROM payment_returns"
+            f" WHERE programme = ? AND region = ? AND subject_id IN ({marks})"
+            " AND known_from <= ?",
+            (programme, region, *chunk, position),
+        ):
+            returns[subject_id][int(period)] = int(known_from)
+        payees: dict[str, int] = {
+            str(subject_id): int(known_from)
+            for subject_id, known_from in cursor.fetchall(
+                "SELECT subject_id, MAX(known_from) FROM payees"
+                f" WHERE subject_id IN ({marks}) AND known_from <= ? GROUP BY subject_id",
+                (*chunk, position),
+            )
+        }
+        for subject_id, period, corrected, kind, fen in cursor.fetchall(
+            "SELECT subject_id, period, corrected_month, kind, amount_fen FROM payroll_items"
+            f" WHERE programme = ? AND region = ? AND subject_id IN ({marks}) AND period < ?",
+            (programme, region, *chunk, before.index),
+        ):
+            account = accounts[subject_id]
+            returned = int(period) in returns.get(subject_id, {})
+            if kind == AMOUNT and not returned:
+                account.paid[int(corrected)] += int(fen)
+            elif kind == ARREARS and not returned:
+                account.settled[int(corrected)] += int(fen)
+            elif kind == RECOVERY:
+                account.settled[int(corrected)] -= int(fen)
+        for subject_id, returned_at in returns.items():
+            last_return = max(returned_at.values())
+            accounts[subject_id].held = last_return > payees.get(subject_id, 0)
+    return accounts
+
+
+def _items_after_returns(
+    cursor: Cursor,
+    programme: str,
+    region: str,
+    month: Month,
+    position: int,
+    prior: PriorClose,
+    subjects: Sequence[str],
+) -> list[PayrollItem]:
+    items: list[PayrollItem] = []
+    accounts = sent_accounts(cursor, programme, region, month, position, subjects)
+    for subject_id in subjects:
+        account = accounts[subject_id]
+        own = account.entitled.get(month.index, 0)
+        if own:
+            items.append(PayrollItem(subject_id, month, HELD if account.held else AMOUNT, own))
+        for corrected in range(prior.first_month.index, month.index):
+            outstanding = account.outstanding(corrected)
+            if outstanding > 0:
+                kind = HELD if account.held else ARREARS
+                items.append(PayrollItem(subject_id, Month(corrected), kind, outstanding))
+            elif outstanding < 0 and not account.held:
+                items.append(PayrollItem(subject_id, Month(corrected), RECOVERY, -outstanding))
     return items
 
 
@@ -177,7 +330,9 @@ def _amount_in(rows: Sequence[Row], month: int) -> int:
 
 def lines_of(items: Sequence[PayrollItem]) -> list[PayrollLine]:
     """One line per case, in case order."""
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: {AMOUNT: 0, ARREARS: 0, RECOVERY: 0})
+    totals: dict[str, dict[str, int]] = defaultdict(
+        lambda: {AMOUNT: 0, ARREARS: 0, RECOVERY: 0, HELD: 0}
+    )
     for item in items:
         totals[item.subject_id][item.kind] += item.amount_fen
     return [
@@ -186,6 +341,7 @@ def lines_of(items: Sequence[PayrollItem]) -> list[PayrollLine]:
             _fen_to_yuan(kinds[AMOUNT]),
             _fen_to_yuan(kinds[ARREARS]),
             _fen_to_yuan(kinds[RECOVERY]),
+            _fen_to_yuan(kinds[HELD]),
         )
         for subject_id, kinds in sorted(totals.items())
     ]

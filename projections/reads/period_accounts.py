@@ -6,6 +6,12 @@ month's own amounts on its period's lines, ``settled`` the arrears minus recover
 periods settled for it, and ``outstanding`` what changed since the last close. A case's
 account is computed the same way from the same rows, restricted to the case, so that the
 accounts of a programme's and region's cases add up to its month totals.
+
+A bank's return undoes what its line sent: ``paid`` and ``settled`` are net of returned
+lines, and a case with a return has ``outstanding = entitled now - paid - settled`` from
+its own lines (``payroll_lines.sent_accounts``). Beside them, under the months they were
+for: ``returned`` (what returns undid), ``held`` (what held lines would have paid) and
+``reissued`` (arrears paid to a case on lines computed after its first return).
 """
 
 from __future__ import annotations
@@ -19,7 +25,14 @@ from domain.cases.programmes import Programme
 from domain.money import ZERO
 from domain.months import Month
 from domain.payroll_periods import PayrollLine
-from projections.reads.payroll_lines import AMOUNT, ARREARS, RECOVERY
+from projections.reads.payroll_lines import (
+    AMOUNT,
+    ARREARS,
+    HELD,
+    RECOVERY,
+    returned_subjects,
+    sent_accounts,
+)
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 
@@ -34,10 +47,13 @@ class MonthAccount:
     region: str
     month: Month
     entitled: Decimal  # as known at the position read
-    paid: Decimal
-    arrears: Decimal  # settled later as arrears
+    paid: Decimal  # net of lines the bank returned
+    arrears: Decimal  # settled later as arrears, net of lines the bank returned
     recoveries: Decimal  # settled later as recoveries to collect
     outstanding: Decimal
+    returned: Decimal = ZERO  # what the bank's returns undid
+    held: Decimal = ZERO  # what lines held after a return would have paid
+    reissued: Decimal = ZERO  # arrears paid after a return of the case
 
     @property
     def settled(self) -> Decimal:
@@ -65,6 +81,18 @@ class Period:
     @property
     def digest_matches(self) -> bool:
         return self.digest == self.recomputed_digest
+
+
+@dataclass(frozen=True)
+class _Returns:
+    """Per month index, in fen: own amounts and arrears the bank returned, arrears reissued,
+    and what the returned cases' outstanding differs by from the change since the last
+    close."""
+
+    paid: defaultdict[int, int]
+    arrears: defaultdict[int, int]
+    reissued: defaultdict[int, int]
+    correction: defaultdict[int, int]
 
 
 class Accounts:
@@ -105,6 +133,7 @@ class Accounts:
             now = self._entitled(programme_, region_, first, last, position)
             then = self._entitled(programme_, region_, first, last, last_close)
             settled = self._settled(programme_, region_, position)
+            returns = self._returns(programme_, region_, last, position, last_close)
             for period in periods:
                 month = period.month.index
                 accounts.append(
@@ -113,13 +142,59 @@ class Accounts:
                         region_,
                         period.month,
                         _yuan(now.get(month, 0)),
-                        _yuan(settled.get((month, AMOUNT), 0)),
-                        _yuan(settled.get((month, ARREARS), 0)),
+                        _yuan(settled.get((month, AMOUNT), 0) - returns.paid[month]),
+                        _yuan(settled.get((month, ARREARS), 0) - returns.arrears[month]),
                         _yuan(settled.get((month, RECOVERY), 0)),
-                        _yuan(now.get(month, 0) - then.get(month, 0)),
+                        _yuan(now.get(month, 0) - then.get(month, 0) + returns.correction[month]),
+                        _yuan(returns.paid[month] + returns.arrears[month]),
+                        _yuan(settled.get((month, HELD), 0)),
+                        _yuan(returns.reissued[month]),
                     )
                 )
         return accounts
+
+    def _returns(
+        self, programme: str, region: str, last: Month, position: int, last_close: int
+    ) -> _Returns:
+        """What the bank's returns known at ``position`` change in the closed months up to
+        ``last``, the last closed at ``last_close``."""
+        found = _Returns(defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int))
+        subjects = sorted(returned_subjects(self.views, programme, region, position, last_close))
+        now = sent_accounts(self.views, programme, region, last + 1, position, subjects)
+        then = sent_accounts(self.views, programme, region, last + 1, last_close, subjects)
+        for subject_id in subjects:
+            # Such a case's outstanding is what its lines left unsent, not the change since
+            # the last close that the other cases' outstanding is.
+            sent, known = now[subject_id], then[subject_id]
+            for month in set(known.entitled) | set(sent.paid) | set(sent.settled):
+                found.correction[month] += (
+                    known.entitled.get(month, 0)
+                    - sent.paid.get(month, 0)
+                    - sent.settled.get(month, 0)
+                )
+        for month, kind, fen in self.views.fetchall(
+            "SELECT i.corrected_month, i.kind, SUM(i.amount_fen) FROM payment_returns r"
+            " JOIN payroll_items i ON i.programme = r.programme AND i.region = r.region"
+            " AND i.period = r.period AND i.subject_id = r.subject_id"
+            " WHERE r.programme = ? AND r.region = ? AND r.known_from <= ?"
+            " AND i.kind IN (?, ?) GROUP BY i.corrected_month, i.kind",
+            (programme, region, position, AMOUNT, ARREARS),
+        ):
+            (found.paid if kind == AMOUNT else found.arrears)[int(month)] += int(fen)
+        for month, fen in self.views.fetchall(
+            "SELECT i.corrected_month, SUM(i.amount_fen) FROM payroll_items i"
+            " JOIN periods p ON p.programme = i.programme AND p.region = i.region"
+            " AND p.month = i.period"
+            " WHERE i.programme = ? AND i.region = ? AND i.kind = ? AND p.closed_at <= ?"
+            " AND p.position > (SELECT MIN(r.known_from) FROM payment_returns r"
+            " WHERE r.subject_id = i.subject_id AND r.known_from <= ?)"
+            " AND NOT EXISTS (SELECT 1 FROM payment_returns r WHERE r.programme = i.programme"
+            " AND r.region = i.region AND r.period = i.period AND r.subject_id = i.subject_id"
+            " AND r.known_from <= ?) GROUP BY i.corrected_month",
+            (programme, region, ARREARS, position, position, position),
+        ):
+            found.reissued[int(month)] += int(fen)
+        return found
 
     def _entitled(
         self, programme: str, region: str, first: Month, last: Month, position: int
@@ -188,6 +263,7 @@ class Accounts:
                     _yuan(kinds[AMOUNT]),
                     _yuan(kinds[ARREARS]),
                     _yuan(kinds[RECOVERY]),
+                    _yuan(kinds[HELD]),
                 ),
                 holders[subject_id],
             )
@@ -281,6 +357,7 @@ def case_account(
     now = [row for row in rows if _known(row, position)]
     then = [row for row in rows if _known(row, last_close)]
     settled: dict[tuple[int, str], int] = defaultdict(int)
+    held_back: dict[int, int] = {}  # a returned case's outstanding, from what its lines sent
     if closed:  # one seek of the primary key per closed period, not a scan of the schedule's
         marks = ", ".join("?" for _ in closed)
         for month, kind, fen in views.fetchall(
@@ -289,6 +366,18 @@ def case_account(
             (programme, region, *sorted(closed), subject_id),
         ):
             settled[int(month), str(kind)] += int(fen)
+    if closed and has_returns(views, subject_id, position):
+        # A case with a bank's return: its account is what its own lines sent.
+        sent = sent_accounts(
+            views, programme, region, Month(max(closed)) + 1, position, [subject_id]
+        )[subject_id]
+        for month in closed:
+            if (month, AMOUNT) in settled:
+                settled[month, AMOUNT] = sent.paid.get(month, 0)
+            if (month, ARREARS) in settled:
+                recoveries = settled.get((month, RECOVERY), 0)
+                settled[month, ARREARS] = sent.settled.get(month, 0) + recoveries
+            held_back[month] = sent.outstanding(month)
     end = as_of.index + 1
     months = {month for month, _kind in list(settled) if month < end}
     for start, until, *_ in now:
@@ -305,6 +394,7 @@ def case_account(
             account.append(CaseMonth(Month(month), status, _yuan(entitled), None, None, None, None))
             continue
         before = _in_month(then, month)
+        outstanding = held_back.get(month, entitled - (before[2] if before else 0))
         account.append(
             CaseMonth(
                 Month(month),
@@ -313,10 +403,20 @@ def case_account(
                 _yuan(settled[month, AMOUNT]),
                 _yuan(settled[month, ARREARS]),
                 _yuan(settled[month, RECOVERY]),
-                _yuan(entitled - (before[2] if before else 0)),
+                _yuan(outstanding),
             )
         )
     return CaseAccount(subject_id, programme, region, position, account)
+
+
+def has_returns(views: ViewDatabase, subject_id: str, position: int) -> bool:
+    """Whether the bank returned a line of the case, as known at ``position``."""
+    return bool(
+        views.fetchall(
+            "SELECT 1 FROM payment_returns WHERE subject_id = ? AND known_from <= ?",
+            (subject_id, position),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -328,11 +428,14 @@ class Reconciliation:
     arrears: Decimal
     recoveries: Decimal
     outstanding: Decimal
+    returned: Decimal = ZERO
+    held: Decimal = ZERO
+    reissued: Decimal = ZERO
 
 
 def reconcile(accounts: Iterable[MonthAccount]) -> list[Reconciliation]:
     """Closed months summed per programme and year, over every region."""
-    sums: dict[tuple[str, int], list[Decimal]] = defaultdict(lambda: [Decimal("0.00")] * 5)
+    sums: dict[tuple[str, int], list[Decimal]] = defaultdict(lambda: [Decimal("0.00")] * 8)
     for account in accounts:
         row = sums[account.programme, account.month.year]
         for index, value in enumerate(
@@ -342,6 +445,9 @@ def reconcile(accounts: Iterable[MonthAccount]) -> list[Reconciliation]:
                 account.arrears,
                 account.recoveries,
                 account.outstanding,
+                account.returned,
+                account.held,
+                account.reissued,
             )
         ):
             row[index] += value

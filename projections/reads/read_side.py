@@ -62,6 +62,20 @@ class OverdueReview:
 
 
 @dataclass(frozen=True)
+class HouseholdReview:
+    """A dibao or tekun case due for re-verification in a month, or overdue (due earlier);
+    ``verified_on`` None: never verified (granted before verifications)."""
+
+    case_id: str
+    programme: str
+    region: str
+    verified_on: date | None
+    verification_id: str | None
+    due: Month
+    at_or_above_standard: bool
+
+
+@dataclass(frozen=True)
 class Total:
     programme: str
     region: str
@@ -279,6 +293,76 @@ class ReadSide:
             for relief_id, region, day, due in rows
         ]
 
+    def household_reviews(
+        self,
+        as_of: Month,
+        position: int,
+        *,
+        exit_candidates: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+        regions: frozenset[str] | None = None,
+    ) -> list[HouseholdReview]:
+        """Open dibao and tekun cases whose last verification, as known at ``position``,
+        makes them due for review in ``as_of`` or earlier, in order of due month; with
+        ``exit_candidates``, instead those whose last verification found the income at or
+        above the standard. ``limit`` of them (None: all) from the ``offset``-th, in
+        ``regions`` (None: every region)."""
+        where, params = self._reviews_where(as_of, position, exit_candidates, regions)
+        page, page_params = _page(offset, limit)
+        rows = self.views.fetchall(
+            "SELECT r.case_id, s.programme, s.region, r.made_on, r.verification_id, r.due,"
+            f" r.at_or_above {where} ORDER BY r.due, r.case_id{page}",
+            [*params, *page_params],
+        )
+        return [
+            HouseholdReview(
+                case_id,
+                programme,
+                region,
+                date.fromisoformat(made_on) if made_on is not None else None,
+                verification_id,
+                Month(int(due)),
+                bool(at_or_above),
+            )
+            for case_id, programme, region, made_on, verification_id, due, at_or_above in rows
+        ]
+
+    def household_review_count(
+        self,
+        as_of: Month,
+        position: int,
+        *,
+        exit_candidates: bool = False,
+        regions: frozenset[str] | None = None,
+    ) -> int:
+        where, params = self._reviews_where(as_of, position, exit_candidates, regions)
+        return int(self.views.fetchall(f"SELECT COUNT(*) {where}", params)[0][0])
+
+    @staticmethod
+    def _reviews_where(
+        as_of: Month, position: int, exit_candidates: bool, regions: frozenset[str] | None
+    ) -> tuple[str, list[object]]:
+        known, known_params = _known(IN_MONTH, [as_of.index, as_of.index], position)
+        in_regions, region_params = _in_regions(regions)
+        chosen = "r.at_or_above = 1" if exit_candidates else "r.due <= ?"
+        chosen_params: list[object] = [] if exit_candidates else [as_of.index]
+        return (
+            f"FROM {_LATEST_REVIEWS} JOIN {known} ON s.subject_id = r.case_id"
+            f" WHERE {_OPEN_TO_REVIEW} AND {chosen}{in_regions.replace('region', 's.region')}",
+            [position, *known_params, *chosen_params, *region_params],
+        )
+
+    def unanswered_verifications(self, position: int, limit: int) -> list[str]:
+        """The ids of verifications requested of the platform, known at ``position``, whose
+        answer is not recorded yet, the oldest first."""
+        rows = self.views.fetchall(
+            "SELECT verification_id FROM verification_requests WHERE known_from <= ?"
+            " AND answered_at IS NULL ORDER BY known_from LIMIT ?",
+            (position, limit),
+        )
+        return [verification_id for (verification_id,) in rows]
+
     def overdue_review_count(
         self, today: date, position: int, regions: frozenset[str] | None = None
     ) -> int:
@@ -288,6 +372,16 @@ class ReadSide:
             (position, position, today.isoformat(), *region_params),
         )
         return int(rows[0][0])
+
+
+# The latest verification of each case known at a position (latest made, then recorded),
+# with the case's segment in the month asked for as known then: open and not leaving.
+_LATEST_REVIEWS = (
+    "(SELECT case_id, verification_id, made_on, due, at_or_above, ROW_NUMBER() OVER"
+    " (PARTITION BY case_id ORDER BY COALESCE(made_on, '') DESC, known_from DESC) AS n"
+    " FROM household_reviews WHERE known_from <= ?) r"
+)
+_OPEN_TO_REVIEW = "r.n = 1 AND s.status IN ('paying', 'suspended')"
 
 
 def _in_regions(regions: frozenset[str] | None) -> tuple[str, list[str]]:

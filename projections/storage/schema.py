@@ -38,6 +38,10 @@ TABLES = (
     "payroll_items",
     "relief_reviews",
     "approvals",
+    "payees",
+    "payment_returns",
+    "household_reviews",
+    "verification_requests",
 )
 
 CREATE = (
@@ -102,8 +106,30 @@ CREATE = (
     " reason TEXT NOT NULL, amount_fen BIGINT, cap_fen BIGINT,"
     " known_from BIGINT NOT NULL, known_to BIGINT, PRIMARY KEY (subject_id, known_from))",
     "CREATE INDEX IF NOT EXISTS approvals_by_request ON approvals (known_from)",
+    # Each verification of a dibao or tekun case, as the case cites it or as a review of it
+    # records it (a grant from before verifications: made_on NULL, due from its month): when
+    # the next review is due (a month index) and whether the income verified is at or above
+    # the standard.
+    "CREATE TABLE IF NOT EXISTS household_reviews ("
+    " case_id TEXT NOT NULL, verification_id TEXT, made_on TEXT, due INTEGER NOT NULL,"
+    " at_or_above INTEGER NOT NULL, known_from BIGINT NOT NULL,"
+    " PRIMARY KEY (case_id, known_from))",
+    # Verifications requested of the platform, and the position their answer was recorded at.
+    "CREATE TABLE IF NOT EXISTS verification_requests ("
+    " verification_id TEXT PRIMARY KEY, known_from BIGINT NOT NULL, answered_at BIGINT)",
     "CREATE INDEX IF NOT EXISTS payroll_items_by_month"
     " ON payroll_items (programme, region, corrected_month)",
+    # Each payee decision of a case: who is paid (the card number stays in the event).
+    "CREATE TABLE IF NOT EXISTS payees ("
+    " subject_id TEXT NOT NULL, recipient_ref TEXT NOT NULL, version BIGINT NOT NULL,"
+    " known_from BIGINT NOT NULL, PRIMARY KEY (subject_id, known_from))",
+    # Each line the bank returned, once.
+    "CREATE TABLE IF NOT EXISTS payment_returns ("
+    " programme TEXT NOT NULL, region TEXT NOT NULL, period INTEGER NOT NULL,"
+    " subject_id TEXT NOT NULL, bank_reference TEXT NOT NULL, reason TEXT NOT NULL,"
+    " amount_fen BIGINT NOT NULL, known_from BIGINT NOT NULL,"
+    " PRIMARY KEY (programme, region, period, subject_id))",
+    "CREATE INDEX IF NOT EXISTS payment_returns_by_subject ON payment_returns (subject_id)",
     # Replaced by the partial indexes above: SQLite took their "known_to IS NULL" for a
     # selective equality and scanned every current row to find a few subjects.
     "DROP INDEX IF EXISTS segments_known_now",

@@ -336,8 +336,18 @@ def http(
     def search(number: int) -> Request:
         return ("POST", "/entitlements/search", {"identity_number": people[number % len(people)]})
 
+    verifier = Ledger(settings.ledger_env())
+
     def grant(_: int) -> Request:
-        return ("POST", "/cases", grants.next().body)
+        """A grant; a dibao one cites a verification recorded first, beside the service."""
+        request = grants.next()
+        if request.is_dibao:
+            return (
+                "POST",
+                "/cases",
+                request.body | {"verification_id": str(request.verify(verifier))},
+            )
+        return ("POST", "/cases", request.body)
 
     with serving("api.app:create_app", env, factory=True, ready_path="/ready") as port:
         regions = RegionCatalogue.load(settings.region_catalogue).names
@@ -345,6 +355,7 @@ def http(
         caseworker = mint_token(secret, "bench-caseworker", Role.CASEWORKER, 60, regions=regions)
         searched = load(port, search, clients=clients, seconds=seconds, token=viewer)
         granted = load(port, grant, clients=clients, seconds=seconds, token=caseworker)
+    verifier.close()
     comparisons = [
         Comparison(
             "HTTP",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
+from uuid import uuid4
 
 from fastapi.testclient import TestClient
 from httpx2 import Response
@@ -14,6 +16,7 @@ from api.app import create_app
 from api.core.bootstrap import Runtime
 from api.core.identities import CITY_WIDE_ROLES, Role, mint_token
 from api.core.settings import Settings
+from domain.months import BUREAU_TIME_ZONE
 
 
 @dataclass
@@ -51,6 +54,35 @@ class Service:
 
     def get(self, path: str, role: Role, **params: Any) -> Response:
         return self.client.get(path, params=params, headers=self.as_(role))
+
+    def verified(
+        self,
+        persons: Sequence[Mapping[str, Any]],
+        income: str = "200",
+        *,
+        made_on: date | None = None,
+        case_id: str | None = None,
+    ) -> str:
+        """The id of a verification, made today (or ``made_on``) by the city's platform, of
+        the household of ``persons`` (identity numbers), each member's verified monthly
+        income ``income``: a per-capita income of ``income``."""
+        answer = self.post(
+            "/verifications",
+            {
+                "members": [
+                    {"identity_number": p["identity_number"], "income": income} for p in persons
+                ],
+                "case_id": case_id,
+                "sources": ["wages", "pensions", "real-estate"],
+                "made_on": (made_on or datetime.now(BUREAU_TIME_ZONE).date()).isoformat(),
+                "level": "city",
+                "report_id": f"HB-{uuid4().hex[:12]}",
+            },
+            Role.CASEWORKER,
+        )
+        assert answer.status_code == 201, answer.text
+        verification: str = answer.json()["id"]
+        return verification
 
 
 @contextmanager

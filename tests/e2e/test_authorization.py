@@ -34,6 +34,7 @@ def person(serial: int) -> dict[str, str]:
 
 def routes(case: str, relief: str) -> list[Route]:
     dated = {"effective": "2020-06", "reason": "r"}
+    period = f"/periods/disability-living/{QIBIN}/2020-01"
     return [
         Route(
             "POST",
@@ -102,6 +103,32 @@ def routes(case: str, relief: str) -> list[Route]:
         ),
         Route("POST", f"/periods/disability-living/{QIBIN}/2020-01/close", None, frozenset({FI})),
         Route("GET", f"/periods/disability-living/{QIBIN}/2020-01", None, frozenset({FI, AU})),
+        Route(
+            "GET",
+            f"/periods/disability-living/{QIBIN}/2020-01/payments.xml",
+            None,
+            frozenset({FI, AU}),
+        ),
+        Route(
+            "GET",
+            f"/periods/disability-living/{QIBIN}/2020-01/payments.csv",
+            None,
+            frozenset({FI, AU}),
+        ),
+        Route(
+            "POST",
+            f"{period}/returns",
+            {"case_id": case, "bank_reference": "R1", "reason": "AC04"},
+            frozenset({FI}),
+        ),
+        Route("POST", "/payments/returns", None, frozenset({FI})),
+        Route(
+            "POST",
+            f"/cases/{case}/payee-changes",
+            {"account": "6222020200112345679", "reason": "r"},
+            frozenset({CW}),
+        ),
+        Route("GET", f"/cases/{case}/payee", None, frozenset(STAFF)),
         Route("GET", f"/rolls/disability-living/{QIBIN}?as_of=2020-01", None, frozenset(Role)),
         Route(
             "POST",
@@ -111,6 +138,7 @@ def routes(case: str, relief: str) -> list[Route]:
         ),
         Route("GET", "/totals?as_of=2020-01", None, frozenset(STAFF)),
         Route("GET", "/reconciliation", None, frozenset({FI, AU})),
+        Route("GET", "/reconciliation/months", None, frozenset({FI, AU})),
         Route("GET", "/audit/verification", None, frozenset({AU})),
         Route("GET", "/events?type=case.granted", None, frozenset(Role)),
         Route("GET", "/events/stream?limit=1", None, frozenset(Role)),

@@ -36,6 +36,8 @@ def service(request: pytest.FixtureRequest) -> Iterator[Service]:
 
 
 def grant(service: Service, serial: int, region: str = QIBIN) -> dict[str, Any]:
+    """The one dibao grant of these tests, citing a verification of the household."""
+    persons = [{"identity_number": NUMBERS[serial], "name": "王芳"}]
     answer = service.post(
         "/cases",
         {
@@ -43,7 +45,8 @@ def grant(service: Service, serial: int, region: str = QIBIN) -> dict[str, Any]:
             "region": region,
             "effective": "2020-03",
             "income": "200",
-            "persons": [{"identity_number": NUMBERS[serial], "name": "王芳"}],
+            "persons": persons,
+            "verification_id": service.verified(persons),
             "reason": "application",
         },
         CASEWORKER,
@@ -69,11 +72,18 @@ def test_a_reassessment_is_announced_with_the_months_and_amounts_it_moved(
     service: Service,
 ) -> None:
     case = grant(service, 0)
+    verified = service.verified([{"identity_number": NUMBERS[0]}], "300", case_id=case["id"])
     reassessed = service.post(
         f"/cases/{case['id']}/reassessments",
-        {"effective": "2020-07", "changes": {"income": "300"}, "reason": "new job"},
+        {
+            "effective": "2020-07",
+            "changes": {"income": "300"},
+            "verification_id": verified,
+            "reason": "new job",
+        },
         CASEWORKER,
     )
+    assert reassessed.status_code == 201, reassessed.text
     caught_up(service, reassessed.json()["position"])
 
     events, _ = feed(service)

@@ -48,14 +48,16 @@ class HouseholdOverHTTP:
             yield service
 
     def household(self, service: Service, *serials: int) -> str:
+        persons = [member(serial) for serial in serials]
         granted = service.post(
             "/cases",
             {
                 "programme": "dibao-urban",
                 "region": QIBIN,
                 "effective": "2020-03",
-                "persons": [member(serial) for serial in serials],
+                "persons": persons,
                 "income": "200",
+                "verification_id": service.verified(persons),
                 "reason": "applied",
             },
             CASEWORKER,
@@ -64,10 +66,19 @@ class HouseholdOverHTTP:
         case: str = granted.json()["id"]
         return case
 
-    def reassess(self, service: Service, case: str, month: str, **changes: Any) -> Any:
+    def reassess(
+        self,
+        service: Service,
+        case: str,
+        month: str,
+        verification: str | None = None,
+        **changes: Any,
+    ) -> Any:
+        """A reassessment; ``verification``: of the household as it is from ``month``."""
+        cited = {"verification_id": verification} if verification else {}
         return service.post(
             f"/cases/{case}/reassessments",
-            {"effective": month, "changes": changes, "reason": "household changed"},
+            {"effective": month, "changes": changes, "reason": "household changed"} | cited,
             CASEWORKER,
         )
 
@@ -86,11 +97,13 @@ class HouseholdOverHTTP:
     ) -> None:
         case = self.household(service, 1, 2)
         baby = member(3, date(2021, 1, 20), birth_date="2021-01-20")
+        three = service.verified([member(1), member(2), baby])
         before_birth = service.runtime.ledger.position
-        born = self.reassess(service, case, "2021-02", members_joining=[baby])
+        born = self.reassess(service, case, "2021-02", three, members_joining=[baby])
         assert born.status_code == 201, born.text
+        two = service.verified([member(1), baby])
         died = self.reassess(
-            service, case, "2021-06", members_leaving=[member(2)["identity_number"]]
+            service, case, "2021-06", two, members_leaving=[member(2)["identity_number"]]
         )
         assert died.status_code == 201, died.text
         position = died.json()["position"]
@@ -139,19 +152,17 @@ class HouseholdOverHTTP:
                 "persons": [member(9, date(1950, 1, 1))],
                 "area": "urban",
                 "tier": "self",
+                "verification_id": service.verified([member(9, date(1950, 1, 1))], "0"),
                 "reason": "alone",
             },
             CASEWORKER,
         )
         assert tekun.status_code == 201, tekun.text
         case = self.household(service, 1)
+        joining = [member(4), member(9, date(1950, 1, 1))]
+        verification = service.verified([member(1), *joining])
         position = service.runtime.ledger.position
-        refused = self.reassess(
-            service,
-            case,
-            "2021-02",
-            members_joining=[member(4), member(9, date(1950, 1, 1))],
-        )
+        refused = self.reassess(service, case, "2021-02", verification, members_joining=joining)
         assert refused.status_code == 409, refused.text
         detail = refused.json()["detail"]
         assert "joining member 2 already holds tekun" in detail
@@ -191,14 +202,19 @@ class TestHouseholdOnPostgreSQL(OnPostgreSQL, HouseholdOverHTTP):
     ) -> None:
         first, second = self.household(service, 1), self.household(service, 2)
         newcomer = member(3, date(1990, 1, 1))
+        verified = {
+            first: service.verified([member(1), newcomer]),
+            second: service.verified([member(2), newcomer]),
+        }
         barrier = threading.Barrier(2)
         statuses: list[int] = []
 
         def join(case: str) -> None:
             barrier.wait()
-            statuses.append(
-                self.reassess(service, case, "2021-02", members_joining=[newcomer]).status_code
+            joined = self.reassess(
+                service, case, "2021-02", verified[case], members_joining=[newcomer]
             )
+            statuses.append(joined.status_code)
 
         threads = [threading.Thread(target=join, args=(case,)) for case in (first, second)]
         for thread in threads:

@@ -128,6 +128,7 @@ class ReferenceCasesOverHTTP:
                 "effective": "2020-03",
                 "persons": household(),
                 "income": "200",
+                "verification_id": service.verified(household()),
                 "reason": "applied",
             },
             CASEWORKER,
@@ -141,7 +142,12 @@ class ReferenceCasesOverHTTP:
         )
         service.post(
             f"/cases/{case}/reassessments",
-            {"effective": "2021-01", "changes": {"income": "700"}, "reason": "job"},
+            {
+                "effective": "2021-01",
+                "changes": {"income": "700"},
+                "verification_id": service.verified(household(), "700"),
+                "reason": "job",
+            },
             CASEWORKER,
         )
         last = service.post(
@@ -197,6 +203,7 @@ class ReferenceCasesOverHTTP:
                 "effective": "2020-03",
                 "persons": household(),
                 "income": "200",
+                "verification_id": service.verified(household()),
                 "reason": "applied",
             },
             CASEWORKER,

@@ -204,6 +204,7 @@ class PagesAndFormats:
             "arrears",
             "recoveries",
             "total_to_pay",
+            "held",
         ]
         assert [(r[0], r[2], r[5]) for r in table[1:]] == [
             (case, "500.00", "500.00") for case in cases[:2]

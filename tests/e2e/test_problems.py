@@ -7,7 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 
 from api.core.identities import Role
 from api.http.problems import PROBLEM_TYPES
+from domain.months import BUREAU_TIME_ZONE
 from tests.e2e.service import Service, running
 from tests.processes import serving
 from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number
@@ -27,7 +28,9 @@ def member(serial: int, born: date = date(1980, 1, 1)) -> dict[str, str]:
     return {"identity_number": identity_number(born, serial), "name": f"成员{serial}"}
 
 
-def dibao(*persons: dict[str, str], effective: str = "2020-03") -> dict[str, Any]:
+def dibao(
+    *persons: dict[str, str], effective: str = "2020-03", verification: str | None = None
+) -> dict[str, Any]:
     return {
         "programme": "dibao-urban",
         "region": QIBIN,
@@ -35,6 +38,17 @@ def dibao(*persons: dict[str, str], effective: str = "2020-03") -> dict[str, Any
         "persons": list(persons),
         "income": "100",
         "reason": "applied",
+    } | ({"verification_id": verification} if verification else {})
+
+
+def verification_of(*persons: dict[str, str]) -> dict[str, Any]:
+    """A verification body: the household of ``persons``, 100 a month each."""
+    return {
+        "members": [{"identity_number": p["identity_number"], "income": "100"} for p in persons],
+        "sources": ["wages"],
+        "made_on": datetime.now(BUREAU_TIME_ZONE).date().isoformat(),
+        "level": "city",
+        "report_id": "HB-1",
     }
 
 
@@ -108,11 +122,17 @@ class Problems:
     def test_a_member_already_holding_a_case_is_named_with_the_case_never_the_number(
         self, service: Service
     ) -> None:
+        seven = service.verified([member(7)], "100")
         held = service.post(
-            "/cases", dibao(member(7)) | {"programme": "dibao-rural", "effective": "2020-01"}, CW
+            "/cases",
+            dibao(member(7), verification=seven)
+            | {"programme": "dibao-rural", "effective": "2020-01"},
+            CW,
         )
         assert held.status_code == 201, held.text
-        answer = service.post("/cases", dibao(member(1), member(7), member(8)), CW)
+        household = (member(1), member(7), member(8))
+        verification = service.verified(household, "100")
+        answer = service.post("/cases", dibao(*household, verification=verification), CW)
         problem = self.problem(answer, 409, "exclusive-holding")
         assert problem["detail"].startswith(
             f"person 2 of the household already holds dibao-rural case {held.json()['id']} "
@@ -122,7 +142,8 @@ class Problems:
         assert member(7)["identity_number"] not in answer.text
 
     def test_every_conflict_names_what_it_conflicts_with(self, service: Service) -> None:
-        case = service.post("/cases", dibao(member(1)), CW).json()["id"]
+        verification = service.verified([member(1)], "100")
+        case = service.post("/cases", dibao(member(1), verification=verification), CW).json()["id"]
         exited = service.post(
             f"/cases/{case}/exits", {"effective": "2020-05", "reason": "moved"}, CW
         )
@@ -174,8 +195,9 @@ class Problems:
     def test_a_body_that_is_not_json_is_415_and_a_json_one_with_a_charset_is_read(
         self, service: Service
     ) -> None:
+        verification = service.verified([member(1)], "100")
         position = service.runtime.ledger.position
-        body = json.dumps(dibao(member(1))).encode("utf-8")
+        body = json.dumps(dibao(member(1), verification=verification)).encode("utf-8")
         for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
             headers = service.as_(CW)
             if content_type is not None:
@@ -231,7 +253,15 @@ def test_a_chunked_body_over_the_limit_is_413_and_one_within_it_is_read(
         huge = dibao(member(1)) | {"reason": "理" * 40_000}  # 120 kB of UTF-8, over 64 KiB
         status, problem = chunked_post(server.url, "/cases", caseworker, json.dumps(huge).encode())
         assert (status, problem["type"]) == (413, "/problems/request-too-large"), problem
+        status, verified = chunked_post(
+            server.url,
+            "/verifications",
+            caseworker,
+            json.dumps(verification_of(member(1))).encode(),
+        )
+        assert status == 201, verified
+        within = dibao(member(1), verification=verified["id"])
         status, recorded = chunked_post(
-            server.url, "/cases", caseworker, json.dumps(dibao(member(1))).encode()
+            server.url, "/cases", caseworker, json.dumps(within).encode()
         )
         assert status == 201, recorded

@@ -25,7 +25,14 @@ from tests.integration.event_tables import (
     SQLiteFile,
     forged_exit,
 )
-from tests.support import QIBIN, OnPostgreSQL, OnSQLite, person, set_reference_standards
+from tests.support import (
+    QIBIN,
+    OnPostgreSQL,
+    OnSQLite,
+    person,
+    set_reference_standards,
+    verified_household,
+)
 
 NAME = "王秀英"
 
@@ -51,7 +58,14 @@ class TamperedHistory:
         ledger = service.runtime.ledger
         applicant = person(date(1980, 1, 1), 1, NAME)
         case = ledger.grant(
-            "dibao-urban", QIBIN, "2020-08", [applicant], actor="cw-1", reason="x", income="300"
+            "dibao-urban",
+            QIBIN,
+            "2020-08",
+            [applicant],
+            actor="cw-1",
+            reason="x",
+            income="300",
+            verification_id=verified_household(ledger, [applicant], "300"),
         ).id
         events.drop_position_guard()
         events.insert(-1, forged_exit(ledger, case, Month.parse("2020-09")))

@@ -34,6 +34,7 @@ from tests.support import (
     grant_reference_household,
     person,
     rescind_in_september_2019,
+    verified_household,
 )
 
 M = Month.parse
@@ -121,15 +122,18 @@ def record_a_history_with_settlements(runtime: Runtime) -> AccountsHistory:
         uow=when("2020-01-02 09:00"),
     )
     raised = grant_reference_household(ledger)
+    couple = [person(date(1970, 1, 1), 6), person(date(1972, 2, 2), 7)]
+    uow = when("2020-03-05 10:00")
     left = ledger.grant(
         "dibao-urban",
         QIBIN,
         "2020-03",
-        [person(date(1970, 1, 1), 6), person(date(1972, 2, 2), 7)],
+        couple,
         income="300",
+        verification_id=verified_household(ledger, couple, "300", uow=uow),
         actor="cw-1",
         reason="applied",
-        uow=when("2020-03-05 10:00"),
+        uow=uow,
     ).id
     step()
     for month, day in (("03", "31"), ("04", "30"), ("05", "31"), ("06", "30"), ("07", "31")):

@@ -35,7 +35,7 @@ from projections.storage.schema import CREATE_AUDIT_CHAIN
 from projections.storage.signing import EventSignatures, UnverifiedEventError, signatures_of
 from tests.integration.conftest import Roles, postgres_ledger
 from tests.integration.event_tables import EventTable, PostgresAsSuperuser, SQLiteFile
-from tests.support import QIBIN, ledger_at, person, set_reference_standards
+from tests.support import QIBIN, ledger_at, person, set_reference_standards, verified_household
 
 THREADS = 10
 RAISED = b'"650.00"'
@@ -68,14 +68,16 @@ def record_history(ledger: Ledger) -> int:
     raised = ledger.set_standard(
         "dibao-urban", QIBIN, "2020-07", {"standard": "650"}, actor="finance-1", reason="raise"
     ).position
+    couple = [person(date(1980, 1, 1), 1), person(date(1982, 2, 2), 2)]
     ledger.grant(
         "dibao-urban",
         QIBIN,
         "2020-08",
-        [person(date(1980, 1, 1), 1), person(date(1982, 2, 2), 2)],
+        couple,
         actor="cw-1",
         reason="household below the standard",
         income="300",
+        verification_id=verified_household(ledger, couple, "300"),
     )
     ledger.grant(
         "elderly-allowance",

@@ -41,7 +41,7 @@ from tests.integration.event_tables import (
     another_key,
     forged_exit,
 )
-from tests.support import QIBIN, ledger_at, person, set_reference_standards
+from tests.support import QIBIN, ledger_at, person, set_reference_standards, verified_household
 
 EXIT = Month.parse("2020-09")
 
@@ -55,14 +55,16 @@ def signatures(ledger: Ledger) -> EventSignatures:
 def grant_case(ledger: Ledger) -> UUID:
     """Standards, and an urban dibao household granted from 2020-08."""
     set_reference_standards(ledger)
+    couple = [person(date(1980, 1, 1), 1), person(date(1982, 2, 2), 2)]
     return ledger.grant(
         "dibao-urban",
         QIBIN,
         "2020-08",
-        [person(date(1980, 1, 1), 1), person(date(1982, 2, 2), 2)],
+        couple,
         actor="cw-1",
         reason="household below the standard",
         income="300",
+        verification_id=verified_household(ledger, couple, "300"),
     ).id
 
 

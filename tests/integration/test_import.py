@@ -52,6 +52,20 @@ def standard(effective: str, amount: str, at: str) -> dict[str, Any]:
 RETROACTIVE_RAISE_THEN_TWO_CLOSES = [
     standard("2020-01", "600", "2020-01-02T09:00:00+08:00"),
     {
+        "decision": "verify_household",
+        "at": "2020-03-02T10:00:00+08:00",
+        "actor": "caseworker-1",
+        "verification": "v1",
+        "members": [
+            {"identity_number": identity_number(date(1980, 1, 1), n), "income": "200"}
+            for n in (1, 2, 3)
+        ],
+        "sources": ["wages", "pensions", "real-estate"],
+        "made_on": "2020-03-01",
+        "level": "city",
+        "report_id": "HB-2020-0001",
+    },
+    {
         "decision": "grant",
         "at": "2020-03-02T10:00:00+08:00",
         "actor": "caseworker-1",
@@ -64,6 +78,7 @@ RETROACTIVE_RAISE_THEN_TWO_CLOSES = [
             for n in (1, 2, 3)
         ],
         "income": "200",
+        "verification": "v1",
         "reason": "application assessed",
     },
     close("2020-03", "2020-03-31T18:00:00+08:00"),

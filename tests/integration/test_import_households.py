@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,21 @@ def line(decision: str, at: str, **fields: Any) -> dict[str, Any]:
     return {"decision": decision, "at": at, "actor": "caseworker-1", **fields}
 
 
+def verified(key: str, at: str, members: list[str], income: str) -> dict[str, Any]:
+    """The city platform's verification of the household ``members``, each earning
+    ``income`` a month, made the day before ``at``."""
+    return line(
+        "verify_household",
+        at,
+        verification=key,
+        members=[{"identity_number": number, "income": income} for number in members],
+        sources=["wages", "pensions"],
+        made_on=str(date.fromisoformat(at[:10]) - timedelta(days=1)),
+        level="city",
+        report_id=f"HB-{key}",
+    )
+
+
 HOUSEHOLD_CHANGES = [
     line(
         "set_standard",
@@ -39,6 +54,7 @@ HOUSEHOLD_CHANGES = [
         parameters={"standard": "600"},
         reason="provincial notice",
     ),
+    verified("v1", "2020-03-02T10:00:00+08:00", [PARENT, OTHER_PARENT], "200"),
     line(
         "grant",
         "2020-03-02T10:00:00+08:00",
@@ -51,8 +67,10 @@ HOUSEHOLD_CHANGES = [
             {"identity_number": OTHER_PARENT, "name": "母亲"},
         ],
         income="200",
+        verification="v1",
         reason="application assessed",
     ),
+    verified("v2", "2020-07-20T10:00:00+08:00", [PARENT, OTHER_PARENT, BABY], "200"),
     line(
         "reassess",
         "2020-07-20T10:00:00+08:00",
@@ -63,14 +81,17 @@ HOUSEHOLD_CHANGES = [
                 {"identity_number": BABY, "name": "小宝", "birth_date": "2020-07-09"}
             ]
         },
+        verification="v2",
         reason="birth",
     ),
+    verified("v3", "2021-03-05T10:00:00+08:00", [PARENT, BABY], "250"),
     line(
         "reassess",
         "2021-03-05T10:00:00+08:00",
         case="h1",
         effective="2021-03",
         changes={"members_leaving": [OTHER_PARENT], "income": "250"},
+        verification="v3",
         reason="moved out; income reassessed",
     ),
 ]
@@ -122,19 +143,19 @@ class ImportHouseholdsOnStore:
         self, runtime: Runtime, tmp_path: Path
     ) -> None:
         lines = json.loads(json.dumps(HOUSEHOLD_CHANGES))
-        lines[2]["changes"]["members_joining"][0]["birth_date"] = "2020-07-10"
+        lines[4]["changes"]["members_joining"][0]["birth_date"] = "2020-07-10"
         wrong = OTHER_PARENT[:17] + ("1" if OTHER_PARENT[17] == "0" else "0")
-        lines[3]["changes"]["members_leaving"] = [wrong]
+        lines[6]["changes"]["members_leaving"] = [wrong]
         with pytest.raises(BadFileError) as refusal:
             import_file(runtime.ledger, runtime.views, self.write(tmp_path / "bad.jsonl", lines))
         assert [(bad.number, bad.reason) for bad in refusal.value.bad] == [
             (
-                3,
+                5,
                 "changes.members_joining[0].birth_date: the birth date given disagrees with the "
                 "one in the identity number",
             ),
             (
-                4,
+                7,
                 "changes.members_leaving[0]: the identity number's check character is wrong: "
                 "please re-type the number",
             ),

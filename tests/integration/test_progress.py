@@ -4,6 +4,7 @@ command line draws it only on a terminal."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,9 @@ from tests.support import at, set_reference_standards
 def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     url = f"sqlite:///{tmp_path}/ledger.db"
     monkeypatch.setenv("LEDGER_DATABASE_URL", url)
-    with opened(Settings(database_url=url)) as runtime:
+    # A history recorded in 2019 and 2020, before household verification began.
+    settings = Settings(database_url=url, verification_required_from=date(2021, 1, 1))
+    with opened(settings) as runtime:
         ledger = runtime.ledger
         set_reference_standards(ledger, uow=SaveAt(ledger, at("2019-01-02 09:00")))
         record_a_small_history(ledger)

@@ -298,7 +298,7 @@ def test_payroll_as_known_before_the_close_has_no_period(ledger_file: Path) -> N
     runner = CliRunner()
     now = runner.invoke(main, ["payroll", "tekun", QIBIN, "2020-03"])
     assert now.exit_code == 0, now.output
-    assert table_rows(now)[0][2:] == ["1080.00", "0.00", "0.00", "1080.00"]
+    assert table_rows(now)[0][2:] == ["1080.00", "0.00", "0.00", "1080.00", "0.00"]  # none held
     before = runner.invoke(main, ["payroll", "tekun", QIBIN, "2020-03", "--known-at", "2020-12-31"])
     assert before.exit_code == 1
     assert "tekun 410611 2020-03 is not closed as known at position" in before.output

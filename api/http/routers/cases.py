@@ -118,6 +118,12 @@ def _decision(event: Any) -> DecisionPublic:
     }
     if hasattr(event, "months"):
         details["months"] = str(event.months)
+    cited = getattr(event, "verification", None)
+    if cited is not None:  # the household verification the decision cites
+        details["verification_id"] = str(UUID(cited["id"]))
+        if "income_reason" in cited:
+            details["income_difference"] = cited["income_difference"].reveal()
+            details["income_reason"] = cited["income_reason"]
     return DecisionPublic(
         kind=type(event).__name__,
         effective=str(effective) if effective is not None else None,

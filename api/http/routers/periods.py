@@ -46,8 +46,8 @@ def close(
 
 
 PAYROLL_CSV = (
-    "case_id,person_reference,amount,arrears,recoveries,total_to_pay\r\n"
-    "0b6f9c1e4f2a4d4e9a7c3b2d1e0f9a8b,5d41402abc4b2a76b9719d911017c592ae1c5a6f2d3b4c1e8f7a6b5c4d3e2f10,1200.00,50.00,0.00,1250.00\r\n"
+    "case_id,person_reference,amount,arrears,recoveries,total_to_pay,held\r\n"
+    "0b6f9c1e4f2a4d4e9a7c3b2d1e0f9a8b,5d41402abc4b2a76b9719d911017c592ae1c5a6f2d3b4c1e8f7a6b5c4d3e2f10,1200.00,50.00,0.00,1250.00,0.00\r\n"
 )
 
 
@@ -69,7 +69,8 @@ def read_period(
     response: Response,
 ) -> PeriodPublic | Response:
     """A closed period with its payroll lines in case order, a page at a time, and whether
-    they still match their digest; as JSON, or its lines as CSV (`Accept: text/csv`)."""
+    they still match their digest; as JSON, or its lines as CSV (`Accept: text/csv`). A
+    line held after a bank's return pays nothing and shows what it holds (`held`)."""
     accounts = Accounts(runtime.views)
     closing = parse_month(month, "month")
     position = knowledge.position
@@ -83,9 +84,25 @@ def read_period(
     headers = {POSITION_HEADER: str(position), **link_header(links)}
     if answer_as is Format.CSV:
         return csv_response(
-            ("case_id", "person_reference", "amount", "arrears", "recoveries", "total_to_pay"),
             (
-                (line.subject_id, holder, line.amount, line.arrears, line.recoveries, line.to_pay)
+                "case_id",
+                "person_reference",
+                "amount",
+                "arrears",
+                "recoveries",
+                "total_to_pay",
+                "held",
+            ),
+            (
+                (
+                    line.subject_id,
+                    holder,
+                    line.amount,
+                    line.arrears,
+                    line.recoveries,
+                    line.to_pay,
+                    line.held,
+                )
                 for line, holder in lines
             ),
             name=f"payroll-{programme}-{region}-{closing}",
@@ -116,6 +133,7 @@ def read_period(
                 arrears=line.arrears,
                 recoveries=line.recoveries,
                 total_to_pay=line.to_pay,
+                held=line.held,
             )
             for line, holder in lines
         ],

@@ -18,6 +18,8 @@ from api.http.schemas import (
     EntitlementPublic,
     EntitlementsPublic,
     IdentityQuery,
+    MonthReconciliationPublic,
+    MonthReconciliationRow,
     ReconciliationPublic,
     ReconciliationRow,
     RollEntryPublic,
@@ -190,8 +192,51 @@ def reconciliation(
                 arrears=r.arrears,
                 recoveries=r.recoveries,
                 outstanding=r.outstanding,
+                returned=r.returned,
+                held=r.held,
+                reissued=r.reissued,
             )
             for r in rows
             if year is None or r.year == year
+        ],
+    )
+
+
+@router.get("/reconciliation/months")
+def reconciliation_by_month(
+    runtime: RuntimeDep,
+    user: Accountant,
+    knowledge: KnowledgeDep,
+    year: Annotated[int | None, Query(ge=1900, le=2999)] = None,
+    programme: AnyProgramme | None = None,
+    region: RegionCode | None = None,
+) -> MonthReconciliationPublic:
+    """Every closed month per programme and region in the regions you serve: entitled,
+    paid, arrears, recoveries, settled and outstanding (paid and settled net of the bank's
+    returns), and under the month they were for: returned (what returns undid), held (what
+    held lines would have paid) and reissued (arrears paid after a return), as known at the
+    position asked for."""
+    position = knowledge.position
+    value = programme.value if programme is not None else None
+    months = Accounts(runtime.views).closed_months(position, value, region)
+    return MonthReconciliationPublic(
+        position=position,
+        months=[
+            MonthReconciliationRow(
+                programme=m.programme,
+                region=m.region,
+                month=str(m.month),
+                entitled=m.entitled,
+                paid=m.paid,
+                arrears=m.arrears,
+                recoveries=m.recoveries,
+                settled=m.settled,
+                outstanding=m.outstanding,
+                returned=m.returned,
+                held=m.held,
+                reissued=m.reissued,
+            )
+            for m in months
+            if user.serves(m.region) and (year is None or m.month.year == year)
         ],
     )

@@ -1,0 +1,1 @@
+"""Household economic verification: what the platform found, and the rules decisions follow."""

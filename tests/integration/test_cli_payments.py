@@ -1,0 +1,89 @@
+"""The payment commands: a period's payment file, the bank's returns imported from a file
+(twice: the second time changes nothing), a new payee, and the reissue at the next close."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from api.cli import main
+from domain.cases.payee import luhn_completed
+from tests.support import QIBIN, grant_paid_household, ledger_at, person
+
+FIRST_CARD, NEW_CARD = luhn_completed("622202020011234567"), luhn_completed("621700001100000000")
+
+
+def run(*args: str) -> Result:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture
+def case_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An urban dibao household of 3 in Qibin paid 1200.00 a month into a card from 2020-03,
+    March and April closed."""
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{path}")
+    ledger = ledger_at(f"sqlite:///{path}")
+    ledger.set_standard("dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n")
+    household = [person(date(1980, 1, 1), n) for n in range(1, 4)]
+    case_id = grant_paid_household(ledger, "2020-03", household, "200", FIRST_CARD)
+    ledger.close()
+    for month in ("2020-03", "2020-04"):
+        run("close-period", "dibao-urban", QIBIN, month, "--actor", "finance-1")
+    return case_id.hex
+
+
+def test_a_returned_line_is_held_then_reissued_after_a_new_payee(
+    case_id: str, tmp_path: Path
+) -> None:
+    april = tmp_path / "april.csv"
+    written = run(
+        "payment-file", "dibao-urban", QIBIN, "2020-04", "--format", "csv", "--output", str(april)
+    )
+    assert "1 transfers, control sum 1200.00" in written.output
+    with april.open(encoding="utf-8") as file:
+        (transfer, control) = list(csv.DictReader(file))
+    assert (transfer["account"], transfer["to_pay"]) == (FIRST_CARD, "1200.00")
+    assert (control["count"], control["control_sum"]) == ("1", "1200.00")
+
+    returns = tmp_path / "returns.csv"
+    returns.write_text(
+        f"end_to_end_id,bank_reference,reason\n{transfer['end_to_end_id']},RT1,AC04\n",
+        encoding="utf-8",
+    )
+    first = run("import-returns", str(returns), "--actor", "finance-1")
+    assert "1 returns recorded, 0 recorded before" in first.output
+    again = run("import-returns", str(returns), "--actor", "finance-1")
+    assert "0 returns recorded, 1 recorded before" in again.output
+
+    held = run("close-period", "dibao-urban", QIBIN, "2020-05", "--actor", "finance-1")
+    assert "0.00 for the month, 0.00 arrears" in held.output
+    run("change-payee", case_id, "--account", NEW_CARD, "--actor", "cw", "--reason", "new card")
+    paid = run("close-period", "dibao-urban", QIBIN, "2020-06", "--actor", "finance-1")
+    # June's own 1200.00, and April's and May's 1200.00 each as arrears.
+    assert "1200.00 for the month, 2400.00 arrears" in paid.output
+    june = tmp_path / "june.xml"
+    run("payment-file", "dibao-urban", QIBIN, "2020-06", "--output", str(june))
+    assert NEW_CARD in june.read_text(encoding="utf-8")
+    table = run("reconcile", "--year", "2020")
+    (row,) = [line.split() for line in table.stdout.splitlines() if "dibao-urban" in line]
+    # entitled, paid, arrears, recoveries, outstanding; returned (April's line), held (May's
+    # line held May's own 1200.00 and April's), reissued (April and May as June's arrears)
+    assert row[2:] == [
+        "4800.00",
+        "2400.00",
+        "2400.00",
+        "0.00",
+        "0.00",
+        "1200.00",
+        "2400.00",
+        "2400.00",
+    ]
+    verified = run("verify")
+    assert "4 of 4 closed months balance" in verified.output

@@ -23,6 +23,8 @@ from api.http.routers import (
     approvals,
     audit,
     cases,
+    dci,
+    feed,
     health,
     payments,
     periods,
@@ -31,6 +33,7 @@ from api.http.routers import (
     reliefs,
     reviews,
     standards,
+    subscriptions,
     verifications,
 )
 from api.services.verification_jobs import VerificationJobs
@@ -49,6 +52,12 @@ Rolls, overdue reviews and payroll lines come a page at a time (`limit`, default
 the first page so that the pages stay consistent while decisions arrive. Rolls, totals and
 payroll periods are also given as CSV (`Accept: text/csv`); every such answer carries the
 position it was drawn at in the `Ledger-Position` header.
+
+Other systems keep up without polling: `GET /events` is the change feed (CloudEvents 1.0,
+`id` the ledger position; store `Feed-Next-After` and pass it as `after`), `GET
+/events/stream` the same as server-sent events; `POST /subscriptions` delivers it as
+Standard Webhooks (signed, at least once, in order; run `ledger deliver`); `/dci/registry`
+is the DCI social registry interface (search, subscribe, transaction status).
 
 Errors are `application/problem+json` (RFC 9457). A problem's `field` and `errors` name the
 input at fault by where it was sent and its path within: `body.persons[0].identity_number`,
@@ -90,6 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         payments.router,
         reads.router,
         audit.router,
+        feed.router,
+        subscriptions.router,
+        dci.router,
         health.router,
         observability.router,
         problem_types.router,

@@ -20,6 +20,7 @@ from domain.regions import RegionCatalogue
 from scripts.benchmarks import run as benchmark_runs
 from scripts.benchmarks.databases import Store, postgres_available, postgres_server_url
 from scripts.loadtest import run as load
+from scripts.loadtest_subscriber import LoadSubscriber
 
 
 @click.group()
@@ -90,7 +91,13 @@ def bench(
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The service.")
 @click.option("--clients", type=int, default=8, show_default=True)
 @click.option("--seconds", type=float, default=60.0, show_default=True)
-def loadtest(url: str, clients: int, seconds: float) -> None:
+@click.option(
+    "--subscriber",
+    is_flag=True,
+    help="Also run a webhook subscriber (needs `ledger deliver` beside the service) and "
+    "report the events delivered per second and the delivery lag.",
+)
+def loadtest(url: str, clients: int, seconds: float, subscriber: bool) -> None:
     """Send mixed decisions and queries from concurrent clients to a running service, then
     print, as Markdown, the grants acknowledged beside the cases stored, the throughput and
     the latency percentiles. Tokens are signed with this environment's LEDGER_JWT_SECRET (or
@@ -98,7 +105,7 @@ def loadtest(url: str, clients: int, seconds: float) -> None:
 
     Exits 1 when a grant acknowledged is not stored exactly once or any answer was a 5xx.
 
-    Example: ./scripts/loadtest --url http://127.0.0.1:8000 --clients 8 --seconds 60
+    Example: ./scripts/loadtest --url http://127.0.0.1:8000 --clients 8 --seconds 60 --subscriber
     """
     settings = Settings()
     secret = settings.jwt_secret
@@ -111,8 +118,15 @@ def loadtest(url: str, clients: int, seconds: float) -> None:
         served = None if acting in CITY_WIDE_ROLES else regions
         return mint_token(secret.get_secret_value(), user, acting, 24 * 60, regions=served)
 
+    listener = LoadSubscriber(url, tokens) if subscriber else None
+    if listener is not None:
+        listener.start()
     result = load(url, tokens, clients, seconds)
     click.echo(result.markdown())
+    if listener is not None:
+        drained = listener.drain()
+        click.echo(listener.markdown(drained))
+        listener.stop()
     if result.acknowledged_grants != result.stored_grants or result.tally.server_errors:
         sys.exit(1)
 

@@ -12,7 +12,17 @@ from __future__ import annotations
 import click
 from pydantic import ValidationError
 
-from api.cli import approvals, audit, demo, finance, households, operate, payments, reading
+from api.cli import (
+    approvals,
+    audit,
+    delivery,
+    demo,
+    finance,
+    households,
+    operate,
+    payments,
+    reading,
+)
 from api.core.settings import Settings
 from projections.storage.keys import NoSigningKeyError
 from projections.storage.signing import UnverifiedEventError
@@ -55,7 +65,7 @@ def main() -> None:
     """
 
 
-for audience in (operate, audit, finance, payments, reading, households, approvals, demo):
+for audience in (operate, delivery, audit, finance, payments, reading, households, approvals, demo):
     for command in audience.COMMANDS:
         main.add_command(command)
 

@@ -43,12 +43,13 @@ def announce(settings: Settings) -> None:
 
 
 @contextmanager
-def open_ledger(*, create: bool = False) -> Iterator[Runtime]:
-    """The ledger the settings name, and its views; see the module's docstring."""
+def open_ledger(*, create: bool = False, project: bool = False) -> Iterator[Runtime]:
+    """The ledger the settings name, and its views (kept current with ``project``); see the
+    module's docstring."""
     settings = Settings()
     announce(settings)
     try:
-        with opened(settings, create=create) as runtime:
+        with opened(settings, create=create, project=project) as runtime:
             yield runtime
     except LedgerNotFoundError as missing:
         raise click.ClickException(

@@ -9,17 +9,22 @@ from functools import cached_property
 from typing import Literal
 from uuid import UUID
 
+from eventsourcing.cryptography import AESCipher
+from eventsourcing.utils import Environment
+
 from api.core.identities import TokenReader
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
 from projections.engine.poller import Poller
 from projections.engine.projector import Projector
 from projections.reads.checkpointing import Checkpointer
+from projections.reads.feed import ChangeFeed
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.health import DatabaseHealth
 from projections.storage.opening import ledger_exists, open_views, prepare_ledger_place
 from projections.storage.signing import signatures_of
+from projections.storage.subscriptions import DELIVERY_SCHEMA, SubscriptionStore
 
 
 class LedgerNotFoundError(Exception):
@@ -64,6 +69,31 @@ class Runtime:
     @property
     def read_side(self) -> ReadSide:
         return ReadSide(self.views, self.poller.reached if self.poller else None)
+
+    @property
+    def feed(self) -> ChangeFeed:
+        """The change feed, never past the position the views have reached."""
+        read = self.read_side
+        return ChangeFeed(
+            self.ledger.recorder, self.ledger.mapper, self.views, lambda: read.position
+        )
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionStore:
+        """Webhook and broker subscriptions and how far each is delivered; their secrets
+        sealed with the personal-data key."""
+        key = self.settings.ledger_env()["LEDGER_PERSONAL_DATA_KEY"]
+        return SubscriptionStore(
+            open_views(self.ledger.env, schema=DELIVERY_SCHEMA),
+            AESCipher(Environment(env={"CIPHER_KEY": key})),
+        )
+
+    def close(self) -> None:
+        """Close the databases opened since the runtime was (the ledger and views are
+        closed by ``opened``)."""
+        store = self.__dict__.pop("subscriptions", None)
+        if store is not None:
+            store.views.close()
 
     @cached_property
     def tokens(self) -> TokenReader:
@@ -118,5 +148,6 @@ def opened(
             runtime.health.stop()
         if runtime.poller is not None:
             runtime.poller.stop()
+        runtime.close()
         views.close()
         ledger.close()

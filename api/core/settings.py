@@ -104,6 +104,15 @@ class Settings(BaseSettings):
     _keys_source: str = PrivateAttr(default="the environment")
     _generated: list[str] = PrivateAttr(default_factory=list)  # key settings made here
 
+    # Webhook deliveries (``ledger deliver``) and the broker stream.
+    delivery_timeout_seconds: float = 10.0  # one POST to a subscriber
+    delivery_max_attempts: int = 12  # failures in a row before a subscription is dead-lettered
+    delivery_retry_base_seconds: float = 1.0  # first retry; doubles each time, with jitter
+    delivery_retry_max_seconds: float = 600.0  # longest wait between two attempts
+    nats_url: str | None = None  # e.g. nats://127.0.0.1:4222; none: no broker stream
+    nats_stream: str = "LEDGER"
+    nats_subject: str = "ledger.events"  # each event on <subject>.<type>
+    nats_role: Literal["viewer", "auditor"] = "viewer"  # what the broker's readers may see
     # Event signatures (projections/storage/keys.py): the private key this installation
     # signs with, its id, and the public keys of earlier rotations (JSON: id -> key). A
     # verify-only installation (an auditor's) gives verify_keys and no signing key.

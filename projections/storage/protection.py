@@ -20,6 +20,12 @@ What each role may do afterwards:
   refuses every actual update, as it refuses DELETE; a statement trigger refuses TRUNCATE.
   It owns the views' schemas (``ledger_views``, and ``ledger_rebuild`` for ``ledger
   rebuild``), which protect creates, so it needs no CREATE on the database.
+- The subscriptions to the change feed (``ledger_delivery``: ``subscriptions``,
+  ``delivery_attempts``, ``dci_transactions``) are not views and cannot be rebuilt, so their
+  schema and tables belong to the owner, created by protect. The service may read them and
+  add rows; of a subscription it may UPDATE only how far it is delivered (its cursor, state,
+  attempts and lease), never where it delivers or its secret; it may not DELETE or TRUNCATE
+  any of them, so a delivery attempt logged or a DCI answer kept stays.
 - The owner keeps owning the tables, so that it can start the Ledger with ``CREATE_TABLE=y``
   again (the library's ``CREATE … IF NOT EXISTS`` are then no-ops). The triggers refuse its
   UPDATE, DELETE and TRUNCATE, and the constraint its rows at positions below 1. An owner may
@@ -43,6 +49,15 @@ from psycopg import sql
 from projections.storage.event_store import positions_constraint
 from projections.storage.event_table import CHECKPOINTS_TABLE
 from projections.storage.schema import VIEWS_SCHEMA
+from projections.storage.subscriptions import (
+    CREATE as CREATE_DELIVERY_TABLES,
+)
+from projections.storage.subscriptions import (
+    CURSOR_COLUMNS,
+    DELIVERY_SCHEMA,
+    DELIVERY_TABLES,
+    SUBSCRIPTIONS,
+)
 
 SCHEMA = "public"  # the library's default; the ledger does not set POSTGRES_SCHEMA
 EVENTS_TABLE = "ledger_events"  # the Ledger application's name + "_events"
@@ -216,6 +231,7 @@ def protect_event_store(admin_conninfo: str, owner_conninfo: str, service_role: 
         _install_guard(connection)
         for schema in (VIEWS_SCHEMA, REBUILD_SCHEMA):
             _views_schema(connection, schema, service_role)
+        _delivery_schema(connection, str(owner[0]), service)
 
 
 def _grant_events(connection: psycopg.Connection[Any], service: sql.Identifier) -> None:
@@ -283,3 +299,33 @@ def _views_schema(connection: psycopg.Connection[Any], schema: str, service_role
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(name, service)
     )
     connection.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(name, service))
+
+
+def _delivery_schema(
+    connection: psycopg.Connection[Any], owner_role: str, service: sql.Identifier
+) -> None:
+    """The subscriptions' schema and tables, made by (or given to) the owner, and what the
+    service may do with them."""
+    schema, owner = sql.Identifier(DELIVERY_SCHEMA), sql.Identifier(owner_role)
+    connection.execute(
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(schema, owner)
+    )
+    connection.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(schema, owner))
+    connection.execute(sql.SQL("SET LOCAL search_path = {}").format(schema))
+    for statement in CREATE_DELIVERY_TABLES:
+        connection.execute(statement)
+    connection.execute("RESET search_path")
+    tables = [sql.Identifier(DELIVERY_SCHEMA, name) for name in DELIVERY_TABLES]
+    for table in tables:
+        connection.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(table, owner))
+        connection.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC, {}").format(table, service))
+        connection.execute(sql.SQL("GRANT SELECT, INSERT ON TABLE {} TO {}").format(table, service))
+    connection.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC, {}").format(schema, service))
+    connection.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, service))
+    connection.execute(
+        sql.SQL("GRANT UPDATE ({}) ON TABLE {} TO {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, CURSOR_COLUMNS)),
+            sql.Identifier(DELIVERY_SCHEMA, SUBSCRIPTIONS),
+            service,
+        )
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from api.demo.decade import decisions_file
 from domain.months import Month
-from scripts.benchmarks import sections, signatures
+from scripts.benchmarks import outbox, sections, signatures
 from scripts.benchmarks.databases import Store, fresh_database
 from scripts.benchmarks.figures import Report
 from scripts.benchmarks.sections import Decade
@@ -62,6 +62,14 @@ def _measure(
             fresh_database(store, folder, "unsigned") as unsigned,
         ):
             report.comparisons += signatures.decisions(signed, unsigned, plan.decisions, effective)
+        echo(f"[{store}] single decisions with and without webhook subscribers ...")
+        with (
+            fresh_database(store, folder, "announced") as announced,
+            fresh_database(store, folder, "unannounced") as unannounced,
+        ):
+            report.comparisons += outbox.decisions(
+                announced, unannounced, plan.decisions, effective
+            )
         with fresh_database(store, folder, "decade") as db:
             decade = Decade(db, decisions)
             echo(f"[{store}] bulk import ...")

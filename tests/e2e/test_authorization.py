@@ -140,6 +140,23 @@ def routes(case: str, relief: str) -> list[Route]:
         Route("GET", "/reconciliation", None, frozenset({FI, AU})),
         Route("GET", "/reconciliation/months", None, frozenset({FI, AU})),
         Route("GET", "/audit/verification", None, frozenset({AU})),
+        Route("GET", "/events?type=case.granted", None, frozenset(Role)),
+        Route("GET", "/events/stream?limit=1", None, frozenset(Role)),
+        Route("GET", "/subscriptions", None, frozenset(Role)),
+        Route(
+            "POST",
+            "/dci/registry/sync/search",
+            {
+                "header": {
+                    "message_id": "m",
+                    "message_ts": "2020-07-31T10:00:00+08:00",
+                    "action": "search",
+                    "sender_id": "province",
+                },
+                "message": {"transaction_id": "t", "search_request": []},
+            },
+            frozenset(Role),
+        ),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 
 from scripts.dev import main
 
-SECTIONS = {"single decisions", "bulk import", "full rebuild", "HTTP", "signatures"}
+SECTIONS = {"single decisions", "bulk import", "full rebuild", "HTTP", "signatures", "outbox"}
 
 
 @pytest.mark.postgres
@@ -70,6 +71,11 @@ def test_quick_bench_compares_every_section_on_both_stores_with_a_raw_baseline(
         "sign one event (Ed25519)",
         "check one event's signature",
     }
+    announcing = [c for c in report["comparisons"] if c["section"] == "outbox"]
+    assert {c["baseline"] for c in announcing} == {"the same grants, no subscription"}
+    for comparison in announcing:  # the subscribers were delivered to during the rounds
+        delivered = re.search(r"; (\d+) deliveries made", comparison["note"])
+        assert delivered is not None and int(delivered.group(1)) > 0, comparison["note"]
 
 
 def test_bench_refuses_a_store_it_cannot_reach(

@@ -30,6 +30,8 @@ READS = [
     ["approvals"],
     ["close-period", "dibao-urban", QIBIN, "2020-07", "--actor", "finance-1"],
 ]
+# Where there is a ledger, ``deliver`` runs until stopped.
+DELIVERY = [["deliver"], ["deliveries"], ["redeliver", "0" * 32]]
 
 
 def one_error_line(result: Result) -> str:
@@ -41,7 +43,7 @@ def one_error_line(result: Result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", READS, ids=lambda c: c[0])
+@pytest.mark.parametrize("command", READS + DELIVERY, ids=lambda c: c[0])
 def test_a_read_where_there_is_no_ledger_refuses_naming_it_and_creates_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
@@ -75,7 +77,7 @@ def ledger_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", READS[:-1], ids=lambda c: c[0])
+@pytest.mark.parametrize("command", [*READS[:-1], ["deliveries"]], ids=lambda c: c[0])
 def test_every_command_says_on_stderr_which_ledger_it_opened(
     ledger_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:

@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from api.core.bootstrap import opened
 from api.core.settings import Settings
-from api.http import observability, problems
+from api.http import observability, problems, web
 from api.http.documentation import DocumentationPolicy
 from api.http.formats import json_bodies_only
 from api.http.limits import BodySizeLimit
@@ -36,6 +36,7 @@ from api.http.routers import (
     subscriptions,
     verifications,
 )
+from api.services.verification_jobs import VerificationJobs
 
 DESCRIPTION = """
 An event-sourced ledger of a civil-affairs bureau's cash assistance. Every decision is an
@@ -107,8 +108,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     problems.install(app)
+    web.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(DocumentationPolicy)
     app.add_middleware(AccessLog, metrics=metrics)
     app.state.metrics = metrics
+    app.state.verifications = VerificationJobs()
     return app

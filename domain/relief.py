@@ -35,6 +35,7 @@ class ReliefStatus(StrEnum):
 
     AWAITING_APPROVAL = "awaiting_approval"
     GRANTED = "granted"
+    REFUSED = "refused"  # by a second person: nothing is paid, ever
 
 
 class Relief(Aggregate):
@@ -69,6 +70,15 @@ class Relief(Aggregate):
             relief.approved_by = self.actor
             relief.approved_at = self.timestamp
 
+    class ReliefRefused(Event):
+        """The second person's refusal: the relief is never paid."""
+
+        reason: str
+
+        def apply(self, relief: Relief) -> None:
+            relief.refused_by = self.actor
+            relief.refused_at = self.timestamp
+
     class ReliefReviewed(Event):
         outcome: str
         reason: str
@@ -101,6 +111,8 @@ class Relief(Aggregate):
         self.requested_by = actor  # who asked for it, whether granted at once or not
         self.approved_by: str | None = None
         self.approved_at: datetime | None = None
+        self.refused_by: str | None = None
+        self.refused_at: datetime | None = None
         self.review: ReviewOutcome | None = None
 
     def __str__(self) -> str:
@@ -144,15 +156,25 @@ class Relief(Aggregate):
         )
 
     def approve(self, actor: str, reason: str, at: datetime) -> None:
+        self._check_decidable(actor, "approved")
+        self.trigger_event(self.ReliefApproved, actor=actor, reason=reason, timestamp=at)
+
+    def refuse(self, actor: str, reason: str, at: datetime) -> None:
+        self._check_decidable(actor, "refused")
+        self.trigger_event(self.ReliefRefused, actor=actor, reason=reason, timestamp=at)
+
+    def _check_decidable(self, actor: str, decision: str) -> None:
+        """A relief above the cap is approved or refused once, by a second person."""
         if self.granted:
             raise CaseStateError("this relief is granted already")
+        if self.refused_by is not None:
+            raise CaseStateError(f"this relief was refused already, by {self.refused_by}")
         if same_person(actor, self.requested_by):
             raise FourEyesError(
                 f"{self.requested_by} requested this relief; relief above the cap {self.cap} is "
-                "approved by someone other than its requester (names are compared ignoring "
+                f"{decision} by someone other than its requester (names are compared ignoring "
                 "case, width and spaces)"
             )
-        self.trigger_event(self.ReliefApproved, actor=actor, reason=reason, timestamp=at)
 
     def record_review(self, outcome: ReviewOutcome, actor: str, reason: str, at: datetime) -> None:
         if self.kind is not ReliefKind.EMERGENCY:
@@ -169,7 +191,9 @@ class Relief(Aggregate):
 
     @property
     def status(self) -> ReliefStatus:
-        return ReliefStatus.GRANTED if self.granted else ReliefStatus.AWAITING_APPROVAL
+        if self.granted:
+            return ReliefStatus.GRANTED
+        return ReliefStatus.REFUSED if self.refused_by else ReliefStatus.AWAITING_APPROVAL
 
     @property
     def review_due(self) -> date:

@@ -19,13 +19,19 @@ is refused.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 
@@ -148,6 +154,71 @@ class OidcProvider:
     role_claim: str = "realm_access.roles"
     regions_claim: str = "regions"
     timeout_seconds: float = 5
+
+
+@dataclass(frozen=True)
+class OidcSignIn:
+    """The provider's endpoints a person signs in through (the authorization code flow with
+    PKCE, RFC 7636), and the ledger's client there."""
+
+    authorization_url: str
+    token_url: str
+    client_id: str
+    client_secret: str | None = None
+    timeout_seconds: float = 5
+
+    def redirect(self, redirect_uri: str, state: str, verifier: str) -> str:
+        """Where to send the person's browser to sign in."""
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": "openid",
+                "state": state,
+                "code_challenge": challenge.decode().rstrip("="),
+                "code_challenge_method": "S256",
+            }
+        )
+        separator = "&" if "?" in self.authorization_url else "?"
+        return f"{self.authorization_url}{separator}{query}"
+
+    def exchange(self, code: str, verifier: str, redirect_uri: str) -> str:
+        """The access token the provider gives for the code it sent the browser back with;
+        InvalidTokenError when it gives none, TokenKeysUnavailableError when it cannot be
+        reached. The token is then read as any other of the provider's."""
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": self.client_id,
+            "code_verifier": verifier,
+        }
+        if self.client_secret is not None:
+            form["client_secret"] = self.client_secret
+        request = urllib.request.Request(
+            self.token_url,
+            data=urlencode(form).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as answer:
+                body = json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            error.close()  # its body is not read: the status says enough
+            raise InvalidTokenError(
+                f"the identity provider refused the sign-in ({error.code})"
+            ) from None
+        except (OSError, ValueError):
+            raise TokenKeysUnavailableError(
+                "the identity provider cannot be reached; retry shortly"
+            ) from None
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise InvalidTokenError("the identity provider gave no access token")
+        return token
 
 
 class _OidcVerifier:

@@ -26,7 +26,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.core.identities import OidcProvider
+from api.core.identities import OidcProvider, OidcSignIn
 from api.core.keys import KEYS_FILE_NAME, keep_keys, keys_for, process_keys
 from domain.months import BUREAU_TIME_ZONE
 from projections.storage.event_store import LedgerPostgresRecorder, LedgerSQLiteRecorder
@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     oidc_user_claim: str = "preferred_username"
     oidc_role_claim: str = "realm_access.roles"
     oidc_regions_claim: str = "regions"
+    # Signing in to the pages through that provider (the authorization code flow, with
+    # PKCE): its endpoints, and the ledger's client there (a confidential one has a secret).
+    oidc_authorization_url: str | None = None
+    oidc_token_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
     max_body_bytes: int = 64 * 1024
     # The debtor of the bank payment files: the bureau's name, the account it pays from and
     # its bank's CNAPS code.
@@ -178,6 +184,7 @@ class Settings(BaseSettings):
                     "LEDGER_OIDC_JWKS_URL is fetched over https outside development: whoever "
                     "can change the keys on the way can sign any token"
                 )
+        self.oidc_sign_in()  # refuses a partial or unsafe setting now, not at sign-in
         missing = [field for field in KEY_SETTINGS if getattr(self, field) is None]
         if provider is not None and self.environment != "development":
             # The provider signs the tokens; without a secret the ledger mints none itself.
@@ -230,6 +237,37 @@ class Settings(BaseSettings):
             user_claim=self.oidc_user_claim,
             role_claim=self.oidc_role_claim,
             regions_claim=self.oidc_regions_claim,
+            timeout_seconds=self.database_timeout_seconds,
+        )
+
+    def oidc_sign_in(self) -> OidcSignIn | None:
+        """How the pages send a person to the provider to sign in, when it is set."""
+        given = {
+            "LEDGER_OIDC_AUTHORIZATION_URL": self.oidc_authorization_url,
+            "LEDGER_OIDC_TOKEN_URL": self.oidc_token_url,
+            "LEDGER_OIDC_CLIENT_ID": self.oidc_client_id,
+        }
+        if not any(given.values()):
+            return None
+        if not all(given.values()) or self.oidc_provider() is None:
+            unset = ", ".join(name for name, value in given.items() if not value)
+            raise ValueError(
+                "signing in through an OpenID Connect provider needs the provider "
+                f"(LEDGER_OIDC_ISSUER, _AUDIENCE, _JWKS_URL){' and ' + unset if unset else ''}"
+            )
+        token_url = urlsplit(str(self.oidc_token_url))
+        if (
+            self.environment != "development"
+            and token_url.scheme != "https"
+            and not is_loopback(token_url.hostname or "")
+        ):
+            raise ValueError("LEDGER_OIDC_TOKEN_URL is called over https outside development")
+        secret = self.oidc_client_secret
+        return OidcSignIn(
+            authorization_url=str(self.oidc_authorization_url),
+            token_url=str(self.oidc_token_url),
+            client_id=str(self.oidc_client_id),
+            client_secret=secret.get_secret_value() if secret else None,
             timeout_seconds=self.database_timeout_seconds,
         )
 

@@ -9,7 +9,7 @@ reads that span regions keep only the caller's.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Literal
@@ -30,6 +30,7 @@ from api.core.identities import (
 )
 from api.http.problems import INVALID_REQUEST, RETRY_AFTER_SECONDS, HTTPProblem
 from api.services.fields import MONTH_PATTERN
+from api.services.verification_jobs import VerificationJobs
 from domain.months import Month, parse_month
 from projections.reads.known_at import KnownAt, KnownAtError, reach
 
@@ -48,6 +49,14 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_verifications(request: Request) -> VerificationJobs:
+    jobs: VerificationJobs = request.app.state.verifications
+    return jobs
+
+
+VerificationsDep = Annotated[VerificationJobs, Depends(get_verifications)]
 
 
 async def get_user(
@@ -79,18 +88,33 @@ async def get_user(
     return user
 
 
-def allowed(*roles: Role) -> Callable[..., Awaitable[User]]:
+def allowed(
+    *roles: Role, identify: Callable[..., Awaitable[User]] = get_user
+) -> Callable[..., Awaitable[User]]:
+    """A dependency giving the caller, as ``identify`` finds them (a bearer token; the pages
+    pass their session's), once their role and the path's regions are checked."""
+
+    # ``identify`` is local: FastAPI could not resolve it in a (postponed) annotation.
     async def check(
-        request: Request, runtime: RuntimeDep, user: Annotated[User, Depends(get_user)]
+        request: Request,
+        runtime: RuntimeDep,
+        user: User = Depends(identify),  # noqa: B008
     ) -> User:
-        if user.role not in roles:
-            names = ", ".join(role.value for role in roles)
-            raise HTTPException(403, f"this needs the role {names}; you act as {user.role}")
-        if user.regions is not None:
-            await _check_path_regions(request, runtime, user)
+        await authorize(request, runtime, user, roles)
         return user
 
     return check
+
+
+async def authorize(
+    request: Request, runtime: Runtime, user: User, roles: Collection[Role]
+) -> None:
+    """403 unless ``user`` acts in one of ``roles`` and serves the region the path names."""
+    if user.role not in roles:
+        names = ", ".join(role.value for role in roles)
+        raise HTTPException(403, f"this needs the role {names}; you act as {user.role}")
+    if user.regions is not None:
+        await _check_path_regions(request, runtime, user)
 
 
 async def _check_path_regions(request: Request, runtime: Runtime, user: User) -> None:
@@ -120,17 +144,26 @@ def refuse_outside(runtime: Runtime, user: User, region: str) -> None:
         raise HTTPException(403, str(error)) from None
 
 
-Caseworker = Annotated[User, Depends(allowed(Role.CASEWORKER))]
-Approver = Annotated[User, Depends(allowed(Role.APPROVER))]
-Reviewer = Annotated[User, Depends(allowed(Role.CASEWORKER, Role.APPROVER))]
-Finance = Annotated[User, Depends(allowed(Role.FINANCE))]
-Auditor = Annotated[User, Depends(allowed(Role.AUDITOR))]
-Accountant = Annotated[User, Depends(allowed(Role.FINANCE, Role.AUDITOR))]
-Overseer = Annotated[User, Depends(allowed(Role.APPROVER, Role.AUDITOR))]
-Staff = Annotated[
-    User, Depends(allowed(Role.CASEWORKER, Role.APPROVER, Role.FINANCE, Role.AUDITOR))
-]
-Anyone = Annotated[User, Depends(allowed(*Role))]
+# Who may do what: the roles of each kind of caller, shared by the API and the pages.
+CASEWORKERS = (Role.CASEWORKER,)
+APPROVERS = (Role.APPROVER,)
+REVIEWERS = (Role.CASEWORKER, Role.APPROVER)
+FINANCE = (Role.FINANCE,)
+AUDITORS = (Role.AUDITOR,)
+ACCOUNTANTS = (Role.FINANCE, Role.AUDITOR)
+OVERSEERS = (Role.APPROVER, Role.AUDITOR)
+STAFF = (Role.CASEWORKER, Role.APPROVER, Role.FINANCE, Role.AUDITOR)
+EVERYONE = tuple(Role)
+
+Caseworker = Annotated[User, Depends(allowed(*CASEWORKERS))]
+Approver = Annotated[User, Depends(allowed(*APPROVERS))]
+Reviewer = Annotated[User, Depends(allowed(*REVIEWERS))]
+Finance = Annotated[User, Depends(allowed(*FINANCE))]
+Auditor = Annotated[User, Depends(allowed(*AUDITORS))]
+Accountant = Annotated[User, Depends(allowed(*ACCOUNTANTS))]
+Overseer = Annotated[User, Depends(allowed(*OVERSEERS))]
+Staff = Annotated[User, Depends(allowed(*STAFF))]
+Anyone = Annotated[User, Depends(allowed(*EVERYONE))]
 
 
 @dataclass

@@ -158,6 +158,8 @@ class ReliefPublic(BaseModel):
     requested_at: datetime
     approved_by: str | None
     approved_at: datetime | None
+    refused_by: str | None
+    refused_at: datetime | None
     review: str | None
     review_due: date | None
     to_recover: Decimal
@@ -315,6 +317,7 @@ class PendingApprovalPublic(BaseModel):
     what: str = Field(description="relief (above its cap) or rescission (of a case)")
     subject_id: UUID = Field(description="The relief or the case")
     approve: str = Field(description="Where an approver posts the approval")
+    refuse: str = Field(description="Where an approver posts the refusal")
     programme: str
     region: str
     requested_by: str
@@ -353,3 +356,19 @@ class HealthPublic(BaseModel):
     status: str
     ledger_position: int | None = None
     views_position: int | None = None
+
+
+class VerificationJobPublic(BaseModel):
+    """A verification running in the background: how far it has come and, once finished,
+    what it found."""
+
+    id: UUID
+    state: Literal["running", "finished", "failed"]
+    started_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    target_position: int
+    reached_position: int
+    percent: int
+    result: VerificationPublic | None
+    failure: str | None

@@ -19,7 +19,16 @@ from pydantic import BaseModel
 
 from api.core.bootstrap import Runtime
 from api.core.identities import Role, User
-from api.http.deps import RuntimeDep, allowed, refuse_outside
+from api.http.deps import (
+    APPROVERS,
+    CASEWORKERS,
+    FINANCE,
+    REVIEWERS,
+    RuntimeDep,
+    allowed,
+    get_user,
+    refuse_outside,
+)
 from api.http.problems import IDEMPOTENCY_KEY_REUSED, HTTPProblem
 from api.http.schemas import Recorded
 from domain.application.idempotency import IdempotencyRecord
@@ -62,10 +71,14 @@ class Writer:
         return write_once(self.runtime, self.user, self.key, fingerprint, command)
 
 
-def writer_for(*roles: Role) -> Callable[..., Awaitable[Writer]]:
+def writer_for(
+    *roles: Role, identify: Callable[..., Awaitable[User]] = get_user
+) -> Callable[..., Awaitable[Writer]]:
+    """A dependency giving a ``Writer`` for the caller, as ``identify`` finds them (a bearer
+    token; the pages pass their session's), once their role and region are checked."""
     # This module has no ``from __future__ import annotations``: FastAPI reads the
     # annotations below at run time, and ``check`` is local to this function.
-    check = allowed(*roles)
+    check = allowed(*roles, identify=identify)
 
     async def make(
         request: Request,
@@ -78,10 +91,10 @@ def writer_for(*roles: Role) -> Callable[..., Awaitable[Writer]]:
     return make
 
 
-CaseworkerWriter = Annotated[Writer, Depends(writer_for(Role.CASEWORKER))]
-ApproverWriter = Annotated[Writer, Depends(writer_for(Role.APPROVER))]
-ReviewerWriter = Annotated[Writer, Depends(writer_for(Role.CASEWORKER, Role.APPROVER))]
-FinanceWriter = Annotated[Writer, Depends(writer_for(Role.FINANCE))]
+CaseworkerWriter = Annotated[Writer, Depends(writer_for(*CASEWORKERS))]
+ApproverWriter = Annotated[Writer, Depends(writer_for(*APPROVERS))]
+ReviewerWriter = Annotated[Writer, Depends(writer_for(*REVIEWERS))]
+FinanceWriter = Annotated[Writer, Depends(writer_for(*FINANCE))]
 
 
 def request_hash(request: Request, body: BaseModel | None) -> str:

@@ -270,6 +270,12 @@ def approve_rescission(
     return ledger.approve_rescission(case_id, actor=actor, reason=data.reason, uow=uow)
 
 
+def refuse_rescission(
+    ledger: Ledger, case_id: UUID, data: Reasoned, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.refuse_rescission(case_id, actor=actor, reason=data.reason, uow=uow)
+
+
 # Temporary relief.
 
 
@@ -300,6 +306,12 @@ def approve_relief(
     ledger: Ledger, relief_id: UUID, data: Reasoned, *, actor: str, uow: UnitOfWork
 ) -> Receipt:
     return ledger.approve_relief(relief_id, actor=actor, reason=data.reason, uow=uow)
+
+
+def refuse_relief(
+    ledger: Ledger, relief_id: UUID, data: Reasoned, *, actor: str, uow: UnitOfWork
+) -> Receipt:
+    return ledger.refuse_relief(relief_id, actor=actor, reason=data.reason, uow=uow)
 
 
 def review_relief(

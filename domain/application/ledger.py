@@ -633,6 +633,14 @@ class Ledger(HouseholdVerifications):
             index.release(case.id, at)
         return Receipt(case.id, uow.save(case, *indexes))
 
+    def refuse_rescission(
+        self, case_id: UUID, *, actor: str, reason: str, uow: UnitOfWork | None = None
+    ) -> Receipt:
+        uow = self._unit(uow)
+        case = self._case(case_id, uow)
+        case.refuse_rescission(actor, reason, uow.time())
+        return Receipt(case.id, uow.save(case))
+
     def monthly_amount(self, case_id: UUID, month: str | Month) -> Decimal:
         """A case's entitlement for ``month`` as known now."""
         case = self.case(case_id)
@@ -766,6 +774,14 @@ class Ledger(HouseholdVerifications):
         at = uow.time()
         relief = self._relief(relief_id, uow)
         relief.approve(actor, reason, at)
+        return Receipt(relief.id, uow.save(relief))
+
+    def refuse_relief(
+        self, relief_id: UUID, *, actor: str, reason: str, uow: UnitOfWork | None = None
+    ) -> Receipt:
+        uow = self._unit(uow)
+        relief = self._relief(relief_id, uow)
+        relief.refuse(actor, reason, uow.time())
         return Receipt(relief.id, uow.save(relief))
 
     def review_relief(

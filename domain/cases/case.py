@@ -94,6 +94,14 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.rescission_requested_by = self.actor
 
+    class RescissionRefused(Event):
+        """The second person's refusal: the case goes on, and may be asked about again."""
+
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.rescission_requested_by = None
+
     class RescissionApproved(Event):
         """The second person's approval; from it on, every month of the case is void."""
 
@@ -268,16 +276,23 @@ class Case(Aggregate):
         self.trigger_event(self.RescissionRequested, actor=actor, reason=reason, timestamp=at)
 
     def approve_rescission(self, actor: str, reason: str, at: datetime) -> None:
+        self._check_rescission_decidable(actor, "approved")
+        self.trigger_event(self.RescissionApproved, actor=actor, reason=reason, timestamp=at)
+
+    def refuse_rescission(self, actor: str, reason: str, at: datetime) -> None:
+        self._check_rescission_decidable(actor, "refused")
+        self.trigger_event(self.RescissionRefused, actor=actor, reason=reason, timestamp=at)
+
+    def _check_rescission_decidable(self, actor: str, decision: str) -> None:
         self._refuse_if_rescinded()
         if self.rescission_requested_by is None:
             raise CaseStateError("no rescission of this case is waiting for approval")
         if same_person(actor, self.rescission_requested_by):
             raise FourEyesError(
                 f"{self.rescission_requested_by} requested this rescission; a rescission is "
-                "approved by someone other than its requester (names are compared ignoring "
+                f"{decision} by someone other than its requester (names are compared ignoring "
                 "case, width and spaces)"
             )
-        self.trigger_event(self.RescissionApproved, actor=actor, reason=reason, timestamp=at)
 
     # Payment.
 

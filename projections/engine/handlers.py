@@ -162,6 +162,12 @@ def _rescission_approved(event: Case.RescissionApproved, batch: Batch, position:
 
 
 @project.register
+def _rescission_refused(event: Case.RescissionRefused, batch: Batch, position: int) -> None:
+    """A refused rescission leaves the approvers' queue; the case goes on as it was."""
+    batch.rows.approval_given(event.originator_id.hex, position)
+
+
+@project.register
 def _payee_changed(event: Case.PayeeChanged, batch: Batch, position: int) -> None:
     """A payee decision is known from its position: a case held after a return is paid
     again at the next close computed after it."""
@@ -241,6 +247,12 @@ def _relief_approved(event: Relief.ReliefApproved, batch: Batch, position: int) 
     relief_id = event.originator_id.hex
     _grant_relief(batch, relief_id, batch.rows.relief(relief_id), position)
     batch.rows.approval_given(relief_id, position)
+
+
+@project.register
+def _relief_refused(event: Relief.ReliefRefused, batch: Batch, position: int) -> None:
+    """A refused relief is never paid, and leaves the approvers' queue."""
+    batch.rows.approval_given(event.originator_id.hex, position)
 
 
 def _grant_relief(batch: Batch, relief_id: str, relief: ReliefState, position: int) -> None:

@@ -121,15 +121,26 @@ class Accounts:
         ]
 
     def closed_months(
-        self, position: int, programme: str | None = None, region: str | None = None
+        self,
+        position: int,
+        programme: str | None = None,
+        region: str | None = None,
+        *,
+        year: int | None = None,
     ) -> list[MonthAccount]:
+        """The months closed as known at ``position`` (those of ``year`` only, when given:
+        a decade's months cost ten times a year's)."""
         by_schedule: dict[tuple[str, str], list[Period]] = defaultdict(list)
         for period in self.periods(position, programme, region):
             by_schedule[period.programme, period.region].append(period)
         accounts: list[MonthAccount] = []
-        for (programme_, region_), periods in by_schedule.items():
+        for (programme_, region_), every_period in by_schedule.items():
+            # What was settled by the schedule's last close, whichever month it closed.
+            last_close = max(p.position for p in every_period)
+            periods = [p for p in every_period if year is None or p.month.year == year]
+            if not periods:
+                continue
             first, last = periods[0].month, periods[-1].month
-            last_close = max(p.position for p in periods)
             now = self._entitled(programme_, region_, first, last, position)
             then = self._entitled(programme_, region_, first, last, last_close)
             settled = self._settled(programme_, region_, position)
@@ -485,7 +496,7 @@ def month_totals(
     }
     closed = {
         (a.programme, a.region): a
-        for a in Accounts(views).closed_months(position, programme, region)
+        for a in Accounts(views).closed_months(position, programme, region, year=month.year)
         if a.month == month
     }
     totals = []

@@ -18,6 +18,10 @@ APPROVE_AT = {
     Awaiting.RELIEF: "/reliefs/{}/approvals",
     Awaiting.RESCISSION: "/cases/{}/rescission-approvals",
 }
+REFUSE_AT = {
+    Awaiting.RELIEF: "/reliefs/{}/refusals",
+    Awaiting.RESCISSION: "/cases/{}/rescission-refusals",
+}
 
 
 @router.get("")
@@ -42,6 +46,7 @@ def _public(pending: PendingApproval) -> PendingApprovalPublic:
         what=request.what.value,
         subject_id=subject,
         approve=APPROVE_AT[request.what].format(subject),
+        refuse=REFUSE_AT[request.what].format(subject),
         programme=request.programme,
         region=request.region,
         requested_by=request.requested_by,

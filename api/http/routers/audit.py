@@ -1,14 +1,20 @@
+"""Verification of the whole ledger: at once (``GET /audit/verification``, for a small
+ledger or a patient client), or in the background (``POST /audit/verifications``, then
+poll the job it names), since at a city's scale it runs for minutes."""
+
 from __future__ import annotations
 
 from contextlib import suppress
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from api.http.deps import Auditor, RuntimeDep
+from api.http.deps import Auditor, RuntimeDep, VerificationsDep
 from api.http.problems import PROBLEM_RESPONSES
-from api.http.schemas import VerificationPublic
-from api.services.verification import verify
+from api.http.schemas import VerificationJobPublic, VerificationPublic
+from api.services.verification import Verification, verify
+from api.services.verification_jobs import VerificationJob, start_verification
 from projections.reads import audit_chain
 from projections.reads.read_side import NotYetProjectedError
 
@@ -34,7 +40,30 @@ def verification(
         # recomputed from the events, names that event all the same.
         read.wait_for(runtime.ledger.position, timeout=5)
     head = audit_chain.Head.parse(expected_head) if expected_head else None
-    result = verify(runtime.ledger, runtime.views, read.position, head)
+    return verification_public(verify(runtime.ledger, runtime.views, read.position, head))
+
+
+@router.post("/verifications", status_code=status.HTTP_202_ACCEPTED)
+def start(
+    runtime: RuntimeDep, user: Auditor, jobs: VerificationsDep, response: Response
+) -> VerificationJobPublic:
+    """Start verifying the whole ledger in the background (or answer the verification
+    already running); poll ``Location`` until its ``state`` is ``finished``."""
+    job = start_verification(jobs, runtime, user.name)
+    response.headers["Location"] = f"{router.prefix}/verifications/{job.id}"
+    return job_public(job)
+
+
+@router.get("/verifications/{job_id}")
+def progress(job_id: UUID, user: Auditor, jobs: VerificationsDep) -> VerificationJobPublic:
+    """How far a verification has come, and what it found once finished."""
+    job = jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no verification {job_id} is known to this service")
+    return job_public(job)
+
+
+def verification_public(result: Verification) -> VerificationPublic:
     return VerificationPublic(
         ok=result.ok,
         head=str(result.chain.head),
@@ -45,4 +74,19 @@ def verification(
             f"{p.programme} {p.region} {p.month}" for p in result.wrong_digests
         ],
         months_not_balancing=[f"{a.programme} {a.region} {a.month}" for a in result.unbalanced],
+    )
+
+
+def job_public(job: VerificationJob) -> VerificationJobPublic:
+    return VerificationJobPublic(
+        id=job.id,
+        state=job.state.value,
+        started_by=job.started_by,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        target_position=job.target,
+        reached_position=job.reached,
+        percent=job.percent,
+        result=verification_public(job.result) if job.result else None,
+        failure=job.failure,
     )

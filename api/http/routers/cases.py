@@ -212,3 +212,15 @@ def approve_rescission(case_id: UUID, body: Reasoned, write: ApproverWriter) -> 
             ledger, case_id, body, actor=actor, uow=uow
         ),
     )
+
+
+@router.post("/{case_id}/rescission-refusals", status_code=status.HTTP_201_CREATED)
+def refuse_rescission(case_id: UUID, body: Reasoned, write: ApproverWriter) -> Recorded:
+    """Refuse a requested rescission, with the reason; not by the person who requested it.
+    The case goes on, and its rescission may be requested again."""
+    return write(
+        body,
+        lambda ledger, actor, uow: decisions.refuse_rescission(
+            ledger, case_id, body, actor=actor, uow=uow
+        ),
+    )

@@ -93,6 +93,8 @@ def read_relief(relief_id: UUID, runtime: RuntimeDep, user: Staff) -> ReliefPubl
         requested_at=relief.created_on,
         approved_by=relief.approved_by,
         approved_at=relief.approved_at,
+        refused_by=relief.refused_by,
+        refused_at=relief.refused_at,
         review=relief.review.value if relief.review else None,
         review_due=relief.review_due if relief.kind is ReliefKind.EMERGENCY else None,
         to_recover=relief.to_recover,
@@ -105,6 +107,18 @@ def approve_relief(relief_id: UUID, body: Reasoned, write: ApproverWriter) -> Re
     return write(
         body,
         lambda ledger, actor, uow: decisions.approve_relief(
+            ledger, relief_id, body, actor=actor, uow=uow
+        ),
+    )
+
+
+@router.post("/{relief_id}/refusals", status_code=status.HTTP_201_CREATED)
+def refuse_relief(relief_id: UUID, body: Reasoned, write: ApproverWriter) -> Recorded:
+    """Refuse relief above the cap, with the reason; not by the person who requested it.
+    A refused relief is never paid."""
+    return write(
+        body,
+        lambda ledger, actor, uow: decisions.refuse_relief(
             ledger, relief_id, body, actor=actor, uow=uow
         ),
     )

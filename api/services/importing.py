@@ -237,7 +237,6 @@ def import_file(
             if number <= done:
                 continue
             line = _decision.validate_json(text)
-            closing = isinstance(line, ClosePeriod)
             run = type(line) if isinstance(line, ClosePeriod | ReturnPayment) else None
             if run != run_before:
                 # A run of closes (or of the bank's returns) begins or ends here. Its lines
@@ -263,7 +262,9 @@ def import_file(
             imported += 1
             last = (number, line.at)
             run_before = run
-            if not closing and imported % FLUSH_EVERY == 0:
+            # Not within a run: its lines are computed at the position where it began, and
+            # a save would move the ledger past the views.
+            if run is None and imported % FLUSH_EVERY == 0:
                 save()
                 progress(number)
         save()

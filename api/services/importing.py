@@ -49,7 +49,7 @@ from domain.months import BUREAU_TIME_ZONE, Month
 from domain.people.identity import IdentityNumber
 from domain.people.person import check_lifetime
 from projections.engine.projector import Projector
-from projections.reads.payroll_lines import returned_subjects
+from projections.reads.payroll_lines import ComputedItems, returned_subjects
 from projections.storage.database import ViewDatabase
 
 FLUSH_EVERY = 2_000
@@ -218,7 +218,9 @@ def import_file(
     if done >= lines:
         return ImportResult(lines, 0, done, ledger.position)
     total = check_file(ledger, path, after_line=done)
-    projector = Projector(ledger.recorder, ledger.mapper, views)
+    # The closes' items, computed once: by the close, then recorded by this projector.
+    computed = ComputedItems()
+    projector = Projector(ledger.recorder, ledger.mapper, views, computed=computed)
     imported = 0
     run_before: type[Line] | None = None
     closed_in_run: set[tuple[str, str]] = set()
@@ -256,7 +258,7 @@ def import_file(
             if isinstance(line, ClosePeriod):
                 closed_in_run.add((line.programme.value, line.region))
             try:
-                apply(ledger, views, line, batch.at(line.at))
+                apply(ledger, views, line, batch.at(line.at), computed)
             except LedgerRefusal as refusal:
                 raise ImportFailedError(number, refusal.message) from None
             imported += 1
@@ -279,8 +281,15 @@ def _needs_closes_before(
     return schedule in closed_in_run and bool(returned_subjects(views, *schedule, 2**62))
 
 
-def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> None:
-    """Record one decision of the file, as the HTTP service records a request's."""
+def apply(
+    ledger: Ledger,
+    views: ViewDatabase,
+    line: Line,
+    uow: UnitOfWork,
+    computed: ComputedItems | None = None,
+) -> None:
+    """Record one decision of the file, as the HTTP service records a request's; a close
+    keeps its items in ``computed`` for the projector."""
     actor = line.actor
     if isinstance(line, SetStandard):
         correction = line.decision == "correct_standard"
@@ -347,6 +356,7 @@ def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> N
             Month.parse(line.month),
             actor=actor,
             uow=uow,
+            computed=computed,
         )
 
 

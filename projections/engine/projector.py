@@ -27,6 +27,7 @@ from projections.engine.rows import RowStore, standards_known
 from projections.engine.segments import case_segments
 from projections.engine.standards_table import StandardsTable
 from projections.reads import audit_chain
+from projections.reads.payroll_lines import ComputedItems
 from projections.storage.database import Cursor, ViewDatabase
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views
@@ -48,8 +49,10 @@ class _Batch:
     It is the ``Batch`` the handlers are written against.
     """
 
-    def __init__(self, cursor: Cursor, standards: StandardsTable) -> None:
-        self.rows = RowStore(cursor)
+    def __init__(
+        self, cursor: Cursor, standards: StandardsTable, computed: ComputedItems | None = None
+    ) -> None:
+        self.rows = RowStore(cursor, computed)
         self.standards = standards
 
     def apply(self, position: int, event: object) -> None:
@@ -85,11 +88,15 @@ class Projector:
         mapper: Mapper[UUID],
         views: ViewDatabase,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        computed: ComputedItems | None = None,
     ) -> None:
+        """With ``computed``, the closes this projector records take the items their
+        command computed there, instead of computing them again."""
         self.recorder = recorder
         self.mapper = mapper
         self.views = views
         self.batch_size = batch_size
+        self.computed = computed
         create_views(views, TRACKING_NAME)
         self.reached = self.position
         self._statistics_at = self.reached
@@ -152,7 +159,7 @@ class Projector:
     ) -> None:
         # The standards are read in the batch's transaction, so that they are those at its
         # start even when another projector took the batches before it.
-        batch = _Batch(cursor, standards_known(cursor))
+        batch = _Batch(cursor, standards_known(cursor), self.computed)
         recorded = self._latest_recorded(cursor)
         positions = []
         batch.rows.prefetch(

@@ -25,7 +25,7 @@ from projections.engine.relief_state import ReliefState
 from projections.engine.segments import Segment
 from projections.engine.standards_table import StandardsTable
 from projections.reads.approvals import APPROVAL_COLUMNS, ApprovalRequest, approval_row
-from projections.reads.payroll_lines import PayrollItem, payroll_items
+from projections.reads.payroll_lines import ComputedItems, PayrollItem, payroll_items
 from projections.storage.database import Cursor
 from projections.storage.schema import valid_until
 
@@ -79,8 +79,9 @@ class RowStore:
     """The subjects (cases and reliefs) a batch holds, their open segment rows, and the
     rows still to be written."""
 
-    def __init__(self, cursor: Cursor) -> None:
+    def __init__(self, cursor: Cursor, computed: ComputedItems | None = None) -> None:
         self.cursor = cursor
+        self.computed = computed
         self.subjects: dict[str, tuple[str, str, SubjectState]] = {}
         self.dirty: set[str] = set()
         self.open_rows: dict[str, list[_OpenRow]] = {}
@@ -357,8 +358,9 @@ class RowStore:
     def payroll_items(
         self, programme: str, region: str, month: Month, position: int
     ) -> list[PayrollItem]:
-        """The period's items from the rows written so far (``flush`` first)."""
-        return payroll_items(self.cursor, programme, region, month, position)
+        """The period's items from the rows written so far (``flush`` first), or as the
+        close computed them."""
+        return payroll_items(self.cursor, programme, region, month, position, self.computed)
 
     def keep_period(
         self,

@@ -245,10 +245,12 @@ def import_file(
                 # are all computed at one position, from views that have every decision
                 # before the run; what each close settles counts from the close before it,
                 # though that one may be in the run, not yet in the views (``close_period``
-                # sees to it). Returns read the lines of the periods they return.
-                save()
+                # sees to it). Returns read the lines of the periods they return. The
+                # decisions after a run read no views: they join its batch, saved at the
+                # next save.
                 closed_in_run.clear()
                 if run is not None:
+                    save()
                     projector.catch_up()
             elif isinstance(line, ClosePeriod) and _needs_closes_before(views, line, closed_in_run):
                 # A case with a return is settled from its own lines, which the views hold

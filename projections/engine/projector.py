@@ -21,10 +21,11 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from domain.cases.case import Case
+from domain.months import Month
 from domain.relief import Relief
 from projections.engine.handlers import project
 from projections.engine.rows import RowStore, standards_known
-from projections.engine.segments import case_segments
+from projections.engine.segments import case_segments, repriced_from
 from projections.engine.standards_table import StandardsTable
 from projections.reads import audit_chain
 from projections.reads.payroll_lines import ComputedItems
@@ -65,7 +66,7 @@ class _Batch:
         )
         self.rows.resegment(case_id, segments, position)
 
-    def resegment_cases(self, case_ids: Sequence[str], position: int) -> None:
+    def repriced_from(self, month: Month, case_ids: Sequence[str], position: int) -> None:
         # A region's open cases can be many: they are re-segmented a chunk at a time, and
         # those the batch did not hold before are written and let go after each chunk, so
         # that memory follows the chunk, not the caseload.
@@ -74,7 +75,17 @@ class _Batch:
             fetched = [case_id for case_id in chunk if not self.rows.holds(case_id)]
             self.rows.prefetch(chunk)
             for case_id in chunk:
-                self.resegment_case(case_id, position)
+                case = self.rows.case(case_id)
+                segments = repriced_from(
+                    month,
+                    self.rows.segments_of(case_id),
+                    case.programme,
+                    case.region,
+                    case.decisions,
+                    self.standards,
+                    rescinded=case.rescinded,
+                )
+                self.rows.resegment(case_id, segments, position)
             self.rows.flush()
             self.rows.forget(fetched)
 

@@ -225,6 +225,10 @@ class RowStore:
             kept.append(_OpenRow(segment, pending))
         self.open_rows[subject_id] = kept
 
+    def segments_of(self, subject_id: str) -> list[Segment]:
+        """The subject's segments as the batch knows them now."""
+        return [row.segment for row in self._open_rows(subject_id)]
+
     def _open_rows(self, subject_id: str) -> list[_OpenRow]:
         if subject_id not in self.open_rows:
             self.prefetch([subject_id])

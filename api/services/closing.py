@@ -13,7 +13,12 @@ from __future__ import annotations
 from domain.application.ledger import Ledger
 from domain.application.recording import Receipt, UnitOfWork
 from domain.months import Month
-from projections.reads.payroll_lines import PriorClose, lines_of, payroll_items_after
+from projections.reads.payroll_lines import (
+    ComputedItems,
+    PriorClose,
+    lines_of,
+    payroll_items_after,
+)
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 
@@ -28,14 +33,18 @@ def close_period(
     actor: str,
     uow: UnitOfWork | None = None,
     timeout: float = 10.0,
+    computed: ComputedItems | None = None,
 ) -> Receipt:
     """Compute the period's lines from the views and have the ledger check and record the
-    close, through ``uow`` (by default saved now, by the server's clock)."""
+    close, through ``uow`` (by default saved now, by the server's clock). The items are
+    kept in ``computed``, if given, for the projector that will record the close."""
     position = ReadSide(views).wait_for(ledger.position, timeout)
     last = ledger.last_close(programme, region, uow)
     prior = PriorClose(last.first_month, last.position) if last is not None else None
     with views.transaction() as cursor:
         items = payroll_items_after(cursor, programme, region, month, position, prior)
+    if computed is not None:
+        computed.keep((programme, region, month, position, prior), items)
     return ledger.close_period(
         programme,
         region,

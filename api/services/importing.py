@@ -49,7 +49,7 @@ from domain.months import BUREAU_TIME_ZONE, Month
 from domain.people.identity import IdentityNumber
 from domain.people.person import check_lifetime
 from projections.engine.projector import Projector
-from projections.reads.payroll_lines import returned_subjects
+from projections.reads.payroll_lines import ComputedItems, returned_subjects
 from projections.storage.database import ViewDatabase
 
 FLUSH_EVERY = 2_000
@@ -218,7 +218,9 @@ def import_file(
     if done >= lines:
         return ImportResult(lines, 0, done, ledger.position)
     total = check_file(ledger, path, after_line=done)
-    projector = Projector(ledger.recorder, ledger.mapper, views)
+    # The closes' items, computed once: by the close, then recorded by this projector.
+    computed = ComputedItems()
+    projector = Projector(ledger.recorder, ledger.mapper, views, computed=computed)
     imported = 0
     run_before: type[Line] | None = None
     closed_in_run: set[tuple[str, str]] = set()
@@ -237,17 +239,18 @@ def import_file(
             if number <= done:
                 continue
             line = _decision.validate_json(text)
-            closing = isinstance(line, ClosePeriod)
             run = type(line) if isinstance(line, ClosePeriod | ReturnPayment) else None
             if run != run_before:
                 # A run of closes (or of the bank's returns) begins or ends here. Its lines
                 # are all computed at one position, from views that have every decision
                 # before the run; what each close settles counts from the close before it,
                 # though that one may be in the run, not yet in the views (``close_period``
-                # sees to it). Returns read the lines of the periods they return.
-                save()
+                # sees to it). Returns read the lines of the periods they return. The
+                # decisions after a run read no views: they join its batch, saved at the
+                # next save.
                 closed_in_run.clear()
                 if run is not None:
+                    save()
                     projector.catch_up()
             elif isinstance(line, ClosePeriod) and _needs_closes_before(views, line, closed_in_run):
                 # A case with a return is settled from its own lines, which the views hold
@@ -257,13 +260,15 @@ def import_file(
             if isinstance(line, ClosePeriod):
                 closed_in_run.add((line.programme.value, line.region))
             try:
-                apply(ledger, views, line, batch.at(line.at))
+                apply(ledger, views, line, batch.at(line.at), computed)
             except LedgerRefusal as refusal:
                 raise ImportFailedError(number, refusal.message) from None
             imported += 1
             last = (number, line.at)
             run_before = run
-            if not closing and imported % FLUSH_EVERY == 0:
+            # Not within a run: its lines are computed at the position where it began, and
+            # a save would move the ledger past the views.
+            if run is None and imported % FLUSH_EVERY == 0:
                 save()
                 progress(number)
         save()
@@ -278,8 +283,15 @@ def _needs_closes_before(
     return schedule in closed_in_run and bool(returned_subjects(views, *schedule, 2**62))
 
 
-def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> None:
-    """Record one decision of the file, as the HTTP service records a request's."""
+def apply(
+    ledger: Ledger,
+    views: ViewDatabase,
+    line: Line,
+    uow: UnitOfWork,
+    computed: ComputedItems | None = None,
+) -> None:
+    """Record one decision of the file, as the HTTP service records a request's; a close
+    keeps its items in ``computed`` for the projector."""
     actor = line.actor
     if isinstance(line, SetStandard):
         correction = line.decision == "correct_standard"
@@ -346,6 +358,7 @@ def apply(ledger: Ledger, views: ViewDatabase, line: Line, uow: UnitOfWork) -> N
             Month.parse(line.month),
             actor=actor,
             uow=uow,
+            computed=computed,
         )
 
 

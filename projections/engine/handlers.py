@@ -48,8 +48,9 @@ class Batch(Protocol):
     def resegment_case(self, case_id: str, position: int) -> None:
         """Make the segments of the case's fold, priced with the standards known, its rows."""
 
-    def resegment_cases(self, case_ids: Sequence[str], position: int) -> None:
-        """The same for many cases, as many at a time as the batch chooses."""
+    def repriced_from(self, month: Month, case_ids: Sequence[str], position: int) -> None:
+        """The same for many cases after a standard from ``month`` on changed, as many at a
+        time as the batch chooses, pricing only their months from ``month`` on again."""
 
 
 @singledispatch
@@ -198,7 +199,8 @@ def _standard_set(event: StandardSchedule.StandardSet, batch: Batch, position: i
     batch.rows.set_standard(programme, region, event.effective, event.parameters, position)
     batch.standards.put(programme, region, event.effective, event.parameters)
     affected = [programme, Programme.TEKUN] if programme.is_dibao else [programme]
-    batch.resegment_cases(batch.rows.cases_open_from(region, affected, event.effective), position)
+    cases = batch.rows.cases_open_from(region, affected, event.effective)
+    batch.repriced_from(event.effective, cases, position)
 
 
 # Temporary relief.

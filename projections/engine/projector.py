@@ -21,12 +21,14 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from domain.cases.case import Case
+from domain.months import Month
 from domain.relief import Relief
 from projections.engine.handlers import project
 from projections.engine.rows import RowStore, standards_known
-from projections.engine.segments import case_segments
+from projections.engine.segments import case_segments, repriced_from
 from projections.engine.standards_table import StandardsTable
 from projections.reads import audit_chain
+from projections.reads.payroll_lines import ComputedItems
 from projections.storage.database import Cursor, ViewDatabase
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views
@@ -48,8 +50,10 @@ class _Batch:
     It is the ``Batch`` the handlers are written against.
     """
 
-    def __init__(self, cursor: Cursor, standards: StandardsTable) -> None:
-        self.rows = RowStore(cursor)
+    def __init__(
+        self, cursor: Cursor, standards: StandardsTable, computed: ComputedItems | None = None
+    ) -> None:
+        self.rows = RowStore(cursor, computed)
         self.standards = standards
 
     def apply(self, position: int, event: object) -> None:
@@ -62,7 +66,7 @@ class _Batch:
         )
         self.rows.resegment(case_id, segments, position)
 
-    def resegment_cases(self, case_ids: Sequence[str], position: int) -> None:
+    def repriced_from(self, month: Month, case_ids: Sequence[str], position: int) -> None:
         # A region's open cases can be many: they are re-segmented a chunk at a time, and
         # those the batch did not hold before are written and let go after each chunk, so
         # that memory follows the chunk, not the caseload.
@@ -71,7 +75,17 @@ class _Batch:
             fetched = [case_id for case_id in chunk if not self.rows.holds(case_id)]
             self.rows.prefetch(chunk)
             for case_id in chunk:
-                self.resegment_case(case_id, position)
+                case = self.rows.case(case_id)
+                segments = repriced_from(
+                    month,
+                    self.rows.segments_of(case_id),
+                    case.programme,
+                    case.region,
+                    case.decisions,
+                    self.standards,
+                    rescinded=case.rescinded,
+                )
+                self.rows.resegment(case_id, segments, position)
             self.rows.flush()
             self.rows.forget(fetched)
 
@@ -85,11 +99,15 @@ class Projector:
         mapper: Mapper[UUID],
         views: ViewDatabase,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        computed: ComputedItems | None = None,
     ) -> None:
+        """With ``computed``, the closes this projector records take the items their
+        command computed there, instead of computing them again."""
         self.recorder = recorder
         self.mapper = mapper
         self.views = views
         self.batch_size = batch_size
+        self.computed = computed
         create_views(views, TRACKING_NAME)
         self.reached = self.position
         self._statistics_at = self.reached
@@ -152,7 +170,7 @@ class Projector:
     ) -> None:
         # The standards are read in the batch's transaction, so that they are those at its
         # start even when another projector took the batches before it.
-        batch = _Batch(cursor, standards_known(cursor))
+        batch = _Batch(cursor, standards_known(cursor), self.computed)
         recorded = self._latest_recorded(cursor)
         positions = []
         batch.rows.prefetch(

@@ -25,7 +25,7 @@ from projections.engine.relief_state import ReliefState
 from projections.engine.segments import Segment
 from projections.engine.standards_table import StandardsTable
 from projections.reads.approvals import APPROVAL_COLUMNS, ApprovalRequest, approval_row
-from projections.reads.payroll_lines import PayrollItem, payroll_items
+from projections.reads.payroll_lines import ComputedItems, PayrollItem, payroll_items
 from projections.storage.database import Cursor
 from projections.storage.schema import valid_until
 
@@ -79,8 +79,9 @@ class RowStore:
     """The subjects (cases and reliefs) a batch holds, their open segment rows, and the
     rows still to be written."""
 
-    def __init__(self, cursor: Cursor) -> None:
+    def __init__(self, cursor: Cursor, computed: ComputedItems | None = None) -> None:
         self.cursor = cursor
+        self.computed = computed
         self.subjects: dict[str, tuple[str, str, SubjectState]] = {}
         self.dirty: set[str] = set()
         self.open_rows: dict[str, list[_OpenRow]] = {}
@@ -224,6 +225,10 @@ class RowStore:
             kept.append(_OpenRow(segment, pending))
         self.open_rows[subject_id] = kept
 
+    def segments_of(self, subject_id: str) -> list[Segment]:
+        """The subject's segments as the batch knows them now."""
+        return [row.segment for row in self._open_rows(subject_id)]
+
     def _open_rows(self, subject_id: str) -> list[_OpenRow]:
         if subject_id not in self.open_rows:
             self.prefetch([subject_id])
@@ -357,8 +362,9 @@ class RowStore:
     def payroll_items(
         self, programme: str, region: str, month: Month, position: int
     ) -> list[PayrollItem]:
-        """The period's items from the rows written so far (``flush`` first)."""
-        return payroll_items(self.cursor, programme, region, month, position)
+        """The period's items from the rows written so far (``flush`` first), or as the
+        close computed them."""
+        return payroll_items(self.cursor, programme, region, month, position, self.computed)
 
     def keep_period(
         self,

@@ -74,12 +74,44 @@ def prior_close(cursor: Cursor, programme: str, region: str, month: Month) -> Pr
     return PriorClose(Month(int(rows[0][0])), int(rows[0][1]))
 
 
+PeriodKey = tuple[str, str, Month, int, PriorClose | None]
+"""A period's items are a function of its programme, region, month, position and prior
+close: the views' rows known at the position do not change as later events are projected."""
+
+
+class ComputedItems:
+    """Items a close computed from the views, kept until the projection records that close,
+    so that it need not compute the same items again at the same position.
+
+    Taking an entry removes it; an entry whose close is never projected here (a rival
+    projector took it) costs only memory until the holder lets go of this."""
+
+    def __init__(self) -> None:
+        self._items: dict[PeriodKey, list[PayrollItem]] = {}
+
+    def keep(self, key: PeriodKey, items: list[PayrollItem]) -> None:
+        self._items[key] = items
+
+    def take(self, key: PeriodKey) -> list[PayrollItem] | None:
+        return self._items.pop(key, None)
+
+
 def payroll_items(
-    cursor: Cursor, programme: str, region: str, month: Month, position: int
+    cursor: Cursor,
+    programme: str,
+    region: str,
+    month: Month,
+    position: int,
+    computed: ComputedItems | None = None,
 ) -> list[PayrollItem]:
     """Every amount, arrear and recovery of the period, as known at ``position``, after the
-    closes the views hold (replay checks a recorded close against these)."""
+    closes the views hold (replay checks a recorded close against these); those in
+    ``computed`` for the same period, position and prior close when it holds them."""
     prior = prior_close(cursor, programme, region, month)
+    if computed is not None:
+        items = computed.take((programme, region, month, position, prior))
+        if items is not None:
+            return items
     return payroll_items_after(cursor, programme, region, month, position, prior)
 
 

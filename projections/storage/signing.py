@@ -186,11 +186,26 @@ class EventSignatures:
             return None, envelope.inner
         problem = self.keyring.problem(envelope.key_id, EVENT_CONTEXT, message, envelope.signature)
         if problem is None:
-            with self._lock:
-                if len(self._verified) >= VERIFIED_CACHE:
-                    self._verified.clear()
-                self._verified[digest] = None
+            self._remember(digest)
         return problem, envelope.inner
+
+    def signed(self, stored: StoredEvent) -> None:
+        """Remember the signature of an event this mapper has just sealed: it is known good
+        (it was made here, over these very bytes), so reading the event back, as the
+        projector does soon after an import's batch, need not check it again. The cache is
+        keyed by the digest of what is signed, so an event altered in the store since does
+        not match it and is checked in full."""
+        envelope = open_envelope(stored.state)
+        if envelope is None:
+            return
+        message = event_message(stored, envelope.key_id, envelope.inner)
+        self._remember(hashlib.sha256(message + envelope.signature).digest())
+
+    def _remember(self, digest: bytes) -> None:
+        with self._lock:
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.clear()
+            self._verified[digest] = None
 
     def _unsigned(self, stored: StoredEvent) -> str | None:
         if self.unsigned_through <= 0:
@@ -228,7 +243,9 @@ class SignedMapper(Mapper[UUID]):
         return self.signatures
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        return seal(super().to_stored_event(domain_event), self.bound.keyring)
+        sealed = seal(super().to_stored_event(domain_event), self.bound.keyring)
+        self.bound.signed(sealed)
+        return sealed
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         inner = self.bound.inner_state(stored_event)

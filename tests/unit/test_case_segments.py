@@ -13,7 +13,7 @@ from domain.cases.case import Case
 from domain.cases.fold import Decision, DecisionKind
 from domain.cases.programmes import Programme
 from domain.months import Month
-from projections.engine.segments import Segment, case_segments
+from projections.engine.segments import Segment, case_segments, repriced_from
 from projections.engine.standards_table import StandardsTable
 
 REGION = "410611"
@@ -290,3 +290,54 @@ def test_standards_changed_before_the_grant_give_no_rows_before_it() -> None:
     assert rows(Programme.DISABILITY_LIVING, history, standards) == [
         ("2020-03", None, "520.00", "paying")
     ]
+
+
+def test_repricing_only_the_months_from_a_raise_gives_the_rows_of_pricing_every_month() -> None:
+    histories = {
+        Programme.DIBAO_URBAN: [
+            household_granted(),
+            decided(DecisionKind.SUSPENDED, "2020-09", 2),
+            decided(DecisionKind.RESUMED, "2020-11", 3),
+            decided(DecisionKind.REASSESSED, "2021-01", 4, income=Decimal("700")),
+            decided(DecisionKind.GRADUAL_EXIT_STARTED, "2021-01", 5, months=6),
+        ],
+        Programme.TEKUN: [granted("2020-03", area="urban", tier="self")],
+        Programme.ELDERLY_ALLOWANCE: [granted("2020-03", birth_date=date(1931, 5, 1))],
+        Programme.DISABILITY_LIVING: [
+            granted("2020-03", grade=2),
+            decided(DecisionKind.EXITED, "2021-06", 2),
+        ],
+    }
+    # Raises that change amounts, one that changes nothing (600), one that ends the pay.
+    raises: dict[Programme, list[dict[str, str]]] = {
+        Programme.DIBAO_URBAN: [{"standard": v} for v in ("600", "640", "560", "900")],
+        Programme.ELDERLY_ALLOWANCE: [
+            {"age_80_89": "100", "age_90_99": v, "age_100_plus": "300"} for v in ("200", "250")
+        ],
+        Programme.DISABILITY_LIVING: [{"standard": v} for v in ("500", "520")],
+    }
+    months = [M("2019-06"), M("2020-03"), M("2020-07"), M("2020-10"), M("2021-01")]
+    months += [M("2021-03"), M("2021-06"), M("2021-12"), M("2023-01")]
+
+    def fen(segments: Sequence[Segment]) -> list[tuple[Month, Month | None, int, str]]:
+        return [(s.valid_from, s.valid_to, int(s.amount * 100), s.status) for s in segments]
+
+    checked = 0
+    for raised, entries in raises.items():
+        for month in months:
+            for parameters in entries:
+                before, after = reference_standards(), reference_standards()
+                raise_standard(after, raised, str(month), **parameters)
+                for programme, history in histories.items():
+                    if programme is not raised and not (
+                        raised.is_dibao and programme is Programme.TEKUN
+                    ):
+                        continue
+                    known = case_segments(programme, REGION, history, before, rescinded=False)
+                    expected = case_segments(programme, REGION, history, after, rescinded=False)
+                    repriced = repriced_from(
+                        month, known, programme, REGION, history, after, rescinded=False
+                    )
+                    assert fen(repriced) == fen(expected), (programme, month, parameters)
+                    checked += 1
+    assert checked == len(months) * (4 * 2 + 2 + 2)

@@ -76,14 +76,16 @@ def test_each_event_is_in_the_stream_once_in_order_through_a_kill_and_a_full_rep
         }
         try:
             with delivering(server, tmp_path / "deliver-1.log", **settings) as deliverer:
-                wait_until(lambda: stream_state(url, stream, "count") >= 5, 60, "first publishes")
+                wait_until(lambda: stream_state(url, stream, "count") >= 5, 180, "first publishes")
                 deliverer.kill()
                 deliverer.start()
                 writing.join()
                 writer.close()
                 expected = feed_positions(server, "auditor", through=writer.last_position)
                 wait_until(
-                    lambda: stream_state(url, stream, "count") == len(expected), 60, "all published"
+                    lambda: stream_state(url, stream, "count") == len(expected),
+                    180,
+                    "all published",
                 )
                 # Everything again, from the first position: the broker drops the repeats.
                 again = ledger_command(server, "redeliver", f"nats:{stream}", "--after", "0")
@@ -93,7 +95,7 @@ def test_each_event_is_in_the_stream_once_in_order_through_a_kill_and_a_full_rep
                     listed = ledger_command(server, "deliveries", f"nats:{stream}", "--limit=9999")
                     return listed.stdout.count(" delivered ") >= 2 * len(expected)
 
-                wait_until(republished, 60, "every event published a second time")
+                wait_until(republished, 180, "every event published a second time")
 
             messages = stream_state(url, stream, "messages")
             assert [int(headers["Nats-Msg-Id"]) for headers, _ in messages] == expected

@@ -97,6 +97,15 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         function = Identifier(datastore.schema, f"ledger_insert_{self.stored_event_type_name}")
         table = Identifier(datastore.schema, events_table_name)
         constraint = positions_constraint(events_table_name)
+        # Processes opening the ledger at once would otherwise race on the catalogue rows the
+        # statements below replace ("tuple concurrently updated"); they run in one
+        # transaction, so this lock holds until it commits.
+        self.sql_create_statements.insert(
+            0,
+            SQL("SELECT pg_advisory_xact_lock(hashtext({key}))").format(
+                key=Literal(f"ledger create {datastore.schema}.{events_table_name}")
+            ),
+        )
         self.sql_create_statements.append(
             SQL(_ADD_POSITIONS_CONSTRAINT).format(
                 qualified=Literal(f'"{datastore.schema}"."{events_table_name}"'),

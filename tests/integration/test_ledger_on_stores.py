@@ -257,3 +257,25 @@ class TestLedgerOnSQLite(OnSQLite, LedgerOnStore):
 
 class TestLedgerOnPostgreSQL(OnPostgreSQL, LedgerOnStore):
     pass
+
+
+@pytest.mark.postgres
+def test_processes_opening_one_postgresql_ledger_at_once_do_not_collide(postgres_url: str) -> None:
+    ledger_at(postgres_url).close()  # the tables exist; what is replaced on opening races
+    failures: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def open_and_close() -> None:
+        start.wait()
+        for _ in range(5):
+            try:
+                ledger_at(postgres_url).close()
+            except BaseException as error:
+                failures.append(error)
+
+    threads = [threading.Thread(target=open_and_close) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

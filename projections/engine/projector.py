@@ -90,6 +90,19 @@ class _Batch:
             self.rows.forget(fetched)
 
 
+def project_events(cursor: Cursor, events: Sequence[tuple[int, Any]]) -> None:
+    """Apply ``events`` (each with its position, in position order) to the views in
+    ``cursor``'s transaction: a batch's rows alone, without its positions, audit chain or
+    tracking position, as a replay of some partitions does (``parallel_replay``)."""
+    batch = _Batch(cursor, standards_known(cursor))
+    batch.rows.prefetch(
+        [e.originator_id.hex for _, e in events if isinstance(e, Case.Event | Relief.Event)]
+    )
+    for position, event in events:
+        batch.apply(position, event)
+    batch.rows.flush()
+
+
 class Projector:
     """Feeds the views from the ledger's notification log, batch by batch."""
 

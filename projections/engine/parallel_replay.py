@@ -32,7 +32,7 @@ import time
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -180,21 +180,22 @@ def replay_in_processes(
     progress: Callable[[int], None] = lambda _: None,
 ) -> ReplayReport:
     """Empty ``scratch`` and replay every event up to ``until`` into it with ``workers``
-    processes."""
+    processes. The processes start first: they import and open the ledger and their views
+    while this one places the events."""
     started = time.perf_counter()
-    drop_views(scratch)
-    create_views(scratch, TRACKING_NAME)
-    plan = place_and_chain(recorder, mapper, scratch, until)
-    shares = plan.shares(workers, batch_size) if plan.until else []
-    parallel_from = time.perf_counter()
-    worker_cpu = _run(source, shares, progress, plan.until) if shares else []
-    parallel_to = time.perf_counter()
-    for share in shares:
-        part = source.part_views(share.worker)
-        try:
-            _copy_rows(scratch, part)
-        finally:
-            _discard(scratch, part)
+    try:
+        with _Workers(source, workers) as pool:
+            drop_views(scratch)
+            create_views(scratch, TRACKING_NAME)
+            plan = place_and_chain(recorder, mapper, scratch, until)
+            parallel_from = time.perf_counter()
+            worker_cpu = pool.replay(plan.shares(workers, batch_size), progress, plan.until)
+            parallel_to = time.perf_counter()
+        for worker in range(workers):
+            _copy_rows(scratch, source.part_views(worker))
+    finally:
+        for worker in range(workers):
+            _discard(scratch, source.part_views(worker))
     with scratch.transaction() as cursor:
         _running_record_time(cursor)
         cursor.execute(
@@ -212,27 +213,49 @@ def replay_in_processes(
     )
 
 
-def _run(
-    source: ReplaySource, shares: Sequence[Share], progress: Callable[[int], None], until: int
-) -> list[float]:
-    """Run a worker process for each share; raise what stopped one, after stopping all.
-    The processor seconds of each."""
-    context = multiprocessing.get_context("spawn")
-    messages: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
-    processes = [
-        context.Process(target=replay_share, args=(source, share, messages), daemon=True)
-        for share in shares
-    ]
-    for process in processes:
-        process.start()
-    done: dict[int, float] = {}
-    replayed = 0
-    try:
-        while len(done) < len(processes):
+class _Workers:
+    """Worker processes, started at once and each given its share when it is known; all
+    stopped on leaving, whatever happened."""
+
+    def __init__(self, source: ReplaySource, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.messages: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
+        self.inboxes: list[multiprocessing.Queue[Share]] = [context.Queue() for _ in range(count)]
+        self.processes = [
+            context.Process(
+                target=replay_share, args=(source, worker, inbox, self.messages), daemon=True
+            )
+            for worker, inbox in enumerate(self.inboxes)
+        ]
+
+    def __enter__(self) -> _Workers:
+        for process in self.processes:
+            process.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        self.messages.close()
+        for inbox in self.inboxes:
+            inbox.close()
+
+    def replay(
+        self, shares: Sequence[Share], progress: Callable[[int], None], until: int
+    ) -> list[float]:
+        """Give each worker its share and wait for all; raise what stopped one. The
+        processor seconds of each."""
+        for share in shares:
+            self.inboxes[share.worker].put(share)
+        done: dict[int, float] = {}
+        replayed = 0
+        while len(done) < len(self.processes):
             try:
-                message = messages.get(timeout=POLL_SECONDS)
+                message = self.messages.get(timeout=POLL_SECONDS)
             except queue.Empty:
-                for worker, process in enumerate(processes):
+                for worker, process in enumerate(self.processes):
                     if worker not in done and not process.is_alive():
                         raise RuntimeError(
                             f"replay worker {worker} ended with exit code {process.exitcode} "
@@ -249,33 +272,33 @@ def _run(
                 raise UnverifiedEventError(*details)
             else:
                 raise RuntimeError(f"replay worker {worker} failed:\n{details[0]}")
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join()
-        messages.close()
-    return [done[worker] for worker in range(len(processes))]
+        return [done[worker] for worker in range(len(self.processes))]
 
 
 def replay_share(
-    source: ReplaySource, share: Share, messages: multiprocessing.Queue[tuple[Any, ...]]
+    source: ReplaySource,
+    worker: int,
+    inbox: multiprocessing.Queue[Share],
+    messages: multiprocessing.Queue[tuple[Any, ...]],
 ) -> None:
-    """A worker process: replay ``share`` into its own views, telling ``messages`` how far
-    it got, and then that it is done or what stopped it."""
+    """A worker process: open the ledger and empty views of its own, wait for its share,
+    replay it, telling ``messages`` how far it got, and then that it is done or what
+    stopped it."""
     try:
         with source.events() as (recorder, mapper):
-            views = source.part_views(share.worker)
+            views = source.part_views(worker)
             try:
-                _replay(recorder, mapper, views, share, messages)
+                drop_views(views)
+                create_views(views, TRACKING_NAME)
+                _replay(recorder, mapper, views, inbox.get(), messages)
             finally:
                 views.close()
-        messages.put(("done", share.worker, time.process_time()))
+        messages.put(("done", worker, time.process_time()))
     except UnverifiedEventError as refusal:
         messages.put(
             (
                 "unverified",
-                share.worker,
+                worker,
                 refusal.originator_id,
                 refusal.originator_version,
                 refusal.position,
@@ -283,7 +306,7 @@ def replay_share(
             )
         )
     except BaseException:
-        messages.put(("failed", share.worker, traceback.format_exc()))
+        messages.put(("failed", worker, traceback.format_exc()))
 
 
 def _replay(
@@ -293,8 +316,6 @@ def _replay(
     share: Share,
     messages: multiprocessing.Queue[tuple[Any, ...]],
 ) -> None:
-    drop_views(views)
-    create_views(views, TRACKING_NAME)
     events: list[tuple[int, Any]] = []
     positions: list[tuple[int, int, str, int]] = []
     growth = _Growth(views)
@@ -352,7 +373,7 @@ def _hex(originator_id: UUID | str) -> str:
 def _copy_rows(scratch: ViewDatabase, part: ViewDatabase) -> None:
     """Copy a worker's rows into ``scratch``: a schedule's standards only if no worker's
     copied before, and the positions of events not copied before."""
-    with _attached(scratch, part) as source, scratch.transaction() as cursor:
+    with closing(part), _attached(scratch, part) as source, scratch.transaction() as cursor:
         for table in COPIED:
             cursor.execute(f"INSERT INTO {table} SELECT * FROM {source}.{table}")
         cursor.execute(
@@ -383,7 +404,7 @@ def _attached(scratch: ViewDatabase, part: ViewDatabase) -> Iterator[str]:
 
 
 def _discard(scratch: ViewDatabase, part: ViewDatabase) -> None:
-    """Remove a worker's views once copied: its file, or its schema."""
+    """Remove a worker's views after the replay, copied or not: its file, or its schema."""
     part.close()
     if isinstance(part, SQLiteViews):
         for suffix in ("", "-wal", "-shm"):

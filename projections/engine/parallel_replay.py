@@ -26,6 +26,7 @@ as it stops a projector; an event no partition can be found for, with
 from __future__ import annotations
 
 import heapq
+import itertools
 import multiprocessing
 import queue
 import time
@@ -157,16 +158,23 @@ def place_and_chain(
 
 @dataclass(frozen=True)
 class ReplayReport:
-    """How a replay by processes went: where it reached, the partitions' event counts,
-    the seconds spent in this process alone (placing, the audit chain, copying the rows)
-    and with the workers running, and each worker's processor seconds."""
+    """How a replay by processes went: where it reached, the partitions' event counts, the
+    seconds of each step (placing the events and the audit chain, in this process while the
+    workers start; the workers' replay; copying their rows), and each worker's processor
+    seconds."""
 
     reached: int
     sizes: dict[Partition, int]
     unplaced: int
-    serial_seconds: float
-    parallel_seconds: float
+    placing_seconds: float
+    replaying_seconds: float
+    copying_seconds: float
     worker_cpu_seconds: tuple[float, ...]
+
+    @property
+    def serial_seconds(self) -> float:
+        """The seconds only this process worked."""
+        return self.placing_seconds + self.copying_seconds
 
 
 def replay_in_processes(
@@ -182,15 +190,15 @@ def replay_in_processes(
     """Empty ``scratch`` and replay every event up to ``until`` into it with ``workers``
     processes. The processes start first: they import and open the ledger and their views
     while this one places the events."""
-    started = time.perf_counter()
+    steps = [time.perf_counter()]
     try:
         with _Workers(source, workers) as pool:
             drop_views(scratch)
             create_views(scratch, TRACKING_NAME)
             plan = place_and_chain(recorder, mapper, scratch, until)
-            parallel_from = time.perf_counter()
+            steps.append(time.perf_counter())
             worker_cpu = pool.replay(plan.shares(workers, batch_size), progress, plan.until)
-            parallel_to = time.perf_counter()
+            steps.append(time.perf_counter())
         for worker in range(workers):
             _copy_rows(scratch, source.part_views(worker))
     finally:
@@ -202,13 +210,15 @@ def replay_in_processes(
             "UPDATE tracking SET position = ? WHERE name = ?", (plan.until, TRACKING_NAME)
         )
     scratch.refresh_statistics(TABLES)
-    parallel = parallel_to - parallel_from
+    steps.append(time.perf_counter())
+    placing, replaying, copying = (b - a for a, b in itertools.pairwise(steps))
     return ReplayReport(
         plan.until,
         plan.sizes(),
         len(plan.unplaced),
-        time.perf_counter() - started - parallel,
-        parallel,
+        placing,
+        replaying,
+        copying,
         tuple(worker_cpu),
     )
 
@@ -290,7 +300,7 @@ def replay_share(
             try:
                 drop_views(views)
                 create_views(views, TRACKING_NAME)
-                _replay(recorder, mapper, views, inbox.get(), messages)
+                _replay(recorder, mapper, views, _share_for(inbox), messages)
             finally:
                 views.close()
         messages.put(("done", worker, time.process_time()))
@@ -307,6 +317,17 @@ def replay_share(
         )
     except BaseException:
         messages.put(("failed", worker, traceback.format_exc()))
+
+
+def _share_for(inbox: multiprocessing.Queue[Share]) -> Share:
+    """The share this worker is sent; a worker whose parent died meanwhile ends."""
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            return inbox.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                raise SystemExit(1) from None
 
 
 def _replay(

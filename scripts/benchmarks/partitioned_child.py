@@ -36,7 +36,8 @@ def main(ledger_url: str, until: int, workers: int) -> None:
         figures |= {
             "events": report.reached,
             "worker_cpu_seconds": report.worker_cpu_seconds,
-            "serial_seconds": report.serial_seconds,
+            "placing_seconds": report.placing_seconds,
+            "copying_seconds": report.copying_seconds,
             "partition_events": list(report.sizes.values()),
             "unplaced_events": report.unplaced,
         }

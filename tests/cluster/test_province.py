@@ -1,0 +1,385 @@
+"""The province over three cities, each a PostgreSQL cluster of its own, by logical
+replication: the provincial totals equal the sum of the cities' own to the fen, each city's
+audit chain verifies at the province, a city that is offline shows its last position and
+catches up when it returns, and a person holding exclusive programmes in two cities is
+listed as a conflict."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from api.cli import main
+from api.core.settings import Settings
+from api.services.closing import close_period
+from api.services.province import Province
+from domain.application.ledger import Ledger
+from domain.application.recording import SaveAt
+from domain.months import Month
+from domain.people.identity import IdentityNumber, PersonReferences
+from domain.people.person import PersonInput
+from projections.engine.projector import Projector
+from projections.province.consolidation import provincial_totals
+from projections.reads.period_accounts import MonthTotal, month_totals
+from projections.storage.database import ViewDatabase
+from projections.storage.opening import open_views
+from tests.clusters import Cluster, cluster_folder
+from tests.support import BEFORE_VERIFICATIONS, at, identity_number, set_reference_standards
+
+WAIT_SECONDS = 180
+MONTH = Month.parse("2024-03")
+FEBRUARY = Month.parse("2024-02")
+# The province's cities make person references with one key: the province's.
+SHARED_PERSON_REF_KEY = base64.b64encode(os.urandom(32)).decode()
+# Someone granted dibao in Hebi and tekun in Anyang, which exclude each other.
+TWICE_HELD = identity_number(date(1950, 5, 5), 900)
+
+
+def _key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def _signing_key() -> str:
+    raw = Ed25519PrivateKey.generate().private_bytes(
+        Encoding.Raw, PrivateFormat.Raw, NoEncryption()
+    )
+    return base64.b64encode(raw).decode()
+
+
+@dataclass
+class City:
+    name: str
+    region: str
+    serial: int  # the first serial of its people's identity numbers
+    cluster: Cluster
+    env: dict[str, str]  # LEDGER_* settings of its ledger
+    ledger: Ledger
+    views: ViewDatabase
+
+    @property
+    def projector(self) -> Projector:
+        return Projector(self.ledger.recorder, self.ledger.mapper, self.views)
+
+    def own_totals(self, month: Month) -> list[MonthTotal]:
+        self.projector.catch_up()
+        return month_totals(self.views, month, self.ledger.position)
+
+    def when(self, text: str) -> SaveAt:
+        return SaveAt(self.ledger, at(text))
+
+    def person(self, number: int) -> PersonInput:
+        return PersonInput(identity_number(date(1970, 1, 1), self.serial + number), "张三")
+
+    def close(self, programme: str, month: str, day: str) -> None:
+        self.projector.catch_up()
+        close_period(
+            self.ledger,
+            self.views,
+            programme,
+            self.region,
+            Month.parse(month),
+            actor="finance-1",
+            uow=self.when(f"{month}-{day} 18:00"),
+        )
+
+    def record_history(self) -> None:
+        """Standards from January 2024, a dibao household, a disability case and a case for
+        the person held in two cities; January and February closed, a raise of February
+        recorded in March (arrears), March closed."""
+        ledger = self.ledger
+        set_reference_standards(ledger, self.region, "2024-01", uow=self.when("2024-01-02 09:00"))
+        ledger.grant(
+            "dibao-urban", self.region, "2024-01", [self.person(1), self.person(2)],
+            income="200", actor="cw-1", reason="assessed", uow=self.when("2024-01-05 10:00"),
+        )  # fmt: skip
+        ledger.grant(
+            "disability-living", self.region, "2024-01", [self.person(3)], grade=1,
+            actor="cw-1", reason="certificate", uow=self.when("2024-01-06 10:00"),
+        )  # fmt: skip
+        twice = PersonInput(TWICE_HELD, "李四")
+        if self.name == "hebi":
+            ledger.grant(
+                "dibao-urban", self.region, "2024-02", [twice], income="300", actor="cw-1",
+                reason="assessed", uow=self.when("2024-01-20 10:00"),
+            )  # fmt: skip
+        if self.name == "anyang":
+            ledger.grant(
+                "tekun", self.region, "2024-02", [twice], area="urban", tier="self",
+                actor="cw-1", reason="assessed", uow=self.when("2024-01-20 10:00"),
+            )  # fmt: skip
+        for month, day in (("2024-01", "31"), ("2024-02", "29")):
+            for programme in ("dibao-urban", "disability-living", "tekun"):
+                self.close(programme, month, day)
+        ledger.set_standard(
+            "dibao-urban", self.region, "2024-02", {"standard": "650"}, actor="finance-1",
+            reason="raise of February, announced in March", uow=self.when("2024-03-05 09:00"),
+        )  # fmt: skip
+        for programme in ("dibao-urban", "disability-living", "tekun"):
+            self.close(programme, "2024-03", "31")
+        self.projector.catch_up()
+
+
+@dataclass
+class Provincial:
+    cities: dict[str, City]
+    province: Cluster
+    url: str
+
+    def run(self, *args: str) -> Result:
+        return CliRunner().invoke(main, ["province", *args], env={"LEDGER_PROVINCE_URL": self.url})
+
+    @property
+    def api(self) -> Province:
+        return Province(self.url)
+
+
+def _wait_until(what: str, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {WAIT_SECONDS} s for {what}")
+        time.sleep(0.5)
+
+
+def _received_everything(provincial: Provincial, city: City) -> Callable[[], bool]:
+    def done() -> bool:
+        provincial.api.catch_up(city.name)
+        status = provincial.api.status(city.name)
+        return status.current and status.position == city.ledger.position
+
+    return done
+
+
+def _settings(env: dict[str, str]) -> Settings:
+    """The settings ``env`` (LEDGER_* variables) gives, as the command line reads them."""
+    return Settings.model_validate(
+        {key.removeprefix("LEDGER_").lower(): value for key, value in env.items()}
+    )
+
+
+def _open_city(name: str, region: str, serial: int, cluster: Cluster) -> City:
+    cluster.execute("CREATE DATABASE ledger")
+    env = {
+        "LEDGER_DATABASE_URL": cluster.url("ledger"),
+        "LEDGER_PERSONAL_DATA_KEY": _key(),
+        "LEDGER_PERSON_REF_KEY": SHARED_PERSON_REF_KEY,
+        "LEDGER_JWT_SECRET": _key(),
+        "LEDGER_SIGNING_KEY": _signing_key(),
+        "LEDGER_SIGNING_KEY_ID": f"{name}-2024",
+    }
+    settings = _settings(env)
+    ledger = Ledger({**settings.ledger_env(), **BEFORE_VERIFICATIONS})
+    return City(name, region, serial, cluster, env, ledger, open_views(ledger.env))
+
+
+@pytest.fixture(scope="module")
+def provincial() -> Iterator[Provincial]:
+    with cluster_folder("ledger-province-") as root:
+        clusters: list[Cluster] = []
+        cities: dict[str, City] = {}
+        try:
+            for name in ("hebi", "anyang", "xinxiang", "province"):
+                clusters.append(Cluster.create(root, name))
+                clusters[-1].start()
+            *city_clusters, province = clusters
+            for (name, region, serial), cluster in zip(
+                (("hebi", "410602", 100), ("anyang", "410611", 200), ("xinxiang", "410621", 300)),
+                city_clusters,
+                strict=True,
+            ):
+                city = cities[name] = _open_city(name, region, serial, cluster)
+                city.record_history()
+                published = CliRunner().invoke(main, ["province", "publish"], env=city.env)
+                assert published.exit_code == 0, published.output
+            provincial = Provincial(cities, province, province.url("province"))
+            province.execute("CREATE DATABASE province")
+            for city in cities.values():
+                keys = CliRunner().invoke(main, ["verify-keys"], env=city.env)
+                assert keys.exit_code == 0, keys.output
+                subscribed = provincial.run(
+                    "subscribe", "--city", city.name, "--url", city.cluster.url("ledger"),
+                    "--verify-keys", keys.stdout.strip(),
+                )  # fmt: skip
+                assert subscribed.exit_code == 0, subscribed.output
+            for city in cities.values():
+                _wait_until(f"{city.name}'s events", _received_everything(provincial, city))
+            yield provincial
+        finally:
+            for city in cities.values():
+                city.views.close()
+                city.ledger.close()
+            for cluster in clusters:
+                cluster.destroy()
+
+
+Sums = dict[str, tuple[int, Decimal, Decimal, Decimal, Decimal]]
+
+
+def _sums(totals: list[MonthTotal]) -> Sums:
+    sums: Sums = {}
+    zero = Decimal("0.00")
+    for t in totals:
+        cases, entitled, paid, settled, outstanding = sums.get(
+            t.programme, (0, zero, zero, zero, zero)
+        )
+        sums[t.programme] = (
+            cases + t.cases,
+            entitled + t.entitled,
+            paid + (t.paid or zero),
+            settled + (t.settled or zero),
+            outstanding + (t.outstanding or zero),
+        )
+    return sums
+
+
+def _cities_own_sums(provincial: Provincial, month: Month) -> Sums:
+    return _sums([t for city in provincial.cities.values() for t in city.own_totals(month)])
+
+
+def _province_sums(provincial: Provincial, month: Month) -> Sums:
+    return {
+        t.programme: (t.cases, t.entitled, t.paid, t.settled, t.outstanding)
+        for t in provincial_totals(provincial.api.totals(month))
+    }
+
+
+def test_the_provincial_totals_equal_the_sum_of_the_cities_own_to_the_fen(
+    provincial: Provincial,
+) -> None:
+    for month in (FEBRUARY, MONTH):
+        assert _province_sums(provincial, month) == _cities_own_sums(provincial, month)
+    # The raise of February, recorded after February closed, is settled in March's close
+    # in every city: the figures are those of real months, not zeros.
+    assert _cities_own_sums(provincial, FEBRUARY)["dibao-urban"][3] > 0
+    own = _cities_own_sums(provincial, MONTH)
+    assert own["dibao-urban"][0] == 4  # a household in each city, and Hebi's second
+    result = provincial.run("totals", "--as-of", str(MONTH))
+    assert result.exit_code == 0, result.output
+    for city in provincial.cities.values():
+        assert any(
+            line.split()[:2] == [city.name, str(city.ledger.position)]
+            for line in result.stdout.splitlines()
+        ), result.stdout
+    entitled = own["dibao-urban"][1]
+    assert any(
+        line.split()[:3] == ["dibao-urban", "4", str(entitled)]
+        for line in result.stdout.splitlines()
+    ), result.stdout
+
+
+def test_each_city_audit_chain_verifies_at_the_province_with_the_city_keys(
+    provincial: Provincial,
+) -> None:
+    for city in provincial.cities.values():
+        result = provincial.run("verify", "--city", city.name)
+        assert result.exit_code == 0, result.output
+        head = provincial.api.verify(city.name).chain.head
+        assert head.position == city.ledger.position
+        assert f"{city.name}: head {head}" in result.stdout
+
+
+def test_a_city_is_refused_when_the_province_holds_another_city_keys(
+    provincial: Provincial, tmp_path: Path
+) -> None:
+    hebi, anyang = provincial.cities["hebi"], provincial.cities["anyang"]
+    keys = CliRunner().invoke(main, ["verify-keys"], env=anyang.env).stdout.strip()
+    resubscribed = provincial.run(
+        "subscribe", "--city", hebi.name, "--url", hebi.cluster.url("ledger"),
+        "--verify-keys", keys,
+    )  # fmt: skip
+    assert resubscribed.exit_code == 0, resubscribed.output
+    try:
+        result = provincial.run("verify", "--city", "hebi")
+        assert result.exit_code == 1
+        assert "hebi-2024" in result.output
+        assert "not among the verify keys" in result.output
+    finally:
+        own = CliRunner().invoke(main, ["verify-keys"], env=hebi.env).stdout.strip()
+        provincial.run(
+            "subscribe", "--city", hebi.name, "--url", hebi.cluster.url("ledger"),
+            "--verify-keys", own,
+        )  # fmt: skip
+    assert provincial.run("verify", "--city", "hebi").exit_code == 0
+
+
+def test_a_person_holding_exclusive_programmes_in_two_cities_is_a_conflict(
+    provincial: Provincial,
+) -> None:
+    reference = PersonReferences(base64.b64decode(SHARED_PERSON_REF_KEY)).reference(
+        IdentityNumber.parse(TWICE_HELD)
+    )
+    (conflict,) = provincial.api.conflicts(MONTH)
+    assert conflict.person_ref == reference
+    assert sorted((h.city, h.programme) for h in conflict.holdings) == [
+        ("anyang", "tekun"),
+        ("hebi", "dibao-urban"),
+    ]
+    result = provincial.run("conflicts", "--as-of", str(MONTH))
+    assert result.exit_code == 1
+    assert reference[:16] in result.stdout
+    # Before the person held either case, there is none.
+    assert provincial.api.conflicts(Month.parse("2024-01")) == []
+    assert provincial.run("conflicts", "--as-of", "2024-01").exit_code == 0
+
+
+def test_an_offline_city_shows_its_last_position_and_catches_up_when_it_returns(
+    provincial: Provincial,
+) -> None:
+    xinxiang = provincial.cities["xinxiang"]
+    before = xinxiang.ledger.position
+    xinxiang.views.close()
+    xinxiang.ledger.close()
+    xinxiang.cluster.stop()
+    _wait_until(
+        "the province to see xinxiang offline",
+        lambda: not provincial.api.status("xinxiang").replication.connected,
+    )
+    status = provincial.run("status")
+    assert status.exit_code == 0, status.output
+    rows = {line.split()[0]: line.split()[1:3] for line in status.stdout.splitlines() if line}
+    assert rows["xinxiang"] == [str(before), "offline"]
+    assert rows["hebi"][1] == "current"
+    totals = provincial.run("totals", "--as-of", str(MONTH))
+    assert totals.exit_code == 0, totals.output
+    assert any(line.split()[:2] == ["xinxiang", str(before)] for line in totals.stdout.splitlines())
+
+    xinxiang.cluster.start()
+    returned = _open_city_again(xinxiang)
+    provincial.cities["xinxiang"] = returned
+    returned.ledger.grant(
+        "disability-living", returned.region, "2024-03", [returned.person(9)], grade=2,
+        actor="cw-1", reason="certificate", uow=returned.when("2024-04-02 10:00"),
+    )  # fmt: skip
+    assert returned.ledger.position > before
+    _wait_until("xinxiang's new events", _received_everything(provincial, returned))
+    assert _province_sums(provincial, MONTH) == _cities_own_sums(provincial, MONTH)
+
+
+def _open_city_again(city: City) -> City:
+    settings = _settings(city.env)
+    ledger = Ledger({**settings.ledger_env(), **BEFORE_VERIFICATIONS})
+    return City(
+        city.name, city.region, city.serial, city.cluster, city.env, ledger,
+        open_views(ledger.env),
+    )  # fmt: skip
+
+
+def test_the_verify_keys_given_must_be_a_json_object(provincial: Provincial) -> None:
+    result = provincial.run(
+        "subscribe", "--city", "hebi", "--url", "postgresql://x@127.0.0.1/ledger",
+        "--verify-keys", json.dumps(["not", "an", "object"]),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "ledger verify-keys" in result.output

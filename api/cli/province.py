@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -37,15 +39,15 @@ province_option = click.option(
 )
 
 
-def _province(url: str) -> Province:
+@contextmanager
+def _province(url: str) -> Iterator[Province]:
     try:
-        province = Province(url)
-        province.names()
+        with Province(url) as province:
+            yield province
     except psycopg.Error as error:
         raise click.ClickException(
             f"{PROVINCE_SETTING}: the province's database cannot be used: {cause(error, url)}"
         ) from None
-    return province
 
 
 def _city(_: click.Context, __: click.Parameter, text: str | None) -> str | None:
@@ -119,7 +121,8 @@ def subscribe(province_url: str, city: str, city_url: str, verify_keys: dict[str
     --verify-keys hebi-keys.json
     """
     try:
-        Province(province_url).subscribe(city, city_url, verify_keys)
+        with Province(province_url) as province_:
+            province_.subscribe(city, city_url, verify_keys)
     except psycopg.Error as error:
         raise click.ClickException(
             f"the province cannot subscribe to {city}: {cause(error, city_url)}"
@@ -135,17 +138,17 @@ def follow(province_url: str, interval: float) -> None:
 
     Example: ledger province follow
     """
-    province_ = _province(province_url)
-    click.echo(f"following {', '.join(province_.names()) or 'no city yet'}", err=True)
-    while True:
-        projected = 0
-        for name in province_.names():
-            try:
-                projected += province_.catch_up(name)
-            except UnverifiedEventError as error:
-                click.echo(f"ALARM: {name}'s views stop before an event: {error}", err=True)
-        if not projected:
-            time.sleep(interval)
+    with _province(province_url) as province_:
+        click.echo(f"following {', '.join(province_.names()) or 'no city yet'}", err=True)
+        while True:
+            projected = 0
+            for name in province_.names():
+                try:
+                    projected += province_.catch_up(name)
+                except UnverifiedEventError as error:
+                    click.echo(f"ALARM: {name}'s views stop before an event: {error}", err=True)
+            if not projected:
+                time.sleep(interval)
 
 
 def _caught_up(province_: Province) -> list[str]:
@@ -163,23 +166,20 @@ def status(province_url: str) -> None:
 
     Example: ledger province status
     """
-    province_ = _province(province_url)
     rows = []
-    for name in _caught_up(province_):
-        state = province_.status(name)
-        heard = state.replication.last_heard
-        rows.append(
-            (
-                name,
-                state.position,
-                "current"
-                if state.current
-                else "behind"
-                if state.replication.connected
-                else "offline",
-                heard.isoformat(timespec="seconds") if heard else None,
+    with _province(province_url) as province_:
+        for name in _caught_up(province_):
+            state = province_.status(name)
+            heard = state.replication.last_heard
+            connected = "behind" if state.replication.connected else "offline"
+            rows.append(
+                (
+                    name,
+                    state.position,
+                    "current" if state.current else connected,
+                    heard.isoformat(timespec="seconds") if heard else None,
+                )
             )
-        )
     echo_table(["city", "position", "state", "last_heard"], rows, title="The province's cities")
 
 
@@ -193,9 +193,9 @@ def totals(province_url: str, as_of: str) -> None:
     Example: ledger province totals --as-of 2024-05
     """
     month = read_month(as_of)
-    province_ = _province(province_url)
-    _caught_up(province_)
-    cities = province_.totals(month)
+    with _province(province_url) as province_:
+        _caught_up(province_)
+        cities = province_.totals(month)
     rows = [
         (c.city, c.position, t.programme, t.region, t.cases, t.entitled, t.paid, t.settled,
          t.outstanding)
@@ -226,16 +226,16 @@ def conflicts(province_url: str, as_of: str) -> None:
     Example: ledger province conflicts --as-of 2024-05
     """
     month = read_month(as_of)
-    province_ = _province(province_url)
-    _caught_up(province_)
-    for group in province_.reference_groups():
-        if len(group) < len(province_.names()):
-            click.echo(
-                f"{', '.join(group)} make person references with a key of their own: a person "
-                "held there and elsewhere is not seen",
-                err=True,
-            )
-    found = province_.conflicts(month)
+    with _province(province_url) as province_:
+        names = _caught_up(province_)
+        for group in province_.reference_groups():
+            if len(group) < len(names):
+                click.echo(
+                    f"{', '.join(group)}: person references made with a key of their own; a "
+                    "person held there and in another city is not seen",
+                    err=True,
+                )
+        found = province_.conflicts(month)
     rows = [
         (c.person_ref[:16], h.city, h.programme, h.region, h.case_id)
         for c in found
@@ -260,11 +260,11 @@ def verify_city(province_url: str, city: str) -> None:
 
     Example: ledger province verify --city hebi
     """
-    province_ = _province(province_url)
-    try:
-        result = province_.verify(city)
-    except UnknownCityError as error:
-        raise click.ClickException(str(error)) from None
+    with _province(province_url) as province_:
+        try:
+            result = province_.verify(city)
+        except UnknownCityError as error:
+            raise click.ClickException(str(error)) from None
     chain = result.chain
     click.echo(f"{city}: head {chain.head}")
     click.echo(chain.explanation)

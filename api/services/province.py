@@ -16,8 +16,9 @@ import hmac
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 from eventsourcing.utils import get_topic
 
@@ -28,7 +29,13 @@ from domain.application.ledger import Ledger
 from domain.months import Month
 from projections.engine.projector import Projector
 from projections.province import consolidation
-from projections.province.replication import Catalogue, City, Replication, replication
+from projections.province.replication import (
+    Catalogue,
+    City,
+    Replication,
+    city_database,
+    replication,
+)
 from projections.reads.read_side import ReadSide
 from projections.storage.database import PostgresViews, ViewDatabase
 from projections.storage.opening import postgres_conninfo
@@ -78,7 +85,7 @@ class CityAtProvince:
     def name(self) -> str:
         return self.city.name
 
-    @property
+    @cached_property
     def projector(self) -> Projector:
         return Projector(self.ledger.recorder, self.ledger.mapper, self.views)
 
@@ -121,14 +128,27 @@ class CityStatus:
 
 class Province:
     """The provincial database (``url``: its own database, which keeps the catalogue) and
-    the cities it subscribes to."""
+    the cities it subscribes to; each city is opened once, when first asked for, and closed
+    with the province."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.catalogue = Catalogue(url)
+        self._opened = ExitStack()
+        self._cities: dict[str, CityAtProvince] = {}
+
+    def __enter__(self) -> Province:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._cities.clear()
+        self._opened.close()
 
     def city_url(self, name: str) -> str:
-        return postgres_url_with_dbname(self.url, self.catalogue.city(name).database)
+        return postgres_url_with_dbname(self.url, city_database(name))
 
     def subscribe(self, name: str, city_source: str, verify_keys: dict[str, str]) -> None:
         """Receive ``name``'s events from ``city_source`` (the city's database, as the
@@ -138,55 +158,57 @@ class Province:
         with _opened(self.city_url(name), city, create=True):
             pass  # the event store's tables, which the subscription fills
         self.catalogue.subscribe(city, city_source)
+        self._cities.pop(name, None)
 
-    @contextmanager
-    def city(self, name: str) -> Iterator[CityAtProvince]:
-        with _opened(self.city_url(name), self.catalogue.city(name)) as opened:
-            yield opened
+    def city(self, name: str) -> CityAtProvince:
+        opened = self._cities.get(name)
+        if opened is None:
+            city = self.catalogue.city(name)
+            opened = self._opened.enter_context(_opened(self.city_url(name), city))
+            self._cities[name] = opened
+        return opened
 
     def names(self) -> list[str]:
         return [city.name for city in self.catalogue.cities()]
 
     def catch_up(self, name: str) -> int:
         """Project what the province has received of ``name``; the number projected."""
-        with self.city(name) as city:
-            return city.projector.catch_up()
+        return self.city(name).projector.catch_up()
 
     def status(self, name: str) -> CityStatus:
-        with self.city(name) as city:
-            return CityStatus(
-                name, city.position, replication(self.city_url(name), city.city.subscription)
-            )
+        city = self.city(name)
+        return CityStatus(
+            name, city.position, replication(self.city_url(name), city.city.subscription)
+        )
 
     def totals(self, month: Month) -> list[consolidation.CityTotals]:
         """Every city's totals of ``month`` as far as its views at the province reach."""
-        found = []
-        for name in self.names():
-            with self.city(name) as city:
-                found.append(consolidation.city_totals(name, city.views, month))
-        return found
+        return [
+            consolidation.city_totals(name, self.city(name).views, month) for name in self.names()
+        ]
 
     def conflicts(self, month: Month) -> list[consolidation.Conflict]:
-        """The persons holding, in two cities, cases that exclude each other in ``month``,
-        among cities whose person references are made with one key."""
-        held = {}
-        for name in self.names():
-            with self.city(name) as city:
-                held[name] = consolidation.holdings(name, city.views, month)
-        return consolidation.conflicts(held)
+        """The persons holding, in two cities, cases that exclude each other in ``month``
+        (seen among cities whose person references are made with one key)."""
+        return consolidation.conflicts(
+            {
+                name: consolidation.holdings(name, self.city(name).views, month)
+                for name in self.names()
+            }
+        )
 
     def reference_groups(self) -> list[list[str]]:
-        """The cities grouped by the key their person references are made with: conflicts
-        are seen within a group only."""
+        """The cities grouped by the key their person references are made with: a person
+        held in two cities is seen only when both are in one group."""
         groups: dict[str | None, list[str]] = {}
         for name in self.names():
-            check = replication(self.city_url(name), self.catalogue.city(name).subscription)
-            groups.setdefault(check.reference_check, []).append(name)
+            check = self.status(name).replication.reference_check
+            groups.setdefault(check, []).append(name)
         return sorted(groups.values())
 
     def verify(self, name: str) -> Verification:
         """``name``'s audit chain recomputed from its events at the province, every
         signature checked with the city's keys, and its closed periods and months."""
-        with self.city(name) as city:
-            city.projector.catch_up()
-            return verify_ledger(city.ledger, city.views, city.position)
+        city = self.city(name)
+        city.projector.catch_up()
+        return verify_ledger(city.ledger, city.views, city.position)

@@ -132,7 +132,9 @@ def subscribe(province_url: str, city: str, city_url: str, verify_keys: dict[str
 
 @province.command()
 @province_option
-@click.option("--interval", default=0.2, show_default=True, help="Seconds between looks.")
+@click.option(
+    "--interval", default=0.05, show_default=True, help="Seconds between looks when idle."
+)
 def follow(province_url: str, interval: float) -> None:
     """Keep every city's views at the province current, until interrupted.
 

@@ -229,14 +229,15 @@ def conflicts(province_url: str, as_of: str) -> None:
     """
     month = read_month(as_of)
     with _province(province_url) as province_:
-        names = _caught_up(province_)
-        for group in province_.reference_groups():
-            if len(group) < len(names):
-                click.echo(
-                    f"{', '.join(group)}: person references made with a key of their own; a "
-                    "person held there and in another city is not seen",
-                    err=True,
-                )
+        _caught_up(province_)
+        groups = province_.reference_groups()
+        if len(groups) > 1:
+            click.echo(
+                f"the cities make person references with {len(groups)} keys "
+                f"({' | '.join(', '.join(group) for group in groups)}): a person held in two "
+                "cities of different keys is not seen",
+                err=True,
+            )
         found = province_.conflicts(month)
     rows = [
         (c.person_ref[:16], h.city, h.programme, h.region, h.case_id)

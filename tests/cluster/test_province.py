@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from api.cli import main
 from api.core.settings import Settings
 from api.services.closing import close_period
-from api.services.province import Province
+from api.services.province import Province, reference_check
 from domain.application.ledger import Ledger
 from domain.application.recording import SaveAt
 from domain.months import Month
@@ -32,9 +32,10 @@ from domain.people.identity import IdentityNumber, PersonReferences
 from domain.people.person import PersonInput
 from projections.engine.projector import Projector
 from projections.province.consolidation import provincial_totals
+from projections.province.replication import publish
 from projections.reads.period_accounts import MonthTotal, month_totals
 from projections.storage.database import ViewDatabase
-from projections.storage.opening import open_views
+from projections.storage.opening import open_views, postgres_conninfo
 from tests.clusters import Cluster, cluster_folder
 from tests.support import BEFORE_VERIFICATIONS, at, identity_number, set_reference_standards
 
@@ -338,6 +339,36 @@ def test_a_person_holding_exclusive_programmes_in_two_cities_is_a_conflict(
     assert reference[:16] in result.stdout
     # Before the person held either case (February), there is none.
     assert provincial.run("conflicts", "--as-of", "2024-01").exit_code == 0
+
+
+def test_a_city_whose_references_are_keyed_apart_is_named_where_conflicts_are_listed(
+    provincial: Provincial,
+) -> None:
+    xinxiang = provincial.cities["xinxiang"]
+    city_database = postgres_conninfo(dict(xinxiang.ledger.env))
+
+    def province_sees(check: str) -> Callable[[], bool]:
+        def done() -> bool:
+            with provincial.api() as province:
+                status = province.status("xinxiang")
+            return status.replication.reference_check == check
+
+        return done
+
+    other_key = reference_check(_key())
+    publish(city_database, other_key)
+    try:
+        _wait_until("xinxiang's new reference key check", province_sees(other_key))
+        result = provincial.run("conflicts", "--as-of", str(MONTH))
+        assert (
+            "the cities make person references with 2 keys (anyang, hebi | xinxiang)"
+        ) in result.stderr
+    finally:
+        publish(city_database, reference_check(SHARED_PERSON_REF_KEY))
+    _wait_until(
+        "xinxiang's reference key check", province_sees(reference_check(SHARED_PERSON_REF_KEY))
+    )
+    assert "keys" not in provincial.run("conflicts", "--as-of", str(MONTH)).stderr
 
 
 def test_an_offline_city_shows_its_last_position_and_catches_up_when_it_returns(

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -163,8 +164,9 @@ def _caught_up(province_: Province) -> list[str]:
 @province.command()
 @province_option
 def status(province_url: str) -> None:
-    """Each city: the position the province's figures reflect, whether it is current
-    (connected, and everything received projected) and when it was last heard from.
+    """Each city: the position the province's figures reflect and when the city recorded
+    it, whether the city is current (connected, and everything received projected), and
+    when it was last heard from (while connected).
 
     Example: ledger province status
     """
@@ -179,10 +181,19 @@ def status(province_url: str) -> None:
                     name,
                     state.position,
                     "current" if state.current else connected,
-                    heard.isoformat(timespec="seconds") if heard else None,
+                    _moment(state.recorded_at),
+                    _moment(heard),
                 )
             )
-    echo_table(["city", "position", "state", "last_heard"], rows, title="The province's cities")
+    echo_table(
+        ["city", "position", "state", "recorded_at", "last_heard"],
+        rows,
+        title="The province's cities",
+    )
+
+
+def _moment(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
 
 
 @province.command()

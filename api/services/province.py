@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 
 from eventsourcing.utils import get_topic
@@ -114,6 +115,7 @@ def _opened(url: str, city: City, *, create: bool = False) -> Iterator[CityAtPro
 class CityStatus:
     name: str
     position: int  # the city's ledger position its views at the province reflect
+    recorded_at: datetime | None  # when the city recorded the event at that position
     replication: Replication
 
     @property
@@ -178,7 +180,10 @@ class Province:
     def status(self, name: str) -> CityStatus:
         city = self.city(name)
         return CityStatus(
-            name, city.position, replication(self.city_url(name), city.city.subscription)
+            name,
+            city.position,
+            consolidation.last_recorded(city.views),
+            replication(self.city_url(name), city.city.subscription),
         )
 
     def totals(self, month: Month) -> list[consolidation.CityTotals]:

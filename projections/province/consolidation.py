@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from domain.cases.programmes import Programme
@@ -45,6 +46,12 @@ class ProgrammeTotal:
     paid: Decimal
     settled: Decimal
     outstanding: Decimal
+
+
+def last_recorded(views: ViewDatabase) -> datetime | None:
+    """When the city recorded the last event its views at the province reflect."""
+    rows = views.fetchall("SELECT recorded_at_us FROM positions ORDER BY position DESC LIMIT 1")
+    return datetime.fromtimestamp(int(rows[0][0]) / 1_000_000, UTC) if rows else None
 
 
 def city_totals(city: str, views: ViewDatabase, month: Month) -> CityTotals:

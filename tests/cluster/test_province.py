@@ -386,8 +386,9 @@ def test_an_offline_city_shows_its_last_position_and_catches_up_when_it_returns(
         )
     status = provincial.run("status")
     assert status.exit_code == 0, status.output
-    rows = {line.split()[0]: line.split()[1:3] for line in status.stdout.splitlines() if line}
-    assert rows["xinxiang"] == [str(before), "offline"]
+    rows = {line.split()[0]: line.split()[1:4] for line in status.stdout.splitlines() if line}
+    # Its last event: March's close, on 31 March 2024 at 18:00 in the bureau's time zone.
+    assert rows["xinxiang"] == [str(before), "offline", "2024-03-31T10:00:00+00:00"]
     assert rows["hebi"][1] == "current"
     totals = provincial.run("totals", "--as-of", str(MONTH))
     assert totals.exit_code == 0, totals.output

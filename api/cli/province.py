@@ -22,8 +22,10 @@ import psycopg
 
 from api.cli.opening import cause, open_ledger
 from api.cli.options import as_of_option, read_month
-from api.cli.tables import echo_table
+from api.cli.tables import echo_table, total_row
 from api.services.province import Province, reference_check
+from domain.cases.programmes import parse_programme
+from domain.errors import InvalidInputError
 from projections.province.consolidation import provincial_totals
 from projections.province.replication import UnknownCityError, city_name, publish
 from projections.storage.opening import postgres_conninfo
@@ -55,6 +57,13 @@ def _city(_: click.Context, __: click.Parameter, text: str | None) -> str | None
     try:
         return None if text is None else city_name(text)
     except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _programme(_: click.Context, __: click.Parameter, text: str) -> str:
+    try:
+        return parse_programme(text).value
+    except InvalidInputError as error:
         raise click.BadParameter(str(error)) from None
 
 
@@ -226,6 +235,33 @@ def totals(province_url: str, as_of: str) -> None:
         ["programme", "cases", "entitled", "paid", "settled", "outstanding"],
         summed,
         title=f"The province's totals of {month}",
+    )
+
+
+@province.command()
+@province_option
+@click.option("--programme", required=True, callback=_programme, help="The programme.")
+@as_of_option
+def roll(province_url: str, programme: str, as_of: str) -> None:
+    """Each city's roll of a programme in a month, region by region, at the position it
+    reflects.
+
+    Example: ledger province roll --programme dibao-urban --as-of 2024-05
+    """
+    month = read_month(as_of)
+    with _province(province_url) as province_:
+        _caught_up(province_)
+        rolls = province_.rolls(programme, month)
+    rows = [
+        (r.city, r.position, r.region, e.subject_id, e.amount, e.status)
+        for r in rolls
+        for e in r.entries
+    ]
+    echo_table(
+        ["city", "position", "region", "case", "amount", "status"],
+        rows,
+        title=f"The province's roll of {programme} in {month}: {len(rows)} cases",
+        total=total_row(rows, [4]),
     )
 
 

@@ -192,6 +192,14 @@ class Province:
             consolidation.city_totals(name, self.city(name).views, month) for name in self.names()
         ]
 
+    def rolls(self, programme: str, month: Month) -> list[consolidation.CityRoll]:
+        """Every city's rolls of ``programme`` in ``month``, region by region."""
+        return [
+            roll
+            for name in self.names()
+            for roll in consolidation.city_rolls(name, self.city(name).views, programme, month)
+        ]
+
     def conflicts(self, month: Month) -> list[consolidation.Conflict]:
         """The persons holding, in two cities, cases that exclude each other in ``month``
         (seen among cities whose person references are made with one key)."""

@@ -1,6 +1,6 @@
-"""Provincial reads across the cities' views at the province: totals summed to the fen, each
-city's figures stamped with the position they reflect, and the persons who hold, in two
-cities, programmes that exclude each other in the same month.
+"""Provincial reads across the cities' views at the province: rolls, and totals summed to the
+fen, each city's figures stamped with the position they reflect; and the persons who hold,
+in two cities, programmes that exclude each other in the same month.
 
 Each city's figures are read from its own views as far as they have reached, whether or not
 the city answers now: a city that is offline shows its last position, and its figures as of
@@ -19,7 +19,7 @@ from domain.cases.programmes import Programme
 from domain.months import Month
 from domain.people.index import excludes
 from projections.reads.period_accounts import MonthTotal, month_totals
-from projections.reads.read_side import CURRENT, IN_MONTH, ReadSide
+from projections.reads.read_side import CURRENT, IN_MONTH, ReadSide, RollEntry
 from projections.storage.database import ViewDatabase
 from projections.storage.schema import valid_until
 
@@ -74,6 +74,31 @@ def provincial_totals(cities: Sequence[CityTotals]) -> list[ProgrammeTotal]:
         ProgrammeTotal(programme, int(cases), Decimal(e), Decimal(p), Decimal(s), Decimal(o))
         for programme, (cases, e, p, s, o) in sorted(sums.items())
     ]
+
+
+@dataclass(frozen=True)
+class CityRoll:
+    """A city's roll of a programme in one of its regions, as known at ``position``."""
+
+    city: str
+    position: int
+    region: str
+    entries: list[RollEntry]
+
+
+def city_rolls(city: str, views: ViewDatabase, programme: str, month: Month) -> list[CityRoll]:
+    """A city's rolls of ``programme`` in ``month``, region by region, as far as its views
+    at the province reach."""
+    read = ReadSide(views)
+    position = read.position
+    regions = views.fetchall(
+        "SELECT DISTINCT region FROM subjects WHERE programme = ? ORDER BY region", (programme,)
+    )
+    rolls = [
+        CityRoll(city, position, str(region), read.roll(programme, str(region), month, position))
+        for (region,) in regions
+    ]
+    return [roll for roll in rolls if roll.entries]
 
 
 @dataclass(frozen=True, order=True)

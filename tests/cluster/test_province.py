@@ -284,6 +284,28 @@ def test_the_provincial_totals_equal_the_sum_of_the_cities_own_to_the_fen(
     ), result.stdout
 
 
+def test_the_provincial_roll_lists_every_city_case_and_sums_to_the_totals(
+    provincial: Provincial,
+) -> None:
+    with provincial.api() as province:
+        rolls = province.rolls("dibao-urban", MONTH)
+    assert sorted((r.city, r.region, len(r.entries)) for r in rolls) == [
+        ("anyang", "410611", 1),
+        ("hebi", "410602", 2),
+        ("xinxiang", "410621", 1),
+    ]
+    entitled = _cities_own_sums(provincial, MONTH)["dibao-urban"][1]
+    assert sum(e.amount for r in rolls for e in r.entries) == entitled
+    result = provincial.run("roll", "--programme", "dibao-urban", "--as-of", str(MONTH))
+    assert result.exit_code == 0, result.output
+    assert f"roll of dibao-urban in {MONTH}: 4 cases" in result.stdout
+    (total,) = [line.split() for line in result.stdout.splitlines() if "total" in line.split()]
+    assert total[-1] == str(entitled)
+    refused = provincial.run("roll", "--programme", "dibao", "--as-of", str(MONTH))
+    assert refused.exit_code == 2
+    assert "unknown programme 'dibao'" in refused.output
+
+
 def test_each_city_audit_chain_verifies_at_the_province_with_the_city_keys(
     provincial: Provincial,
 ) -> None:

@@ -1,10 +1,11 @@
-"""How far the province lags behind a city: a city and a province, each a PostgreSQL cluster
-of its own on loopback, the province subscribed and ``ledger province follow`` running; the
-city records decisions at a steady rate and, for each, the time from its commit at the city to
-(a) its row arriving in the province's copy of the event table (logical replication alone,
-the raw baseline) and (b) the province's views of the city reaching its position.
+"""How far the province lags behind its cities: cities and a province, each a PostgreSQL
+cluster of its own on loopback, the province subscribed to every city and one ``ledger
+province follow`` running; every city records decisions at a steady rate, all at once, and,
+for each decision, the time from its commit at the city to (a) its row arriving in the
+province's copy of the city's event table (logical replication alone, the raw baseline) and
+(b) the province's views of the city reaching its position.
 
-    python -m scripts.province_lag [--seconds 30] [--rate 20]
+    python -m scripts.province_lag [--cities 3] [--seconds 30] [--rate 20]
 
 Needs root (the clusters run as the postgres user), as tests/cluster does.
 """
@@ -86,19 +87,21 @@ class Watch(threading.Thread):
                 time.sleep(WATCH_SECONDS)
 
 
-def _figures(name: str, committed: dict[int, float], seen: dict[int, float]) -> list[float]:
-    lags = [seen[p] - t for p, t in committed.items() if p in seen]
-    lags.sort()
+def _lags(committed: dict[int, float], seen: dict[int, float]) -> list[float]:
+    return [seen[position] - at for position, at in committed.items() if position in seen]
+
+
+def _figures(name: str, decisions: int, lags: list[float]) -> None:
+    lags = sorted(lags)
     if not lags:
-        print(f"{name}: none of {len(committed)} decisions seen")
-        return lags
+        print(f"{name}: none of {decisions} decisions seen")
+        return
     p95 = lags[max(0, int(len(lags) * 0.95) - 1)]
     print(
-        f"{name}: {len(lags)} of {len(committed)} decisions; median "
+        f"{name}: {len(lags)} of {decisions} decisions; median "
         f"{statistics.median(lags) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
-        f"max {max(lags) * 1000:.0f} ms"
+        f"max {lags[-1] * 1000:.0f} ms"
     )
-    return lags
 
 
 def _city_ledger(city: Cluster) -> Ledger:
@@ -120,35 +123,36 @@ def _city_ledger(city: Cluster) -> Ledger:
     return ledger
 
 
-def _subscribe(province: Cluster, city: Cluster, ledger: Ledger) -> str:
-    """Subscribe the province to the city; the province's URL."""
-    province.execute("CREATE DATABASE province")
+def _subscribe(province_url: str, name: str, city: Cluster, ledger: Ledger) -> None:
     signatures = signatures_of(ledger.mapper)
     if signatures is None:
         raise RuntimeError("the city's ledger does not sign its events")
     keys = {key_id: public_key_text(key) for key_id, key in signatures.keyring.public.items()}
-    url = province.url("province")
-    with Province(url) as at_province:
-        at_province.subscribe("city", city.url("ledger"), keys)
-    return url
+    with Province(province_url) as at_province:
+        at_province.subscribe(name, city.url("ledger"), keys)
 
 
-def _write(ledger: Ledger, seconds: float, rate: float) -> dict[int, float]:
-    """Grant a case ``rate`` times a second for ``seconds``; when each was committed."""
-    committed: dict[int, float] = {}
-    effective = Month.at(datetime.now(UTC))
-    deadline = time.monotonic() + seconds
-    serial = 0
-    while time.monotonic() < deadline:
-        serial += 1
-        started = time.monotonic()
-        ledger.grant(
-            "disability-living", REGION, effective, [PersonInput(_number(serial), "张三")],
-            grade=1, actor="cw-1", reason="certificate",
-        )  # fmt: skip
-        committed[ledger.position] = time.monotonic()
-        time.sleep(max(0.0, 1 / rate - (time.monotonic() - started)))
-    return committed
+class Writer(threading.Thread):
+    """Grants a case ``rate`` times a second for ``seconds``; notes when each committed."""
+
+    def __init__(self, ledger: Ledger, seconds: float, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.ledger, self.seconds, self.rate = ledger, seconds, rate
+        self.committed: dict[int, float] = {}
+
+    def run(self) -> None:
+        effective = Month.at(datetime.now(UTC))
+        deadline = time.monotonic() + self.seconds
+        serial = 0
+        while time.monotonic() < deadline:
+            serial += 1
+            started = time.monotonic()
+            self.ledger.grant(
+                "disability-living", REGION, effective, [PersonInput(_number(serial), "张三")],
+                grade=1, actor="cw-1", reason="certificate",
+            )  # fmt: skip
+            self.committed[self.ledger.position] = time.monotonic()
+            time.sleep(max(0.0, 1 / self.rate - (time.monotonic() - started)))
 
 
 def _wait(done: Callable[[], bool], seconds: float) -> None:
@@ -157,47 +161,74 @@ def _wait(done: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.1)
 
 
+def _projected(ledger: Ledger, watch: Watch) -> Callable[[], bool]:
+    return lambda: ledger.position in watch.projected
+
+
+def _measure(
+    names: list[str], clusters: dict[str, Cluster], province: Cluster, args: argparse.Namespace
+) -> None:
+    ledgers = {name: _city_ledger(clusters[name]) for name in names}
+    province.execute("CREATE DATABASE province")
+    province_url = province.url("province")
+    for name in names:
+        _subscribe(province_url, name, clusters[name], ledgers[name])
+    follower = subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; main()", "province", "follow"],
+        env={**os.environ, "LEDGER_PROVINCE_URL": province_url},
+    )
+    try:
+        watches = {name: Watch(province.url(city_database(name))) for name in names}
+        for watch in watches.values():
+            watch.start()
+        for name in names:  # each city's history, copied and projected
+            _wait(_projected(ledgers[name], watches[name]), 60)
+        writers = [Writer(ledgers[name], args.seconds, args.rate) for name in names]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+        for name in names:
+            _wait(_projected(ledgers[name], watches[name]), 60)
+    finally:
+        follower.terminate()
+        follower.wait(10)
+    decisions = sum(len(w.committed) for w in writers)
+    print(
+        f"{len(names)} cities, {decisions} decisions in {args.seconds:g} s "
+        f"({decisions / args.seconds:.1f} a second in all), "
+        f"{sum(ledger.position for ledger in ledgers.values())} events"
+    )
+    raw, views = [], []
+    for name, writer in zip(names, writers, strict=True):
+        watches[name].stopping.set()
+        watches[name].join()
+        raw += _lags(writer.committed, watches[name].replicated)
+        views += _lags(writer.committed, watches[name].projected)
+        ledgers[name].close()
+    _figures("replicated (raw, logical replication)", decisions, raw)
+    _figures("projected (the province's views)", decisions, views)
+    if raw and views:
+        ratio = statistics.median(views) / statistics.median(raw)
+        print(f"median lag of the views / median lag of replication: {ratio:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cities", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--rate", type=float, default=20, help="decisions per second")
+    parser.add_argument("--rate", type=float, default=20, help="decisions a second, each city")
     args = parser.parse_args()
+    names = [f"city{number}" for number in range(1, args.cities + 1)]
     with cluster_folder("ledger-province-lag-") as root:
-        city, province = Cluster.create(root, "city"), Cluster.create(root, "province")
-        follower: subprocess.Popen[bytes] | None = None
+        clusters = {name: Cluster.create(root, name) for name in [*names, "province"]}
         try:
-            for cluster in (city, province):
+            for cluster in clusters.values():
                 cluster.start()
-            ledger = _city_ledger(city)
-            province_url = _subscribe(province, city, ledger)
-            follower = subprocess.Popen(
-                [sys.executable, "-c", "from api.cli import main; main()", "province", "follow"],
-                env={**os.environ, "LEDGER_PROVINCE_URL": province_url},
-            )
-            watch = Watch(province.url(city_database("city")))
-            watch.start()
-            first = ledger.position
-            _wait(lambda: first in watch.projected, 60)  # the history, copied and projected
-            committed = _write(ledger, args.seconds, args.rate)
-            _wait(lambda: ledger.position in watch.projected, 60)
-            watch.stopping.set()
-            watch.join()
-            print(
-                f"{len(committed)} decisions in {args.seconds:g} s at a city "
-                f"({len(committed) / args.seconds:.1f} a second), {ledger.position} events"
-            )
-            raw = _figures("replicated (raw, logical replication)", committed, watch.replicated)
-            views = _figures("projected (the province's views)", committed, watch.projected)
-            if raw and views:
-                ratio = statistics.median(views) / statistics.median(raw)
-                print(f"median lag of the views / median lag of replication: {ratio:.1f}")
-            ledger.close()
+            _measure(names, clusters, clusters["province"], args)
         finally:
-            if follower is not None:
-                follower.terminate()
-                follower.wait(10)
-            city.destroy()
-            province.destroy()
+            for cluster in clusters.values():
+                cluster.destroy()
 
 
 if __name__ == "__main__":

@@ -154,9 +154,9 @@ def follow(province_url: str, interval: float) -> None:
         click.echo(f"following {', '.join(province_.names()) or 'no city yet'}", err=True)
         while True:
             projected = 0
-            for name in province_.names():
+            for name in province_.names():  # a batch each in turn: none waits on another
                 try:
-                    projected += province_.catch_up(name)
+                    projected += province_.project_batch(name)
                 except UnverifiedEventError as error:
                     click.echo(f"ALARM: {name}'s views stop before an event: {error}", err=True)
             if not projected:

@@ -177,6 +177,11 @@ class Province:
         """Project what the province has received of ``name``; the number projected."""
         return self.city(name).projector.catch_up()
 
+    def project_batch(self, name: str) -> int:
+        """Project the next batch ``name``'s events at the province hold; the number
+        projected (0: its views are current)."""
+        return self.city(name).projector.run_batch()
+
     def status(self, name: str) -> CityStatus:
         city = self.city(name)
         return CityStatus(

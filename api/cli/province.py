@@ -152,7 +152,7 @@ def follow(province_url: str, interval: float) -> None:
     """
     with _province(province_url) as province_:
         click.echo(f"following {', '.join(province_.names()) or 'no city yet'}", err=True)
-        while True:
+        while True:  # until interrupted (Ctrl-C or SIGTERM)
             projected = 0
             for name in province_.names():  # a batch each in turn: none waits on another
                 try:

@@ -468,3 +468,48 @@ def test_the_verify_keys_given_must_be_a_json_object(provincial: Provincial) -> 
     )  # fmt: skip
     assert result.exit_code == 2
     assert "ledger verify-keys" in result.output
+
+
+def test_a_city_is_published_only_from_a_server_with_logical_wal(tmp_path: Path) -> None:
+    with cluster_folder("ledger-province-wal-") as root:
+        cluster = Cluster.create(root, "replica_wal", {"wal_level": "replica"})
+        try:
+            cluster.start()
+            city = _open_city("kaifeng", "410602", 500, cluster)
+            try:
+                result = CliRunner().invoke(main, ["province", "publish"], env=city.env)
+            finally:
+                city.views.close()
+                city.ledger.close()
+            assert result.exit_code == 1
+            assert "logical replication needs wal_level = logical" in result.output
+            assert cluster.execute("SELECT count(*) FROM pg_publication", "ledger") == [(0,)]
+        finally:
+            cluster.destroy()
+
+
+def test_a_ledger_on_sqlite_is_not_published(tmp_path: Path) -> None:
+    env = {
+        "LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db",
+        "LEDGER_KEYS_FOLDER": str(tmp_path),
+    }
+    Ledger(_settings(env).ledger_env()).close()
+    result = CliRunner().invoke(main, ["province", "publish"], env=env)
+    assert result.exit_code == 1
+    assert "only a ledger on PostgreSQL can be published" in result.output
+
+
+def test_the_province_names_what_it_cannot_use(provincial: Provincial) -> None:
+    unknown = provincial.run("verify", "--city", "zhengzhou")
+    assert unknown.exit_code == 1
+    assert "the province subscribes to no city 'zhengzhou'" in unknown.output
+    assert "anyang, hebi, xinxiang" in unknown.output
+    misnamed = provincial.run("verify", "--city", "Zheng-zhou")
+    assert misnamed.exit_code == 2
+    assert "a city's name is 1 to 40 lower-case letters" in misnamed.output
+    closed_port = provincial.url.replace(f":{provincial.province.port}/", ":9/")
+    unreachable = CliRunner().invoke(
+        main, ["province", "status"], env={"LEDGER_PROVINCE_URL": closed_port}
+    )
+    assert unreachable.exit_code == 1
+    assert "LEDGER_PROVINCE_URL: the province's database cannot be used" in unreachable.output

@@ -23,7 +23,7 @@ import psycopg
 from api.cli.opening import cause, open_ledger
 from api.cli.options import as_of_option, read_month
 from api.cli.tables import echo_table, total_row
-from api.services.province import Province, reference_check
+from api.services.province import CityStatus, Province, reference_check
 from domain.cases.programmes import parse_programme
 from domain.errors import InvalidInputError
 from projections.province.consolidation import provincial_totals
@@ -183,15 +183,13 @@ def status(province_url: str) -> None:
     with _province(province_url) as province_:
         for name in _caught_up(province_):
             state = province_.status(name)
-            heard = state.replication.last_heard
-            connected = "behind" if state.replication.connected else "offline"
             rows.append(
                 (
                     name,
                     state.position,
-                    "current" if state.current else connected,
+                    _state(state),
                     _moment(state.recorded_at),
-                    _moment(heard),
+                    _moment(state.replication.last_heard),
                 )
             )
     echo_table(
@@ -199,6 +197,12 @@ def status(province_url: str) -> None:
         rows,
         title="The province's cities",
     )
+
+
+def _state(status: CityStatus) -> str:
+    if status.current:
+        return "current"
+    return "behind" if status.replication.connected else "offline"
 
 
 def _moment(moment: datetime | None) -> str | None:
@@ -209,23 +213,23 @@ def _moment(moment: datetime | None) -> str | None:
 @province_option
 @as_of_option
 def totals(province_url: str, as_of: str) -> None:
-    """Each city's totals of a month, at the position they reflect, and the province's sum
-    per programme.
+    """Each city's totals of a month, at the position they reflect and whether the city is
+    current, and the province's sum per programme.
 
     Example: ledger province totals --as-of 2024-05
     """
     month = read_month(as_of)
     with _province(province_url) as province_:
-        _caught_up(province_)
+        states = {name: _state(province_.status(name)) for name in _caught_up(province_)}
         cities = province_.totals(month)
     rows = [
-        (c.city, c.position, t.programme, t.region, t.cases, t.entitled, t.paid, t.settled,
-         t.outstanding)
+        (c.city, c.position, states[c.city], t.programme, t.region, t.cases, t.entitled,
+         t.paid, t.settled, t.outstanding)
         for c in cities
         for t in c.totals
     ]  # fmt: skip
-    headers = ["city", "position", "programme", "region", "cases", "entitled", "paid",
-               "settled", "outstanding"]  # fmt: skip
+    headers = ["city", "position", "state", "programme", "region", "cases", "entitled",
+               "paid", "settled", "outstanding"]  # fmt: skip
     echo_table(headers, rows, title=f"Each city's totals of {month}")
     summed = [
         (t.programme, t.cases, t.entitled, t.paid, t.settled, t.outstanding)

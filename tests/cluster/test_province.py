@@ -277,7 +277,7 @@ def test_the_provincial_totals_equal_the_sum_of_the_cities_own_to_the_fen(
     assert result.exit_code == 0, result.output
     for city in provincial.cities.values():
         assert any(
-            line.split()[:2] == [city.name, str(city.ledger.position)]
+            line.split()[:3] == [city.name, str(city.ledger.position), "current"]
             for line in result.stdout.splitlines()
         ), result.stdout
     entitled = own["dibao-urban"][1]
@@ -426,8 +426,9 @@ def test_an_offline_city_shows_its_last_position_and_catches_up_when_it_returns(
         totals = provincial.run("totals", "--as-of", str(MONTH))
         assert totals.exit_code == 0, totals.output
         assert any(
-            line.split()[:2] == ["xinxiang", str(before)] for line in totals.stdout.splitlines()
-        )
+            line.split()[:3] == ["xinxiang", str(before), "offline"]
+            for line in totals.stdout.splitlines()
+        ), totals.stdout
 
         xinxiang.cluster.start()
         returned = _open_city_again(xinxiang)

@@ -19,6 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -69,12 +70,8 @@ def subscription_name(name: str) -> str:
     return f"province_{city_name(name)}"
 
 
-def _connect(conninfo: str, **options: str) -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(
-        make_conninfo(conninfo, **options),
-        autocommit=True,
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-    )
+def _connect(conninfo: str) -> psycopg.Connection[tuple[Any, ...]]:
+    return psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
 
 
 # The city.
@@ -247,8 +244,8 @@ def replication(city_conninfo: str, subscription: str) -> Replication:
         ).fetchone()
     return Replication(
         connected=bool(worker and worker[0]),
-        copied=pending is not None and int(str(pending[0])) == 0,
-        received=int(str(received[0])) if received else 0,
-        last_heard=worker[1] if worker and isinstance(worker[1], datetime) else None,
-        reference_check=str(check[0]) if check else None,
+        copied=pending is not None and pending[0] == 0,
+        received=int(received[0]) if received else 0,
+        last_heard=worker[1] if worker else None,
+        reference_check=check[0] if check else None,
     )

@@ -1,14 +1,18 @@
-"""The province's reads across cities, as pure functions of each city's figures: totals
-summed to the fen, and a person held in two cities listed only where the programmes exclude
-each other."""
+"""The province's reads across cities, as pure functions of each city's figures (totals
+summed to the fen, a person held in two cities listed only where the programmes exclude each
+other), its names for a city's database, and the keys it opens a city with."""
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from api.services.province import reference_check
+from api.services.province import city_env, reference_check
+from domain.application.ledger import Ledger
 from domain.months import Month
 from projections.province.consolidation import (
     CityTotals,
@@ -18,6 +22,8 @@ from projections.province.consolidation import (
 )
 from projections.province.replication import city_database, city_name
 from projections.reads.period_accounts import MonthTotal
+from projections.storage.keys import public_key_text
+from projections.storage.signing import signatures_of
 
 MARCH = Month.parse("2024-03")
 
@@ -95,3 +101,23 @@ def test_a_city_name_that_cannot_name_a_database_is_refused(name: str) -> None:
 
 def test_each_city_has_a_database_of_its_own_at_the_province() -> None:
     assert city_database("hebi") == "province_city_hebi"
+
+
+def test_a_city_is_opened_at_the_province_with_its_keys_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signing key in the environment the province's command runs in is never taken for a
+    city's: the province verifies a city's events, it cannot sign one."""
+    private = Ed25519PrivateKey.generate()
+    raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", base64.b64encode(raw).decode())
+    monkeypatch.setenv("LEDGER_SIGNING_KEY_ID", "the-operators")
+    city_key = public_key_text(Ed25519PrivateKey.generate().public_key())
+    ledger = Ledger(city_env("memory:", {"hebi-2024": city_key}, create=True))
+    try:
+        signatures = signatures_of(ledger.mapper)
+        assert signatures is not None
+        assert signatures.keyring.private is None
+        assert list(signatures.keyring.public) == ["hebi-2024"]
+    finally:
+        ledger.close()

@@ -85,7 +85,12 @@ def _verify_keys(_: click.Context, __: click.Parameter, text: str) -> dict[str, 
 
 @click.group()
 def province() -> None:
-    """The province over its cities' ledgers, by PostgreSQL logical replication."""
+    """The province over its cities' ledgers, by PostgreSQL logical replication: publish at
+    each city, subscribe, follow and read at the province (docs/scale-out.md).
+
+    Example: LEDGER_PROVINCE_URL=postgresql://auditor@province-db/province ledger province
+    status
+    """
 
 
 @province.command("publish")

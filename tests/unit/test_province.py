@@ -7,10 +7,14 @@ from __future__ import annotations
 import base64
 from decimal import Decimal
 
+import click
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from api.cli import main
+from api.cli.province import province
 from api.services.province import city_env, reference_check
 from domain.application.ledger import Ledger
 from domain.months import Month
@@ -121,3 +125,15 @@ def test_a_city_is_opened_at_the_province_with_its_keys_only(
         assert list(signatures.keyring.public) == ["hebi-2024"]
     finally:
         ledger.close()
+
+
+def test_every_province_command_has_help_with_an_example() -> None:
+    runner = CliRunner()
+    commands = province.list_commands(click.Context(province))
+    assert commands == [
+        "conflicts", "follow", "publish", "roll", "status", "subscribe", "totals", "verify",
+    ]  # fmt: skip
+    for command in commands:
+        result = runner.invoke(main, ["province", command, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Example:" in result.output

@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from api.cli.opening import cause, open_ledger
+from api.cli.opening import UNUSABLE, cause, open_ledger
 from api.cli.options import as_of_option, read_month
 from api.cli.tables import echo_table, total_row
 from api.services.province import CityStatus, Province, reference_check
@@ -32,6 +32,8 @@ from projections.storage.opening import postgres_conninfo
 from projections.storage.signing import UnverifiedEventError
 
 PROVINCE_SETTING = "LEDGER_PROVINCE_URL"
+RETRY_SECONDS = 1.0
+ALARM_SECONDS = 30.0
 
 province_option = click.option(
     "--province",
@@ -151,21 +153,43 @@ def subscribe(province_url: str, city: str, city_url: str, verify_keys: dict[str
     "--interval", default=0.05, show_default=True, help="Seconds between looks when idle."
 )
 def follow(province_url: str, interval: float) -> None:
-    """Keep every city's views at the province current, until interrupted.
+    """Keep every city's views at the province current, until interrupted; while the
+    province's database cannot be used, say why and try again every second.
 
     Example: ledger province follow
     """
     with _province(province_url) as province_:
         click.echo(f"following {', '.join(province_.names()) or 'no city yet'}", err=True)
+        stopped: dict[str, float] = {}  # a city whose views stop before an event: until when
         while True:  # until interrupted (Ctrl-C or SIGTERM)
-            projected = 0
-            for name in province_.names():  # a batch each in turn: none waits on another
-                try:
-                    projected += province_.project_batch(name)
-                except UnverifiedEventError as error:
-                    click.echo(f"ALARM: {name}'s views stop before an event: {error}", err=True)
+            try:
+                projected = _follow_round(province_, stopped)
+            except UNUSABLE as error:
+                click.echo(
+                    f"the province's database cannot be used: {cause(error, province_url)}; "
+                    f"trying again in {RETRY_SECONDS:g} s",
+                    err=True,
+                )
+                time.sleep(RETRY_SECONDS)
+                continue
             if not projected:
                 time.sleep(interval)
+
+
+def _follow_round(province_: Province, stopped: dict[str, float]) -> int:
+    """A batch of each city in turn, so that none waits on another; the events projected.
+    A city whose next event does not verify raises the alarm, again every
+    ``ALARM_SECONDS``, and the others go on."""
+    projected = 0
+    for name in province_.names():
+        if stopped.get(name, 0.0) > time.monotonic():
+            continue
+        try:
+            projected += province_.project_batch(name)
+        except UnverifiedEventError as error:
+            click.echo(f"ALARM: {name}'s views stop before an event: {error}", err=True)
+            stopped[name] = time.monotonic() + ALARM_SECONDS
+    return projected
 
 
 def _caught_up(province_: Province) -> list[str]:

@@ -453,6 +453,44 @@ def test_an_offline_city_shows_its_last_position_and_catches_up_when_it_returns(
     assert _province_sums(provincial, MONTH) == _cities_own_sums(provincial, MONTH)
 
 
+def test_follow_goes_on_after_the_province_database_restarts(
+    provincial: Provincial, tmp_path: Path
+) -> None:
+    hebi = provincial.cities["hebi"]
+    log_path = tmp_path / "follow.log"
+    with log_path.open("wb") as log:
+        follow = subprocess.Popen(
+            [Path(sys.executable).with_name("ledger"), "province", "follow"],
+            env={**os.environ, "LEDGER_PROVINCE_URL": provincial.url},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until("follow to start", lambda: "following" in log_path.read_text())
+            provincial.province.stop()
+            _wait_until(
+                "follow to say the province's database cannot be used",
+                lambda: "cannot be used" in log_path.read_text(),
+            )
+            provincial.province.start()
+            hebi.ledger.grant(
+                "disability-living", hebi.region, "2024-03", [hebi.person(8)], grade=2,
+                actor="cw-1", reason="certificate", uow=hebi.when("2024-04-03 10:00"),
+            )  # fmt: skip
+
+            def followed() -> bool:  # projected by ledger province follow
+                with provincial.api() as province:
+                    status = province.status("hebi")
+                return status.current and status.position == hebi.ledger.position
+
+            _wait_until("follow to project hebi's new events", followed)
+            assert follow.poll() is None, log_path.read_text()
+        finally:
+            follow.terminate()
+            follow.wait(30)
+    assert _province_sums(provincial, MONTH) == _cities_own_sums(provincial, MONTH)
+
+
 def _open_city_again(city: City) -> City:
     settings = _settings(city.env)
     ledger = Ledger({**settings.ledger_env(), **BEFORE_VERIFICATIONS})

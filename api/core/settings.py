@@ -31,6 +31,7 @@ from api.core.keys import KEYS_FILE_NAME, keep_keys, keys_for, process_keys
 from domain.months import BUREAU_TIME_ZONE
 from projections.storage.event_store import LedgerPostgresRecorder, LedgerSQLiteRecorder
 from projections.storage.keys import DEVELOPMENT_KEY_ID
+from projections.storage.replicas import split_urls
 from projections.storage.signing import SignedMapper
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
     gradual_exit_max_months: int = 6
     max_age_years: int = Field(default=130, ge=1)  # older people named in a decision: refused
     database_timeout_seconds: int = 2
+    # Hot standbys of the PostgreSQL database that queries may be answered from
+    # (comma-separated URLs), and how many positions one may be behind the primary's views.
+    replica_urls: str = ""
+    replica_max_lag_positions: int = Field(default=100, ge=0)
     create_tables: bool = True  # false for a service role that may not create tables
     jwt_secret: SecretStr | None = None  # the ledger's own tokens (``ledger token``)
     token_minutes: int = 8 * 60
@@ -127,6 +132,21 @@ class Settings(BaseSettings):
         persistence_env(url)  # refuses an unknown scheme, an empty path, a bad port
         return url
 
+    @model_validator(mode="after")
+    def _replicas_of_postgres(self) -> Settings:
+        urls = split_urls(self.replica_urls)  # refuses a malformed URL, saying why
+        if urls and urlsplit(self.database_url).scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                "LEDGER_REPLICA_URLS are standbys of a PostgreSQL ledger; "
+                f"LEDGER_DATABASE_URL is {database_label(self.database_url)}"
+            )
+        return self
+
+    @property
+    def replicas(self) -> list[str]:
+        """The connection strings of the hot standbys queries may be answered from."""
+        return split_urls(self.replica_urls)
+
     @field_validator("verification_required_from")
     @classmethod
     def _not_after_today(cls, day: date | None) -> date | None:
@@ -161,6 +181,8 @@ class Settings(BaseSettings):
                     text = f"generated ({self._keys_source})"
             elif name == "database_url":
                 text = masked_url(value)
+            elif name == "replica_urls":
+                text = ", ".join(masked_url(url) for url in self.replicas) or "none"
             elif value is None:
                 text = "not set"
             else:

@@ -218,5 +218,12 @@ class PostgresViews:
         self._pool.close()
 
 
+def writable_session(host: str) -> dict[str, str]:
+    """The libpq options that make a connection to one of several hosts (``a,b``: a primary
+    and its standbys, in any order) reach the one that accepts writes, whichever it is
+    now; none for a single host, which is asked as it is."""
+    return {"target_session_attrs": "read-write"} if "," in host else {}
+
+
 def _whole_seconds(seconds: float) -> int:
     return max(1, round(seconds))

@@ -55,7 +55,7 @@ def test_a_query_the_replica_fails_is_answered_by_the_primary_and_the_replica_sk
 
         views = RoutedViews(replica, primary_views, lambda: fell_back.append(True))
         assert views.fetchall(IN_RECOVERY) == [(True,)]  # the standby answered
-        standby.kill()
+        standby.stop("immediate")  # its backends are gone when this returns
         assert views.fetchall(IN_RECOVERY) == [(False,)]  # the primary answered
         assert fell_back == [True]
         assert [s.up for s in replicas.states()] == [False]

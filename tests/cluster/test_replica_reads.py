@@ -5,6 +5,8 @@ A query that waits for a position is answered by a replica once that replica's v
 reached it, else by the primary, and always correctly; a replica stopped, or one whose
 replay is paused beyond the lag limit, is skipped without a client seeing an error, and
 read from again once it is back; /ready and /metrics show each replica's state and lag.
+The ledger's own URL lists a standby before the primary, as a URL naming every server of a
+cluster may: its connections find the primary, which alone accepts writes.
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                 started.append(primary.standby(root, name))
             replica_urls = ",".join(c.url("ledger") for c in started[1:])
             log = Path(tmp_path_factory.mktemp("replicas")) / "server.log"
+            # The ledger's URL lists a standby before the primary: writes find the primary.
+            hosts = ",".join(f"127.0.0.1:{c.port}" for c in (started[1], primary))
             server = Server(
-                primary.url("ledger"),
+                f"postgresql://postgres@{hosts}/ledger",
                 log,
                 replica_urls=replica_urls,
                 replica_max_lag_positions=str(MAX_LAG_POSITIONS),

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
+from api.core.settings import Settings
 from tests.processes import START_SECONDS, STOP_SECONDS, free_port, new_key
 
 
@@ -110,3 +111,15 @@ def test_replica_urls_that_cannot_be_read_from_are_refused_at_start(
     result = CliRunner().invoke(main, ["settings"])
     assert result.exit_code != 0
     assert refusal in result.output
+
+
+def test_a_database_url_may_list_several_hosts_and_a_port_is_a_number(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    several = Settings(database_url="postgresql://ledger@db1:5432,db2:5433/ledger")
+    assert several.database_label == "postgresql db1:5432,db2:5433/ledger"
+    assert several.ledger_env()["POSTGRES_HOST"] == "db1,db2"
+    monkeypatch.setenv("LEDGER_DATABASE_URL", "postgresql://ledger@db1:54x2/ledger")
+    result = CliRunner().invoke(main, ["settings"])
+    assert result.exit_code != 0
+    assert "names a port that is not a number: 54x2" in result.output

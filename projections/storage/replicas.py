@@ -10,9 +10,10 @@ replayed the primary's WAL (bytes behind ``pg_current_wal_lsn()``) and the posit
 views have reached (positions behind the primary's views). ``choose`` picks, without I/O,
 the standby that may answer a query needing position P: up, its views at P or past it, and
 no more than the limit behind; else None, and the primary answers. A standby that refuses
-connections or times out, in a probe or under a query, is marked down for a while and not
-chosen; a query it failed is asked again of the primary (``RoutedViews``), so no caller
-sees its error.
+connections or times out, in a probe or under a query (one that stopped answering is given
+up on by the client: ``answered_within``), is marked down for a while and not chosen; a
+query it failed is asked again of the primary (``RoutedViews``), so no caller sees its
+error.
 """
 
 from __future__ import annotations
@@ -29,13 +30,22 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import PoolTimeout
 
-from projections.storage.database import Cursor, PostgresViews, Row, ViewDatabase
+from projections.storage.database import (
+    Cursor,
+    PostgresViews,
+    Row,
+    ViewDatabase,
+    answered_within,
+)
 from projections.storage.schema import TRACKING_NAME, VIEWS_SCHEMA
 
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_SECONDS = 0.5
 DOWN_SECONDS = 5.0  # a standby that failed is not probed nor chosen again before this
+# A query a standby has not answered in this time is taken for lost (the standby froze, or
+# the network to it drops everything) and asked of the primary.
+READ_WITHIN_SECONDS = 10.0
 # A query on a standby can be cancelled by the replay of a change it conflicts with
 # (SQLSTATE 40001, "conflict with recovery"): the primary answers it instead.
 _RETRY_ELSEWHERE = (psycopg.OperationalError, psycopg.errors.SerializationFailure, PoolTimeout)
@@ -92,15 +102,20 @@ class Replica:
                     self.conninfo,
                     autocommit=True,
                     connect_timeout=max(1, round(self.timeout_seconds)),
-                    options=f"-c statement_timeout={round(self.timeout_seconds * 1000)}",
                 )
-            row = self._probe.execute(
-                "SELECT COALESCE(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text, "
-                f"(SELECT position FROM {VIEWS_SCHEMA}.tracking WHERE name = %s)",
-                (TRACKING_NAME,),
-            ).fetchone()
+            with answered_within(self._probe, self.timeout_seconds):
+                row = self._probe.execute(
+                    "SELECT COALESCE(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text, "
+                    f"(SELECT position FROM {VIEWS_SCHEMA}.tracking WHERE name = %s)",
+                    (TRACKING_NAME,),
+                ).fetchone()
             if self._views is None:
-                self._views = PostgresViews(self.conninfo, VIEWS_SCHEMA, self.timeout_seconds)
+                self._views = PostgresViews(
+                    self.conninfo,
+                    VIEWS_SCHEMA,
+                    self.timeout_seconds,
+                    answer_within_seconds=READ_WITHIN_SECONDS,
+                )
         except (psycopg.Error, PoolTimeout) as error:
             self.fail(error)
             return

@@ -7,8 +7,9 @@ status and the duration. It never holds a query string or a body, so an identity
 so a case id never becomes a label.
 
 A query's answer says which server's views answered it in ``Ledger-Read-From``: ``primary``
-or a hot standby's name (``replica-1``; never a host). /metrics reports each standby:
-whether it answers, and how far it is behind the primary in WAL bytes and ledger positions.
+or a hot standby's name (``replica-1``; never a host). /metrics counts the queries each
+answered, and reports each standby: whether it answers, and how far it is behind the
+primary in WAL bytes and ledger positions.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ class Metrics:
             "ledger_http_requests",
             "HTTP requests answered, by method, route template and status.",
             ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.reads = Counter(
+            "ledger_queries_read_from",
+            "Queries answered, by whose views answered them: primary or a read replica.",
+            ["read_from"],
             registry=self.registry,
         )
         self.durations = Histogram(
@@ -143,6 +150,9 @@ class AccessLog:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
             user = scope.get("state", {}).get("user", "-")
+            read_from = scope.get("state", {}).get("read_from")
+            if read_from is not None:
+                self.metrics.reads.labels(read_from).inc()
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.durations.labels(method, route).observe(seconds)

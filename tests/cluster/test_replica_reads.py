@@ -144,6 +144,12 @@ def test_a_read_waiting_for_a_write_is_answered_from_a_replica_once_it_has_caugh
     assert case.status == 200, case
     assert case.headers["ledger-read-from"] in ("replica-1", "replica-2")
     assert case.body["status"] == "paying"
+    metrics = reader.request("GET", "/metrics").body
+    by_replicas = sum(
+        _metric(metrics, f'ledger_queries_read_from_total{{read_from="{name}"}}', absent=0)
+        for name in ("replica-1", "replica-2")
+    )
+    assert by_replicas >= 3  # the roll, the roll as known, the case
 
 
 def test_a_replica_that_stops_is_skipped_and_no_query_fails(setup: Setup) -> None:
@@ -216,6 +222,7 @@ def test_a_replica_paused_beyond_the_lag_limit_is_skipped_until_it_catches_up(
             assert answer.status == 200, answer
             assert answer.headers["ledger-read-from"] == "primary"
         metrics = setup.client().request("GET", "/metrics").body
+        assert _metric(metrics, 'ledger_queries_read_from_total{read_from="primary"}') >= 2
         for name in ("replica-1", "replica-2"):
             assert f'ledger_replica_up{{replica="{name}"}} 1.0' in metrics
             lag = _metric(metrics, f'ledger_replica_lag_positions{{replica="{name}"}}')
@@ -233,10 +240,12 @@ def test_a_replica_paused_beyond_the_lag_limit_is_skipped_until_it_catches_up(
             replica.execute("SELECT pg_wal_replay_resume()", "ledger")
 
 
-def _metric(exposition: str, sample: str) -> float:
+def _metric(exposition: str, sample: str, absent: float | None = None) -> float:
     for line in exposition.splitlines():
         if line.startswith(f"{sample} "):
             return float(line.split()[-1])
+    if absent is not None:
+        return absent
     raise AssertionError(f"no {sample} in /metrics")
 
 

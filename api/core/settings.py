@@ -422,7 +422,7 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
 def _postgres_params(database_url: str) -> dict[str, str]:
     """The parts of a ``postgresql://`` URL, read by libpq's own parser: it may list several
     hosts (``postgresql://ledger@db1:5432,db2:5432/ledger``), which the ledger's connections
-    try in turn for the one that accepts writes (``projections.storage.opening``)."""
+    try in turn for the one that accepts writes (``database.writable_session``)."""
     try:
         params = {k: str(v) for k, v in conninfo_to_dict(database_url).items() if v is not None}
     except psycopg.ProgrammingError as error:

@@ -175,8 +175,8 @@ PRIMARY = "primary"
 @dataclass
 class Knowledge:
     """Which month a query asks about, as known at which ledger position, and the views
-    that answer it (``read``, ``views``): the primary's, or a hot standby's that has reached
-    the position asked for (``read_from`` names which; see ``get_knowledge``).
+    that answer it (``read``, ``views``): the primary's, or those of a hot standby that has
+    reached the position asked for (``_read_source``).
 
     The position is read when the endpoint first asks for it, in its worker thread: reading
     it may wait for the views, which must not block the event loop."""

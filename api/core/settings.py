@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
+import psycopg
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -31,6 +32,7 @@ from api.core.keys import KEYS_FILE_NAME, keep_keys, keys_for, process_keys
 from domain.months import BUREAU_TIME_ZONE
 from projections.storage.event_store import LedgerPostgresRecorder, LedgerSQLiteRecorder
 from projections.storage.keys import DEVELOPMENT_KEY_ID
+from projections.storage.replicas import split_urls
 from projections.storage.signing import SignedMapper
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,10 @@ class Settings(BaseSettings):
     gradual_exit_max_months: int = 6
     max_age_years: int = Field(default=130, ge=1)  # older people named in a decision: refused
     database_timeout_seconds: int = 2
+    # Hot standbys of the PostgreSQL database that queries may be answered from
+    # (comma-separated URLs), and how many positions one may be behind the primary's views.
+    replica_urls: str = ""
+    replica_max_lag_positions: int = Field(default=100, ge=0)
     create_tables: bool = True  # false for a service role that may not create tables
     jwt_secret: SecretStr | None = None  # the ledger's own tokens (``ledger token``)
     token_minutes: int = 8 * 60
@@ -127,6 +133,21 @@ class Settings(BaseSettings):
         persistence_env(url)  # refuses an unknown scheme, an empty path, a bad port
         return url
 
+    @model_validator(mode="after")
+    def _replicas_of_postgres(self) -> Settings:
+        urls = split_urls(self.replica_urls)  # refuses a malformed URL, saying why
+        if urls and urlsplit(self.database_url).scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                "LEDGER_REPLICA_URLS are standbys of a PostgreSQL ledger; "
+                f"LEDGER_DATABASE_URL is {database_label(self.database_url)}"
+            )
+        return self
+
+    @property
+    def replicas(self) -> list[str]:
+        """The connection strings of the hot standbys queries may be answered from."""
+        return split_urls(self.replica_urls)
+
     @field_validator("verification_required_from")
     @classmethod
     def _not_after_today(cls, day: date | None) -> date | None:
@@ -161,6 +182,8 @@ class Settings(BaseSettings):
                     text = f"generated ({self._keys_source})"
             elif name == "database_url":
                 text = masked_url(value)
+            elif name == "replica_urls":
+                text = ", ".join(masked_url(url) for url in self.replicas) or "none"
             elif value is None:
                 text = "not set"
             else:
@@ -345,7 +368,10 @@ def database_label(database_url: str) -> str:
         return f"sqlite {sqlite_path(database_url)}"
     if url.scheme in ("postgresql", "postgres"):
         env = persistence_env(database_url)
-        return f"postgresql {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"
+        hosts, ports = env["POSTGRES_HOST"].split(","), env["POSTGRES_PORT"].split(",")
+        ports = ports * len(hosts) if len(ports) == 1 else ports  # one port for every host
+        servers = ",".join(f"{host}:{port}" for host, port in zip(hosts, ports, strict=False))
+        return f"postgresql {servers}/{env['POSTGRES_DBNAME']}"
     return url.scheme or "an unnamed database"
 
 
@@ -373,14 +399,15 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
             "SQLITE_LOCK_TIMEOUT": str(timeout_seconds),
         }
     if url.scheme in ("postgresql", "postgres"):
+        params = _postgres_params(database_url)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
-            "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": unquote(url.username or ""),
-            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_DBNAME": params.get("dbname") or "postgres",
+            "POSTGRES_HOST": params.get("host") or "127.0.0.1",
+            "POSTGRES_PORT": params.get("port") or "5432",
+            "POSTGRES_USER": params.get("user") or "",
+            "POSTGRES_PASSWORD": params.get("password") or "",
             "POSTGRES_CONNECT_TIMEOUT": str(timeout_seconds),
             "POSTGRES_LOCK_TIMEOUT": str(timeout_seconds),
             "POSTGRES_POOL_SIZE": "5",
@@ -390,6 +417,20 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
         f"unsupported database URL scheme {url.scheme!r}: use sqlite:///path, "
         "postgresql://user@host:port/dbname or memory:"
     )
+
+
+def _postgres_params(database_url: str) -> dict[str, str]:
+    """The parts of a ``postgresql://`` URL, read by libpq's own parser: it may list several
+    hosts (``postgresql://ledger@db1:5432,db2:5432/ledger``), which the ledger's connections
+    try in turn for the one that accepts writes (``database.writable_session``)."""
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(database_url).items() if v is not None}
+    except psycopg.ProgrammingError as error:
+        raise ValueError(f"LEDGER_DATABASE_URL is not a connection URL: {error}") from None
+    ports = params.get("port", "")
+    if ports and not all(port.isdigit() for port in ports.split(",")):
+        raise ValueError(f"LEDGER_DATABASE_URL names a port that is not a number: {ports}")
+    return params
 
 
 def is_loopback(host: str) -> bool:

@@ -33,6 +33,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 
+from projections.storage.database import writable_session
 from projections.storage.event_table import CHECKPOINTS_TABLE
 
 SQLITE_CHECKPOINTS = (
@@ -93,6 +94,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
+        # The library's pool connects, with these arguments, as the recorder is made.
+        pool_arguments = datastore.pool.kwargs
+        if isinstance(pool_arguments, dict):
+            pool_arguments.update(writable_session(str(pool_arguments.get("host", ""))))
         super().__init__(datastore, events_table_name=events_table_name)
         function = Identifier(datastore.schema, f"ledger_insert_{self.stored_event_type_name}")
         table = Identifier(datastore.schema, events_table_name)

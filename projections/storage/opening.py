@@ -15,7 +15,12 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from projections.storage.database import PostgresViews, SQLiteViews, ViewDatabase
+from projections.storage.database import (
+    PostgresViews,
+    SQLiteViews,
+    ViewDatabase,
+    writable_session,
+)
 from projections.storage.protection import EVENT_TABLES, SCHEMA
 from projections.storage.schema import VIEWS_SCHEMA
 
@@ -29,14 +34,17 @@ def views_path(ledger_path: str) -> Path:
 
 
 def postgres_conninfo(env: Mapping[str, str], **options: str | int) -> str:
-    """The libpq connection string of the ledger's PostgreSQL database, from its env."""
+    """The libpq connection string of the ledger's PostgreSQL database, from its env; where
+    it lists several hosts, the one that accepts writes (``writable_session``)."""
+    host = env.get("POSTGRES_HOST", "127.0.0.1")
     return make_conninfo(
         "",
         dbname=env["POSTGRES_DBNAME"],
-        host=env.get("POSTGRES_HOST", "127.0.0.1"),
+        host=host,
         port=env.get("POSTGRES_PORT", "5432"),
         user=env.get("POSTGRES_USER", ""),
         password=env.get("POSTGRES_PASSWORD", ""),
+        **writable_session(host),
         **options,
     )
 

@@ -27,7 +27,12 @@ from api.services.province import CityStatus, Province, reference_check
 from domain.cases.programmes import parse_programme
 from domain.errors import InvalidInputError
 from projections.province.consolidation import provincial_totals
-from projections.province.replication import UnknownCityError, city_name, publish
+from projections.province.replication import (
+    NotPublishedError,
+    UnknownCityError,
+    city_name,
+    publish,
+)
 from projections.storage.opening import postgres_conninfo
 from projections.storage.signing import UnverifiedEventError
 
@@ -144,6 +149,8 @@ def subscribe(province_url: str, city: str, city_url: str, verify_keys: dict[str
         raise click.ClickException(
             f"the province cannot subscribe to {city}: {cause(error, city_url)}"
         ) from None
+    except NotPublishedError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"subscribed to {city}")
 
 

@@ -33,6 +33,7 @@ from projections.province import consolidation
 from projections.province.replication import (
     Catalogue,
     City,
+    NotPublishedError,
     Replication,
     city_database,
     replication,
@@ -154,13 +155,18 @@ class Province:
 
     def subscribe(self, name: str, city_source: str, verify_keys: dict[str, str]) -> None:
         """Receive ``name``'s events from ``city_source`` (the city's database, as the
-        province's server connects to it), signed with ``verify_keys``."""
+        province's server connects to it), signed with ``verify_keys``; refused, and nothing
+        kept for a new city, when the city does not publish them."""
         city = City(name, verify_keys)
+        new = name not in self.names()
+        self._cities.pop(name, None)
         self.catalogue.prepare(city)
         with _opened(self.city_url(name), city, create=True):
             pass  # the event store's tables, which the subscription fills
-        self.catalogue.subscribe(city, city_source)
-        self._cities.pop(name, None)
+        if not self.catalogue.subscribe(city, city_source):
+            if new:
+                self.catalogue.forget(city)
+            raise NotPublishedError(name)
 
     def city(self, name: str) -> CityAtProvince:
         opened = self._cities.get(name)

@@ -41,6 +41,16 @@ _CREATE_REFERENCE_KEY = SQL(
 ).format(Identifier(SCHEMA, REFERENCE_KEY_TABLE))
 
 
+class NotPublishedError(Exception):
+    """The city's database does not publish what the province subscribes to."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name}'s database does not publish its ledger to the province: run ledger "
+            "province publish at the city first (nothing was kept at the province)"
+        )
+
+
 class UnknownCityError(Exception):
     """The province subscribes to no city of that name."""
 
@@ -191,22 +201,53 @@ class Catalogue:
                 connection.execute(SQL("CREATE DATABASE {}").format(Identifier(city.database)))
         return self.city_conninfo(city.name)
 
-    def subscribe(self, city: City, city_source: str) -> None:
+    def subscribe(self, city: City, city_source: str) -> bool:
         """Subscribe ``city``'s database at the province to the city's publication, once its
         event store is there: the events stored so far are copied, then every new one
-        follows as the city commits it. Subscribing again changes only where the city is."""
+        follows as the city commits it. Subscribing again changes where the city is and
+        takes the tables it publishes now. Whether the city publishes every table the
+        province needs (a city not yet published publishes none)."""
         with _connect(self.city_conninfo(city.name)) as connection:
             connection.execute(_CREATE_REFERENCE_KEY)
             exists = connection.execute(
                 "SELECT 1 FROM pg_subscription WHERE subname = %s", (city.subscription,)
             ).fetchone()
-            statement = (
-                "ALTER SUBSCRIPTION {} CONNECTION {}"
-                if exists
-                else "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION " + PUBLICATION
+            name, source = Identifier(city.subscription), Literal(city_source)
+            if exists:
+                connection.execute(SQL("ALTER SUBSCRIPTION {} CONNECTION {}").format(name, source))
+                connection.execute(SQL("ALTER SUBSCRIPTION {} REFRESH PUBLICATION").format(name))
+            else:
+                connection.execute(
+                    SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}").format(
+                        name, source, Identifier(PUBLICATION)
+                    )
+                )
+            subscribed = connection.execute(
+                "SELECT count(*) FROM pg_subscription_rel r JOIN pg_subscription s"
+                " ON s.oid = r.srsubid WHERE s.subname = %s",
+                (city.subscription,),
+            ).fetchone()
+        return subscribed is not None and subscribed[0] == len(PUBLISHED_TABLES)
+
+    def forget(self, city: City) -> None:
+        """Drop ``city``'s subscription (and its slot at the city), its database at the
+        province and its row in the catalogue."""
+        with _connect(self.city_conninfo(city.name)) as connection:
+            if connection.execute(
+                "SELECT 1 FROM pg_subscription WHERE subname = %s", (city.subscription,)
+            ).fetchone():
+                connection.execute(
+                    SQL("DROP SUBSCRIPTION {}").format(Identifier(city.subscription))
+                )
+        with _connect(self.conninfo) as connection:
+            connection.execute(
+                SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(city.database))
             )
             connection.execute(
-                SQL(statement).format(Identifier(city.subscription), Literal(city_source))
+                SQL("DELETE FROM {} WHERE name = %s").format(
+                    Identifier(CATALOGUE_SCHEMA, "cities")
+                ),
+                (city.name,),
             )
 
 

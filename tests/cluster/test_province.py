@@ -345,6 +345,30 @@ def test_a_city_is_refused_when_the_province_holds_another_city_keys(
     assert provincial.run("verify", "--city", "hebi").exit_code == 0
 
 
+def test_a_city_that_does_not_publish_is_refused_and_nothing_kept(
+    provincial: Provincial,
+) -> None:
+    hebi = provincial.cities["hebi"]
+    hebi.cluster.execute("CREATE DATABASE unpublished")
+    env = {**hebi.env, "LEDGER_DATABASE_URL": hebi.cluster.url("unpublished")}
+    Ledger(_settings(env).ledger_env()).close()  # a ledger, never published
+    keys = CliRunner().invoke(main, ["verify-keys"], env=hebi.env).stdout.strip()
+    result = provincial.run(
+        "subscribe", "--city", "kaifeng", "--url", hebi.cluster.url("unpublished"),
+        "--verify-keys", keys,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "kaifeng's database does not publish its ledger to the province" in result.output
+    with provincial.api() as province:
+        assert province.names() == ["anyang", "hebi", "xinxiang"]
+    assert provincial.province.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'province_city_%' ORDER BY 1"
+    ) == [("province_city_anyang",), ("province_city_hebi",), ("province_city_xinxiang",)]
+    assert hebi.cluster.execute("SELECT slot_name FROM pg_replication_slots") == [
+        ("province_hebi",)
+    ]
+
+
 def test_a_person_holding_exclusive_programmes_in_two_cities_is_a_conflict(
     provincial: Provincial,
 ) -> None:

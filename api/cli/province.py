@@ -54,7 +54,7 @@ def _province(url: str) -> Iterator[Province]:
     try:
         with Province(url) as province:
             yield province
-    except psycopg.Error as error:
+    except UNUSABLE as error:
         raise click.ClickException(
             f"{PROVINCE_SETTING}: the province's database cannot be used: {cause(error, url)}"
         ) from None
@@ -112,10 +112,13 @@ def publish_command() -> None:
         if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
             raise click.ClickException("only a ledger on PostgreSQL can be published")
         check = reference_check(runtime.settings.ledger_env()["LEDGER_PERSON_REF_KEY"])
+        conninfo = postgres_conninfo(dict(env))
         try:
-            publish(postgres_conninfo(dict(env)), check)
+            publish(conninfo, check)
         except (ValueError, psycopg.Error) as error:
-            raise click.ClickException(f"the ledger cannot be published: {error}") from None
+            raise click.ClickException(
+                f"the ledger cannot be published: {cause(error, conninfo)}"
+            ) from None
     click.echo("published: ledger_province (events, signed checkpoints, reference key check)")
 
 

@@ -16,8 +16,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psycopg
@@ -204,3 +204,195 @@ def cluster_folder(prefix: str = "ledger-clusters-") -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+MONITOR_DBNAME = "pg_auto_failover"
+# How soon the monitor of a formation calls a node that does not answer unhealthy and fails
+# over (pg_auto_failover's defaults take about 30 s; a formation of the tests' own may be
+# quicker, on loopback with nothing else on it).
+FAST_HEALTH_CHECKS: Mapping[str, str] = {
+    "pgautofailover.health_check_period": "1000",
+    "pgautofailover.health_check_timeout": "1000",
+    "pgautofailover.health_check_max_retries": "1",
+    "pgautofailover.health_check_retry_delay": "500",
+    "pgautofailover.node_considered_unhealthy_timeout": "3000",
+}
+
+
+class AutoFailoverNode:
+    """One ``pg_autoctl`` service (a monitor or a Postgres node) and the server it keeps."""
+
+    def __init__(self, root: Path, name: str, arguments: list[str]) -> None:
+        self.root = root
+        self.name = name
+        self.cluster = Cluster(root / name, free_port(), name)
+        self.arguments = arguments
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.root / f"{self.name}.autoctl.log"
+
+    def _environment(self) -> dict[str, str]:
+        # pg_autoctl keeps its state under XDG folders: the formation's own, not $HOME's.
+        return {
+            "HOME": str(self.root),
+            "LC_ALL": "C.UTF-8",  # initdb takes the encoding from it: UTF8, not SQL_ASCII
+            "PATH": f"{PG_BIN}:/usr/bin:/bin",
+            "XDG_CONFIG_HOME": str(self.root / "xdg-config"),
+            "XDG_DATA_HOME": str(self.root / "xdg-data"),
+            "XDG_RUNTIME_DIR": str(self.root / "xdg-runtime"),
+            "PG_REGRESS_SOCK_DIR": str(self.root),  # its sockets: not in a shared folder
+        }
+
+    def start(self, *, create: bool) -> None:
+        """Run ``pg_autoctl`` in the background: ``create ... --run`` the first time, then
+        ``run`` (a node that comes back rejoins the formation as its monitor says)."""
+        command = (
+            ["pg_autoctl", "create", *self.arguments, "--pgdata", str(self.cluster.data),
+             "--pgport", str(self.cluster.port), "--run"]
+            if create
+            else ["pg_autoctl", "run", "--pgdata", str(self.cluster.data)]
+        )  # fmt: skip
+        uid, gid = _as_server_user()
+        as_server = os.geteuid() == 0
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._environment(),
+                cwd="/",
+                user=uid if as_server else None,
+                group=gid if as_server else None,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL the node as a machine failure would: ``pg_autoctl`` with every process it
+        runs, and the postmaster (which would otherwise be restarted by it in place)."""
+        postmaster = self.cluster.postmaster_pid()
+        if self.process is not None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+        if postmaster is not None:
+            with suppress(ProcessLookupError):
+                os.kill(postmaster, signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.process = None
+        self.cluster.stop("immediate")
+
+
+class Formation:
+    """A pg_auto_failover formation of the tests' own on loopback: a monitor and Postgres
+    nodes, the first of them primary, every commit waiting for a standby to flush it."""
+
+    def __init__(self, root: Path, dbname: str) -> None:
+        self.root = root
+        self.dbname = dbname
+        self.monitor = AutoFailoverNode(
+            root, "monitor", ["monitor", "--hostname", "127.0.0.1", "--auth", "trust", "--no-ssl"]
+        )
+        self.nodes: list[AutoFailoverNode] = []
+
+    @classmethod
+    def create(cls, root: Path, nodes: int = 2, dbname: str = "ledger") -> Formation:
+        formation = cls(root, dbname)
+        formation.monitor.start(create=True)
+        formation.monitor.cluster.wait_ready()
+        formation._wait(
+            lambda: bool(formation._monitor_rows("SELECT 1 FROM pgautofailover.formation"))
+        )
+        for key, value in FAST_HEALTH_CHECKS.items():
+            formation.monitor.cluster.execute(f"ALTER SYSTEM SET {key} = '{value}'")
+        formation.monitor.cluster.execute("SELECT pg_reload_conf()")
+        for number in range(1, nodes + 1):
+            formation.add_node(f"node{number}")
+            formation.wait_until_healthy(number)
+        return formation
+
+    def add_node(self, name: str) -> AutoFailoverNode:
+        monitor = self.monitor.cluster.url(MONITOR_DBNAME, sslmode="disable").replace(
+            f"{SERVER_USER}@", "autoctl_node@"
+        )
+        node = AutoFailoverNode(
+            self.root,
+            name,
+            ["postgres", "--hostname", "127.0.0.1", "--pghost", "127.0.0.1",
+             "--listen", "127.0.0.1", "--name", name, "--dbname", self.dbname,
+             "--auth", "trust", "--no-ssl", "--monitor", monitor,
+             "--pgctl", str(PG_BIN / "pg_ctl"), "--replication-quorum", "true"],
+        )  # fmt: skip
+        self.nodes.append(node)
+        node.start(create=True)
+        return node
+
+    def url(self, **options: str) -> str:
+        """The URL listing every node, writes going to whichever is primary."""
+        hosts = ",".join(f"127.0.0.1:{node.cluster.port}" for node in self.nodes)
+        query = "&".join(
+            f"{k}={v}" for k, v in {"target_session_attrs": "read-write", **options}.items()
+        )
+        return f"postgresql://{SERVER_USER}@{hosts}/{self.dbname}?{query}"
+
+    def _monitor_rows(self, statement: str) -> list[tuple[object, ...]]:
+        try:
+            return self.monitor.cluster.execute(statement, dbname=MONITOR_DBNAME)
+        except psycopg.Error:
+            return []
+
+    def states(self) -> dict[str, tuple[str, str]]:
+        """Each node's reported and assigned state, as the monitor knows them."""
+        rows = self._monitor_rows(
+            "SELECT nodename, reportedstate::text, goalstate::text FROM pgautofailover.node"
+        )
+        return {str(name): (str(reported), str(goal)) for name, reported, goal in rows}
+
+    def primary(self) -> AutoFailoverNode | None:
+        """The node that takes writes: ``primary``, or ``wait_primary`` while no standby
+        follows it (pg_auto_failover then commits without waiting for one)."""
+        states = self.states()
+        for node in self.nodes:
+            if states.get(node.name) in (("primary", "primary"), ("wait_primary", "wait_primary")):
+                return node
+        return None
+
+    def wait_until_healthy(
+        self, nodes: int | None = None, timeout: float = 180
+    ) -> AutoFailoverNode:
+        """Wait until one node is primary and every other one a secondary streaming from it."""
+        count = len(self.nodes) if nodes is None else nodes
+
+        def settled() -> bool:
+            states = self.states()
+            settled_states = [s for s in states.values() if s[0] == s[1]]
+            wanted = {("primary", "primary")} | {("secondary", "secondary")}
+            roles = [s for s in settled_states if s in wanted]
+            primaries = [s for s in roles if s[0] == "primary"]
+            single = count == 1 and [s for s in settled_states if s[0] == "single"]
+            return bool(single) or (len(roles) == count == len(states) and len(primaries) == 1)
+
+        self._wait(settled, timeout)
+        primary = self.primary()
+        return primary if primary is not None else self.nodes[0]
+
+    def _wait(self, condition: Callable[[], bool], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the formation did not settle: {self.states()}")
+            time.sleep(0.5)
+
+    def destroy(self) -> None:
+        for node in [*self.nodes, self.monitor]:
+            node.stop()

@@ -403,8 +403,8 @@ def _postgres_env(database_url: str, timeout_seconds: int) -> dict[str, str]:
     except psycopg.ProgrammingError as error:
         raise ValueError(f"libpq cannot read the PostgreSQL URL: {error}") from None
     ports = params.pop("port", "5432")
-    if not all(port.isdigit() for port in ports.split(",")):
-        raise ValueError(f"the PostgreSQL URL's port {ports!r} is not a number (or a list of them)")
+    if not all(port.isdigit() and 0 < int(port) < 65536 for port in ports.split(",")):
+        raise ValueError(f"the PostgreSQL URL's port {ports!r} is not a port number (1 to 65535)")
     env = {
         "PERSISTENCE_MODULE": get_topic(LedgerPostgresFactory),
         "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),

@@ -52,11 +52,22 @@ def _as_server_user() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def run_as_server_user(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a PostgreSQL program as the server's user (the tests run as root)."""
+def run_as_server_user(
+    *args: str | Path, check: bool = True, namespace: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL program as the server's user (the tests run as root); with
+    ``namespace``, inside that network namespace (``ip netns exec`` needs root, so the
+    user is changed inside it)."""
     uid, gid = _as_server_user()
+    command = [str(a) for a in args]
+    if namespace is not None:
+        return subprocess.run(
+            ["ip", "netns", "exec", namespace, "setpriv", f"--reuid={uid}", f"--regid={gid}",
+             "--init-groups", *command],
+            check=check, capture_output=True, text=True, cwd="/",
+        )  # fmt: skip
     return subprocess.run(
-        [str(a) for a in args],
+        command,
         check=check,
         capture_output=True,
         text=True,
@@ -78,10 +89,19 @@ def temporary_folder(prefix: str) -> Path:
 class Cluster:
     """One PostgreSQL server of the tests' own."""
 
-    def __init__(self, data: Path, port: int, name: str) -> None:
+    def __init__(
+        self,
+        data: Path,
+        port: int,
+        name: str,
+        host: str = "127.0.0.1",
+        namespace: str | None = None,
+    ) -> None:
         self.data = data
         self.port = port
         self.name = name
+        self.host = host  # where the tests reach it
+        self.namespace = namespace  # the network namespace it runs in, if not the tests'
 
     @property
     def log(self) -> Path:
@@ -89,14 +109,23 @@ class Cluster:
 
     def url(self, dbname: str = "postgres", **options: str) -> str:
         query = "&".join(f"{k}={v}" for k, v in options.items())
-        return f"postgresql://{SERVER_USER}@127.0.0.1:{self.port}/{dbname}" + (
+        return f"postgresql://{SERVER_USER}@{self.host}:{self.port}/{dbname}" + (
             f"?{query}" if query else ""
         )
 
     @classmethod
-    def create(cls, root: Path, name: str, settings: Mapping[str, str] | None = None) -> Cluster:
-        """A new cluster in ``root/name``, configured but not started."""
-        cluster = cls(root / name, free_port(), name)
+    def create(
+        cls,
+        root: Path,
+        name: str,
+        settings: Mapping[str, str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        namespace: str | None = None,
+    ) -> Cluster:
+        """A new cluster in ``root/name``, configured but not started; in a network
+        namespace it trusts the subnets it is on (``listen_addresses`` in ``settings``)."""
+        cluster = cls(root / name, free_port(), name, host, namespace)
         run_as_server_user(
             PG_BIN / "initdb",
             "-D",
@@ -113,6 +142,9 @@ class Cluster:
         with (cluster.data / "pg_hba.conf").open("a") as hba:
             hba.write("host replication all 127.0.0.1/32 trust\n")
             hba.write("host all all 127.0.0.1/32 trust\n")
+            if namespace is not None:
+                hba.write("host replication all samenet trust\n")
+                hba.write("host all all samenet trust\n")
         return cluster
 
     def configure(self, settings: Mapping[str, str]) -> None:
@@ -124,14 +156,16 @@ class Cluster:
     def start(self) -> None:
         run_as_server_user(
             PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t",
-            str(START_TIMEOUT_SECONDS), "start",
+            str(START_TIMEOUT_SECONDS), "start", namespace=self.namespace,
         )  # fmt: skip
-        self.wait_ready()
+        if self.namespace is None:  # pg_ctl -w has waited; the tests may not reach it
+            self.wait_ready()
 
     def stop(self, mode: str = "fast") -> None:
         run_as_server_user(
-            PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop", check=False
-        )
+            PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop", check=False,
+            namespace=self.namespace,
+        )  # fmt: skip
 
     def postmaster_pid(self) -> int | None:
         pid_file = self.data / "postmaster.pid"
@@ -162,25 +196,38 @@ class Cluster:
             cursor = conn.execute(statement)
             return list(cursor.fetchall()) if cursor.description else []
 
-    def standby(self, root: Path, name: str, synchronous: bool = False) -> Cluster:
+    def standby(
+        self,
+        root: Path,
+        name: str,
+        synchronous: bool = False,
+        *,
+        host: str = "127.0.0.1",
+        namespace: str | None = None,
+        primary_host: str | None = None,
+    ) -> Cluster:
         """A hot standby streaming from this cluster, started; with ``synchronous`` this
-        cluster waits for it to flush each commit."""
-        standby = Cluster(root / name, free_port(), name)
+        cluster waits for it to flush each commit. In another network namespace it listens
+        on ``host`` and reaches this cluster at ``primary_host``."""
+        standby = Cluster(root / name, free_port(), name, host, namespace)
+        upstream = primary_host or self.host
         run_as_server_user(
             PG_BIN / "pg_basebackup",
             "-D",
             standby.data,
             "-d",
-            self.url(),
+            self.url().replace(f"@{self.host}:", f"@{upstream}:"),
             "-R",
             "--wal-method=stream",
             "--checkpoint=fast",
             "--no-sync",
+            namespace=namespace,
         )
         standby.configure(
             {
+                "listen_addresses": f"'{host}'",
                 "primary_conninfo": (
-                    f"'host=127.0.0.1 port={self.port} user={SERVER_USER} application_name={name}'"
+                    f"'host={upstream} port={self.port} user={SERVER_USER} application_name={name}'"
                 ),
             }
         )

@@ -181,5 +181,6 @@ class LedgerPostgresFactory(PostgresFactory):
         options = conninfo_to_dict(self.env.get(POSTGRES_OPTIONS) or "")
         timeout = self.env.get(self.POSTGRES_CONNECT_TIMEOUT) or "5"
         kwargs = self.datastore.pool.kwargs
-        assert isinstance(kwargs, dict)  # the library builds it so
+        if not isinstance(kwargs, dict):
+            raise TypeError("the library's pool keeps its connection parameters in no dict")
         kwargs.update({"connect_timeout": timeout, **options})

@@ -254,9 +254,10 @@ def cluster_folder(prefix: str = "ledger-clusters-") -> Iterator[Path]:
 
 
 MONITOR_DBNAME = "pg_auto_failover"
-# How soon the monitor of a formation calls a node that does not answer unhealthy and fails
-# over (pg_auto_failover's defaults take about 30 s; a formation of the tests' own may be
-# quicker, on loopback with nothing else on it).
+# How soon the monitor of a formation calls a node that does not answer unhealthy (about
+# 20 s by default; on loopback a few seconds suffice). The promotion still waits the
+# default primary_demote_timeout (30 s), the time a primary cut off from the monitor has to
+# stop itself before its standby takes over.
 FAST_HEALTH_CHECKS: Mapping[str, str] = {
     "pgautofailover.health_check_period": "1000",
     "pgautofailover.health_check_timeout": "1000",

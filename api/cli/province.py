@@ -33,7 +33,7 @@ from projections.province.replication import (
     city_name,
     publish,
 )
-from projections.storage.opening import postgres_conninfo
+from projections.storage.opening import is_postgres, postgres_conninfo
 from projections.storage.signing import UnverifiedEventError
 
 PROVINCE_SETTING = "LEDGER_PROVINCE_URL"
@@ -109,7 +109,7 @@ def publish_command() -> None:
     """
     with open_ledger() as runtime:
         env = runtime.ledger.env
-        if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        if not is_postgres(env):
             raise click.ClickException("only a ledger on PostgreSQL can be published")
         check = reference_check(runtime.settings.ledger_env()["LEDGER_PERSON_REF_KEY"])
         conninfo = postgres_conninfo(dict(env))

@@ -1,10 +1,12 @@
 """The ledger's settings, read once from the environment (prefix ``LEDGER_``).
 
 ``database_url`` chooses persistence: ``sqlite:///path`` (the default, an embedded file),
-``postgresql://user:password@host:port/dbname`` for production, or ``memory:`` for unit
-tests. Outside development every secret must be given. Development needs no setup: the
-keys not given are random ones made at the first start and kept in a file only its owner may
-read, beside the ledger (api.core.keys), never fixed ones that anyone could derive.
+``postgresql://user:password@host:port/dbname`` for production (or a host list,
+``postgresql://user@h1:p1,h2:p2/dbname?target_session_attrs=read-write``, to follow a
+failover), or ``memory:`` for unit tests. Outside development every secret must be given.
+Development needs no setup: the keys not given are random ones made at the first start and
+kept in a file only its owner may read, beside the ledger (api.core.keys), never fixed ones
+that anyone could derive.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from api.core.identities import OidcProvider, OidcSignIn
 from api.core.keys import KEYS_FILE_NAME, keep_keys, keys_for, process_keys
 from domain.months import BUREAU_TIME_ZONE
-from projections.storage.event_store import LedgerPostgresRecorder, LedgerSQLiteRecorder
+from projections.storage.event_store import (
+    POSTGRES_OPTIONS,
+    LedgerPostgresFactory,
+    LedgerPostgresRecorder,
+    LedgerSQLiteRecorder,
+)
 from projections.storage.keys import DEVELOPMENT_KEY_ID
 from projections.storage.replicas import split_urls
 from projections.storage.signing import SignedMapper
@@ -368,10 +375,12 @@ def database_label(database_url: str) -> str:
         return f"sqlite {sqlite_path(database_url)}"
     if url.scheme in ("postgresql", "postgres"):
         env = persistence_env(database_url)
-        hosts, ports = env["POSTGRES_HOST"].split(","), env["POSTGRES_PORT"].split(",")
-        ports = ports * len(hosts) if len(ports) == 1 else ports  # one port for every host
-        servers = ",".join(f"{host}:{port}" for host, port in zip(hosts, ports, strict=False))
-        return f"postgresql {servers}/{env['POSTGRES_DBNAME']}"
+        hosts = env["POSTGRES_HOST"].split(",")
+        ports = env["POSTGRES_PORT"].split(",")
+        places = ",".join(
+            f"{host}:{ports[i] if len(ports) > 1 else ports[0]}" for i, host in enumerate(hosts)
+        )
+        return f"postgresql {places}/{env['POSTGRES_DBNAME']}"
     return url.scheme or "an unnamed database"
 
 
@@ -399,38 +408,41 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
             "SQLITE_LOCK_TIMEOUT": str(timeout_seconds),
         }
     if url.scheme in ("postgresql", "postgres"):
-        params = _postgres_params(database_url)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
-            "POSTGRES_DBNAME": params.get("dbname") or "postgres",
-            "POSTGRES_HOST": params.get("host") or "127.0.0.1",
-            "POSTGRES_PORT": params.get("port") or "5432",
-            "POSTGRES_USER": params.get("user") or "",
-            "POSTGRES_PASSWORD": params.get("password") or "",
-            "POSTGRES_CONNECT_TIMEOUT": str(timeout_seconds),
-            "POSTGRES_LOCK_TIMEOUT": str(timeout_seconds),
-            "POSTGRES_POOL_SIZE": "5",
-            "POSTGRES_MAX_OVERFLOW": "10",
-        }
+        return _postgres_env(database_url, timeout_seconds)
     raise ValueError(
         f"unsupported database URL scheme {url.scheme!r}: use sqlite:///path, "
         "postgresql://user@host:port/dbname or memory:"
     )
 
 
-def _postgres_params(database_url: str) -> dict[str, str]:
-    """The parts of a ``postgresql://`` URL, read by libpq's own parser: it may list several
-    hosts (``postgresql://ledger@db1:5432,db2:5432/ledger``), which the ledger's connections
-    try in turn for the one that accepts writes (``database.writable_session``)."""
+def _postgres_env(database_url: str, timeout_seconds: int) -> dict[str, str]:
+    """The library's settings for a libpq URL. A host list (``h1:p1,h2:p2``) and the URL's
+    other parameters (``target_session_attrs=read-write``, to write only to the primary)
+    are kept: the ledger's connections try each host in turn, so the service follows a
+    failover by reconnecting."""
     try:
         params = {k: str(v) for k, v in conninfo_to_dict(database_url).items() if v is not None}
     except psycopg.ProgrammingError as error:
-        raise ValueError(f"LEDGER_DATABASE_URL is not a connection URL: {error}") from None
-    ports = params.get("port", "")
-    if ports and not all(port.isdigit() for port in ports.split(",")):
-        raise ValueError(f"LEDGER_DATABASE_URL names a port that is not a number: {ports}")
-    return params
+        raise ValueError(f"libpq cannot read the PostgreSQL URL: {error}") from None
+    ports = params.pop("port", "5432")
+    if not all(port.isdigit() and 0 < int(port) < 65536 for port in ports.split(",")):
+        raise ValueError(f"the PostgreSQL URL's port {ports!r} is not a port number (1 to 65535)")
+    env = {
+        "PERSISTENCE_MODULE": get_topic(LedgerPostgresFactory),
+        "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
+        "POSTGRES_DBNAME": params.pop("dbname", "") or "postgres",
+        "POSTGRES_HOST": params.pop("host", "") or "127.0.0.1",
+        "POSTGRES_PORT": ports,
+        "POSTGRES_USER": params.pop("user", ""),
+        "POSTGRES_PASSWORD": params.pop("password", ""),
+        "POSTGRES_CONNECT_TIMEOUT": str(timeout_seconds),
+        "POSTGRES_LOCK_TIMEOUT": str(timeout_seconds),
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "10",
+    }
+    if params:
+        env[POSTGRES_OPTIONS] = make_conninfo("", **params)
+    return env
 
 
 def is_loopback(host: str) -> bool:

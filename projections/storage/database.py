@@ -201,12 +201,15 @@ class PostgresViews:
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        with (
-            self._pool.connection() as connection,
-            connection.transaction(),
-            connection.cursor() as cursor,
-        ):
-            yield _PostgresCursor(cursor)
+        with self._pool.connection() as connection:
+            try:
+                with connection.transaction(), connection.cursor() as cursor:
+                    yield _PostgresCursor(cursor)
+            except psycopg.errors.ReadOnlySqlTransaction:
+                # The server was demoted to a standby: the pool replaces a closed connection,
+                # and the next one goes to whichever server is primary now.
+                connection.close()
+                raise
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with (

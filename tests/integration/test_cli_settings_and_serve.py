@@ -122,4 +122,4 @@ def test_a_database_url_may_list_several_hosts_and_a_port_is_a_number(
     monkeypatch.setenv("LEDGER_DATABASE_URL", "postgresql://ledger@db1:54x2/ledger")
     result = CliRunner().invoke(main, ["settings"])
     assert result.exit_code != 0
-    assert "names a port that is not a number: 54x2" in result.output
+    assert "port '54x2' is not a port number" in result.output

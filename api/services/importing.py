@@ -53,6 +53,9 @@ from projections.reads.payroll_lines import ComputedItems, returned_subjects
 from projections.storage.database import ViewDatabase
 
 FLUSH_EVERY = 2_000
+# Events a projection batch of the import takes: the views catch up before each run of
+# closes, a month of decisions at a time, in as few transactions as memory allows.
+CATCH_UP_BATCH = 10_000
 L = TypeVar("L", Grant, Reassess)
 MAX_REPORTED = 50
 _decision = TypeAdapter(Decision)
@@ -220,7 +223,9 @@ def import_file(
     total = check_file(ledger, path, after_line=done)
     # The closes' items, computed once: by the close, then recorded by this projector.
     computed = ComputedItems()
-    projector = Projector(ledger.recorder, ledger.mapper, views, computed=computed)
+    projector = Projector(
+        ledger.recorder, ledger.mapper, views, batch_size=CATCH_UP_BATCH, computed=computed
+    )
     imported = 0
     run_before: type[Line] | None = None
     closed_in_run: set[tuple[str, str]] = set()

@@ -265,7 +265,7 @@ def import_file(
             if isinstance(line, ClosePeriod):
                 closed_in_run.add((line.programme.value, line.region))
             try:
-                apply(ledger, views, line, batch.at(line.at), computed)
+                apply(ledger, views, line, batch.at(line.at), computed, projector.reached)
             except LedgerRefusal as refusal:
                 raise ImportFailedError(number, refusal.message) from None
             imported += 1
@@ -294,9 +294,11 @@ def apply(
     line: Line,
     uow: UnitOfWork,
     computed: ComputedItems | None = None,
+    views_at: int | None = None,
 ) -> None:
     """Record one decision of the file, as the HTTP service records a request's; a close
-    keeps its items in ``computed`` for the projector."""
+    keeps its items in ``computed`` for the projector, and is computed at ``views_at``,
+    the position the views were projected to, when given."""
     actor = line.actor
     if isinstance(line, SetStandard):
         correction = line.decision == "correct_standard"
@@ -364,6 +366,7 @@ def apply(
             actor=actor,
             uow=uow,
             computed=computed,
+            views_at=views_at,
         )
 
 

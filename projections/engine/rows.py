@@ -29,7 +29,7 @@ from projections.engine.segments import Segment
 from projections.engine.standards_table import StandardsTable
 from projections.reads.approvals import APPROVAL_COLUMNS, ApprovalRequest, approval_row
 from projections.reads.payroll_lines import ComputedItems, PayrollItem, payroll_items
-from projections.storage.database import Cursor
+from projections.storage.database import Cursor, Statement
 from projections.storage.schema import valid_until
 
 PREFETCH_CHUNK = 500
@@ -95,6 +95,7 @@ class RowStore:
         self.closings: list[tuple[int, str, int]] = []
         # subject, person, ordinal, valid from, valid to (None: no end), known from
         self.persons: list[tuple[str, str, int, int, int | None, int]] = []
+        self.statements: list[Statement] = []  # the other rows' writes, in event order
 
     # Subjects.
 
@@ -260,12 +261,12 @@ class RowStore:
         position: int,
     ) -> None:
         """Supersede the schedule's entry for ``effective``, if any, by ``parameters``."""
-        self.cursor.execute(
+        self._later(
             "UPDATE standards SET known_to = ? WHERE programme = ? AND region = ? "
             "AND effective = ? AND known_to IS NULL",
             (position, programme.value, region, effective.index),
         )
-        self.cursor.execute(
+        self._later(
             "INSERT INTO standards (programme, region, effective, parameters, known_from) "
             "VALUES (?, ?, ?, ?, ?)",
             (
@@ -280,14 +281,14 @@ class RowStore:
     def review_due(
         self, relief_id: str, region: str, relief_date: date, due: date, position: int
     ) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO relief_reviews (relief_id, region, relief_date, due, known_from) "
             "VALUES (?, ?, ?, ?, ?)",
             (relief_id, region, relief_date.isoformat(), due.isoformat(), position),
         )
 
     def review_done(self, relief_id: str, outcome: str, position: int) -> None:
-        self.cursor.execute(
+        self._later(
             "UPDATE relief_reviews SET reviewed_at = ?, outcome = ? WHERE relief_id = ?",
             (position, outcome, relief_id),
         )
@@ -301,7 +302,7 @@ class RowStore:
         at_or_above_standard: bool,
         position: int,
     ) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO household_reviews"
             " (case_id, verification_id, made_on, due, at_or_above, known_from)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -316,13 +317,13 @@ class RowStore:
         )
 
     def verification_requested(self, verification_id: str, position: int) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO verification_requests (verification_id, known_from) VALUES (?, ?)",
             (verification_id, position),
         )
 
     def verification_answered(self, verification_id: str, position: int) -> None:
-        self.cursor.execute(
+        self._later(
             "UPDATE verification_requests SET answered_at = ? WHERE verification_id = ?",
             (position, verification_id),
         )
@@ -330,20 +331,20 @@ class RowStore:
     def await_approval(self, request: ApprovalRequest, position: int) -> None:
         """A request recorded at ``position`` waits for a second person's approval."""
         marks = ", ".join("?" for _ in APPROVAL_COLUMNS)
-        self.cursor.execute(
+        self._later(
             f"INSERT INTO approvals ({', '.join(APPROVAL_COLUMNS)}) VALUES ({marks})",
             approval_row(request, position),
         )
 
     def approval_given(self, subject_id: str, position: int) -> None:
         """The subject's request waits no longer from ``position`` on."""
-        self.cursor.execute(
+        self._later(
             "UPDATE approvals SET known_to = ? WHERE subject_id = ? AND known_to IS NULL",
             (position, subject_id),
         )
 
     def payee_changed(self, case_id: str, recipient: str, version: int, position: int) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO payees (subject_id, recipient_ref, version, known_from) "
             "VALUES (?, ?, ?, ?)",
             (case_id, recipient, version, position),
@@ -359,7 +360,7 @@ class RowStore:
         position: int,
     ) -> None:
         programme, region, _ = self.subjects[case_id]
-        self.cursor.execute(
+        self._later(
             "INSERT INTO payment_returns (programme, region, period, subject_id, bank_reference,"
             " reason, amount_fen, known_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -376,9 +377,9 @@ class RowStore:
 
     def payroll_items(
         self, programme: str, region: str, month: Month, position: int
-    ) -> list[PayrollItem]:
+    ) -> tuple[list[PayrollItem], bool]:
         """The period's items from the rows written so far (``flush`` first), or as the
-        close computed them."""
+        close computed them; and whether they are the close's own."""
         return payroll_items(self.cursor, programme, region, month, position, self.computed)
 
     def keep_period(
@@ -388,7 +389,7 @@ class RowStore:
         recomputed_digest: str,
         items: Sequence[PayrollItem],
     ) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO periods (programme, region, month, position, closed_at, line_count, "
             "month_total_fen, arrears_fen, recoveries_fen, digest, recomputed_digest) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -472,6 +473,10 @@ class RowStore:
         first): what this one holds is what the views hold."""
         self.cursor = cursor
 
+    def _later(self, sql: str, params: Sequence[Any]) -> None:
+        """Run a statement at the next flush, after those before it."""
+        self.statements.append((sql, params))
+
     def _write_persons(self) -> None:
         self.cursor.executemany(
             "INSERT INTO subject_persons"
@@ -484,6 +489,8 @@ class RowStore:
     def flush(self) -> None:
         """Write the changes so far."""
         cursor = self.cursor
+        cursor.execute_in_order(self.statements)
+        self.statements.clear()
         cursor.executemany(
             "INSERT INTO subjects (subject_id, programme, region, state) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",

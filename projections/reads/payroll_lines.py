@@ -103,16 +103,17 @@ def payroll_items(
     month: Month,
     position: int,
     computed: ComputedItems | None = None,
-) -> list[PayrollItem]:
+) -> tuple[list[PayrollItem], bool]:
     """Every amount, arrear and recovery of the period, as known at ``position``, after the
     closes the views hold (replay checks a recorded close against these); those in
-    ``computed`` for the same period, position and prior close when it holds them."""
+    ``computed`` for the same period, position and prior close when it holds them. And
+    whether they are those: the items the close itself computed."""
     prior = prior_close(cursor, programme, region, month)
     if computed is not None:
         items = computed.take((programme, region, month, position, prior))
         if items is not None:
-            return items
-    return payroll_items_after(cursor, programme, region, month, position, prior)
+            return items, True
+    return payroll_items_after(cursor, programme, region, month, position, prior), False
 
 
 def payroll_items_after(

@@ -45,6 +45,7 @@ DEFAULT_BATCH_SIZE = 1_000
 RAISE_CHUNK = 2_000  # cases a standard raise re-segments before writing them
 HELD_SUBJECTS = 20_000  # subjects whose state and open rows are carried between batches
 STATISTICS_AFTER = 5_000  # events projected before the first refresh of statistics
+_SUBJECTS = (Case.Event, Relief.Event)  # the events of the views' subjects
 
 
 def _hex(originator_id: UUID | str) -> str:
@@ -197,9 +198,7 @@ class Projector:
         cursor = batch.rows.cursor
         recorded = self._latest_recorded(cursor)
         positions = []
-        batch.rows.prefetch(
-            [e.originator_id.hex for e in events if isinstance(e, Case.Event | Relief.Event)]
-        )
+        batch.rows.prefetch([e.originator_id.hex for e in events if isinstance(e, _SUBJECTS)])
         for notification, event in zip(notifications, events, strict=True):
             recorded = max(recorded, microseconds(getattr(event, "timestamp")))  # noqa: B009
             positions.append(

@@ -230,15 +230,25 @@ def import_file(
     run_before: type[Line] | None = None
     closed_in_run: set[tuple[str, str]] = set()
     last: tuple[int, datetime] | None = None  # the line applied last, and its time
+    saved_at: int | None = None  # the ledger's position after the last save
 
     with ImportBatch(ledger) as batch:
 
         def save() -> None:
             """Save what was imported, with how far the file has come, at its last line's
             time."""
+            nonlocal saved_at
             if last is not None:
                 ledger.record_import_progress(digest, last[0], batch.at(last[1]))
-            batch.flush()
+            saved_at = batch.flush()
+
+        def views_at() -> int | None:
+            """Where the views are known to hold everything saved: where this projector
+            took them. None when another projector took the last batches (the close then
+            waits for the views to reach the ledger)."""
+            if saved_at is not None and projector.reached >= saved_at:
+                return saved_at
+            return None
 
         for number, text in numbered_lines(path):
             if number <= done:
@@ -265,7 +275,7 @@ def import_file(
             if isinstance(line, ClosePeriod):
                 closed_in_run.add((line.programme.value, line.region))
             try:
-                apply(ledger, views, line, batch.at(line.at), computed, projector.reached)
+                apply(ledger, views, line, batch.at(line.at), computed, views_at())
             except LedgerRefusal as refusal:
                 raise ImportFailedError(number, refusal.message) from None
             imported += 1

@@ -23,12 +23,17 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 Row = tuple[Any, ...]
+Statement = tuple[str, Sequence[Any]]  # SQL and its parameters
 
 
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def execute_in_order(self, statements: Sequence[Statement]) -> None:
+        """Run ``statements`` one after the other, in as few round trips as the database
+        allows."""
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Add ``rows`` to ``table``, the fastest way the database has."""
@@ -59,6 +64,10 @@ class _SQLiteCursor:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._connection.executemany(sql, rows)
+
+    def execute_in_order(self, statements: Sequence[Statement]) -> None:
+        for sql, params in statements:
+            self._connection.execute(sql, params)
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         marks = ", ".join("?" for _ in columns)
@@ -146,6 +155,14 @@ class _PostgresCursor:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:  # psycopg would still make a round trip for none
             self._cursor.executemany(_postgres_sql(sql), rows)
+
+    def execute_in_order(self, statements: Sequence[Statement]) -> None:
+        """In a pipeline: one round trip, where each statement would make one."""
+        if not statements:
+            return
+        with self._cursor.connection.pipeline():
+            for sql, params in statements:
+                self._cursor.execute(_postgres_sql(sql), params)
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """COPY: one round trip, where executemany makes a statement of every row."""

@@ -64,7 +64,7 @@ def check(signatures: EventSignatures, rows: Iterable[_Row]) -> Findings:
             topic=topic,
             state=state,
         )
-        problem = signatures.problem(notification)
+        problem = signatures.problem(notification, remember=False)
         if problem is not None:
             found.problem = (position, f"the event at position {position}: {problem}")
             return found

@@ -157,7 +157,8 @@ def verify(
     again: the chain must pass through that checkpoint, so those rows are byte for byte
     the ones whose signatures were checked before it was signed (by the service as it
     took it, or by the verification that left it). Signatures are checked by
-    ``processes`` worker processes (None: one per core) while the chain is walked."""
+    ``processes`` worker processes while the chain is walked (1: by this process; None:
+    one per core, once there are enough events to check)."""
     walk = _Walk(recorder, mapper, views, expected_head, checkpoints, progress)
     try:
         explanation = walk.run(full, processes)

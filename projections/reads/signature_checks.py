@@ -135,13 +135,7 @@ class SignatureChecks:
     def finish(self) -> Findings:
         while self._pending:
             self.findings.add(self._pending.popleft().result())
-        self.close()
-        return self.findings
-
-    def close(self) -> None:
         if self._pool is not None:
-            for pending in self._pending:
-                pending.cancel()
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown()
             self._pool = None
-            self._pending.clear()
+        return self.findings

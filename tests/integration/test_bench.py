@@ -12,7 +12,15 @@ from click.testing import CliRunner
 
 from scripts.dev import main
 
-SECTIONS = {"single decisions", "bulk import", "full rebuild", "HTTP", "signatures", "outbox"}
+SECTIONS = {
+    "single decisions",
+    "bulk import",
+    "full rebuild",
+    "verify",
+    "HTTP",
+    "signatures",
+    "outbox",
+}
 
 
 @pytest.mark.postgres

@@ -21,7 +21,7 @@ from projections.engine.projector import Projector
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.opening import open_views
-from scripts.benchmarks import signatures
+from scripts.benchmarks import rebuild_floor, signatures
 from scripts.benchmarks.databases import BenchDatabase
 from scripts.benchmarks.figures import Comparison, Measure, percentile, seconds_of, timed
 from scripts.benchmarks.http_load import LoadResult, Request, load, serving
@@ -189,12 +189,14 @@ def stored_rows(ledger: Ledger) -> Iterator[RawRow]:
 
 def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
     """Every projection replayed from the first event into scratch views, in a process of
-    its own, against a raw server-side cursor reading and decoding the same rows. Half the
+    its own, against a raw server-side cursor reading and decoding the same rows, and
+    against that reading with the rebuilt views' rows written (``rebuild_floor``). Half the
     events are replayed too, to show whether peak memory grows with the events; and the
     first events, in turns with and without checking their signatures, to show what
     checking costs."""
     half = _rebuild_in_child(decade.db.ledger_url, decade.events // 2)
     full = _rebuild_in_child(decade.db.ledger_url, decade.events)
+    floor = rebuild_floor.compare(decade.db, full)  # before the slices replace its views
     slice_end = min(decade.events, signatures.REBUILD_SLICE)
     checked_runs, unchecked_runs = [], []
     for _ in range(signatures.ROUNDS):  # in turns: the machine's load shifts meanwhile
@@ -216,6 +218,7 @@ def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
                 rows / raw_seconds,
                 target=0.5,
             ),
+            floor,
             signatures.rebuild(store, checked_runs, unchecked_runs),
         ],
         [

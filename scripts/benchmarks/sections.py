@@ -39,7 +39,11 @@ ROLL_PROGRAMMES = ("dibao-urban", "dibao-rural", "elderly-allowance")
 
 
 def open_ledger(database_url: str) -> Ledger:
-    return Ledger(Settings(database_url=database_url).ledger_env())
+    settings = Settings(database_url=database_url)
+    # As creating a ledger does: the service started on it later reads the same keys (its
+    # tokens would be refused, and its people's references differ, with keys of its own).
+    settings.keep_development_keys()
+    return Ledger(settings.ledger_env())
 
 
 DOMAIN_WORK = "domain rules and event encoding"
@@ -337,7 +341,10 @@ def http(
         trivial = load(port, lambda _: ("GET", "/", None), clients=clients, seconds=seconds)
 
     def search(number: int) -> Request:
-        return ("POST", "/entitlements/search", {"identity_number": people[number % len(people)]})
+        """A person of the decade, in a month of the decade: the answer holds what they had."""
+        month = LOOKUP_MONTHS[number % len(LOOKUP_MONTHS)]
+        body = {"identity_number": people[number % len(people)]}
+        return ("POST", f"/entitlements/search?as_of={month}", body)
 
     verifier = Ledger(settings.ledger_env())
 

@@ -24,7 +24,7 @@ from projections.storage.opening import open_views
 from scripts.benchmarks import rebuild_floor, signatures
 from scripts.benchmarks.databases import BenchDatabase
 from scripts.benchmarks.figures import Comparison, Measure, percentile, seconds_of, timed
-from scripts.benchmarks.http_load import LoadResult, Request, load, serving
+from scripts.benchmarks.http_load import LoadResult, Request, in_turns, load, serving
 from scripts.benchmarks.raw import RawPostgres, RawStore, batched
 from scripts.benchmarks.trace import Operation, RawRow, StorageTrace, Write, as_raw_row
 from scripts.benchmarks.workload import GrantRequest, Grants, set_standards
@@ -328,7 +328,8 @@ def http(
     decade: Decade, clients: int, seconds: float, effective: Month
 ) -> tuple[list[Comparison], list[Measure]]:
     """Requests per second of the service (POST entitlement searches and POST grants)
-    against the trivial FastAPI endpoint, with the same load generator."""
+    against the trivial FastAPI endpoint, with the same load generator; the searches and
+    the trivial endpoint in turns."""
     settings = Settings(database_url=decade.db.ledger_url)
     env = {"LEDGER_DATABASE_URL": decade.db.ledger_url, "LEDGER_ENVIRONMENT": "development"}
     assert settings.jwt_secret is not None
@@ -336,9 +337,6 @@ def http(
     people = people_of(decade.decisions, 2_000)
     grants = Grants(effective, start=1_000_000)
     store = decade.db.store
-
-    with serving("scripts.benchmarks.trivial_app:app", {}, factory=False, ready_path="/") as port:
-        trivial = load(port, lambda _: ("GET", "/", None), clients=clients, seconds=seconds)
 
     def search(number: int) -> Request:
         """A person of the decade, in a month of the decade: the answer holds what they had."""
@@ -359,11 +357,20 @@ def http(
             )
         return ("POST", "/cases", request.body)
 
-    with serving("api.app:create_app", env, factory=True, ready_path="/ready") as port:
+    with (
+        serving("scripts.benchmarks.trivial_app:app", {}, factory=False, ready_path="/") as bare,
+        serving("api.app:create_app", env, factory=True, ready_path="/ready") as port,
+    ):
         regions = RegionCatalogue.load(settings.region_catalogue).names
         viewer = mint_token(secret, "bench-viewer", Role.VIEWER, 60, regions=regions)
         caseworker = mint_token(secret, "bench-caseworker", Role.CASEWORKER, 60, regions=regions)
-        searched = load(port, search, clients=clients, seconds=seconds, token=viewer)
+        trivial, searched = in_turns(
+            [
+                lambda s: load(bare, lambda _: ("GET", "/", None), clients=clients, seconds=s),
+                lambda s: load(port, search, clients=clients, seconds=s, token=viewer),
+            ],
+            seconds,
+        )
         granted = load(port, grant, clients=clients, seconds=seconds, token=caseworker)
     verifier.close()
     comparisons = [

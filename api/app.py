@@ -89,7 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(json_bodies_only)],
     )
+    # A request is matched against the routes in the order they are included: the queries
+    # other systems send most (entitlement searches, rolls, totals) come first.
     for router in (
+        reads.router,
         standards.router,
         cases.router,
         reliefs.router,
@@ -99,7 +102,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         approvals.router,
         periods.router,
         payments.router,
-        reads.router,
         audit.router,
         feed.router,
         subscriptions.router,

@@ -66,10 +66,22 @@ def _signatures(runtime: Runtime) -> EventSignatures:
     help="A file of signed checkpoints exported earlier (ledger checkpoints export): the "
     "chain must still pass through every one.",
 )
-def verify(expected_head: audit_chain.Head | None, checkpoints: list[Checkpoint]) -> None:
-    """Recompute the audit chain from every stored event, check every event's signature
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Check every event's signature, not only those after the latest signed checkpoint.",
+)
+def verify(
+    expected_head: audit_chain.Head | None, checkpoints: list[Checkpoint], full: bool
+) -> None:
+    """Recompute the audit chain from every stored event, check the events' signatures
     and the signed checkpoints, every closed period's lines from its position, and the
     balance of every closed month.
+
+    The chain must pass through every signed checkpoint, so the events up to the latest
+    one are those whose signatures were checked before it was signed: only the signatures
+    after it are checked, over every core, unless --full. A verification that passes signs
+    a checkpoint at its head (when this installation holds the signing key).
 
     Prints the head (position:hash) to record elsewhere; exits 1 naming the first position
     that fails (a row outside the chain, an unsigned or wrongly signed event, an altered,
@@ -92,14 +104,25 @@ def verify(expected_head: audit_chain.Head | None, checkpoints: list[Checkpoint]
                 expected_head,
                 checkpoints,
                 progress=advance,
+                full=full,
+                mark=runtime.checkpointer,
             )
     chain = result.chain
     click.echo(f"head {chain.head}")
     click.echo(chain.explanation)
     keys = ", ".join(chain.keys) or "none"
+    earlier = chain.checked_earlier_through
+    signatures = (
+        f"{chain.signatures_checked - chain.unsigned} signed (keys: {keys}), "
+        f"{chain.unsigned} adopted unsigned"
+    )
+    if earlier:
+        signatures = (
+            f"the signatures up to position {earlier} checked before its signed checkpoint, "
+            f"the {chain.signatures_checked} after it now: {signatures}"
+        )
     click.echo(
-        f"{chain.events} events: {chain.events - chain.unsigned} signed (keys: {keys}), "
-        f"{chain.unsigned} adopted unsigned; {chain.checkpoints} signed checkpoints checked"
+        f"{chain.events} events: {signatures}; {chain.checkpoints} signed checkpoints checked"
     )
     for period in result.wrong_digests:
         click.echo(

@@ -84,7 +84,7 @@ def read_known(known_at: str | None, known_at_position: int | None) -> KnownAt:
 def known_position(runtime: Runtime, known: KnownAt) -> int:
     """The position a report reads at, once the views have caught up."""
     try:
-        return known.position_in(runtime.read_side, runtime.ledger.position)
+        return known.position_in(runtime.read_side, lambda: runtime.ledger.position)
     except KnownAtError as error:
         raise _bad_option(error) from None
 

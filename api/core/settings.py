@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     signing_key_id: str | None = None
     verify_keys: dict[str, str] = {}
     checkpoint_every: int = 1000  # events between signed checkpoints of the audit chain
+    # GET /audit/verification verifies at once a ledger of up to this many events; a larger
+    # one is verified in the background, and the request is sent to that job (303).
+    verify_inline_events: int = Field(default=200_000, ge=0)
 
     @field_validator("database_url")
     @classmethod

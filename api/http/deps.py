@@ -197,11 +197,11 @@ class Knowledge:
 
     def _read_position(self) -> int:
         read = self.read
-        recorded = self.runtime.ledger.position
+        ledger = self.runtime.ledger
         try:
             if self.wait_for_position is not None:
-                reach(read, "wait_for_position", self.wait_for_position, recorded)
-            return self.known.position_in(read, recorded)
+                reach(read, "wait_for_position", self.wait_for_position, lambda: ledger.position)
+            return self.known.position_in(read, lambda: ledger.position)
         except KnownAtError as error:
             raise _unknowable(error) from None
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from api.http.problems import NOT_ACCEPTABLE, UNSUPPORTED_MEDIA_TYPE, HTTPProblem
 
@@ -99,6 +100,16 @@ def _quality(offer: Format, ranges: Sequence[tuple[str, str, float]]) -> float:
         if matched > specificity:
             specificity, quality = matched, range_quality
     return quality
+
+
+def json_response(answer: BaseModel, headers: Mapping[str, str] | None = None) -> Response:
+    """``answer`` as JSON, serialized once by pydantic. A model returned to FastAPI would be
+    validated again against the operation's ``response_model`` before it is serialized; a
+    model built here was validated as it was built. The operation still names its
+    ``response_model``, which the OpenAPI document describes."""
+    return Response(
+        answer.model_dump_json(by_alias=True), media_type="application/json", headers=headers
+    )
 
 
 def csv_response(

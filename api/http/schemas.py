@@ -338,6 +338,9 @@ class VerificationPublic(BaseModel):
     head: str
     explanation: str
     first_difference: int | None
+    # The signatures up to here were checked before the latest signed checkpoint, which
+    # the chain passes through (0: every signature was checked now).
+    signatures_checked_earlier_through: int = 0
     periods: int
     periods_with_other_digest: list[str]
     months_not_balancing: list[str]

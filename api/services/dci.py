@@ -123,7 +123,7 @@ def search_one(runtime: Runtime, item: Mapping[str, Any], user: User) -> dict[st
         )
         read = runtime.read_side
         known = KnownAt.parse(criteria.get("known_at"), None)
-        position = known.position_in(read, runtime.ledger.position)
+        position = known.position_in(read, lambda: runtime.ledger.position)
     except DciRequestError as error:
         return {
             **answer,

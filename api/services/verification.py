@@ -3,15 +3,23 @@
 One composition for every entry point that verifies (``ledger verify``, ``GET
 /audit/verification``, ``ledger demo``), so that they cannot come to check different things.
 Each entry point says the result in its own words.
+
+The chain is walked in this thread while the closed months are summed in another (their
+time is the database's, with the GIL released) and the signatures are checked in worker
+processes. A verification that passes leaves a signed checkpoint at its head, when the
+installation holds the signing key: the next one checks only the signatures after it,
+unless asked for a full one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from domain.application.ledger import Ledger
 from projections.reads import audit_chain
+from projections.reads.checkpointing import Checkpointer
 from projections.reads.period_accounts import Accounts, MonthAccount, Period
 from projections.storage.checkpoints import Checkpoint
 from projections.storage.database import ViewDatabase
@@ -49,14 +57,32 @@ def verify(
     expected_head: audit_chain.Head | None = None,
     checkpoints: Sequence[Checkpoint] = (),
     progress: Callable[[int], None] = lambda _: None,
+    *,
+    full: bool = False,
+    mark: Checkpointer | None = None,
+    processes: int | None = None,
 ) -> Verification:
-    """Recompute the audit chain from every stored event, checking each one's signature,
-    and compare it with the signed checkpoints stored and ``checkpoints`` exported earlier,
-    and with ``expected_head``, when given; check the periods and months closed as known at
-    ``position``, the position the views have reached. ``progress`` is told the position
-    the chain's recomputation has reached, now and then."""
-    chain = audit_chain.verify(
-        ledger.recorder, ledger.mapper, views, expected_head, progress, checkpoints=checkpoints
-    )
+    """Recompute the audit chain from every stored event, checking the signatures after the
+    latest signed checkpoint (every one when ``full``), and compare it with the signed
+    checkpoints stored and ``checkpoints`` exported earlier, and with ``expected_head``,
+    when given; check the periods and months closed as known at ``position``, the position
+    the views have reached. ``progress`` is told the position the chain's recomputation
+    has reached, now and then. When everything verifies, ``mark`` (the installation's
+    checkpointer, if it signs) leaves a checkpoint at the head."""
     accounts = Accounts(views)
-    return Verification(chain, accounts.periods(position), accounts.closed_months(position))
+    with ThreadPoolExecutor(1, thread_name_prefix="closed-months") as summing:
+        months = summing.submit(accounts.closed_months, position)
+        chain = audit_chain.verify(
+            ledger.recorder,
+            ledger.mapper,
+            views,
+            expected_head,
+            progress,
+            checkpoints=checkpoints,
+            full=full,
+            processes=processes,
+        )
+        result = Verification(chain, accounts.periods(position), months.result())
+    if result.ok and mark is not None and chain.events:
+        mark.sign_verified(chain.head, chain.events)
+    return result

@@ -107,18 +107,27 @@ class VerificationJobs:
 
 
 def start_verification(
-    jobs: VerificationJobs, runtime: Runtime, started_by: str
+    jobs: VerificationJobs, runtime: Runtime, started_by: str, *, full: bool = False
 ) -> VerificationJob:
     """Verify the whole ledger in the background, as ``GET /audit/verification`` does at
     once: the chain up to the position recorded now, the periods and months as the views
     know them once they have caught up with it (or as far as they can: views that stop
-    before an event that does not verify never catch up, and the chain names that event)."""
+    before an event that does not verify never catch up, and the chain names that event).
+    Every signature is checked when ``full``; else those after the latest signed
+    checkpoint."""
     target = runtime.ledger.position
 
     def run(progress: Callable[[int], None]) -> Verification:
         read = runtime.read_side
         with suppress(NotYetProjectedError):
             read.wait_for(target, timeout=CATCH_UP_SECONDS)
-        return verify(runtime.ledger, runtime.views, read.position, progress=progress)
+        return verify(
+            runtime.ledger,
+            runtime.views,
+            read.position,
+            progress=progress,
+            full=full,
+            mark=runtime.checkpointer,
+        )
 
     return jobs.start(started_by, target, run)

@@ -19,12 +19,13 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
+from projections.reads.signature_checks import Findings, SignatureChecks
 from projections.storage.checkpoints import Checkpoint
 from projections.storage.checkpoints import stored as stored_checkpoints
 from projections.storage.database import Cursor, ViewDatabase
 from projections.storage.event_table import EventTable
 from projections.storage.schema import CREATE_AUDIT_CHAIN
-from projections.storage.signing import EventSignatures, open_envelope, signatures_of
+from projections.storage.signing import EventSignatures, signatures_of
 
 GENESIS = bytes(32)
 VERIFY_BATCH = 2_000
@@ -100,9 +101,11 @@ class Verification:
     first_difference: int | None
     explanation: str
     events: int = 0  # rows walked
-    unsigned: int = 0  # of which adopted unsigned
+    unsigned: int = 0  # of the signatures checked, events adopted unsigned
     checkpoints: int = 0  # signed checkpoints the chain was checked against
-    keys: tuple[str, ...] = ()  # the key ids the events were signed with
+    keys: tuple[str, ...] = ()  # the key ids the events checked were signed with
+    signatures_checked: int = 0  # events whose signature was checked in this walk
+    checked_earlier_through: int = 0  # signatures up to here were checked before (0: none)
 
     @property
     def ok(self) -> bool:
@@ -110,11 +113,18 @@ class Verification:
 
 
 def all_notifications(recorder: ApplicationRecorder, start: int = 1) -> Iterator[Notification]:
+    for batch in notification_batches(recorder, start):
+        yield from batch
+
+
+def notification_batches(
+    recorder: ApplicationRecorder, start: int = 1
+) -> Iterator[Sequence[Notification]]:
     while True:
         batch = recorder.select_notifications(start=start, limit=VERIFY_BATCH)
         if not batch:
             return
-        yield from batch
+        yield batch
         start = batch[-1].id + 1
 
 
@@ -133,18 +143,36 @@ def verify(
     progress: Callable[[int], None] = lambda _: None,
     *,
     checkpoints: Sequence[Checkpoint] = (),
+    full: bool = True,
+    processes: int | None = None,
 ) -> Verification:
     """Recompute the chain from every stored row, wherever its position, and name the first
     position that fails: a row outside the chain (position below 1), an event whose
     signature is missing or wrong, a link that differs from the kept chain (an altered,
     deleted or inserted row), the chain at a signed checkpoint (stored, or ``checkpoints``
     exported earlier) or at ``expected_head``; then the table's row count and extent
-    against what was walked. ``progress`` is told the position reached every batch."""
+    against what was walked. ``progress`` is told the position reached every batch.
+
+    Unless ``full``, the signatures up to the latest signed checkpoint are not checked
+    again: the chain must pass through that checkpoint, so those rows are byte for byte
+    the ones whose signatures were checked before it was signed (by the service as it
+    took it, or by the verification that left it). Signatures are checked by
+    ``processes`` worker processes while the chain is walked (1: by this process; None:
+    one per core, once there are enough events to check)."""
     walk = _Walk(recorder, mapper, views, expected_head, checkpoints, progress)
     try:
-        explanation = walk.run()
+        explanation = walk.run(full, processes)
+        failure = None
     except _ChainBrokenError as failed:
-        return walk.result(failed.position, failed.explanation)
+        failure = failed
+    finally:
+        findings = walk.signature_findings()
+    if findings.problem is not None and (
+        failure is None or findings.problem[0] <= failure.position
+    ):
+        return walk.result(*findings.problem)
+    if failure is not None:
+        return walk.result(failure.position, failure.explanation)
     return walk.result(None, explanation)
 
 
@@ -167,9 +195,11 @@ class _Walk:
         self.keyring = bound.keyring if bound is not None else None
         self.exported = exported
         self.signatures: EventSignatures | None = None
+        self.checks: SignatureChecks | None = None
+        self.findings = Findings()
+        self.checked_earlier_through = 0
         self.head = GENESIS_HEAD
-        self.events = self.unsigned = 0
-        self.keys: set[str] = set()
+        self.events = 0
         self.checkpoints: dict[int, list[Checkpoint]] = {}
         self._checkpoint_positions: list[int] = []
 
@@ -179,14 +209,33 @@ class _Walk:
             position,
             explanation,
             self.events,
-            self.unsigned,
+            self.findings.unsigned,
             sum(len(c) for c in self.checkpoints.values()),
-            tuple(sorted(self.keys)),
+            tuple(sorted(self.findings.keys)),
+            self.findings.checked,
+            self.checked_earlier_through,
         )
 
-    def run(self) -> str:
+    def signature_findings(self) -> Findings:
+        if self.checks is not None:
+            self.findings = self.checks.finish()
+            self.checks = None
+        return self.findings
+
+    def run(self, full: bool, processes: int | None) -> str:
         extent = self.table.extent()
         self._check_checkpoints()
+        if self.signatures is not None:
+            if not full:
+                self.checked_earlier_through = max(
+                    (p for p in self._checkpoint_positions if p <= (extent.highest or 0)),
+                    default=0,
+                )
+            self.checks = SignatureChecks(
+                self.signatures,
+                (extent.highest or 0) - self.checked_earlier_through,
+                processes,
+            )
         with self.views.transaction() as cursor:  # views never built keep an empty chain
             for statement in CREATE_AUDIT_CHAIN:
                 cursor.execute(statement)
@@ -197,36 +246,40 @@ class _Walk:
         pending = next(kept, None)
         matched_expected = self.expected_head == GENESIS_HEAD
         start = min(extent.lowest or 1, 1)
-        for notification in all_notifications(self.recorder, start):
-            if extent.highest is not None and notification.id > extent.highest:
-                break
-            position = notification.id
-            if position < 1:
-                raise _ChainBrokenError(
-                    position,
-                    f"an event is stored at position {position}, outside the chain (positions "
-                    "start at 1): the command side would act on it",
-                )
-            if pending is not None and pending[0] < position:
-                raise _ChainBrokenError(pending[0], f"position {pending[0]} was deleted")
-            self._check_signature(notification)
-            digest = link(self.head.hash, self.head.position, notification)
-            if pending is not None and pending[0] == position:
-                if pending[1] != digest:
+        highest = extent.highest if extent.highest is not None else 0
+        for read in notification_batches(self.recorder, start):
+            batch = [n for n in read if n.id <= highest]  # not what was stored since
+            self._check_signatures(batch)
+            for notification in batch:
+                position = notification.id
+                if position < 1:
                     raise _ChainBrokenError(
-                        position, f"the event at position {position} was altered"
+                        position,
+                        f"an event is stored at position {position}, outside the chain "
+                        "(positions start at 1): the command side would act on it",
                     )
-                pending = next(kept, None)
-            elif position <= kept_end:
-                raise _ChainBrokenError(position, f"an event was inserted at position {position}")
-            self.head = Head(position, digest)
-            self.events += 1
-            self._check_at_checkpoints()
-            if self.expected_head is not None and position == self.expected_head.position:
-                matched_expected = self.head == self.expected_head
-            if self.events % VERIFY_BATCH == 0:
-                self.progress(position)
-        self.progress(self.head.position)
+                if pending is not None and pending[0] < position:
+                    raise _ChainBrokenError(pending[0], f"position {pending[0]} was deleted")
+                digest = link(self.head.hash, self.head.position, notification)
+                if pending is not None and pending[0] == position:
+                    if pending[1] != digest:
+                        raise _ChainBrokenError(
+                            position, f"the event at position {position} was altered"
+                        )
+                    pending = next(kept, None)
+                elif position <= kept_end:
+                    raise _ChainBrokenError(
+                        position, f"an event was inserted at position {position}"
+                    )
+                self.head = Head(position, digest)
+                self.events += 1
+                self._check_at_checkpoints()
+                if self.expected_head is not None and position == self.expected_head.position:
+                    matched_expected = self.head == self.expected_head
+            self._stop_at_a_signature_problem()
+            self.progress(self.head.position)
+            if self.head.position >= highest:
+                break
         if pending is not None:
             raise _ChainBrokenError(pending[0], f"position {pending[0]} was deleted")
         self._check_checkpoints_reached()
@@ -251,6 +304,19 @@ class _Walk:
                 "expected head",
             )
         return "the chain verifies and contains the expected head"
+
+    def _check_signatures(self, batch: Sequence[Notification]) -> None:
+        if self.checks is None:
+            return
+        through = max(self.checked_earlier_through, 0)  # a row below 1 fails the walk first
+        unchecked = [n for n in batch if n.id > through]
+        if unchecked:
+            self.checks.submit(unchecked)
+
+    def _stop_at_a_signature_problem(self) -> None:
+        """A signature found wrong ends the walk at the batch it is in."""
+        if self.checks is not None and self.checks.findings.problem is not None:
+            raise _ChainBrokenError(*self.checks.findings.problem)
 
     def _check_checkpoints(self) -> None:
         """Every checkpoint, stored or exported, must be signed with a known key."""
@@ -279,20 +345,6 @@ class _Walk:
             if (checkpoint.head, checkpoint.count) != (GENESIS, 0):
                 raise _ChainBrokenError(0, f"{checkpoint} is not of an empty ledger")
         self._checkpoint_positions = sorted(self.checkpoints)
-
-    def _check_signature(self, notification: Notification) -> None:
-        if self.signatures is None:
-            return
-        problem = self.signatures.problem(notification)
-        if problem is not None:
-            raise _ChainBrokenError(
-                notification.id, f"the event at position {notification.id}: {problem}"
-            )
-        envelope = open_envelope(notification.state)
-        if envelope is None:
-            self.unsigned += 1
-        else:
-            self.keys.add(envelope.key_id)
 
     def _check_at_checkpoints(self) -> None:
         """The chain where a checkpoint was taken must be the one it signed; a checkpoint's

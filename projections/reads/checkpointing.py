@@ -91,6 +91,20 @@ class Checkpointer:
             self._last = (head.position, time.monotonic())
             return checkpoint
 
+    def sign_verified(self, head: Head, count: int) -> Checkpoint | None:
+        """Sign and store a checkpoint at ``head``, the chain over ``count`` events that a
+        verification has just recomputed, every signature up to it checked (by it, or
+        before a checkpoint the chain passed through): the next verification need not check
+        them again. None when the latest checkpoint is at ``head`` already."""
+        with self._lock:
+            latest = self.latest()
+            if latest is not None and latest.position >= head.position:
+                return None
+            checkpoint = Checkpoint.sign(self.signatures.keyring, head.position, head.hash, count)
+            store(self.table, checkpoint)
+            self._last = (head.position, time.monotonic())
+            return checkpoint
+
     def due(self) -> bool:
         position = self.recorder.max_notification_id() or 0
         if self._last is None:

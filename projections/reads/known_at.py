@@ -14,6 +14,7 @@ text reads at the same position everywhere:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
@@ -78,11 +79,11 @@ def recorded_by(moment: date | datetime) -> tuple[int, bool]:
         ) from None
 
 
-def reach(read: ReadSide, parameter: str, position: int, recorded: int) -> None:
-    """Wait until the views reach ``position``, which the ledger (at ``recorded``) must have
-    reached; ``parameter`` is named if it has not."""
-    if position > recorded:
-        raise KnownAtError(parameter, f"the ledger has reached position {recorded} only")
+def reach(read: ReadSide, parameter: str, position: int, recorded: Callable[[], int]) -> None:
+    """Wait until the views reach ``position``, which the ledger (at ``recorded()``) must
+    have reached; ``parameter`` is named if it has not."""
+    if position > (last := recorded()):
+        raise KnownAtError(parameter, f"the ledger has reached position {last} only")
     read.wait_for(position, timeout=WAIT_SECONDS)
 
 
@@ -101,9 +102,10 @@ class KnownAt:
             raise KnownAtError("known_at_position", "a position is 0 or more")
         return cls(parse_known_at(known_at) if known_at is not None else None, known_at_position)
 
-    def position_in(self, read: ReadSide, recorded: int) -> int:
-        """The ledger position to read at, when the ledger is at ``recorded``: the one asked
-        for, once the views reach it; the last one recorded by the moment; or the views'."""
+    def position_in(self, read: ReadSide, recorded: Callable[[], int]) -> int:
+        """The ledger position to read at, when the ledger is at ``recorded()``: the one
+        asked for, once the views reach it; the last one recorded by the moment; or the
+        views'. The ledger's position is a query, so it is asked only for a position given."""
         if self.position is not None:
             reach(read, "known_at_position", self.position, recorded)
         return read.known_position(self.moment, self.position)

@@ -165,11 +165,13 @@ class EventSignatures:
             return None
         return self.positions.position_of(stored.originator_id, stored.originator_version)
 
-    def problem(self, stored: StoredEvent) -> str | None:
-        """Why ``stored`` does not verify (None: it does)."""
-        return self._check(stored)[0]
+    def problem(self, stored: StoredEvent, *, remember: bool = True) -> str | None:
+        """Why ``stored`` does not verify (None: it does). A verification reads each event
+        once, so it neither looks for the signature among those checked nor remembers it
+        (``remember=False``)."""
+        return self._check(stored, remember=remember)[0]
 
-    def _check(self, stored: StoredEvent) -> tuple[str | None, bytes]:
+    def _check(self, stored: StoredEvent, *, remember: bool = True) -> tuple[str | None, bytes]:
         envelope = open_envelope(stored.state)
         if envelope is None:
             return self._unsigned(stored), stored.state
@@ -181,6 +183,11 @@ class EventSignatures:
                 b"",
             )
         message = event_message(stored, envelope.key_id, envelope.inner)
+        if not remember:
+            return (
+                self.keyring.problem(envelope.key_id, EVENT_CONTEXT, message, envelope.signature),
+                envelope.inner,
+            )
         digest = hashlib.sha256(message + envelope.signature).digest()
         if digest in self._verified:
             return None, envelope.inner

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +20,8 @@ from scripts.benchmarks.figures import percentile
 from scripts.loadtest import Client
 
 START_TIMEOUT = 60.0
+ROUNDS = 4
+WARM_UP_SECONDS = 0.5
 
 # One request to make: method, path and JSON body (None for none).
 Request = tuple[str, str, Any]
@@ -41,6 +43,15 @@ class LoadResult:
 
     def latency_ms(self, fraction: float) -> float:
         return percentile(self.latencies, fraction) * 1000
+
+    @classmethod
+    def of_rounds(cls, rounds: Sequence[LoadResult]) -> LoadResult:
+        """One load made of rounds run one after another."""
+        total = cls(sum(r.seconds for r in rounds))
+        for result in rounds:
+            total.statuses.update(result.statuses)
+            total.latencies.extend(result.latencies)
+        return total
 
 
 def free_port() -> int:
@@ -117,3 +128,16 @@ def load(
         total.statuses.update(result.statuses)
         total.latencies.extend(result.latencies)
     return total
+
+
+def in_turns(loads: Sequence[Callable[[float], LoadResult]], seconds: float) -> list[LoadResult]:
+    """Each of ``loads`` (given how long to run) for ``seconds`` in all, in ``ROUNDS`` turns,
+    after a warm-up of each that is not counted: the machine's load shifts meanwhile, and a
+    server's first requests open its connections."""
+    for run in loads:
+        run(WARM_UP_SECONDS)
+    rounds: list[list[LoadResult]] = [[] for _ in loads]
+    for _ in range(ROUNDS):
+        for run, results in zip(loads, rounds, strict=True):
+            results.append(run(seconds / ROUNDS))
+    return [LoadResult.of_rounds(results) for results in rounds]

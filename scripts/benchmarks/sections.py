@@ -21,10 +21,10 @@ from projections.engine.projector import Projector
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.opening import open_views
-from scripts.benchmarks import signatures
+from scripts.benchmarks import rebuild_floor, signatures
 from scripts.benchmarks.databases import BenchDatabase
 from scripts.benchmarks.figures import Comparison, Measure, percentile, seconds_of, timed
-from scripts.benchmarks.http_load import LoadResult, Request, load, serving
+from scripts.benchmarks.http_load import LoadResult, Request, in_turns, load, serving
 from scripts.benchmarks.raw import RawPostgres, RawStore, batched
 from scripts.benchmarks.trace import Operation, RawRow, StorageTrace, Write, as_raw_row
 from scripts.benchmarks.workload import GrantRequest, Grants, set_standards
@@ -39,7 +39,11 @@ ROLL_PROGRAMMES = ("dibao-urban", "dibao-rural", "elderly-allowance")
 
 
 def open_ledger(database_url: str) -> Ledger:
-    return Ledger(Settings(database_url=database_url).ledger_env())
+    settings = Settings(database_url=database_url)
+    # As creating a ledger does: the service started on it later reads the same keys (its
+    # tokens would be refused, and its people's references differ, with keys of its own).
+    settings.keep_development_keys()
+    return Ledger(settings.ledger_env())
 
 
 DOMAIN_WORK = "domain rules and event encoding"
@@ -189,12 +193,14 @@ def stored_rows(ledger: Ledger) -> Iterator[RawRow]:
 
 def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
     """Every projection replayed from the first event into scratch views, in a process of
-    its own, against a raw server-side cursor reading and decoding the same rows. Half the
+    its own, against a raw server-side cursor reading and decoding the same rows, and
+    against that reading with the rebuilt views' rows written (``rebuild_floor``). Half the
     events are replayed too, to show whether peak memory grows with the events; and the
     first events, in turns with and without checking their signatures, to show what
     checking costs."""
     half = _rebuild_in_child(decade.db.ledger_url, decade.events // 2)
     full = _rebuild_in_child(decade.db.ledger_url, decade.events)
+    floor = rebuild_floor.compare(decade.db, full)  # before the slices replace its views
     slice_end = min(decade.events, signatures.REBUILD_SLICE)
     checked_runs, unchecked_runs = [], []
     for _ in range(signatures.ROUNDS):  # in turns: the machine's load shifts meanwhile
@@ -216,6 +222,7 @@ def rebuild(decade: Decade) -> tuple[list[Comparison], list[Measure]]:
                 rows / raw_seconds,
                 target=0.5,
             ),
+            floor,
             signatures.rebuild(store, checked_runs, unchecked_runs),
         ],
         [
@@ -321,7 +328,8 @@ def http(
     decade: Decade, clients: int, seconds: float, effective: Month
 ) -> tuple[list[Comparison], list[Measure]]:
     """Requests per second of the service (POST entitlement searches and POST grants)
-    against the trivial FastAPI endpoint, with the same load generator."""
+    against the trivial FastAPI endpoint, with the same load generator; the searches and
+    the trivial endpoint in turns."""
     settings = Settings(database_url=decade.db.ledger_url)
     env = {"LEDGER_DATABASE_URL": decade.db.ledger_url, "LEDGER_ENVIRONMENT": "development"}
     assert settings.jwt_secret is not None
@@ -330,11 +338,11 @@ def http(
     grants = Grants(effective, start=1_000_000)
     store = decade.db.store
 
-    with serving("scripts.benchmarks.trivial_app:app", {}, factory=False, ready_path="/") as port:
-        trivial = load(port, lambda _: ("GET", "/", None), clients=clients, seconds=seconds)
-
     def search(number: int) -> Request:
-        return ("POST", "/entitlements/search", {"identity_number": people[number % len(people)]})
+        """A person of the decade, in a month of the decade: the answer holds what they had."""
+        month = LOOKUP_MONTHS[number % len(LOOKUP_MONTHS)]
+        body = {"identity_number": people[number % len(people)]}
+        return ("POST", f"/entitlements/search?as_of={month}", body)
 
     verifier = Ledger(settings.ledger_env())
 
@@ -349,11 +357,20 @@ def http(
             )
         return ("POST", "/cases", request.body)
 
-    with serving("api.app:create_app", env, factory=True, ready_path="/ready") as port:
+    with (
+        serving("scripts.benchmarks.trivial_app:app", {}, factory=False, ready_path="/") as bare,
+        serving("api.app:create_app", env, factory=True, ready_path="/ready") as port,
+    ):
         regions = RegionCatalogue.load(settings.region_catalogue).names
         viewer = mint_token(secret, "bench-viewer", Role.VIEWER, 60, regions=regions)
         caseworker = mint_token(secret, "bench-caseworker", Role.CASEWORKER, 60, regions=regions)
-        searched = load(port, search, clients=clients, seconds=seconds, token=viewer)
+        trivial, searched = in_turns(
+            [
+                lambda s: load(bare, lambda _: ("GET", "/", None), clients=clients, seconds=s),
+                lambda s: load(port, search, clients=clients, seconds=s, token=viewer),
+            ],
+            seconds,
+        )
         granted = load(port, grant, clients=clients, seconds=seconds, token=caseworker)
     verifier.close()
     comparisons = [

@@ -12,7 +12,15 @@ from click.testing import CliRunner
 
 from scripts.dev import main
 
-SECTIONS = {"single decisions", "bulk import", "full rebuild", "HTTP", "signatures", "outbox"}
+SECTIONS = {
+    "single decisions",
+    "bulk import",
+    "full rebuild",
+    "verify",
+    "HTTP",
+    "signatures",
+    "outbox",
+}
 
 
 @pytest.mark.postgres
@@ -46,6 +54,16 @@ def test_quick_bench_compares_every_section_on_both_stores_with_a_raw_baseline(
     assert compared == {(s, store) for s in SECTIONS for store in ("sqlite", "postgresql")}
     baselines = {c["baseline"] for c in report["comparisons"] if c["section"] == "bulk import"}
     assert baselines == {"executemany", "COPY"}
+    for store, write in (("sqlite", "executemany"), ("postgresql", "COPY")):
+        rebuilds = {
+            c["baseline"]
+            for c in report["comparisons"]
+            if c["section"] == "full rebuild" and c["store"] == store
+        }
+        assert {
+            "cursor read + JSON decode",
+            f"read + decode, and write the final view rows ({write})",
+        } <= rebuilds, rebuilds
     for comparison in report["comparisons"]:
         assert comparison["ours"] > 0 and comparison["raw"] > 0, comparison
         assert math.isclose(comparison["ratio"], comparison["ours"] / comparison["raw"])
@@ -71,6 +89,10 @@ def test_quick_bench_compares_every_section_on_both_stores_with_a_raw_baseline(
         "sign one event (Ed25519)",
         "check one event's signature",
     }
+    for comparison in report["comparisons"]:  # the service answered, and not with refusals
+        if comparison["section"] == "HTTP":
+            statuses = re.findall(r"(\d{3}): [\d,]+", comparison["note"])
+            assert statuses and all(s in {"200", "201"} for s in statuses), comparison["note"]
     announcing = [c for c in report["comparisons"] if c["section"] == "outbox"]
     assert {c["baseline"] for c in announcing} == {"the same grants, no subscription"}
     for comparison in announcing:  # the subscribers were delivered to during the rounds

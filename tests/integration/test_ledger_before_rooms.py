@@ -310,6 +310,9 @@ def test_adopt_signing_on_the_command_line(tmp_path: Path, monkeypatch: pytest.M
     adopted = runner.invoke(main, ["adopt-signing", "--expected-head", RECORDED["head"]])
     assert adopted.exit_code == 0, adopted.output
     assert json.loads(adopted.stdout.splitlines()[0])["adoption"] is True
-    verified = runner.invoke(main, ["verify"])
+    verified = runner.invoke(main, ["verify", "--full"])
     assert verified.exit_code == 0, verified.output
     assert "7189 events: 0 signed (keys: none), 7189 adopted unsigned" in verified.output
+    again = runner.invoke(main, ["verify"])
+    assert again.exit_code == 0, again.output
+    assert "7189 events: the signatures up to position 7189 checked before" in again.output

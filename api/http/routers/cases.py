@@ -4,9 +4,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 
 from api.http.deps import KnowledgeDep, RuntimeDep, Staff
+from api.http.formats import json_response
 from api.http.problems import PROBLEM_RESPONSES
 from api.http.schemas import (
     CaseAccountPublic,
@@ -33,10 +34,8 @@ def grant(body: CaseGrant, write: CaseworkerWriter) -> Recorded:
     )
 
 
-@router.get("/{case_id}")
-def read_case(
-    case_id: UUID, runtime: RuntimeDep, user: Staff, knowledge: KnowledgeDep
-) -> CasePublic:
+@router.get("/{case_id}", response_model=CasePublic)
+def read_case(case_id: UUID, runtime: RuntimeDep, user: Staff, knowledge: KnowledgeDep) -> Response:
     """A case with its history, and its status and amount in ``as_of``, all as known at the
     position asked for (default: now)."""
     ledger, read = runtime.ledger, knowledge.read
@@ -47,7 +46,7 @@ def read_case(
     entry = read.subject_month(case_id.hex, knowledge.as_of, knowledge.position)
     state = case.month(knowledge.as_of)
     closed = case.closed_from
-    return CasePublic(
+    answer = CasePublic(
         id=case.id,
         programme=case.programme,
         region=case.region,
@@ -66,6 +65,7 @@ def read_case(
         amount=entry.amount if entry else Decimal("0.00"),
         history=[_decision(event) for event in ledger.events.get(case_id, lte=version)],
     )
+    return json_response(answer)
 
 
 @router.get("/{case_id}/account")

@@ -3,14 +3,26 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
-from api.http.deps import Accountant, Anyone, KnowledgeDep, RuntimeDep, Staff, refuse_outside
+from api.core.bootstrap import Runtime
+from api.core.identities import User
+from api.http.deps import (
+    Accountant,
+    Anyone,
+    Knowledge,
+    KnowledgeDep,
+    RuntimeDep,
+    Staff,
+    refuse_outside,
+)
 from api.http.formats import (
     POSITION_HEADER,
     AcceptedFormat,
     Format,
     csv_response,
     csv_responses,
+    json_response,
 )
 from api.http.pages import LINK_HEADER, PageDep, link_header
 from api.http.problems import NOT_ACCEPTABLE_RESPONSE, PROBLEM_RESPONSES
@@ -55,8 +67,7 @@ def roll(
     knowledge: KnowledgeDep,
     page: PageDep,
     answer_as: AcceptedFormat,
-    response: Response,
-) -> RollPublic | Response:
+) -> Response:
     """The open cases of a programme in a region for a month, as known at a position, in
     case order, a page at a time; as JSON, or as CSV (`Accept: text/csv`)."""
     runtime.ledger.regions.check(region)
@@ -74,8 +85,7 @@ def roll(
             part=page.in_name(len(entries), links),
             headers=headers,
         )
-    response.headers.update(headers)
-    return RollPublic(
+    answer = RollPublic(
         programme=programme,
         region=region,
         as_of=str(month),
@@ -89,14 +99,23 @@ def roll(
             RollEntryPublic(case_id=e.subject_id, amount=e.amount, status=e.status) for e in entries
         ],
     )
+    return json_response(answer, headers)
 
 
-@router.post("/entitlements/search")
-def entitlements(
+@router.post("/entitlements/search", response_model=EntitlementsPublic)
+async def entitlements(
     body: IdentityQuery, runtime: RuntimeDep, user: Anyone, knowledge: KnowledgeDep
-) -> EntitlementsPublic:
+) -> Response:
     """What a person is entitled to across programmes in a month, in the regions you serve.
     The identity number goes in the body, never in the URL."""
+    answer = await run_in_threadpool(_entitlements, body, runtime, user, knowledge)
+    return json_response(answer)
+
+
+def _entitlements(
+    body: IdentityQuery, runtime: Runtime, user: User, knowledge: Knowledge
+) -> EntitlementsPublic:
+    """The search's answer, read in a worker thread: the views' position may be waited for."""
     number = IdentityNumber.parse(body.identity_number)
     reference = runtime.ledger.references.reference(number)
     found = knowledge.read.entitlements(reference, knowledge.as_of, knowledge.position)
@@ -127,10 +146,9 @@ def totals(
     user: Staff,
     knowledge: KnowledgeDep,
     answer_as: AcceptedFormat,
-    response: Response,
     programme: AnyProgramme | None = None,
     region: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
-) -> TotalsPublic | Response:
+) -> Response:
     """Entitled amount and cases per programme and region you serve; for a closed month also
     what was paid, settled since, and is outstanding. As JSON, or as CSV (`Accept: text/csv`),
     where the amounts of a month not yet closed are empty."""
@@ -152,7 +170,6 @@ def totals(
             name=f"totals-{month}" + "".join(f"-{f}" for f in (programme, region) if f),
             position=position,
         )
-    response.headers[POSITION_HEADER] = str(position)
     out = [
         TotalPublic(
             programme=row.programme,
@@ -166,7 +183,8 @@ def totals(
         for row in rows
         if user.serves(row.region)
     ]
-    return TotalsPublic(as_of=str(knowledge.as_of), position=knowledge.position, totals=out)
+    answer = TotalsPublic(as_of=str(knowledge.as_of), position=knowledge.position, totals=out)
+    return json_response(answer, {POSITION_HEADER: str(position)})
 
 
 @router.get("/reconciliation")

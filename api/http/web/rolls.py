@@ -168,6 +168,5 @@ async def roll_csv(request: Request, runtime: RuntimeDep, user: Signed) -> Respo
         knowledge,
         Page(0, MAX_LIMIT),
         Format.CSV,
-        Response(),
     )
     return endpoint_file(answer)

@@ -22,6 +22,7 @@ from api.cli.opening import (
 from api.cli.progress import bar, catch_up_with_bar, import_with_bar, refused_file
 from api.cli.tables import echo_table
 from api.core.identities import CITY_WIDE_ROLES, Role, mint_token
+from api.core.replay_source import LedgerReplaySource
 from api.core.settings import Settings, is_loopback
 from api.services.importing import BadFileError, ImportFailedError
 from domain.errors import UnknownRegionError
@@ -30,6 +31,8 @@ from projections.engine.rebuild import rebuild_and_compare
 from projections.storage.opening import open_views
 from projections.storage.protection import create_service_role, protect_event_store
 from projections.storage.schema import drop_views
+
+REBUILD_SCHEMA = "ledger_rebuild"  # the scratch views a rebuild replays into
 
 
 @click.command()
@@ -102,20 +105,28 @@ def project() -> None:
 
 @click.command()
 @click.option("--replace", is_flag=True, help="Drop the live views and replay them from 0.")
-def rebuild(replace: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes replaying the (programme, region) partitions side by side.",
+)
+def rebuild(replace: bool, workers: int) -> None:
     """Replay every event into empty views and compare them with the live views.
 
     Exits 1 and lists the rows that differ. With --replace the live views themselves are
-    dropped and replayed (after a difference was found, say).
+    dropped and replayed (after a difference was found, say). With --workers N, N processes
+    replay the partitions, a share each, into the same rows.
 
-    Example: ledger rebuild
+    Example: ledger rebuild --workers 2
     """
     with open_ledger() as runtime:
         if replace:
             drop_views(runtime.views)
         catch_up_with_bar(runtime, "Projecting the live views")
         position = runtime.read_side.position
-        scratch = open_views(runtime.ledger.env, schema="ledger_rebuild")
+        scratch = open_views(runtime.ledger.env, schema=REBUILD_SCHEMA)
         try:
             with bar("Replaying every event", position, "events") as advance:
                 differences = rebuild_and_compare(
@@ -124,6 +135,8 @@ def rebuild(replace: bool) -> None:
                     runtime.views,
                     scratch,
                     progress=advance,
+                    workers=workers,
+                    source=LedgerReplaySource.of(runtime.ledger, REBUILD_SCHEMA),
                 )
         finally:
             scratch.close()

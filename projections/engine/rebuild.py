@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
+from projections.engine.parallel_replay import ReplaySource, replay_in_processes
 from projections.engine.projector import Projector
 from projections.storage.database import Row, ViewDatabase
 from projections.storage.schema import drop_views
@@ -115,9 +116,19 @@ def replay(
     until: int,
     batch_size: int = 1_000,
     progress: Callable[[int], None] = lambda _: None,
+    *,
+    workers: int = 1,
+    source: ReplaySource | None = None,
 ) -> int:
     """Empty ``scratch`` and project every event up to position ``until`` into it, telling
-    ``progress`` the position reached after each batch."""
+    ``progress`` the position reached after each batch (with ``workers`` above 1, the
+    events replayed so far, by that many processes opening ``source``; the same rows)."""
+    if workers > 1:
+        if source is None:
+            raise ValueError("a replay by worker processes needs the source they open")
+        return replay_in_processes(
+            recorder, mapper, scratch, until, workers, source, batch_size, progress
+        ).reached
     drop_views(scratch)
     projector = Projector(recorder, mapper, scratch, batch_size)
     while projector.position < until:
@@ -176,11 +187,16 @@ def rebuild_and_compare(
     live: ViewDatabase,
     scratch: ViewDatabase,
     progress: Callable[[int], None] = lambda _: None,
+    *,
+    workers: int = 1,
+    source: ReplaySource | None = None,
 ) -> list[str]:
     """Replay the recorded events into ``scratch`` up to where ``live`` is (telling
-    ``progress`` the positions replayed), and compare."""
+    ``progress`` the positions replayed), with ``workers`` processes, and compare."""
     position = Projector(recorder, mapper, live).position
-    reached = replay(recorder, mapper, scratch, position, progress=progress)
+    reached = replay(
+        recorder, mapper, scratch, position, progress=progress, workers=workers, source=source
+    )
     if reached != position:
         return [f"the replay reached position {reached}, the live views {position}"]
     return compare(live, scratch, position)

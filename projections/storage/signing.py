@@ -266,6 +266,24 @@ class SignedMapper(Mapper[UUID]):
         )
 
 
+def decoded_unchecked(mapper: Mapper[UUID], stored: StoredEvent) -> Any:
+    """``stored`` decoded without checking its signature. Only for deciding where an event
+    goes when whoever acts on it decodes it again, checked (a partitioned replay places
+    events so, and each worker checks those it is given)."""
+    if not isinstance(mapper, SignedMapper):
+        return mapper.to_domain_event(stored)
+    envelope = open_envelope(stored.state)
+    return Mapper.to_domain_event(
+        mapper,
+        StoredEvent(
+            originator_id=stored.originator_id,
+            originator_version=stored.originator_version,
+            topic=stored.topic,
+            state=stored.state if envelope is None else envelope.inner,
+        ),
+    )
+
+
 def signatures_of(mapper: object) -> EventSignatures | None:
     """The signature checks of a ledger's mapper; None when it does not sign."""
     return mapper.signatures if isinstance(mapper, SignedMapper) else None

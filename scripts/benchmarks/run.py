@@ -9,7 +9,7 @@ from pathlib import Path
 
 from api.demo.decade import decisions_file
 from domain.months import Month
-from scripts.benchmarks import outbox, sections, signatures, verification
+from scripts.benchmarks import outbox, partitioned, sections, signatures, verification
 from scripts.benchmarks.databases import Store, fresh_database
 from scripts.benchmarks.figures import Report
 from scripts.benchmarks.sections import Decade
@@ -77,6 +77,10 @@ def _measure(
             report.measures += signatures.per_event(db.ledger_url, store)
             echo(f"[{store}] full rebuild ...")
             comparisons, measures = sections.rebuild(decade)
+            report.comparisons += comparisons
+            report.measures += measures
+            echo(f"[{store}] full rebuild by {partitioned.WORKERS} worker processes ...")
+            comparisons, measures = partitioned.rebuild(decade)
             report.comparisons += comparisons
             report.measures += measures
             echo(f"[{store}] verify ...")

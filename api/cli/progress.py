@@ -29,6 +29,7 @@ from api.services.importing import (
     import_file,
     numbered_lines,
 )
+from projections.engine.workers import projected_by_workers
 
 
 class RateColumn(ProgressColumn):
@@ -70,7 +71,10 @@ def bar(label: str, total: int, unit: str | None = None) -> Iterator[Advance]:
 
 
 def catch_up_with_bar(runtime: Runtime, label: str) -> int:
-    """Bring the views up to date a batch at a time, showing the events projected."""
+    """Bring the views up to date a batch at a time, showing the events projected; where
+    projection workers keep them, they do, and nothing is projected here."""
+    if projected_by_workers(runtime.views):
+        return 0
     projector = runtime.projector
     behind = max(runtime.ledger.position - projector.position, 0)
     done = 0

@@ -151,11 +151,15 @@ class ProjectionWorker:
         the events projected (positions, for the serial unit)."""
         self.events.place(self.recorder)
         self._add_rows()
+        projected = 0
         self.balance()
-        return sum(
-            self._serial_batch() if unit == SERIAL_UNIT else self._unit_batch(unit)
-            for unit in sorted(self.claims.held)
-        )
+        for unit in sorted(self.claims.held):
+            # Balanced before each batch too, so that the units of a worker that died are
+            # taken over within a batch, not a round.
+            self.balance()
+            if unit in self.claims.held:
+                projected += self._serial_batch() if unit == SERIAL_UNIT else self._unit_batch(unit)
+        return projected
 
     def balance(self) -> None:
         """Hold ceil(units / live workers) units: release the excess, claim free ones."""
@@ -168,9 +172,11 @@ class ProjectionWorker:
             return
         # Start at a place of this worker's own, so that workers joining together try
         # different units first.
-        start = hash(self.claims.worker_name) % len(units)
-        for unit in units[start:] + units[:start]:
-            if unit not in self.claims.held and self.claims.claim(unit):
+        taken = self.claims.claimants(units)
+        free = [unit for unit in units if unit not in taken]
+        start = hash(self.claims.worker_name) % max(1, len(free))
+        for unit in free[start:] + free[:start]:
+            if self.claims.claim(unit):
                 self.told(f"claimed {unit}")
                 if len(self.claims.held) >= share:
                     return

@@ -17,8 +17,9 @@ from projections.storage.opening import open_views
 
 @dataclass(frozen=True)
 class LedgerReplaySource:
-    """The ledger of ``env`` (the Ledger's environment); a worker's views are named after
-    the ``scratch`` views' schema (on SQLite, a file beside theirs)."""
+    """The ledger of ``env`` (the Ledger's environment); the first worker replays into the
+    ``scratch`` views' schema, the others into schemas named after it (on SQLite, files
+    beside its)."""
 
     env: Mapping[str, str]
     scratch: str
@@ -36,4 +37,5 @@ class LedgerReplaySource:
             ledger.close()
 
     def part_views(self, worker: int) -> ViewDatabase:
-        return open_views(self.env, schema=f"{self.scratch}_part{worker}")
+        schema = f"{self.scratch}_part{worker}" if worker else self.scratch
+        return open_views(self.env, schema=schema)

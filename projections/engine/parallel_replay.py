@@ -5,16 +5,18 @@ replaying every event in order (``rebuild.replay``), because the partitions
 (``projections.engine.partitions``) are independent once each sees the standards it is
 priced with. In four steps:
 
-1. One pass over every event in order, in this process: the audit chain, and each event's
-   partitions (only the first event of a case, relief, schedule, payroll or verification
-   is decoded to place it).
-2. Each worker projects the events of its partitions, in order, into views of its own (an
-   SQLite file, or a PostgreSQL schema, beside the scratch views), and decodes, and so
-   checks, its part of the events no partition holds. Partitions are dealt largest first,
-   each to the worker with the least work yet, so that the loads even out. Each worker
-   also writes every event it decoded into its ``positions``, with the event's own time.
-3. The workers' rows are copied into the scratch views; a dibao standard projected by two
-   workers (its partition's and the tekun partition's) is copied once.
+1. One pass over every event in order, in this process, places each in its partitions
+   (only the first event of a case, relief, schedule, payroll or verification is decoded to
+   place it) while the workers start.
+2. Each worker projects the events of its partitions, in order, and decodes, and so checks,
+   its part of the events no partition holds. Partitions are dealt largest first, each to
+   the worker with the least work yet, so that the loads even out. Each worker also writes
+   every event it decoded into its ``positions``, with the event's own time. The first
+   worker replays into the scratch views themselves and writes the audit chain too (it
+   reads every event anyway); the others into views of their own beside them (an SQLite
+   file, or a PostgreSQL schema).
+3. The other workers' rows are copied into the scratch views; a dibao standard projected by
+   two workers (its partition's and the tekun partition's) is copied once.
 4. The record time of each position becomes the running maximum of the events' times, as
    the projector keeps it, and the tracking position the last event's.
 
@@ -53,6 +55,7 @@ from projections.storage.signing import UnverifiedEventError, decoded_unchecked
 PAGE = 5_000  # notifications read at a time
 CHECK_SHARE = 2_000  # events no partition holds, dealt to the workers this many at a time
 CHECK_WEIGHT = 0.3  # what checking an event costs beside projecting one, roughly
+CHAIN_WEIGHT = 0.05  # what chaining an event costs beside projecting one, roughly
 POLL_SECONDS = 1.0
 POSITION_COLUMNS = ("position", "recorded_at_us", "originator_id", "originator_version")
 # Copied as they are: a row of these belongs to one partition, so to one worker.
@@ -67,7 +70,8 @@ class ReplaySource(Protocol):
         """The ledger's recorder and mapper, closed on leaving."""
 
     def part_views(self, worker: int) -> ViewDatabase:
-        """The views worker ``worker`` replays into, beside the scratch views."""
+        """The views worker ``worker`` replays into: for worker 0 the scratch views
+        themselves, for the others views of their own beside them."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Share:
     worker: int
     until: int
     batch_size: int
+    chains: bool  # writes the audit chain of every event
     partitions: tuple[Partition, ...]
     projected: frozenset[int]
     checked: frozenset[int]
@@ -98,8 +103,9 @@ class Plan:
 
     def shares(self, workers: int, batch_size: int) -> list[Share]:
         """The partitions dealt largest first, each to the worker with the least work so
-        far; then the events to check only, a slice at a time, the same way."""
-        loads = [(0.0, worker) for worker in range(workers)]
+        far (the first has the audit chain to write); then the events to check only, a
+        slice at a time, the same way."""
+        loads = [(CHAIN_WEIGHT * self.until, 0), *((0.0, w) for w in range(1, workers))]
         dealt: list[list[Partition]] = [[] for _ in range(workers)]
         checked: list[list[int]] = [[] for _ in range(workers)]
         for partition, size in self.sizes().items():
@@ -116,6 +122,7 @@ class Plan:
                 worker,
                 self.until,
                 batch_size,
+                worker == 0,
                 tuple(dealt[worker]),
                 frozenset(p for partition in dealt[worker] for p in self.members[partition]),
                 frozenset(checked[worker]),
@@ -135,17 +142,12 @@ def notification_pages(recorder: ApplicationRecorder, until: int) -> Iterator[li
         start = page[-1].id + 1
 
 
-def place_and_chain(
-    recorder: ApplicationRecorder, mapper: Mapper[UUID], scratch: ViewDatabase, until: int
-) -> Plan:
-    """The serial pass: the audit chain of every event up to ``until`` into ``scratch``,
-    and the partitions each belongs to."""
+def place(recorder: ApplicationRecorder, mapper: Mapper[UUID], until: int) -> Plan:
+    """The serial pass: the partitions of every event up to ``until``."""
     # Each event is checked by the worker that is given it; placing needs no check.
     placement = Placement(partial(decoded_unchecked, mapper))
     plan = Plan()
     for page in notification_pages(recorder, until):
-        with scratch.transaction() as cursor:
-            audit_chain.extend(cursor, page)
         for notification in page:
             placed = placement.place(notification)
             for partition in placed:
@@ -188,21 +190,20 @@ def replay_in_processes(
     progress: Callable[[int], None] = lambda _: None,
 ) -> ReplayReport:
     """Empty ``scratch`` and replay every event up to ``until`` into it with ``workers``
-    processes. The processes start first: they import and open the ledger and their views
-    while this one places the events."""
+    processes, the first of which opens ``scratch`` itself (``source.part_views(0)``). The
+    processes start first: they import and open the ledger and empty their views while this
+    one places the events."""
     steps = [time.perf_counter()]
     try:
         with _Workers(source, workers) as pool:
-            drop_views(scratch)
-            create_views(scratch, TRACKING_NAME)
-            plan = place_and_chain(recorder, mapper, scratch, until)
+            plan = place(recorder, mapper, until)
             steps.append(time.perf_counter())
             worker_cpu = pool.replay(plan.shares(workers, batch_size), progress, plan.until)
             steps.append(time.perf_counter())
-        for worker in range(workers):
+        for worker in range(1, workers):
             _copy_rows(scratch, source.part_views(worker))
     finally:
-        for worker in range(workers):
+        for worker in range(1, workers):
             _discard(scratch, source.part_views(worker))
     with scratch.transaction() as cursor:
         _running_record_time(cursor)
@@ -320,14 +321,19 @@ def replay_share(
 
 
 def _share_for(inbox: multiprocessing.Queue[Share]) -> Share:
-    """The share this worker is sent; a worker whose parent died meanwhile ends."""
-    parent = multiprocessing.parent_process()
+    """The share this worker is sent."""
     while True:
         try:
             return inbox.get(timeout=POLL_SECONDS)
         except queue.Empty:
-            if parent is not None and not parent.is_alive():
-                raise SystemExit(1) from None
+            _end_if_orphaned()
+
+
+def _end_if_orphaned() -> None:
+    """A worker whose parent died has no one to replay for: it ends."""
+    parent = multiprocessing.parent_process()
+    if parent is not None and not parent.is_alive():
+        raise SystemExit(1)
 
 
 def _replay(
@@ -342,6 +348,7 @@ def _replay(
     growth = _Growth(views)
 
     def write() -> None:
+        _end_if_orphaned()
         with views.transaction() as cursor:
             project_events(cursor, events)
             cursor.insert("positions", POSITION_COLUMNS, positions)
@@ -351,6 +358,9 @@ def _replay(
         positions.clear()
 
     for page in notification_pages(recorder, share.until):
+        if share.chains:
+            with views.transaction() as cursor:
+                audit_chain.extend(cursor, page)
         for notification in page:
             projected = notification.id in share.projected
             if not projected and notification.id not in share.checked:
@@ -392,8 +402,8 @@ def _hex(originator_id: UUID | str) -> str:
 
 
 def _copy_rows(scratch: ViewDatabase, part: ViewDatabase) -> None:
-    """Copy a worker's rows into ``scratch``: a schedule's standards only if no worker's
-    copied before, and the positions of events not copied before."""
+    """Copy a worker's rows into ``scratch``: a schedule's standards only if ``scratch``
+    has none of it yet, and the positions of events it has not."""
     with closing(part), _attached(scratch, part) as source, scratch.transaction() as cursor:
         for table in COPIED:
             cursor.execute(f"INSERT INTO {table} SELECT * FROM {source}.{table}")

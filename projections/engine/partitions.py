@@ -135,13 +135,14 @@ class Placement:
     def __init__(self, decode: Callable[[Notification], Any]) -> None:
         self._decode = decode
         self._aggregates: dict[UUID, Placed] = {}
+        self._kinds: dict[str, tuple[bool, bool]] = {}  # topic: decides partitions, shown
 
     def place(self, notification: Notification) -> Placed:
         originator = _uuid(notification.originator_id)
-        event_class = resolve_topic(notification.topic)
+        decides, shown = self._kind(notification.topic)
         if notification.originator_version == 1:
             placed: Placed = ()
-            if _needs_partition(event_class):
+            if decides:
                 try:
                     placed = partitions_of(self._decode(notification), self._aggregates.get)
                 except LookupError as missing:
@@ -150,11 +151,17 @@ class Placement:
         elif originator not in self._aggregates:
             raise UnplacedEventError(notification, "no earlier event began its aggregate")
         placed = self._aggregates[originator]
-        if not placed and _shown(event_class):
+        if not placed and shown:
             raise UnplacedEventError(
                 notification, "the views show it, but its aggregate belongs to no partition"
             )
         return placed
+
+    def _kind(self, topic: str) -> tuple[bool, bool]:
+        if topic not in self._kinds:
+            event_class = resolve_topic(topic)
+            self._kinds[topic] = (_needs_partition(event_class), _shown(event_class))
+        return self._kinds[topic]
 
 
 def _uuid(originator_id: UUID | str) -> UUID:

@@ -128,7 +128,10 @@ def test_workers_take_over_a_killed_workers_units_and_share_with_a_new_one(
             workers,
         )
         takeover = time.monotonic() - killed_at
-        print(f"\n{len(killed_held)} units of a SIGKILLed worker taken over in {takeover:.3f} s")
+        print(
+            f"\n{result.events} events, {len(units.units)} units: the {len(killed_held)} units "
+            f"of a SIGKILLed worker taken over in {takeover:.3f} s"
+        )
 
         third = Worker(env, tmp_path / "worker2.log")
         workers.append(third)

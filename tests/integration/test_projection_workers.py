@@ -19,10 +19,11 @@ from api.cli import main
 from api.core.bootstrap import Runtime, opened
 from api.core.settings import Settings
 from api.demo.decade import run as run_demo
+from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
-from projections.engine.workers import UnitEvents
+from projections.engine.workers import ProjectionWorker, UnitEvents
 from projections.reads.read_side import views_position
-from projections.storage.claims import ClaimsSeen
+from projections.storage.claims import Claims, ClaimsSeen
 from projections.storage.opening import open_views, postgres_conninfo
 from projections.storage.schema import VIEWS_SCHEMA, drop_views
 from tests.processes import new_key
@@ -160,6 +161,35 @@ def test_workers_take_over_a_killed_workers_units_and_share_with_a_new_one(
     assert differences == []
     assert "claimed" in (tmp_path / "worker2.log").read_text()
     assert "released" in (tmp_path / "worker1.log").read_text()
+
+
+def test_a_worker_takes_over_from_a_projector_midway_and_ledger_project_then_refuses(
+    runtime: Runtime,
+) -> None:
+    result = run_demo(runtime, 7, SCALE, lambda _: None)
+    ledger = runtime.ledger
+    drop_views(runtime.views)
+    projector = Projector(ledger.recorder, ledger.mapper, runtime.views, batch_size=500)
+    for _ in range(4):
+        projector.run_batch()
+    assert 0 < views_position(runtime.views) < result.events
+    claims = Claims(postgres_conninfo(ledger.env), VIEWS_SCHEMA, "in-test")
+    try:
+        worker = ProjectionWorker(ledger.recorder, ledger.mapper, runtime.views, claims, 200)
+        while views_position(runtime.views) < result.events:
+            assert worker.round(), "a round projected nothing before the views were done"
+        assert claims.held == set(worker.events.units)  # the only worker holds every unit
+    finally:
+        claims.close()
+    scratch = open_views(ledger.env, schema="ledger_rebuild")
+    try:
+        differences = rebuild_and_compare(ledger.recorder, ledger.mapper, runtime.views, scratch)
+    finally:
+        scratch.close()
+    assert differences == []
+    outcome = CliRunner().invoke(main, ["project"])
+    assert outcome.exit_code == 1
+    assert "projection workers keep these views" in outcome.output
 
 
 def test_a_worker_refuses_sqlite(sqlite_url: str) -> None:

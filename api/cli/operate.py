@@ -112,7 +112,8 @@ def project() -> None:
     Example: ledger project
     """
     with open_ledger() as runtime:
-        if projected_by_workers(runtime.views):
+        projector = runtime.projector  # creates the views where there are none yet
+        if projected_by_workers(projector.views):
             raise click.ClickException(
                 "projection workers keep these views (ledger project-worker): they project "
                 "every event; start another worker to add hands"

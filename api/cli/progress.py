@@ -73,9 +73,9 @@ def bar(label: str, total: int, unit: str | None = None) -> Iterator[Advance]:
 def catch_up_with_bar(runtime: Runtime, label: str) -> int:
     """Bring the views up to date a batch at a time, showing the events projected; where
     projection workers keep them, they do, and nothing is projected here."""
+    projector = runtime.projector  # creates the views where there are none yet
     if projected_by_workers(runtime.views):
         return 0
-    projector = runtime.projector
     behind = max(runtime.ledger.position - projector.position, 0)
     done = 0
     with bar(label, behind, "events") as advance:

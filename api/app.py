@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.watch_positions(
                 lambda: runtime.ledger.position, lambda: runtime.read_side.position
             )
+            if runtime.replicas is not None:
+                metrics.watch_replicas(runtime.replicas.states)
             yield
 
     app = FastAPIOffline(  # /docs and /redoc with their assets served from the package

@@ -2,6 +2,7 @@
 
 python -m scripts.dev bench --quick
 python -m scripts.dev loadtest --url http://127.0.0.1:8000 --clients 8 --seconds 60
+python -m scripts.dev loadtest --clients 8 --seconds 30 --replicas
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from domain.regions import RegionCatalogue
 from scripts.benchmarks import run as benchmark_runs
 from scripts.benchmarks.databases import Store, postgres_available, postgres_server_url
 from scripts.loadtest import run as load
+from scripts.loadtest_replicas import ReplicaWatcher
 from scripts.loadtest_subscriber import LoadSubscriber
 
 
@@ -97,7 +99,12 @@ def bench(
     help="Also run a webhook subscriber (needs `ledger deliver` beside the service) and "
     "report the events delivered per second and the delivery lag.",
 )
-def loadtest(url: str, clients: int, seconds: float, subscriber: bool) -> None:
+@click.option(
+    "--replicas",
+    is_flag=True,
+    help="Also sample each read replica's lag from /ready and report its percentiles.",
+)
+def loadtest(url: str, clients: int, seconds: float, subscriber: bool, replicas: bool) -> None:
     """Send mixed decisions and queries from concurrent clients to a running service, then
     print, as Markdown, the grants acknowledged beside the cases stored, the throughput and
     the latency percentiles. Tokens are signed with this environment's LEDGER_JWT_SECRET (or
@@ -121,8 +128,15 @@ def loadtest(url: str, clients: int, seconds: float, subscriber: bool) -> None:
     listener = LoadSubscriber(url, tokens) if subscriber else None
     if listener is not None:
         listener.start()
+    watcher = ReplicaWatcher(url, tokens) if replicas else None
+    if watcher is not None:
+        watcher.start()
     result = load(url, tokens, clients, seconds)
+    if watcher is not None:
+        watcher.stop()
     click.echo(result.markdown())
+    if watcher is not None:
+        click.echo(watcher.markdown())
     if listener is not None:
         drained = listener.drain()
         click.echo(listener.markdown(drained))

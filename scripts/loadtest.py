@@ -124,6 +124,7 @@ class Decision:
 class Tally:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
+    read_from: dict[str, int] = field(default_factory=dict)  # queries by who answered them
     grants: list[Decision] = field(default_factory=list)
     reassessments: list[Decision] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -132,6 +133,9 @@ class Tally:
         with self.lock:
             self.latencies.setdefault(kind, []).append(answer.seconds)
             self.statuses[answer.status] = self.statuses.get(answer.status, 0) + 1
+            source = answer.headers.get("ledger-read-from")
+            if source is not None:
+                self.read_from[source] = self.read_from.get(source, 0) + 1
 
     @property
     def server_errors(self) -> int:
@@ -170,6 +174,8 @@ class Result:
             f"{self.stored_grants}",
             "- answers by status: "
             + ", ".join(f"{s or 'none'}: {n}" for s, n in sorted(tally.statuses.items())),
+            "- queries answered by: "
+            + (", ".join(f"{s}: {n}" for s, n in sorted(tally.read_from.items())) or "none"),
             "",
             "| request | count | p50 ms | p99 ms | max ms |",
             "|---|---:|---:|---:|---:|",

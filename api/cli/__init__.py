@@ -1,8 +1,9 @@
 """The ``ledger`` command line, one module per audience: ``operate`` (serve, keep the views,
 import, secure), ``audit`` (verify), ``finance`` (close months, payroll, totals,
-reconciliation, charts), ``reading`` (rolls and entitlements, for caseworkers and viewers)
-and ``demo``. What the reporting commands share is in ``options``; tables and files in
-``tables``, charts in ``charts``, progress bars in ``progress``.
+reconciliation, charts), ``reading`` (rolls and entitlements, for caseworkers and viewers),
+``province`` (the province over its cities) and ``demo``. What the reporting commands share
+is in ``options``; tables and files in ``tables``, charts in ``charts``, progress bars in
+``progress``.
 
 Settings come from the environment (LEDGER_DATABASE_URL and the rest; see the README).
 """
@@ -21,6 +22,7 @@ from api.cli import (
     households,
     operate,
     payments,
+    province,
     reading,
 )
 from api.core.settings import Settings
@@ -65,7 +67,18 @@ def main() -> None:
     """
 
 
-for audience in (operate, delivery, audit, finance, payments, reading, households, approvals, demo):
+for audience in (
+    operate,
+    delivery,
+    audit,
+    finance,
+    payments,
+    reading,
+    households,
+    approvals,
+    province,
+    demo,
+):
     for command in audience.COMMANDS:
         main.add_command(command)
 

@@ -22,7 +22,13 @@ from projections.reads.feed import ChangeFeed
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.health import DatabaseHealth
-from projections.storage.opening import ledger_exists, open_views, prepare_ledger_place
+from projections.storage.opening import (
+    ledger_exists,
+    open_views,
+    postgres_conninfo,
+    prepare_ledger_place,
+)
+from projections.storage.replicas import Replicas
 from projections.storage.signing import signatures_of
 from projections.storage.subscriptions import DELIVERY_SCHEMA, SubscriptionStore
 
@@ -45,6 +51,7 @@ class Runtime:
     views: ViewDatabase
     poller: Poller | None = field(default=None)
     health: DatabaseHealth | None = field(default=None)
+    replicas: Replicas | None = field(default=None)  # hot standbys queries may be read from
     _regions: dict[tuple[str, UUID], str] = field(default_factory=dict, repr=False)
 
     @property
@@ -141,9 +148,20 @@ def opened(
         runtime.health = DatabaseHealth(ledger.env)
         runtime.health.guard(getattr(ledger.factory, "datastore", None))
         runtime.health.start()
+        if settings.replicas:
+            runtime.replicas = Replicas(
+                settings.replicas,
+                postgres_conninfo(ledger.env),
+                lambda: runtime.read_side.position,
+                settings.replica_max_lag_positions,
+                settings.database_timeout_seconds,
+            )
+            runtime.replicas.start()
     try:
         yield runtime
     finally:
+        if runtime.replicas is not None:
+            runtime.replicas.stop()
         if runtime.health is not None:
             runtime.health.stop()
         if runtime.poller is not None:

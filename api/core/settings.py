@@ -1,10 +1,12 @@
 """The ledger's settings, read once from the environment (prefix ``LEDGER_``).
 
 ``database_url`` chooses persistence: ``sqlite:///path`` (the default, an embedded file),
-``postgresql://user:password@host:port/dbname`` for production, or ``memory:`` for unit
-tests. Outside development every secret must be given. Development needs no setup: the
-keys not given are random ones made at the first start and kept in a file only its owner may
-read, beside the ledger (api.core.keys), never fixed ones that anyone could derive.
+``postgresql://user:password@host:port/dbname`` for production (or a host list,
+``postgresql://user@h1:p1,h2:p2/dbname?target_session_attrs=read-write``, to follow a
+failover), or ``memory:`` for unit tests. Outside development every secret must be given.
+Development needs no setup: the keys not given are random ones made at the first start and
+kept in a file only its owner may read, beside the ledger (api.core.keys), never fixed ones
+that anyone could derive.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
+import psycopg
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -29,8 +32,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from api.core.identities import OidcProvider, OidcSignIn
 from api.core.keys import KEYS_FILE_NAME, keep_keys, keys_for, process_keys
 from domain.months import BUREAU_TIME_ZONE
-from projections.storage.event_store import LedgerPostgresRecorder, LedgerSQLiteRecorder
+from projections.storage.event_store import (
+    POSTGRES_OPTIONS,
+    LedgerPostgresFactory,
+    LedgerPostgresRecorder,
+    LedgerSQLiteRecorder,
+)
 from projections.storage.keys import DEVELOPMENT_KEY_ID
+from projections.storage.replicas import split_urls
 from projections.storage.signing import SignedMapper
 
 log = logging.getLogger(__name__)
@@ -67,6 +76,10 @@ class Settings(BaseSettings):
     gradual_exit_max_months: int = 6
     max_age_years: int = Field(default=130, ge=1)  # older people named in a decision: refused
     database_timeout_seconds: int = 2
+    # Hot standbys of the PostgreSQL database that queries may be answered from
+    # (comma-separated URLs), and how many positions one may be behind the primary's views.
+    replica_urls: str = ""
+    replica_max_lag_positions: int = Field(default=100, ge=0)
     create_tables: bool = True  # false for a service role that may not create tables
     jwt_secret: SecretStr | None = None  # the ledger's own tokens (``ledger token``)
     token_minutes: int = 8 * 60
@@ -127,6 +140,21 @@ class Settings(BaseSettings):
         persistence_env(url)  # refuses an unknown scheme, an empty path, a bad port
         return url
 
+    @model_validator(mode="after")
+    def _replicas_of_postgres(self) -> Settings:
+        urls = split_urls(self.replica_urls)  # refuses a malformed URL, saying why
+        if urls and urlsplit(self.database_url).scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                "LEDGER_REPLICA_URLS are standbys of a PostgreSQL ledger; "
+                f"LEDGER_DATABASE_URL is {database_label(self.database_url)}"
+            )
+        return self
+
+    @property
+    def replicas(self) -> list[str]:
+        """The connection strings of the hot standbys queries may be answered from."""
+        return split_urls(self.replica_urls)
+
     @field_validator("verification_required_from")
     @classmethod
     def _not_after_today(cls, day: date | None) -> date | None:
@@ -161,6 +189,8 @@ class Settings(BaseSettings):
                     text = f"generated ({self._keys_source})"
             elif name == "database_url":
                 text = masked_url(value)
+            elif name == "replica_urls":
+                text = ", ".join(masked_url(url) for url in self.replicas) or "none"
             elif value is None:
                 text = "not set"
             else:
@@ -345,7 +375,12 @@ def database_label(database_url: str) -> str:
         return f"sqlite {sqlite_path(database_url)}"
     if url.scheme in ("postgresql", "postgres"):
         env = persistence_env(database_url)
-        return f"postgresql {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"
+        hosts = env["POSTGRES_HOST"].split(",")
+        ports = env["POSTGRES_PORT"].split(",")
+        places = ",".join(
+            f"{host}:{ports[i] if len(ports) > 1 else ports[0]}" for i, host in enumerate(hosts)
+        )
+        return f"postgresql {places}/{env['POSTGRES_DBNAME']}"
     return url.scheme or "an unnamed database"
 
 
@@ -373,23 +408,41 @@ def persistence_env(database_url: str, timeout_seconds: int = 5) -> dict[str, st
             "SQLITE_LOCK_TIMEOUT": str(timeout_seconds),
         }
     if url.scheme in ("postgresql", "postgres"):
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
-            "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": unquote(url.username or ""),
-            "POSTGRES_PASSWORD": unquote(url.password or ""),
-            "POSTGRES_CONNECT_TIMEOUT": str(timeout_seconds),
-            "POSTGRES_LOCK_TIMEOUT": str(timeout_seconds),
-            "POSTGRES_POOL_SIZE": "5",
-            "POSTGRES_MAX_OVERFLOW": "10",
-        }
+        return _postgres_env(database_url, timeout_seconds)
     raise ValueError(
         f"unsupported database URL scheme {url.scheme!r}: use sqlite:///path, "
         "postgresql://user@host:port/dbname or memory:"
     )
+
+
+def _postgres_env(database_url: str, timeout_seconds: int) -> dict[str, str]:
+    """The library's settings for a libpq URL. A host list (``h1:p1,h2:p2``) and the URL's
+    other parameters (``target_session_attrs=read-write``, to write only to the primary)
+    are kept: the ledger's connections try each host in turn, so the service follows a
+    failover by reconnecting."""
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(database_url).items() if v is not None}
+    except psycopg.ProgrammingError as error:
+        raise ValueError(f"libpq cannot read the PostgreSQL URL: {error}") from None
+    ports = params.pop("port", "5432")
+    if not all(port.isdigit() and 0 < int(port) < 65536 for port in ports.split(",")):
+        raise ValueError(f"the PostgreSQL URL's port {ports!r} is not a port number (1 to 65535)")
+    env = {
+        "PERSISTENCE_MODULE": get_topic(LedgerPostgresFactory),
+        "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
+        "POSTGRES_DBNAME": params.pop("dbname", "") or "postgres",
+        "POSTGRES_HOST": params.pop("host", "") or "127.0.0.1",
+        "POSTGRES_PORT": ports,
+        "POSTGRES_USER": params.pop("user", ""),
+        "POSTGRES_PASSWORD": params.pop("password", ""),
+        "POSTGRES_CONNECT_TIMEOUT": str(timeout_seconds),
+        "POSTGRES_LOCK_TIMEOUT": str(timeout_seconds),
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "10",
+    }
+    if params:
+        env[POSTGRES_OPTIONS] = make_conninfo("", **params)
+    return env
 
 
 def is_loopback(host: str) -> bool:

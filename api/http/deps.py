@@ -33,6 +33,9 @@ from api.services.fields import MONTH_PATTERN
 from api.services.verification_jobs import VerificationJobs
 from domain.months import Month, parse_month
 from projections.reads.known_at import KnownAt, KnownAtError, reach
+from projections.reads.read_side import ReadSide
+from projections.storage.database import ViewDatabase
+from projections.storage.replicas import RoutedViews
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `ledger token USER ROLE`.")
 
@@ -166,9 +169,14 @@ Staff = Annotated[User, Depends(allowed(*STAFF))]
 Anyone = Annotated[User, Depends(allowed(*EVERYONE))]
 
 
+PRIMARY = "primary"
+
+
 @dataclass
 class Knowledge:
-    """Which month a query asks about, and as known at which ledger position.
+    """Which month a query asks about, as known at which ledger position, and the views
+    that answer it (``read``, ``views``): the primary's, or those of a hot standby that has
+    reached the position asked for (``_read_source``).
 
     The position is read when the endpoint first asks for it, in its worker thread: reading
     it may wait for the views, which must not block the event loop."""
@@ -177,6 +185,8 @@ class Knowledge:
     as_of: Month
     known: KnownAt
     wait_for_position: int | None
+    read: ReadSide
+    views: ViewDatabase
     _position: int | None = field(default=None, init=False)
 
     @property
@@ -186,7 +196,7 @@ class Knowledge:
         return self._position
 
     def _read_position(self) -> int:
-        read = self.runtime.read_side
+        read = self.read
         recorded = self.runtime.ledger.position
         try:
             if self.wait_for_position is not None:
@@ -197,6 +207,7 @@ class Knowledge:
 
 
 async def get_knowledge(
+    request: Request,
     runtime: RuntimeDep,
     as_of: Annotated[
         str | None,
@@ -223,7 +234,29 @@ async def get_knowledge(
     except KnownAtError as error:
         raise _unknowable(error) from None
     month = parse_month(as_of, "as_of") if as_of else Month.at(datetime.now().astimezone())
-    return Knowledge(runtime, month, known, wait_for_position)
+    needed = [p for p in (wait_for_position, known.position) if p is not None]
+    read, views = _read_source(request, runtime, max(needed, default=None))
+    return Knowledge(runtime, month, known, wait_for_position, read, views)
+
+
+def _read_source(
+    request: Request, runtime: Runtime, needed: int | None
+) -> tuple[ReadSide, ViewDatabase]:
+    """The views a query needing position ``needed`` reads: a standby's that has reached it
+    and is within the lag limit, else the primary's. The answer's ``Ledger-Read-From``
+    header (``api.http.observability``) names which; it says ``primary`` again if the
+    standby fails the query and the primary answers it."""
+    replica = runtime.replicas.choose(needed) if runtime.replicas is not None else None
+    if replica is None:
+        request.state.read_from = PRIMARY
+        return runtime.read_side, runtime.views
+    request.state.read_from = replica.name
+
+    def on_fallback() -> None:
+        request.state.read_from = PRIMARY
+
+    views = RoutedViews(replica, runtime.views, on_fallback)
+    return ReadSide(views), views
 
 
 KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]

@@ -5,6 +5,11 @@ else a new one, echoed in the response), the user, the method, the route's templ
 status and the duration. It never holds a query string or a body, so an identity number
 (which travels only in bodies) cannot reach it. Metrics carry route templates, not paths,
 so a case id never becomes a label.
+
+A query's answer says which server's views answered it in ``Ledger-Read-From``: ``primary``
+or a hot standby's name (``replica-1``; never a host). /metrics counts the queries each
+answered, and reports each standby: whether it answers, and how far it is behind the
+primary in WAL bytes and ledger positions.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -22,9 +27,12 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from projections.storage.replicas import ReplicaState
+
 access_log = logging.getLogger("ledger.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+READ_FROM_HEADER = "Ledger-Read-From"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 UNMATCHED_ROUTE = "unmatched"
 
@@ -40,6 +48,12 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        self.reads = Counter(
+            "ledger_queries_read_from",
+            "Queries answered, by whose views answered them: primary or a read replica.",
+            ["read_from"],
+            registry=self.registry,
+        )
         self.durations = Histogram(
             "ledger_http_request_duration_seconds",
             "Time to answer an HTTP request, by method and route template.",
@@ -50,6 +64,10 @@ class Metrics:
     def watch_positions(self, ledger: Callable[[], int], views: Callable[[], int]) -> None:
         """Report the ledger's and the views' positions, read when scraped."""
         self.registry.register(_Positions(ledger, views))
+
+    def watch_replicas(self, states: Callable[[], Sequence[ReplicaState]]) -> None:
+        """Report each hot standby read from: up or down, and its lag, read when scraped."""
+        self.registry.register(_Replicas(states))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -72,6 +90,34 @@ class _Positions(Collector):
             yield GaugeMetricFamily(name, help_text, value=value)
 
 
+class _Replicas(Collector):
+    def __init__(self, states: Callable[[], Sequence[ReplicaState]]) -> None:
+        self.states = states
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "ledger_replica_up", "Whether a read replica answers (1) or is skipped (0).",
+            labels=["replica"],
+        )  # fmt: skip
+        lag_bytes = GaugeMetricFamily(
+            "ledger_replica_lag_bytes",
+            "WAL bytes the primary has written that a read replica has not replayed.",
+            labels=["replica"],
+        )
+        lag_positions = GaugeMetricFamily(
+            "ledger_replica_lag_positions",
+            "Ledger positions the primary's views have reached and a read replica's not.",
+            labels=["replica"],
+        )
+        for state in self.states():
+            up.add_metric([state.name], 1 if state.up else 0)
+            if state.lag_bytes is not None:
+                lag_bytes.add_metric([state.name], state.lag_bytes)
+            if state.lag_positions is not None:
+                lag_positions.add_metric([state.name], state.lag_positions)
+        yield from (up, lag_bytes, lag_positions)
+
+
 class AccessLog:
     """Logs and counts every HTTP request once its answer has started."""
 
@@ -92,6 +138,9 @@ class AccessLog:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                read_from = scope.get("state", {}).get("read_from")
+                if read_from is not None:
+                    headers.append((READ_FROM_HEADER.lower().encode(), read_from.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -101,6 +150,9 @@ class AccessLog:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
             user = scope.get("state", {}).get("user", "-")
+            read_from = scope.get("state", {}).get("read_from")
+            if read_from is not None:
+                self.metrics.reads.labels(read_from).inc()
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.durations.labels(method, route).observe(seconds)
@@ -129,7 +181,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/metrics", response_class=Response)
 def metrics(request: Request) -> Response:
-    """Request counts and latencies, the ledger's and views' positions and the projection's
-    lag, in the Prometheus text format."""
+    """Request counts and latencies, the ledger's and views' positions, the projection's
+    lag and each read replica's, in the Prometheus text format."""
     registry: Metrics = request.app.state.metrics
     return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -352,10 +352,22 @@ class ProblemTypePublic(BaseModel):
     description: str
 
 
+class ReplicaPublic(BaseModel):
+    """A hot standby queries may be read from: whether it answers, the position its views
+    have reached, and how far it is behind the primary (ledger positions, WAL bytes)."""
+
+    name: str
+    state: Literal["up", "down"]
+    views_position: int | None
+    lag_positions: int | None
+    lag_bytes: int | None
+
+
 class HealthPublic(BaseModel):
     status: str
     ledger_position: int | None = None
     views_position: int | None = None
+    replicas: list[ReplicaPublic] | None = None
 
 
 class VerificationJobPublic(BaseModel):

@@ -34,11 +34,17 @@ def close_period(
     uow: UnitOfWork | None = None,
     timeout: float = 10.0,
     computed: ComputedItems | None = None,
+    views_at: int | None = None,
 ) -> Receipt:
     """Compute the period's lines from the views and have the ledger check and record the
     close, through ``uow`` (by default saved now, by the server's clock). The items are
-    kept in ``computed``, if given, for the projector that will record the close."""
-    position = ReadSide(views).wait_for(ledger.position, timeout)
+    kept in ``computed``, if given, for the projector that will record the close.
+    ``views_at``: the position the caller projected the views to, with nothing stored
+    after it (an import between its saves); by default the ledger's, once the views reach
+    it."""
+    position = (
+        views_at if views_at is not None else ReadSide(views).wait_for(ledger.position, timeout)
+    )
     last = ledger.last_close(programme, region, uow)
     prior = PriorClose(last.first_month, last.position) if last is not None else None
     with views.transaction() as cursor:

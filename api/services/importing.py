@@ -53,6 +53,9 @@ from projections.reads.payroll_lines import ComputedItems, returned_subjects
 from projections.storage.database import ViewDatabase
 
 FLUSH_EVERY = 2_000
+# Events a projection batch of the import takes: the views catch up before each run of
+# closes, a month of decisions at a time, in as few transactions as memory allows.
+CATCH_UP_BATCH = 10_000
 L = TypeVar("L", Grant, Reassess)
 MAX_REPORTED = 50
 _decision = TypeAdapter(Decision)
@@ -220,20 +223,32 @@ def import_file(
     total = check_file(ledger, path, after_line=done)
     # The closes' items, computed once: by the close, then recorded by this projector.
     computed = ComputedItems()
-    projector = Projector(ledger.recorder, ledger.mapper, views, computed=computed)
+    projector = Projector(
+        ledger.recorder, ledger.mapper, views, batch_size=CATCH_UP_BATCH, computed=computed
+    )
     imported = 0
     run_before: type[Line] | None = None
     closed_in_run: set[tuple[str, str]] = set()
     last: tuple[int, datetime] | None = None  # the line applied last, and its time
+    saved_at: int | None = None  # the ledger's position after the last save
 
     with ImportBatch(ledger) as batch:
 
         def save() -> None:
             """Save what was imported, with how far the file has come, at its last line's
             time."""
+            nonlocal saved_at
             if last is not None:
                 ledger.record_import_progress(digest, last[0], batch.at(last[1]))
-            batch.flush()
+            saved_at = batch.flush()
+
+        def views_at() -> int | None:
+            """Where the views are known to hold everything saved: where this projector
+            took them. None when another projector took the last batches (the close then
+            waits for the views to reach the ledger)."""
+            if saved_at is not None and projector.reached >= saved_at:
+                return saved_at
+            return None
 
         for number, text in numbered_lines(path):
             if number <= done:
@@ -260,7 +275,7 @@ def import_file(
             if isinstance(line, ClosePeriod):
                 closed_in_run.add((line.programme.value, line.region))
             try:
-                apply(ledger, views, line, batch.at(line.at), computed)
+                apply(ledger, views, line, batch.at(line.at), computed, views_at())
             except LedgerRefusal as refusal:
                 raise ImportFailedError(number, refusal.message) from None
             imported += 1
@@ -289,9 +304,11 @@ def apply(
     line: Line,
     uow: UnitOfWork,
     computed: ComputedItems | None = None,
+    views_at: int | None = None,
 ) -> None:
     """Record one decision of the file, as the HTTP service records a request's; a close
-    keeps its items in ``computed`` for the projector."""
+    keeps its items in ``computed`` for the projector, and is computed at ``views_at``,
+    the position the views were projected to, when given."""
     actor = line.actor
     if isinstance(line, SetStandard):
         correction = line.decision == "correct_standard"
@@ -359,6 +376,7 @@ def apply(
             actor=actor,
             uow=uow,
             computed=computed,
+            views_at=views_at,
         )
 
 

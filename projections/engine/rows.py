@@ -5,13 +5,16 @@ Rows are never updated in place: a segment that stops being the ledger's knowled
 ``known_to`` set to the position that superseded it, and its successor is inserted with
 ``known_from`` at that position. A segment inserted and superseded within one batch is
 written once, with both ends. What the batch wrote stays known to it, so later events go on
-from it without reading it back. Nothing here decides what an event means (that is
+from it without reading it back; the projector carries it into the next batch (``carry_to``)
+when nothing else wrote the views in between, keeping the subjects used most recently
+(``trim``). Nothing here decides what an event means (that is
 ``projections.engine.handlers``); this module only keeps and writes the rows.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -26,7 +29,7 @@ from projections.engine.segments import Segment
 from projections.engine.standards_table import StandardsTable
 from projections.reads.approvals import APPROVAL_COLUMNS, ApprovalRequest, approval_row
 from projections.reads.payroll_lines import ComputedItems, PayrollItem, payroll_items
-from projections.storage.database import Cursor
+from projections.storage.database import Cursor, Statement
 from projections.storage.schema import valid_until
 
 PREFETCH_CHUNK = 500
@@ -82,20 +85,26 @@ class RowStore:
     def __init__(self, cursor: Cursor, computed: ComputedItems | None = None) -> None:
         self.cursor = cursor
         self.computed = computed
-        self.subjects: dict[str, tuple[str, str, SubjectState]] = {}
-        self.dirty: set[str] = set()
+        # The subjects held, the one used least recently first.
+        self.subjects: OrderedDict[str, tuple[str, str, SubjectState]] = OrderedDict()
+        self.dirty: set[str] = set()  # subjects whose state is to be written
+        self.unwritten: dict[str, None] = {}  # subjects with changes not yet written, in order
         self.open_rows: dict[str, list[_OpenRow]] = {}
         self.inserts: list[list[Any]] = []
+        self.inserted: list[_OpenRow] = []  # the open rows of ``inserts``
         self.closings: list[tuple[int, str, int]] = []
         # subject, person, ordinal, valid from, valid to (None: no end), known from
         self.persons: list[tuple[str, str, int, int, int | None, int]] = []
+        self.statements: list[Statement] = []  # the other rows' writes, in event order
 
     # Subjects.
 
     def put(self, subject_id: str, programme: str, region: str, state: SubjectState) -> None:
         """Keep ``state`` as the subject's, to be written at the next flush."""
         self.subjects[subject_id] = (programme, region, state)
+        self.subjects.move_to_end(subject_id)
         self.dirty.add(subject_id)
+        self.unwritten[subject_id] = None
 
     def case(self, case_id: str) -> CaseState:
         state = self._load(case_id)
@@ -156,8 +165,9 @@ class RowStore:
     def cases_open_from(
         self, region: str, programmes: Sequence[Programme], month: Month
     ) -> list[str]:
-        """The cases a standard from ``month`` may change: those this batch holds, and those
-        whose rows known now reach ``month``. A case closed before it keeps its amounts."""
+        """The cases a standard from ``month`` may change: those with changes not yet
+        written, and those whose rows known now reach ``month``. A case closed before it
+        keeps its amounts."""
         names = [p.value for p in programmes]
         marks = ", ".join("?" for _ in names)
         stored = self.cursor.fetchall(
@@ -165,12 +175,13 @@ class RowStore:
             f"AND region = ? AND known_to IS NULL AND {valid_until()} > ?",
             (*names, region, month.index),
         )
-        in_batch = [
+        unwritten = [
             subject_id
-            for subject_id, (programme, subject_region, _) in self.subjects.items()
+            for subject_id in self.unwritten
+            for programme, subject_region, _ in [self.subjects[subject_id]]
             if subject_region == region and programme in names
         ]
-        return list(dict.fromkeys([*in_batch, *(subject_id for (subject_id,) in stored)]))
+        return list(dict.fromkeys([*unwritten, *(subject_id for (subject_id,) in stored)]))
 
     def _load(self, subject_id: str) -> SubjectState:
         if subject_id not in self.subjects:
@@ -181,6 +192,8 @@ class RowStore:
             if not rows:
                 raise LookupError(f"{subject_id} is not in the views")
             self._remember(subject_id, *rows[0])
+        else:
+            self.subjects.move_to_end(subject_id)
         return self.subjects[subject_id][2]
 
     def _remember(self, subject_id: str, programme: str, region: str, text: str) -> None:
@@ -221,9 +234,12 @@ class RowStore:
                 position,
                 None,
             ]
+            row = _OpenRow(segment, pending)
             self.inserts.append(pending)
-            kept.append(_OpenRow(segment, pending))
+            self.inserted.append(row)
+            kept.append(row)
         self.open_rows[subject_id] = kept
+        self.unwritten[subject_id] = None
 
     def segments_of(self, subject_id: str) -> list[Segment]:
         """The subject's segments as the batch knows them now."""
@@ -245,12 +261,12 @@ class RowStore:
         position: int,
     ) -> None:
         """Supersede the schedule's entry for ``effective``, if any, by ``parameters``."""
-        self.cursor.execute(
+        self._later(
             "UPDATE standards SET known_to = ? WHERE programme = ? AND region = ? "
             "AND effective = ? AND known_to IS NULL",
             (position, programme.value, region, effective.index),
         )
-        self.cursor.execute(
+        self._later(
             "INSERT INTO standards (programme, region, effective, parameters, known_from) "
             "VALUES (?, ?, ?, ?, ?)",
             (
@@ -265,14 +281,14 @@ class RowStore:
     def review_due(
         self, relief_id: str, region: str, relief_date: date, due: date, position: int
     ) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO relief_reviews (relief_id, region, relief_date, due, known_from) "
             "VALUES (?, ?, ?, ?, ?)",
             (relief_id, region, relief_date.isoformat(), due.isoformat(), position),
         )
 
     def review_done(self, relief_id: str, outcome: str, position: int) -> None:
-        self.cursor.execute(
+        self._later(
             "UPDATE relief_reviews SET reviewed_at = ?, outcome = ? WHERE relief_id = ?",
             (position, outcome, relief_id),
         )
@@ -286,7 +302,7 @@ class RowStore:
         at_or_above_standard: bool,
         position: int,
     ) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO household_reviews"
             " (case_id, verification_id, made_on, due, at_or_above, known_from)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -301,13 +317,13 @@ class RowStore:
         )
 
     def verification_requested(self, verification_id: str, position: int) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO verification_requests (verification_id, known_from) VALUES (?, ?)",
             (verification_id, position),
         )
 
     def verification_answered(self, verification_id: str, position: int) -> None:
-        self.cursor.execute(
+        self._later(
             "UPDATE verification_requests SET answered_at = ? WHERE verification_id = ?",
             (position, verification_id),
         )
@@ -315,20 +331,20 @@ class RowStore:
     def await_approval(self, request: ApprovalRequest, position: int) -> None:
         """A request recorded at ``position`` waits for a second person's approval."""
         marks = ", ".join("?" for _ in APPROVAL_COLUMNS)
-        self.cursor.execute(
+        self._later(
             f"INSERT INTO approvals ({', '.join(APPROVAL_COLUMNS)}) VALUES ({marks})",
             approval_row(request, position),
         )
 
     def approval_given(self, subject_id: str, position: int) -> None:
         """The subject's request waits no longer from ``position`` on."""
-        self.cursor.execute(
+        self._later(
             "UPDATE approvals SET known_to = ? WHERE subject_id = ? AND known_to IS NULL",
             (position, subject_id),
         )
 
     def payee_changed(self, case_id: str, recipient: str, version: int, position: int) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO payees (subject_id, recipient_ref, version, known_from) "
             "VALUES (?, ?, ?, ?)",
             (case_id, recipient, version, position),
@@ -344,7 +360,7 @@ class RowStore:
         position: int,
     ) -> None:
         programme, region, _ = self.subjects[case_id]
-        self.cursor.execute(
+        self._later(
             "INSERT INTO payment_returns (programme, region, period, subject_id, bank_reference,"
             " reason, amount_fen, known_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -361,9 +377,9 @@ class RowStore:
 
     def payroll_items(
         self, programme: str, region: str, month: Month, position: int
-    ) -> list[PayrollItem]:
+    ) -> tuple[list[PayrollItem], bool]:
         """The period's items from the rows written so far (``flush`` first), or as the
-        close computed them."""
+        close computed them; and whether they are the close's own."""
         return payroll_items(self.cursor, programme, region, month, position, self.computed)
 
     def keep_period(
@@ -373,7 +389,7 @@ class RowStore:
         recomputed_digest: str,
         items: Sequence[PayrollItem],
     ) -> None:
-        self.cursor.execute(
+        self._later(
             "INSERT INTO periods (programme, region, month, position, closed_at, line_count, "
             "month_total_fen, arrears_fen, recoveries_fen, digest, recomputed_digest) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -418,10 +434,6 @@ class RowStore:
 
     # Memory.
 
-    def holds(self, subject_id: str) -> bool:
-        """Whether the batch holds the subject's open rows (without reading them)."""
-        return subject_id in self.open_rows
-
     def prefetch(self, subject_ids: Sequence[str]) -> None:
         """Read the state and current rows of many subjects at once, ahead of their events."""
         wanted = [s for s in dict.fromkeys(subject_ids) if s not in self.open_rows]
@@ -446,11 +458,24 @@ class RowStore:
                 rows[subject_id].append(_OpenRow(segment, None))
             self.open_rows.update(rows)
 
-    def forget(self, subject_ids: Sequence[str]) -> None:
-        """Let go of subjects whose changes are written; they are read again if needed."""
-        for subject_id in subject_ids:
-            self.subjects.pop(subject_id, None)
+    def trim(self, keep: int) -> None:
+        """Let go of the subjects used least recently beyond ``keep`` (``flush`` first); they
+        are read again if needed."""
+        while len(self.subjects) > keep:
+            subject_id, _ = self.subjects.popitem(last=False)
             self.open_rows.pop(subject_id, None)
+        if len(self.open_rows) > len(self.subjects):  # rows of subjects the views lack
+            for subject_id in [s for s in self.open_rows if s not in self.subjects]:
+                del self.open_rows[subject_id]
+
+    def carry_to(self, cursor: Cursor) -> None:
+        """Go on in another transaction, of a batch that follows this one's (``flush``
+        first): what this one holds is what the views hold."""
+        self.cursor = cursor
+
+    def _later(self, sql: str, params: Sequence[Any]) -> None:
+        """Run a statement at the next flush, after those before it."""
+        self.statements.append((sql, params))
 
     def _write_persons(self) -> None:
         self.cursor.executemany(
@@ -464,6 +489,8 @@ class RowStore:
     def flush(self) -> None:
         """Write the changes so far."""
         cursor = self.cursor
+        cursor.execute_in_order(self.statements)
+        self.statements.clear()
         cursor.executemany(
             "INSERT INTO subjects (subject_id, programme, region, state) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
@@ -481,9 +508,10 @@ class RowStore:
         )
         cursor.insert("segments", SEGMENT_COLUMNS, self.inserts)
         # What was written stays known to the batch: later events go on from it.
-        for rows in self.open_rows.values():
-            for row in rows:
-                row.pending = None
+        for row in self.inserted:
+            row.pending = None
+        self.inserted.clear()
         self.dirty.clear()
+        self.unwritten.clear()
         self.closings.clear()
         self.inserts.clear()

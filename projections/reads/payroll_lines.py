@@ -103,16 +103,17 @@ def payroll_items(
     month: Month,
     position: int,
     computed: ComputedItems | None = None,
-) -> list[PayrollItem]:
+) -> tuple[list[PayrollItem], bool]:
     """Every amount, arrear and recovery of the period, as known at ``position``, after the
     closes the views hold (replay checks a recorded close against these); those in
-    ``computed`` for the same period, position and prior close when it holds them."""
+    ``computed`` for the same period, position and prior close when it holds them. And
+    whether they are those: the items the close itself computed."""
     prior = prior_close(cursor, programme, region, month)
     if computed is not None:
         items = computed.take((programme, region, month, position, prior))
         if items is not None:
-            return items
-    return payroll_items_after(cursor, programme, region, month, position, prior)
+            return items, True
+    return payroll_items_after(cursor, programme, region, month, position, prior), False
 
 
 def payroll_items_after(
@@ -360,20 +361,19 @@ def _amount_in(rows: Sequence[Row], month: int) -> int:
     return 0
 
 
+_SLOT = {AMOUNT: 0, ARREARS: 1, RECOVERY: 2, HELD: 3}  # a line's fields, in order
+
+
 def lines_of(items: Sequence[PayrollItem]) -> list[PayrollLine]:
     """One line per case, in case order."""
-    totals: dict[str, dict[str, int]] = defaultdict(
-        lambda: {AMOUNT: 0, ARREARS: 0, RECOVERY: 0, HELD: 0}
-    )
+    totals: dict[str, list[int]] = {}
     for item in items:
-        totals[item.subject_id][item.kind] += item.amount_fen
+        fields = totals.get(item.subject_id)
+        if fields is None:
+            fields = totals[item.subject_id] = [0, 0, 0, 0]
+        fields[_SLOT[item.kind]] += item.amount_fen
+    yuan = _fen_to_yuan
     return [
-        PayrollLine(
-            subject_id,
-            _fen_to_yuan(kinds[AMOUNT]),
-            _fen_to_yuan(kinds[ARREARS]),
-            _fen_to_yuan(kinds[RECOVERY]),
-            _fen_to_yuan(kinds[HELD]),
-        )
-        for subject_id, kinds in sorted(totals.items())
+        PayrollLine(subject_id, yuan(amount), yuan(arrears), yuan(recoveries), yuan(held))
+        for subject_id, (amount, arrears, recoveries, held) in sorted(totals.items())
     ]

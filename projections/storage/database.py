@@ -7,7 +7,10 @@ rewrites placeholders to ``%s`` and ``BLOB`` to ``BYTEA``. Every write happens i
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,12 +23,17 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 Row = tuple[Any, ...]
+Statement = tuple[str, Sequence[Any]]  # SQL and its parameters
 
 
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def execute_in_order(self, statements: Sequence[Statement]) -> None:
+        """Run ``statements`` one after the other, in as few round trips as the database
+        allows."""
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Add ``rows`` to ``table``, the fastest way the database has."""
@@ -56,6 +64,10 @@ class _SQLiteCursor:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._connection.executemany(sql, rows)
+
+    def execute_in_order(self, statements: Sequence[Statement]) -> None:
+        for sql, params in statements:
+            self._connection.execute(sql, params)
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         marks = ", ".join("?" for _ in columns)
@@ -144,6 +156,14 @@ class _PostgresCursor:
         if rows:  # psycopg would still make a round trip for none
             self._cursor.executemany(_postgres_sql(sql), rows)
 
+    def execute_in_order(self, statements: Sequence[Statement]) -> None:
+        """In a pipeline: one round trip, where each statement would make one."""
+        if not statements:
+            return
+        with self._cursor.connection.pipeline():
+            for sql, params in statements:
+                self._cursor.execute(_postgres_sql(sql), params)
+
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """COPY: one round trip, where executemany makes a statement of every row."""
         if not rows:
@@ -174,8 +194,10 @@ class PostgresViews:
         schema: str = "ledger_views",
         timeout_seconds: float = 5,
         max_connections: int = 8,
+        answer_within_seconds: float | None = None,
     ) -> None:
         self.schema = schema
+        self._answer_within = answer_within_seconds
         with psycopg.connect(conninfo, connect_timeout=_whole_seconds(timeout_seconds)) as c:
             # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema
             # exists; the service role has none where ``ledger protect`` made its schemas.
@@ -196,15 +218,22 @@ class PostgresViews:
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        with (
-            self._pool.connection() as connection,
-            connection.transaction(),
-            connection.cursor() as cursor,
-        ):
-            yield _PostgresCursor(cursor)
+        with self._pool.connection() as connection:
+            try:
+                with connection.transaction(), connection.cursor() as cursor:
+                    yield _PostgresCursor(cursor)
+            except psycopg.errors.ReadOnlySqlTransaction:
+                # The server was demoted to a standby: the pool replaces a closed connection,
+                # and the next one goes to whichever server is primary now.
+                connection.close()
+                raise
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._pool.connection() as connection, connection.cursor() as cursor:
+        with (
+            self._pool.connection() as connection,
+            answered_within(connection, self._answer_within),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(_postgres_sql(sql), params)
             return cursor.fetchall()
 
@@ -216,6 +245,45 @@ class PostgresViews:
 
     def close(self) -> None:
         self._pool.close()
+
+
+@contextmanager
+def answered_within(connection: psycopg.Connection[Any], seconds: float | None) -> Iterator[None]:
+    """Break ``connection`` if the block has not finished within ``seconds`` (None: no
+    limit), so that what it waits for fails with ``psycopg.OperationalError``. A server that
+    stopped (a frozen machine, a network that drops everything) never answers, and neither a
+    statement timeout nor a cancel request reaches it: only the client can give up."""
+    if seconds is None:
+        yield
+        return
+    lock = threading.Lock()
+    finished = False
+
+    def cut() -> None:
+        with lock:
+            if finished:
+                return
+            with contextlib.suppress(OSError, psycopg.Error):
+                duplicate = os.dup(connection.fileno())
+                with socket.socket(fileno=duplicate) as shared:
+                    shared.shutdown(socket.SHUT_RDWR)  # wakes the thread waiting on it
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            finished = True
+        timer.cancel()
+
+
+def writable_session(host: str) -> dict[str, str]:
+    """The libpq options that make a connection to one of several hosts (``a,b``: a primary
+    and its standbys, in any order) reach the one that accepts writes, whichever it is
+    now; none for a single host, which is asked as it is."""
+    return {"target_session_attrs": "read-write"} if "," in host else {}
 
 
 def _whole_seconds(seconds: float) -> int:

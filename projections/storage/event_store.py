@@ -28,12 +28,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-from eventsourcing.utils import retry
+from eventsourcing.utils import Environment, EnvType, retry
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier, Literal
 
+from projections.storage.database import writable_session
 from projections.storage.event_table import CHECKPOINTS_TABLE
+
+# The libpq parameters of the ledger's URL beyond those the library knows (its host, port,
+# database, user and password), as a connection string: ``target_session_attrs=read-write``.
+POSTGRES_OPTIONS = "POSTGRES_OPTIONS"
 
 SQLITE_CHECKPOINTS = (
     f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} ("
@@ -158,3 +164,26 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
             cursor.execute(self._insert_statement, (rows,), prepare=True)
             return [row["notification_id"] for row in cursor.fetchall()]
+
+
+class LedgerPostgresFactory(PostgresFactory):
+    """The library's factory, its connections also given the URL's other libpq parameters
+    and a connect timeout.
+
+    Over a host list each new connection asks for ``target_session_attrs=read-write``, so it
+    goes to whichever node is primary now. The pool drops a connection that broke (the primary was
+    killed or demoted) and makes new ones, so after a failover the ledger writes to the new
+    primary with no restart. The timeout bounds each host's attempt: libpq's default would
+    wait minutes on a host that drops packets.
+    """
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        options = conninfo_to_dict(self.env.get(POSTGRES_OPTIONS) or "")
+        timeout = self.env.get(self.POSTGRES_CONNECT_TIMEOUT) or "5"
+        kwargs = self.datastore.pool.kwargs
+        if not isinstance(kwargs, dict):
+            raise TypeError("the library's pool keeps its connection parameters in no dict")
+        kwargs.update(
+            {"connect_timeout": timeout, **options, **writable_session(str(kwargs.get("host", "")))}
+        )

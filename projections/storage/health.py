@@ -5,6 +5,11 @@ that reaches an unreachable database would wait many seconds. A monitor pings th
 every second with a short timeout instead, and while it does not answer, requests are
 refused at once with 503 and a Retry-After, and a request already waiting on the library's
 retries stops at its next attempt with the same answer.
+
+Over a host list with ``target_session_attrs=read-write`` the ping connects only to a
+primary, so "no primary" (during a failover) is an outage like any other. A connection
+made before a primary was demoted may still reach it as a read-only standby: the write is
+refused the same way, and the connection closed so that the pool makes a new one.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from projections.storage.opening import postgres_conninfo
+from projections.storage.opening import is_postgres, postgres_conninfo
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +34,14 @@ class DatabaseUnreachableError(Exception):
     """The monitor found the database unreachable; the library does not retry this."""
 
 
+class NoPrimaryError(DatabaseUnreachableError):
+    """The server a pooled connection reaches is read-only now (a standby)."""
+
+
 class DatabaseHealth:
     def __init__(self, env: Mapping[str, str]) -> None:
         self._conninfo: str | None = None
-        if env.get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+        if is_postgres(env):
             self._conninfo = postgres_conninfo(env, connect_timeout=PING_TIMEOUT_SECONDS)
         self.reachable = True
         self._stopping = threading.Event()
@@ -54,7 +63,11 @@ class DatabaseHealth:
             if not self.reachable:
                 raise DatabaseUnreachableError
             with connect() as connection:
-                yield connection
+                try:
+                    yield connection
+                except psycopg.errors.ReadOnlySqlTransaction as error:
+                    connection.close()  # a closed connection is not given back by the pool
+                    raise NoPrimaryError(str(error)) from error
 
         datastore.get_connection = get_connection
 

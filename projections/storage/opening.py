@@ -13,14 +13,26 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
+from eventsourcing.utils import get_topic
 from psycopg.conninfo import make_conninfo
 
-from projections.storage.database import PostgresViews, SQLiteViews, ViewDatabase
+from projections.storage.database import (
+    PostgresViews,
+    SQLiteViews,
+    ViewDatabase,
+    writable_session,
+)
+from projections.storage.event_store import POSTGRES_OPTIONS, LedgerPostgresFactory
 from projections.storage.protection import EVENT_TABLES, SCHEMA
 from projections.storage.schema import VIEWS_SCHEMA
 
 SQLITE_EVENT_TABLE = "stored_events"  # the library's name for the application's events
 POSTGRES_EVENT_TABLE = f"{SCHEMA}.{EVENT_TABLES[0]}"
+
+
+def is_postgres(env: Mapping[str, str]) -> bool:
+    """Whether ``env`` (the Ledger's environment) keeps the ledger in PostgreSQL."""
+    return env.get("PERSISTENCE_MODULE") == get_topic(LedgerPostgresFactory)
 
 
 def views_path(ledger_path: str) -> Path:
@@ -29,14 +41,17 @@ def views_path(ledger_path: str) -> Path:
 
 
 def postgres_conninfo(env: Mapping[str, str], **options: str | int) -> str:
-    """The libpq connection string of the ledger's PostgreSQL database, from its env."""
+    """The libpq connection string of the ledger's PostgreSQL database, from its env; where
+    it lists several hosts, the one that accepts writes (``writable_session``)."""
+    host = env.get("POSTGRES_HOST", "127.0.0.1")
     return make_conninfo(
-        "",
+        env.get(POSTGRES_OPTIONS, ""),
         dbname=env["POSTGRES_DBNAME"],
-        host=env.get("POSTGRES_HOST", "127.0.0.1"),
+        host=host,
         port=env.get("POSTGRES_PORT", "5432"),
         user=env.get("POSTGRES_USER", ""),
         password=env.get("POSTGRES_PASSWORD", ""),
+        **writable_session(host),
         **options,
     )
 
@@ -50,7 +65,7 @@ def open_views(env: Mapping[str, str], *, schema: str = VIEWS_SCHEMA) -> ViewDat
         if schema != VIEWS_SCHEMA:
             path = path.with_name(f"{path.stem}-{schema}{path.suffix}")
         return SQLiteViews(path, timeout)
-    if module == "eventsourcing.postgres":
+    if is_postgres(env):
         return PostgresViews(postgres_conninfo(env), schema, timeout)
     if module == "eventsourcing.popo":
         return SQLiteViews(":memory:")
@@ -64,7 +79,7 @@ def prepare_ledger_place(env: Mapping[str, str]) -> None:
     module = env.get("PERSISTENCE_MODULE", "")
     if module == "eventsourcing.sqlite":
         Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
-    elif module == "eventsourcing.postgres":
+    elif is_postgres(env):
         _postgres_has_events(env)
 
 
@@ -86,7 +101,7 @@ def ledger_exists(env: Mapping[str, str]) -> bool:
         finally:
             connection.close()
         return bool(rows)
-    if module == "eventsourcing.postgres":
+    if is_postgres(env):
         return _postgres_has_events(env)
     return True  # in memory: there is only ever the one being made
 

@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import psycopg
 import pytest
+from httpx2 import Response
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from api.core.identities import Role
@@ -18,6 +21,8 @@ from tests.support import QIBIN, identity_number
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
+
+WRITABLE = "-c default_transaction_read_only=off"  # the test's own sessions, whatever is set
 
 
 def grant(serial: int) -> dict[str, Any]:
@@ -89,3 +94,56 @@ def test_an_outage_answers_503_with_retry_after_and_the_service_recovers(
     )
     cases = {entry["case_id"] for entry in roll.json()["entries"]}
     assert len(cases) == 2  # the first grant and the one after recovery; the refused one is not
+
+
+def test_a_server_turned_read_only_answers_503_and_its_connections_are_replaced(
+    postgres_url: str,
+) -> None:
+    """As a primary demoted to standby would: its connections still answer, but refuse
+    every write. The refusal is a 503, and each such connection is closed, so once a
+    primary is back the retries with the same key are stored once."""
+    dbname = str(conninfo_to_dict(postgres_url)["dbname"])
+
+    def restart_sessions(read_only: bool) -> None:
+        with psycopg.connect(postgres_url, autocommit=True, options=WRITABLE) as admin:
+            setting = "SET default_transaction_read_only = on" if read_only else "RESET ALL"
+            admin.execute(sql.SQL("ALTER DATABASE {} " + setting).format(sql.Identifier(dbname)))
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+
+    with running(postgres_url) as service:
+        service.runtime.ledger.set_standard(
+            "disability-living", QIBIN, "2019-01", {"standard": "500"}, actor="f", reason="n"
+        )
+        restart_sessions(read_only=True)
+        refused = until(
+            lambda: (
+                (a := service.post("/cases", grant(1), Role.CASEWORKER, **{"Idempotency-Key": "k"}))
+                and a.status_code == 503
+                and a
+            )
+        )
+        assert refused.headers["Retry-After"] == "5"
+        assert refused.headers["content-type"] == "application/problem+json"
+
+        with psycopg.connect(postgres_url, autocommit=True, options=WRITABLE) as admin:
+            admin.execute(sql.SQL("ALTER DATABASE {} RESET ALL").format(sql.Identifier(dbname)))
+        answers: list[Response] = []  # the server is a primary again
+        while not answers or answers[-1].status_code != 201:
+            answers.append(
+                service.post("/cases", grant(1), Role.CASEWORKER, **{"Idempotency-Key": "k"})
+            )
+            assert len(answers) <= 50, [a.status_code for a in answers]
+        assert {a.status_code for a in answers} <= {201, 503}
+        roll = service.get(
+            f"/rolls/disability-living/{QIBIN}",
+            Role.AUDITOR,
+            as_of="2020-01",
+            wait_for_position=answers[-1].json()["position"],
+        )
+        assert [e["case_id"] for e in roll.json()["entries"]] == [
+            answers[-1].json()["id"].replace("-", "")
+        ]

@@ -111,7 +111,7 @@ def test_an_import_creates_the_ledger_and_its_folder(
     [
         ("mysql://ledger:s3cret@db.example/ledger", "unsupported database URL scheme 'mysql'"),
         ("sqlite:///", "a sqlite URL names a file"),
-        ("postgresql://ledger:s3cret@127.0.0.1:99999/ledger", "Port out of range"),
+        ("postgresql://ledger:s3cret@127.0.0.1:99999/ledger", "is not a port number"),
     ],
 )
 def test_an_unusable_database_url_is_one_line_naming_the_setting(

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
+from api.core.settings import Settings
 from tests.processes import START_SECONDS, STOP_SECONDS, free_port, new_key
 
 
@@ -73,3 +74,52 @@ def test_serve_logs_the_services_access_lines_on_stderr_and_not_uvicorns(
     assert any("route=/health status=200" in line for line in access), logged
     assert " INFO " in access[0]
     assert "GET /health HTTP/1.1" not in logged + stdout.read_text()
+
+
+def test_settings_show_each_replica_url_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEDGER_DATABASE_URL", "postgresql://ledger@db1:5432/ledger")
+    monkeypatch.setenv(
+        "LEDGER_REPLICA_URLS",
+        "postgresql://reader:s3cret@db2:5432,db3:5432/ledger?target_session_attrs=standby,"
+        "postgresql://reader@db4/ledger",
+    )
+    result = CliRunner().invoke(main, ["settings"])
+    assert result.exit_code == 0, result.output
+    shown = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[2:]}
+    assert shown["LEDGER_REPLICA_URLS"] == [
+        "postgresql://reader:***@db2:5432,db3:5432/ledger?target_session_attrs=standby,",
+        "postgresql://reader@db4/ledger",
+        "environment",
+    ]
+    assert "s3cret" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("database_url", "replica_urls", "refusal"),
+    [
+        ("sqlite:///var/ledger.db", "postgresql://db2/ledger", "standbys of a PostgreSQL ledger"),
+        ("postgresql://db1/ledger", "postgresql://db2/ledger?colour=blue", "replica URL 1"),
+    ],
+)
+def test_replica_urls_that_cannot_be_read_from_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, replica_urls: str, refusal: str
+) -> None:
+    monkeypatch.setenv("LEDGER_DATABASE_URL", database_url)
+    monkeypatch.setenv("LEDGER_REPLICA_URLS", replica_urls)
+    result = CliRunner().invoke(main, ["settings"])
+    assert result.exit_code != 0
+    assert refusal in result.output
+
+
+def test_a_database_url_may_list_several_hosts_and_a_port_is_a_number(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    several = Settings(database_url="postgresql://ledger@db1:5432,db2:5433/ledger")
+    assert several.database_label == "postgresql db1:5432,db2:5433/ledger"
+    assert several.ledger_env()["POSTGRES_HOST"] == "db1,db2"
+    monkeypatch.setenv("LEDGER_DATABASE_URL", "postgresql://ledger@db1:54x2/ledger")
+    result = CliRunner().invoke(main, ["settings"])
+    assert result.exit_code != 0
+    assert "port '54x2' is not a port number" in result.output

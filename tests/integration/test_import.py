@@ -15,6 +15,7 @@ from api.core.bootstrap import Runtime, opened
 from api.core.settings import Settings
 from api.services.importing import BadFileError, check_file, import_file
 from domain.months import Month
+from projections.engine.projector import Projector
 from projections.reads.period_accounts import Accounts
 from projections.reads.read_side import ReadSide
 from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number
@@ -132,6 +133,34 @@ class ImportOnStore:
         )
         assert (may.entitled, may.paid, may.arrears) == (D("1350.00"), D("1350.00"), D("0.00"))
         assert all(account.balances for account in months.values())
+
+    def test_a_close_counts_every_decision_before_it_when_another_projector_took_the_views(
+        self, runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = tmp_path / "decisions.jsonl"
+        lines = RETROACTIVE_RAISE_THEN_TWO_CLOSES
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        rival = Projector(runtime.ledger.recorder, runtime.ledger.mapper, runtime.views)
+        decode = Projector._decode
+
+        def raced(projector: Projector, notifications: Any) -> Any:
+            # Every batch the import's projector reads is projected by the rival first.
+            if projector is not rival:
+                rival.catch_up()
+            return decode(projector, notifications)
+
+        monkeypatch.setattr(Projector, "_decode", raced)
+        import_file(runtime.ledger, runtime.views, path)
+        monkeypatch.undo()
+        rival.catch_up()
+        position = ReadSide(runtime.views).position
+        periods = Accounts(runtime.views).periods(position, "dibao-urban", QIBIN)
+        assert [(str(p.month), p.arrears) for p in periods] == [
+            ("2020-03", D("0.00")),
+            ("2020-04", D("0.00")),
+            ("2020-05", D("150.00")),  # the raise recorded before its close
+            ("2020-06", D("0.00")),
+        ]
 
 
 class TestImportOnSQLite(OnSQLite, ImportOnStore):

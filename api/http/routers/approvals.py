@@ -35,7 +35,7 @@ def pending(
     asked for (default: now): reliefs above their cap and requested rescissions, each with
     who requested it, when and why. For approvers, and for auditors to read."""
     position = knowledge.position
-    found = pending_approvals(runtime.views, position, region)
+    found = pending_approvals(knowledge.views, position, region)
     return ApprovalsPublic(position=position, pending=[_public(p) for p in found])
 
 

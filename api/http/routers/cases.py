@@ -39,7 +39,7 @@ def read_case(
 ) -> CasePublic:
     """A case with its history, and its status and amount in ``as_of``, all as known at the
     position asked for (default: now)."""
-    ledger, read = runtime.ledger, runtime.read_side
+    ledger, read = runtime.ledger, knowledge.read
     version = read.version_at(case_id.hex, knowledge.position)
     if version is None:
         raise HTTPException(404, f"no case {case_id} was known at position {knowledge.position}")
@@ -76,7 +76,7 @@ def read_account(
     closed what was paid, settled since as arrears or listed as recoveries, and what is
     outstanding, all as known at the position asked for (default: now)."""
     position = knowledge.position
-    account = case_account(runtime.views, case_id.hex, position, knowledge.as_of)
+    account = case_account(knowledge.views, case_id.hex, position, knowledge.as_of)
     if account is None:
         raise HTTPException(404, f"no case {case_id} was known at position {position}")
     closed = [month for month in account.months if month.closed]

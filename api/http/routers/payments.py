@@ -72,7 +72,7 @@ def read_payee(
     case_id: UUID, runtime: RuntimeDep, user: Staff, knowledge: KnowledgeDep
 ) -> PayeePublic:
     """The case's payee as known at the position asked for (default: now)."""
-    version = runtime.read_side.version_at(case_id.hex, knowledge.position)
+    version = knowledge.read.version_at(case_id.hex, knowledge.position)
     if version is None:
         raise HTTPException(404, f"no case {case_id} was known at position {knowledge.position}")
     payee = runtime.ledger.case(case_id, version).payee
@@ -115,7 +115,7 @@ def read_payments_xml(
     (``YYYYMM-`` and the case id in base 32) that the bank's returns name. Held lines are
     not in it. 409 ``payee-missing`` while a line to pay has a case without a payee."""
     file = payment_file(
-        runtime.ledger, runtime.views, programme, region, parse_month(month), knowledge.position
+        runtime.ledger, knowledge.views, programme, region, parse_month(month), knowledge.position
     )
     return Response(
         pain_001(file, runtime.settings),
@@ -149,7 +149,7 @@ def read_payments_csv(
     """The same payment file as CSV, for banks that want it: a ``transfer`` row per line,
     then a ``control`` row with the count and the control sum."""
     file = payment_file(
-        runtime.ledger, runtime.views, programme, region, parse_month(month), knowledge.position
+        runtime.ledger, knowledge.views, programme, region, parse_month(month), knowledge.position
     )
     return Response(
         payments_csv(file),

@@ -71,7 +71,7 @@ def read_period(
     """A closed period with its payroll lines in case order, a page at a time, and whether
     they still match their digest; as JSON, or its lines as CSV (`Accept: text/csv`). A
     line held after a bank's return pays nothing and shows what it holds (`held`)."""
-    accounts = Accounts(runtime.views)
+    accounts = Accounts(knowledge.views)
     closing = parse_month(month, "month")
     position = knowledge.position
     periods = [p for p in accounts.periods(position, programme, region) if p.month == closing]

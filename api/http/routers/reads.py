@@ -60,7 +60,7 @@ def roll(
     """The open cases of a programme in a region for a month, as known at a position, in
     case order, a page at a time; as JSON, or as CSV (`Accept: text/csv`)."""
     runtime.ledger.regions.check(region)
-    read, month, position = runtime.read_side, knowledge.as_of, knowledge.position
+    read, month, position = knowledge.read, knowledge.as_of, knowledge.position
     summary = read.roll_summary(programme, region, month, position)
     entries = read.roll(programme, region, month, position, page.offset, page.limit)
     links = page.links(request, summary.cases, {"as_of": str(month), "known_at_position": position})
@@ -99,7 +99,7 @@ def entitlements(
     The identity number goes in the body, never in the URL."""
     number = IdentityNumber.parse(body.identity_number)
     reference = runtime.ledger.references.reference(number)
-    found = runtime.read_side.entitlements(reference, knowledge.as_of, knowledge.position)
+    found = knowledge.read.entitlements(reference, knowledge.as_of, knowledge.position)
     return EntitlementsPublic(
         as_of=str(knowledge.as_of),
         position=knowledge.position,
@@ -139,7 +139,7 @@ def totals(
     month, position = knowledge.as_of, knowledge.position
     rows = [
         r
-        for r in month_totals(runtime.views, month, position, programme, region)
+        for r in month_totals(knowledge.views, month, position, programme, region)
         if user.serves(r.region)
     ]
     if answer_as is Format.CSV:
@@ -179,7 +179,7 @@ def reconciliation(
     """Per programme and year of closed months in the regions you serve: entitled, paid,
     arrears, recoveries, outstanding, as known at the position asked for."""
     position = knowledge.position
-    months = Accounts(runtime.views).closed_months(position)
+    months = Accounts(knowledge.views).closed_months(position)
     rows = reconcile([month for month in months if user.serves(month.region)])
     return ReconciliationPublic(
         position=position,
@@ -218,7 +218,7 @@ def reconciliation_by_month(
     position asked for."""
     position = knowledge.position
     value = programme.value if programme is not None else None
-    months = Accounts(runtime.views).closed_months(position, value, region)
+    months = Accounts(knowledge.views).closed_months(position, value, region)
     return MonthReconciliationPublic(
         position=position,
         months=[

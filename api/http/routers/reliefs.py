@@ -55,7 +55,7 @@ def overdue_reviews(
     """Emergency relief paid but not reviewed within 30 days of its date, in the regions you
     serve, as known at the position asked for, in order of due date, a page at a time."""
     day = today or datetime.now(BUREAU_TIME_ZONE).date()
-    read, position = runtime.read_side, knowledge.position
+    read, position = knowledge.read, knowledge.position
     total = read.overdue_review_count(day, position, user.regions)
     links = page.links(request, total, {"today": day.isoformat(), "known_at_position": position})
     response.headers.update({POSITION_HEADER: str(position), **link_header(links)})

@@ -66,7 +66,7 @@ def _reviews(
     *,
     exit_candidates: bool,
 ) -> HouseholdReviewsPublic:
-    read, position, as_of = runtime.read_side, knowledge.position, knowledge.as_of
+    read, position, as_of = knowledge.read, knowledge.position, knowledge.as_of
     total = read.household_review_count(
         as_of, position, exit_candidates=exit_candidates, regions=user.regions
     )

@@ -40,7 +40,7 @@ def read_standards(
     found = standards.schedule(
         ledger.recorder,
         ledger.mapper,
-        runtime.views,
+        knowledge.views,
         programme,
         region,
         knowledge.as_of,

@@ -61,6 +61,7 @@ async def knowledge_asked(request: Request, runtime: Runtime) -> Knowledge:
     """What the API's ``Knowledge`` dependency reads, from the page's form; after a write,
     its position (``recorded``) is waited for, so that the page shows it."""
     return await get_knowledge(
+        request,
         runtime,
         given(request, "as_of"),
         given(request, "known_at"),

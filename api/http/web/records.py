@@ -65,7 +65,7 @@ class DecisionRow:
 def _case_page(
     request: Request, runtime: Runtime, user: User, case_id: UUID, knowledge: Knowledge
 ) -> Response:
-    ledger, read = runtime.ledger, runtime.read_side
+    ledger, read = runtime.ledger, knowledge.read
     position = knowledge.position
     version = read.version_at(case_id.hex, position)
     if version is None:
@@ -89,7 +89,7 @@ def _case_page(
         )
     last = Month(10**6)
     in_effect = sorted(recorded, key=lambda d: (d.effective or last, d.version))
-    account = case_account(runtime.views, case_id.hex, position, knowledge.as_of)
+    account = case_account(knowledge.views, case_id.hex, position, knowledge.as_of)
     zero = Decimal("0.00")
     closed = [m for m in account.months if m.closed] if account else []
     sums = {
@@ -130,7 +130,7 @@ async def standards_page(request: Request, runtime: RuntimeDep, user: StaffPage)
         standards.schedule,
         ledger.recorder,
         ledger.mapper,
-        runtime.views,
+        knowledge.views,
         programme,
         region,
         knowledge.as_of,
@@ -155,7 +155,8 @@ async def periods(request: Request, runtime: RuntimeDep, user: AccountantPage) -
     programme = programme_asked(given(request, "programme"))
     region = region_asked(request, runtime, user)
     knowledge = await knowledge_asked(request, runtime)
-    found = await in_thread(Accounts(runtime.views).periods, knowledge.position, programme, region)
+    accounts = Accounts(knowledge.views)
+    found = await in_thread(accounts.periods, knowledge.position, programme, region)
     return render(
         request,
         "periods.html",

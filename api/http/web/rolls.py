@@ -71,7 +71,7 @@ def _roll_page(
     knowledge: Knowledge,
     compare: bool,
 ) -> Response:
-    read, month = runtime.read_side, knowledge.as_of
+    read, month = knowledge.read, knowledge.as_of
     then = knowledge.position
     now = read.position
     offset = offset_asked(request)

@@ -6,7 +6,7 @@ visible in order, so polling misses nothing there either. After each batch it ha
 checkpointer, when given, take a signed checkpoint of the chain if one is due. An event that
 does not verify stops the views just before it and raises an alarm in the log, repeated
 until someone acts. Where projection workers keep the views (``ledger project-worker``), it
-only follows how far they have come.
+only follows how far they have come, and takes the checkpoints.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ class Poller:
                     # Projection workers keep these views: following them is all that is
                     # left, since projecting beside them would project events twice.
                     self.projector.reached = views_position(self.projector.views)
-                    self._stopping.wait(self.interval)
-                    continue
-                projected = self.projector.run_batch()
+                    projected = 0
+                else:
+                    projected = self.projector.run_batch()
                 if self.checkpointer is not None and (
                     projected or time.monotonic() >= self._next_checkpoint_look
                 ):

@@ -32,6 +32,7 @@ SCALE = 0.003
 BATCH_SIZE = 20  # small batches, so that a worker is killed with work left
 WAIT_SECONDS = 180
 STOP_SECONDS = 30
+POLL_SECONDS = 0.05  # the service poller's interval
 
 
 class Worker:
@@ -163,7 +164,7 @@ def test_workers_take_over_a_killed_workers_units_and_share_with_a_new_one(
     assert "released" in (tmp_path / "worker1.log").read_text()
 
 
-def test_a_worker_takes_over_from_a_projector_midway_and_ledger_project_then_refuses(
+def test_a_worker_takes_over_from_a_projector_midway_the_service_follows_and_project_refuses(
     runtime: Runtime,
 ) -> None:
     result = run_demo(runtime, 7, SCALE, lambda _: None)
@@ -172,12 +173,19 @@ def test_a_worker_takes_over_from_a_projector_midway_and_ledger_project_then_ref
     projector = Projector(ledger.recorder, ledger.mapper, runtime.views, batch_size=500)
     for _ in range(4):
         projector.run_batch()
-    assert 0 < views_position(runtime.views) < result.events
+    handover = views_position(runtime.views)
+    assert 0 < handover < result.events
     claims = Claims(postgres_conninfo(ledger.env), VIEWS_SCHEMA, "in-test")
     try:
         worker = ProjectionWorker(ledger.recorder, ledger.mapper, runtime.views, claims, 200)
-        while views_position(runtime.views) < result.events:
-            assert worker.round(), "a round projected nothing before the views were done"
+        # The service, started beside the worker, follows it rather than project too.
+        with opened(Settings(), project=True) as service:
+            time.sleep(10 * POLL_SECONDS)  # a poller that projected would have moved the views
+            assert views_position(runtime.views) == handover
+            assert service.read_side.position == handover
+            while views_position(runtime.views) < result.events:
+                assert worker.round(), "a round projected nothing before the views were done"
+            assert service.read_side.wait_for(result.events) == result.events
         assert claims.held == set(worker.events.units)  # the only worker holds every unit
     finally:
         claims.close()

@@ -45,7 +45,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from projections.engine.partitions import Partition, Placement
-from projections.engine.projector import STATISTICS_AFTER, project_events
+from projections.engine.projector import STATISTICS_AFTER, PartitionBatches
 from projections.reads import audit_chain
 from projections.storage.database import Cursor, PostgresViews, SQLiteViews, ViewDatabase
 from projections.storage.record_time import microseconds
@@ -346,11 +346,12 @@ def _replay(
     events: list[tuple[int, Any]] = []
     positions: list[tuple[int, int, str, int]] = []
     growth = _Growth(views)
+    batches = PartitionBatches()
 
     def write() -> None:
         _end_if_orphaned()
         with views.transaction() as cursor:
-            project_events(cursor, events)
+            batches.apply(cursor, events)
             cursor.insert("positions", POSITION_COLUMNS, positions)
         messages.put(("progress", share.worker, len(positions)))
         growth.note(len(events))

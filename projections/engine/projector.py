@@ -105,15 +105,28 @@ class _Held:
     position: int
 
 
-def project_events(cursor: Cursor, events: Sequence[tuple[int, Any]]) -> None:
-    """Apply ``events`` (each with its position, in position order) to the views in
-    ``cursor``'s transaction: a batch's rows alone, without its positions, audit chain or
-    tracking position, as a replay of some partitions does (``parallel_replay``)."""
-    batch = _Batch(RowStore(cursor), standards_known(cursor))
-    batch.rows.prefetch([e.originator_id.hex for _, e in events if isinstance(e, _SUBJECTS)])
-    for position, event in events:
-        batch.apply(position, event)
-    batch.rows.flush()
+class PartitionBatches:
+    """Applies events to views that only it changes, batch after batch: each batch's rows
+    alone, without positions, audit chain or tracking position, as a replay of some
+    partitions does (``parallel_replay``). Like the projector, it carries the subjects it
+    holds and the standards from one batch to the next."""
+
+    def __init__(self) -> None:
+        self._held: _Held | None = None
+
+    def apply(self, cursor: Cursor, events: Sequence[tuple[int, Any]]) -> None:
+        """Apply ``events`` (each with its position, in position order) in ``cursor``'s
+        transaction."""
+        if self._held is None:
+            self._held = _Held(RowStore(cursor), standards_known(cursor), 0)
+        rows = self._held.rows
+        rows.carry_to(cursor)
+        batch = _Batch(rows, self._held.standards)
+        rows.prefetch([e.originator_id.hex for _, e in events if isinstance(e, _SUBJECTS)])
+        for position, event in events:
+            batch.apply(position, event)
+        rows.flush()
+        rows.trim(HELD_SUBJECTS)
 
 
 class Projector:

@@ -44,7 +44,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from domain.cases.programmes import Programme
 from projections.engine.parallel_replay import PAGE
 from projections.engine.partitions import Partition, Placement
-from projections.engine.projector import project_events
+from projections.engine.projector import PartitionBatches
 from projections.reads import audit_chain
 from projections.storage.claims import Claims
 from projections.storage.database import Cursor, ViewDatabase
@@ -222,7 +222,9 @@ class ProjectionWorker:
             if refusal is not None:
                 reach = refusal.position - 1 if refusal.position else tracked
             if events:
-                project_events(cursor, events)
+                # A fresh state each batch: nothing is carried from the last one, since
+                # another worker may have projected the unit since.
+                PartitionBatches().apply(cursor, events)
             cursor.execute("UPDATE tracking SET position = ? WHERE name = ?", (reach, unit))
         if refusal is not None:
             raise refusal

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import os
+import signal
+import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +31,19 @@ from api.core.settings import Settings, is_loopback
 from api.services.importing import BadFileError, ImportFailedError
 from domain.errors import UnknownRegionError
 from domain.regions import RegionCatalogue
+from projections.engine.projector import DEFAULT_BATCH_SIZE
 from projections.engine.rebuild import rebuild_and_compare
-from projections.storage.opening import open_views
+from projections.engine.workers import (
+    ProjectionWorker,
+    WorkersNeedPostgresError,
+    projected_by_workers,
+)
+from projections.storage.claims import Claims
+from projections.storage.database import PostgresViews
+from projections.storage.opening import open_views, postgres_conninfo
 from projections.storage.protection import create_service_role, protect_event_store
 from projections.storage.schema import drop_views
+from projections.storage.signing import UnverifiedEventError
 
 REBUILD_SCHEMA = "ledger_rebuild"  # the scratch views a rebuild replays into
 
@@ -99,8 +112,61 @@ def project() -> None:
     Example: ledger project
     """
     with open_ledger() as runtime:
+        projector = runtime.projector  # creates the views where there are none yet
+        if projected_by_workers(projector.views):
+            raise click.ClickException(
+                "projection workers keep these views (ledger project-worker): they project "
+                "every event; start another worker to add hands"
+            )
         projected = catch_up_with_bar(runtime, "Projecting events")
         click.echo(f"projected {projected} events; the views are at {runtime.read_side.position}")
+
+
+@click.command("project-worker")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Events of a unit projected in one transaction.",
+)
+def project_worker(batch_size: int) -> None:
+    """Keep the views as one of several projection workers, until stopped (SIGTERM, Ctrl-C).
+    PostgreSQL only.
+
+    Start as many as wanted, on this host or others: each claims its fair share of the
+    (programme, region) partitions and the serial unit (positions, audit chain) through
+    PostgreSQL advisory locks, takes over those of a worker that died and gives some up to
+    one that joins. Each claim and release is printed. Once workers have run, the service
+    follows their views instead of projecting, and ledger project refuses.
+
+    Example: LEDGER_DATABASE_URL=postgresql://ledger@db/ledger ledger project-worker
+    """
+    with open_ledger() as runtime:
+        views = runtime.views
+        if not isinstance(views, PostgresViews):
+            raise click.ClickException(str(WorkersNeedPostgresError()))
+        name = f"{socket.gethostname()}:{os.getpid()}"
+        stopping = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.set())
+        claims = Claims(postgres_conninfo(runtime.ledger.env), views.schema, name)
+        worker = ProjectionWorker(
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            views,
+            claims,
+            batch_size,
+            told=lambda line: click.echo(f"{name} {line}"),
+        )
+        click.echo(f"{name} joined, {claims.live_workers()} workers live")
+        try:
+            worker.run(stopping)
+        except UnverifiedEventError as refusal:
+            raise click.ClickException(
+                f"the views stop before an event that does not verify: {refusal}"
+            ) from None
+    click.echo(f"{name} stopped")
 
 
 @click.command()
@@ -244,4 +310,13 @@ def token(user: str, role: str, regions: tuple[str, ...], minutes: int | None) -
     )
 
 
-COMMANDS = (serve, project, rebuild, import_command, protect, token, settings_command)
+COMMANDS = (
+    serve,
+    project,
+    project_worker,
+    rebuild,
+    import_command,
+    protect,
+    token,
+    settings_command,
+)

@@ -29,6 +29,7 @@ from api.services.importing import (
     import_file,
     numbered_lines,
 )
+from projections.engine.workers import projected_by_workers
 
 
 class RateColumn(ProgressColumn):
@@ -70,8 +71,11 @@ def bar(label: str, total: int, unit: str | None = None) -> Iterator[Advance]:
 
 
 def catch_up_with_bar(runtime: Runtime, label: str) -> int:
-    """Bring the views up to date a batch at a time, showing the events projected."""
-    projector = runtime.projector
+    """Bring the views up to date a batch at a time, showing the events projected; where
+    projection workers keep them, they do, and nothing is projected here."""
+    projector = runtime.projector  # creates the views where there are none yet
+    if projected_by_workers(runtime.views):
+        return 0
     behind = max(runtime.ledger.position - projector.position, 0)
     done = 0
     with bar(label, behind, "events") as advance:

@@ -5,7 +5,8 @@ notification log on every store; on PostgreSQL the table lock on insert makes po
 visible in order, so polling misses nothing there either. After each batch it has the
 checkpointer, when given, take a signed checkpoint of the chain if one is due. An event that
 does not verify stops the views just before it and raises an alarm in the log, repeated
-until someone acts.
+until someone acts. Where projection workers keep the views (``ledger project-worker``), it
+only follows how far they have come, and takes the checkpoints.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import threading
 import time
 
 from projections.engine.projector import Projector
+from projections.engine.workers import projected_by_workers
 from projections.reads.checkpointing import Checkpointer
+from projections.reads.read_side import views_position
 from projections.storage.signing import UnverifiedEventError
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,13 @@ class Poller:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                projected = self.projector.run_batch()
+                if projected_by_workers(self.projector.views):
+                    # Projection workers keep these views: following them is all that is
+                    # left, since projecting beside them would project events twice.
+                    self.projector.reached = views_position(self.projector.views)
+                    projected = 0
+                else:
+                    projected = self.projector.run_batch()
                 if self.checkpointer is not None and (
                     projected or time.monotonic() >= self._next_checkpoint_look
                 ):

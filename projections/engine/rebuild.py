@@ -15,6 +15,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from projections.engine.parallel_replay import ReplaySource, replay_in_processes
 from projections.engine.projector import Projector
+from projections.reads.read_side import views_position
 from projections.storage.database import Row, ViewDatabase
 from projections.storage.schema import drop_views
 
@@ -193,7 +194,7 @@ def rebuild_and_compare(
 ) -> list[str]:
     """Replay the recorded events into ``scratch`` up to where ``live`` is (telling
     ``progress`` the positions replayed), with ``workers`` processes, and compare."""
-    position = Projector(recorder, mapper, live).position
+    position = views_position(live)
     reached = replay(
         recorder, mapper, scratch, position, progress=progress, workers=workers, source=source
     )

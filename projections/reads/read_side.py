@@ -15,7 +15,7 @@ from decimal import Decimal
 from domain.months import Month
 from projections.reads.known_at import recorded_by
 from projections.storage.database import ViewDatabase
-from projections.storage.schema import TRACKING_NAME, valid_until
+from projections.storage.schema import valid_until
 
 CURRENT = "s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?)"
 IN_MONTH = f"s.valid_from <= ? AND {valid_until('s.')} > ?"
@@ -106,6 +106,13 @@ def _page(offset: int, limit: int | None) -> tuple[str, list[object]]:
     return " LIMIT ? OFFSET ?", [limit, offset]
 
 
+def views_position(views: ViewDatabase) -> int:
+    """The position the views have reached: the least of their tracking rows, the single
+    projector's alone, or each projection worker's unit's (``projections.engine.workers``)."""
+    rows = views.fetchall("SELECT MIN(position) FROM tracking")
+    return int(rows[0][0] or 0) if rows else 0
+
+
 class ReadSide:
     """Queries of the views. ``reached``, when given, tells the views' position without a
     query: the service's own poller knows it, at most one poll behind."""
@@ -121,8 +128,7 @@ class ReadSide:
         """The ledger position the views have reached."""
         if self._reached is not None:
             return self._reached()
-        rows = self.views.fetchall("SELECT position FROM tracking WHERE name = ?", (TRACKING_NAME,))
-        return int(rows[0][0]) if rows else 0
+        return views_position(self.views)
 
     def wait_for(self, position: int, timeout: float = 5.0) -> int:
         """Block until the views reach ``position`` (read-your-writes)."""
@@ -157,7 +163,8 @@ class ReadSide:
         rows = self.views.fetchall(
             f"SELECT MAX(position) FROM positions WHERE recorded_at_us {operator} ?", (bound,)
         )
-        return int(rows[0][0] or 0)
+        # Projection workers write the positions ahead of the partitions' rows.
+        return min(int(rows[0][0] or 0), reached)
 
     def position_before(self, originator_id: str) -> int | None:
         """The position just before an aggregate's first event: for an idempotency record,

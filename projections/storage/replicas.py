@@ -37,7 +37,7 @@ from projections.storage.database import (
     ViewDatabase,
     answered_within,
 )
-from projections.storage.schema import TRACKING_NAME, VIEWS_SCHEMA
+from projections.storage.schema import VIEWS_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ class Replica:
             with answered_within(self._probe, self.timeout_seconds):
                 row = self._probe.execute(
                     "SELECT COALESCE(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text, "
-                    f"(SELECT position FROM {VIEWS_SCHEMA}.tracking WHERE name = %s)",
-                    (TRACKING_NAME,),
+                    # The least tracking row: projection workers keep one per unit.
+                    f"(SELECT MIN(position) FROM {VIEWS_SCHEMA}.tracking)",
                 ).fetchone()
             if self._views is None:
                 self._views = PostgresViews(

@@ -147,6 +147,12 @@ def create_views(views: ViewDatabase, tracking_name: str) -> None:
     """Create the tables, and the tracking row that projectors lock to take a batch; drop
     views of another schema version first, so that they are replayed."""
     with views.transaction() as cursor:
+        if views.dialect == "postgres":
+            # Processes opening the views at once (projection workers starting together)
+            # would otherwise race on the catalogue rows of the tables they create.
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('ledger views ' || current_schema()))"
+            )
         cursor.execute("CREATE TABLE IF NOT EXISTS views_schema (version TEXT NOT NULL)")
         found = [row[0] for row in cursor.fetchall("SELECT version FROM views_schema")]
         if found != [SCHEMA_VERSION]:

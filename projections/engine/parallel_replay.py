@@ -45,7 +45,12 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from projections.engine.partitions import Partition, Placement
-from projections.engine.projector import STATISTICS_AFTER, PartitionBatches
+from projections.engine.projector import (
+    POSITION_COLUMNS,
+    STATISTICS_AFTER,
+    PartitionBatches,
+    hex_id,
+)
 from projections.reads import audit_chain
 from projections.storage.database import Cursor, PostgresViews, SQLiteViews, ViewDatabase
 from projections.storage.record_time import microseconds
@@ -57,7 +62,6 @@ CHECK_SHARE = 2_000  # events no partition holds, dealt to the workers this many
 CHECK_WEIGHT = 0.3  # what checking an event costs beside projecting one, roughly
 CHAIN_WEIGHT = 0.05  # what chaining an event costs beside projecting one, roughly
 POLL_SECONDS = 1.0
-POSITION_COLUMNS = ("position", "recorded_at_us", "originator_id", "originator_version")
 # Copied as they are: a row of these belongs to one partition, so to one worker.
 COPIED = tuple(t for t in TABLES if t not in {"tracking", "positions", "standards", "audit_chain"})
 
@@ -371,7 +375,7 @@ def _replay(
                 (
                     notification.id,
                     microseconds(event.timestamp),
-                    _hex(notification.originator_id),
+                    hex_id(notification.originator_id),
                     notification.originator_version,
                 )
             )
@@ -396,10 +400,6 @@ class _Growth:
         if self.since >= max(STATISTICS_AFTER, self.at):
             self.views.refresh_statistics(TABLES)
             self.at, self.since = self.at + self.since, 0
-
-
-def _hex(originator_id: UUID | str) -> str:
-    return originator_id.hex if isinstance(originator_id, UUID) else UUID(originator_id).hex
 
 
 def _copy_rows(scratch: ViewDatabase, part: ViewDatabase) -> None:

@@ -48,8 +48,42 @@ STATISTICS_AFTER = 5_000  # events projected before the first refresh of statist
 _SUBJECTS = (Case.Event, Relief.Event)  # the events of the views' subjects
 
 
-def _hex(originator_id: UUID | str) -> str:
+def hex_id(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else UUID(originator_id).hex
+
+
+POSITION_COLUMNS = ("position", "recorded_at_us", "originator_id", "originator_version")
+
+
+def record_positions(
+    cursor: Cursor,
+    notifications: Sequence[Notification],
+    events: Sequence[Any],
+    tracking_name: str,
+) -> None:
+    """Give each event its position with its record time, link it into the audit chain, and
+    move ``tracking_name`` to the last: the serial part of projecting a run of events.
+
+    Record time never goes back: each position's is the latest of its event's time and its
+    predecessor's record time."""
+    rows = cursor.fetchall("SELECT recorded_at_us FROM positions ORDER BY position DESC LIMIT 1")
+    recorded = int(rows[0][0]) if rows else 0
+    positions = []
+    for notification, event in zip(notifications, events, strict=True):
+        recorded = max(recorded, microseconds(event.timestamp))
+        positions.append(
+            (
+                notification.id,
+                recorded,
+                hex_id(notification.originator_id),
+                notification.originator_version,
+            )
+        )
+    cursor.insert("positions", POSITION_COLUMNS, positions)
+    audit_chain.extend(cursor, notifications)
+    cursor.execute(
+        "UPDATE tracking SET position = ? WHERE name = ?", (notifications[-1].id, tracking_name)
+    )
 
 
 class _Batch:
@@ -219,43 +253,15 @@ class Projector:
     def _project(
         self, batch: _Batch, notifications: Sequence[Notification], events: Sequence[Any]
     ) -> None:
-        cursor = batch.rows.cursor
-        recorded = self._latest_recorded(cursor)
-        positions = []
         batch.rows.prefetch([e.originator_id.hex for e in events if isinstance(e, _SUBJECTS)])
         for notification, event in zip(notifications, events, strict=True):
-            recorded = max(recorded, microseconds(getattr(event, "timestamp")))  # noqa: B009
-            positions.append(
-                (
-                    notification.id,
-                    recorded,
-                    _hex(notification.originator_id),
-                    notification.originator_version,
-                )
-            )
             batch.apply(notification.id, event)
         batch.rows.flush()
-        cursor.insert(
-            "positions",
-            ("position", "recorded_at_us", "originator_id", "originator_version"),
-            positions,
-        )
-        audit_chain.extend(cursor, notifications)
-        cursor.execute(
-            "UPDATE tracking SET position = ? WHERE name = ?", (notifications[-1].id, TRACKING_NAME)
-        )
+        record_positions(batch.rows.cursor, notifications, events, TRACKING_NAME)
 
     def _tracked(self, cursor: Cursor) -> int:
         lock = " FOR UPDATE" if self.views.dialect == "postgres" else ""
         rows = cursor.fetchall(
             f"SELECT position FROM tracking WHERE name = ?{lock}", (TRACKING_NAME,)
-        )
-        return int(rows[0][0]) if rows else 0
-
-    @staticmethod
-    def _latest_recorded(cursor: Cursor) -> int:
-        """Record time never goes back: each position's is at least its predecessor's."""
-        rows = cursor.fetchall(
-            "SELECT recorded_at_us FROM positions ORDER BY position DESC LIMIT 1"
         )
         return int(rows[0][0]) if rows else 0

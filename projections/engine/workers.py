@@ -44,11 +44,9 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from domain.cases.programmes import Programme
 from projections.engine.parallel_replay import PAGE
 from projections.engine.partitions import Partition, Placement
-from projections.engine.projector import PartitionBatches
-from projections.reads import audit_chain
+from projections.engine.projector import PartitionBatches, record_positions
 from projections.storage.claims import Claims
 from projections.storage.database import Cursor, ViewDatabase
-from projections.storage.record_time import microseconds
 from projections.storage.schema import TRACKING_NAME, create_views
 from projections.storage.signing import UnverifiedEventError, decoded_unchecked
 
@@ -262,35 +260,16 @@ class ProjectionWorker:
             notifications: Sequence[Notification] = self.recorder.select_notifications(
                 start=start, limit=PAGE, stop=self.events.placed
             )
-            recorded = _latest_recorded(cursor)
-            positions = []
+            events: list[Any] = []
             for notification in notifications:
                 try:
-                    event: Any = self.mapper.to_domain_event(notification)
+                    events.append(self.mapper.to_domain_event(notification))
                 except UnverifiedEventError as stopped:
                     refusal = stopped
                     break
-                recorded = max(recorded, microseconds(event.timestamp))
-                positions.append(
-                    (
-                        notification.id,
-                        recorded,
-                        _hex(notification.originator_id),
-                        notification.originator_version,
-                    )
-                )
-            notifications = notifications[: len(positions)]
+            notifications = notifications[: len(events)]
             if notifications:
-                cursor.insert(
-                    "positions",
-                    ("position", "recorded_at_us", "originator_id", "originator_version"),
-                    positions,
-                )
-                audit_chain.extend(cursor, notifications)
-                cursor.execute(
-                    "UPDATE tracking SET position = ? WHERE name = ?",
-                    (notifications[-1].id, SERIAL_UNIT),
-                )
+                record_positions(cursor, notifications, events, SERIAL_UNIT)
         if refusal is not None:
             raise refusal
         return len(notifications)
@@ -299,13 +278,3 @@ class ProjectionWorker:
 def _tracked(cursor: Cursor, unit: str) -> int:
     rows = cursor.fetchall("SELECT position FROM tracking WHERE name = ? FOR UPDATE", (unit,))
     return int(rows[0][0]) if rows else 0
-
-
-def _latest_recorded(cursor: Cursor) -> int:
-    """Record time never goes back: each position's is at least its predecessor's."""
-    rows = cursor.fetchall("SELECT recorded_at_us FROM positions ORDER BY position DESC LIMIT 1")
-    return int(rows[0][0]) if rows else 0
-
-
-def _hex(originator_id: UUID | str) -> str:
-    return originator_id.hex if isinstance(originator_id, UUID) else UUID(originator_id).hex

@@ -48,12 +48,6 @@ SEGMENT_IN_PERIOD = (
 it was also still known there: ``KNOWN_AT_PERIOD``, or, where each half has an index of its
 own, ``s.known_to IS NULL`` and ``s.known_to > p.position`` apart."""
 KNOWN_AT_PERIOD = "(s.known_to IS NULL OR s.known_to > p.position)"
-HOLDS_OWN_AMOUNT = (
-    "EXISTS (SELECT 1 FROM payroll_items h WHERE h.programme = p.programme"
-    " AND h.region = p.region AND h.period = p.month AND h.subject_id = s.subject_id"
-    f" AND h.corrected_month = p.month AND h.kind = '{HELD}')"
-)
-"""The line of segment ``s``'s case in period ``p`` held its own amount instead of paying it."""
 
 
 class Reader(Protocol):
@@ -241,12 +235,12 @@ def period_items(
 
 
 def own_amount(reader: Reader, programme: str, region: str, month: Month, subject_id: str) -> int:
-    """A case's own amount on its line of a closed period, unless the line held it."""
+    """A case's own amount on its line of a closed period (what the line paid, unless it
+    held it: its items say so)."""
     rows = reader.fetchall(
         "SELECT s.amount_fen FROM periods p JOIN segments s ON s.subject_id = ?"
         f" AND {SEGMENT_IN_PERIOD} AND {KNOWN_AT_PERIOD}"
-        " WHERE p.programme = ? AND p.region = ? AND p.month = ?"
-        f" AND NOT {HOLDS_OWN_AMOUNT}",
+        " WHERE p.programme = ? AND p.region = ? AND p.month = ?",
         (subject_id, programme, region, month.index),
     )
     return sum(int(row[0]) for row in rows)

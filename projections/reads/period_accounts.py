@@ -29,7 +29,6 @@ from projections.reads.payroll_lines import (
     AMOUNT,
     ARREARS,
     HELD,
-    HOLDS_OWN_AMOUNT,
     KNOWN_AT_PERIOD,
     RECOVERY,
     SEGMENT_IN_PERIOD,
@@ -192,10 +191,10 @@ class Accounts:
             " AND p.region = r.region AND p.month = r.period"
         )
         for month, fen in self.views.fetchall(
+            # A returned line paid its own amount: a held line sends nothing to return.
             f"SELECT p.month, SUM(s.amount_fen){returned} JOIN segments s"
             f" ON s.subject_id = r.subject_id AND {SEGMENT_IN_PERIOD} AND {KNOWN_AT_PERIOD}"
-            f" WHERE r.programme = ? AND r.region = ? AND r.known_from <= ?"
-            f" AND NOT {HOLDS_OWN_AMOUNT} GROUP BY p.month",
+            " WHERE r.programme = ? AND r.region = ? AND r.known_from <= ? GROUP BY p.month",
             (programme, region, position),
         ):
             found.paid[int(month)] += int(fen)
@@ -426,21 +425,19 @@ def case_account(
     then = [row for row in rows if _known(row, last_close)]
     settled: dict[tuple[int, str], int] = defaultdict(int)
     held_back: dict[int, int] = {}  # a returned case's outstanding, from what its lines sent
-    held_own: set[int] = set()  # the periods whose line held the case's own amount
     if closed:  # one seek of the primary key per closed period, not a scan of the schedule's
         marks = ", ".join("?" for _ in closed)
-        for period_month, month, kind, fen in views.fetchall(
-            "SELECT period, corrected_month, kind, amount_fen FROM payroll_items"
+        for month, kind, fen in views.fetchall(
+            "SELECT corrected_month, kind, amount_fen FROM payroll_items"
             f" WHERE programme = ? AND region = ? AND period IN ({marks}) AND subject_id = ?",
             (programme, region, *sorted(closed), subject_id),
         ):
             settled[int(month), str(kind)] += int(fen)
-            if kind == HELD and month == period_month:
-                held_own.add(int(month))
-    for period in periods:  # the own amounts, from the segments known at each close
-        known = [row for row in rows if _known(row, period.position)]
-        own = _in_month(known, period.month.index)
-        if own is not None and own[2] and period.month.index not in held_own:
+    # The own amounts, from the segments known at each close. A line that held its own
+    # amount is a case's with a return, whose paid is what its lines sent (below).
+    for period in periods:
+        own = _in_month([row for row in rows if _known(row, period.position)], period.month.index)
+        if own is not None and own[2]:
             settled[period.month.index, AMOUNT] += own[2]
     if closed and has_returns(views, subject_id, position):
         # A case with a bank's return: its account is what its own lines sent.

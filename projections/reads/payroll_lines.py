@@ -200,10 +200,12 @@ def returned_subjects(
 def period_items(
     programme: str, region: str, month: Month, position: int
 ) -> tuple[str, tuple[str | int, ...]]:
-    """A query of the items of the period closed at ``position``, as rows (subject_id, kind,
-    amount_fen), and its parameters: the own amounts derived from the segments, and the
-    items stored."""
-    # The month's segments as payroll_items_after reads them: two index ranges.
+    """A query of a closed period's items, as rows (subject_id, kind, amount_fen), and its
+    parameters: the own amounts derived from the segments known at ``position`` (the
+    period's, where its lines were computed), and the items stored."""
+    # SEGMENT_IN_PERIOD with the month and position given rather than joined from periods,
+    # as payroll_items_after reads them: SQLite then takes two index ranges of the month's
+    # segments, where a join scanned every segment known before the position.
     in_month = (
         f"s.programme = ? AND s.region = ? AND s.valid_from <= ? AND {valid_until('s.')} > ?"
         " AND s.known_from <= ? AND s.amount_fen <> 0"

@@ -303,11 +303,12 @@ class Accounts:
             raise ValueError("an offset needs a limit")
         rows = self.views.fetchall(
             f"WITH items AS ({items})"
-            " SELECT i.subject_id, i.kind, SUM(i.amount_fen),"
-            # Apart from the sums: a case has an applicant row for each change of its members.
-            " (SELECT MIN(sp.person_ref) FROM subject_persons sp"
-            "  WHERE sp.subject_id = i.subject_id AND sp.ordinal = 0)"
-            f" FROM items i{cases} GROUP BY i.subject_id, i.kind ORDER BY i.subject_id",
+            " SELECT i.subject_id, i.kind, SUM(i.amount_fen), MIN(sp.holder) FROM items i"
+            # One row a case: it has an applicant row for each change of its members.
+            " LEFT JOIN (SELECT subject_id, MIN(person_ref) AS holder FROM subject_persons"
+            " WHERE ordinal = 0 AND subject_id IN (SELECT subject_id FROM items)"
+            " GROUP BY subject_id) sp ON sp.subject_id = i.subject_id"
+            f"{cases} GROUP BY i.subject_id, i.kind ORDER BY i.subject_id",
             [*params, *cases_params],
         )
         fen: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))

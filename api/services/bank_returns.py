@@ -36,7 +36,7 @@ from domain.errors import (
     PeriodNotClosedError,
 )
 from domain.months import Month
-from projections.reads.payroll_lines import AMOUNT, ARREARS, HELD
+from projections.reads.payroll_lines import ARREARS, HELD, own_amount
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 
@@ -125,7 +125,8 @@ def _checked(ledger: Ledger, views: ViewDatabase, one: ReturnGiven) -> BankRetur
             f"case {one.case_id}'s line of {programme} {region} {one.month} was held after an "
             "earlier return: it sent nothing to the bank"
         )
-    sent = kinds.get(AMOUNT, 0) + kinds.get(ARREARS, 0)
+    own = own_amount(views, programme, region, one.month, one.case_id.hex)
+    sent = own + kinds.get(ARREARS, 0)
     if not sent:
         raise NotInPeriodError(
             f"case {one.case_id} has no line paying anything in {programme} {region} {one.month}"

@@ -28,7 +28,7 @@ from projections.engine.relief_state import ReliefState
 from projections.engine.segments import Segment
 from projections.engine.standards_table import StandardsTable
 from projections.reads.approvals import APPROVAL_COLUMNS, ApprovalRequest, approval_row
-from projections.reads.payroll_lines import ComputedItems, PayrollItem, payroll_items
+from projections.reads.payroll_lines import AMOUNT, ComputedItems, PayrollItem, payroll_items
 from projections.storage.database import Cursor, Statement
 from projections.storage.schema import valid_until
 
@@ -429,6 +429,7 @@ class RowStore:
                     item.amount_fen,
                 )
                 for item in items
+                if item.kind != AMOUNT  # derived from the segments where they are read
             ],
         )
 

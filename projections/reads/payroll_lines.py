@@ -15,6 +15,10 @@ settled(M')``, where the lines the bank returned count for nothing (their recove
 count). While a return is not followed by a payee change known at P, the case is held: its
 line pays, settles and lists nothing, and holds the month's amount plus the arrears it
 would have paid (kind ``held``), which stay outstanding.
+
+The views store a closed period's arrears, recoveries and held amounts (``payroll_items``),
+not its own amounts: those are the segments known at the period's position in its month
+(``period_items``), except the cases whose line held that amount.
 """
 
 from __future__ import annotations
@@ -34,6 +38,16 @@ from projections.storage.schema import valid_until
 
 CHUNK = 500
 AMOUNT, ARREARS, RECOVERY, HELD = "amount", "arrears", "recovery", "held"
+
+SEGMENT_IN_PERIOD = (
+    f"s.valid_from <= p.month AND {valid_until('s.')} > p.month AND s.known_from <= p.position"
+    " AND s.amount_fen <> 0"
+)
+"""Segment ``s`` of a case is the case's own amount on its line of period ``p`` (a row of
+``periods``), its entitlement in the period's month as known at the period's position, if
+it was also still known there: ``KNOWN_AT_PERIOD``, or, where each half has an index of its
+own, ``s.known_to IS NULL`` and ``s.known_to > p.position`` apart."""
+KNOWN_AT_PERIOD = "(s.known_to IS NULL OR s.known_to > p.position)"
 
 
 class Reader(Protocol):
@@ -183,6 +197,57 @@ def returned_subjects(
     return returned - settled
 
 
+def period_items(
+    programme: str, region: str, month: Month, position: int
+) -> tuple[str, tuple[str | int, ...]]:
+    """A query of a closed period's items, as rows (subject_id, kind, amount_fen), and its
+    parameters: the own amounts derived from the segments known at ``position`` (the
+    period's, where its lines were computed), and the items stored."""
+    # SEGMENT_IN_PERIOD with the month and position given rather than joined from periods,
+    # as payroll_items_after reads them: SQLite then takes two index ranges of the month's
+    # segments, where a join scanned every segment known before the position.
+    in_month = (
+        f"s.programme = ? AND s.region = ? AND s.valid_from <= ? AND {valid_until('s.')} > ?"
+        " AND s.known_from <= ? AND s.amount_fen <> 0"
+    )
+    not_held = (
+        "NOT EXISTS (SELECT 1 FROM payroll_items h WHERE h.programme = s.programme"
+        " AND h.region = s.region AND h.period = ? AND h.subject_id = s.subject_id"
+        f" AND h.corrected_month = ? AND h.kind = '{HELD}')"
+    )
+    own = f"SELECT s.subject_id, '{AMOUNT}' AS kind, s.amount_fen FROM segments s WHERE {in_month}"
+    sql = (
+        f"{own} AND s.known_to IS NULL AND {not_held}"
+        f" UNION ALL {own} AND s.known_to > ? AND {not_held}"
+        " UNION ALL SELECT subject_id, kind, amount_fen FROM payroll_items"
+        " WHERE programme = ? AND region = ? AND period = ?"
+    )
+    segments = (programme, region, month.index, month.index, position)
+    held = (month.index, month.index)
+    return sql, (
+        *segments,
+        *held,
+        *segments,
+        position,
+        *held,
+        programme,
+        region,
+        month.index,
+    )
+
+
+def own_amount(reader: Reader, programme: str, region: str, month: Month, subject_id: str) -> int:
+    """A case's own amount on its line of a closed period (what the line paid, unless it
+    held it: its items say so)."""
+    rows = reader.fetchall(
+        "SELECT s.amount_fen FROM periods p JOIN segments s ON s.subject_id = ?"
+        f" AND {SEGMENT_IN_PERIOD} AND {KNOWN_AT_PERIOD}"
+        " WHERE p.programme = ? AND p.region = ? AND p.month = ?",
+        (subject_id, programme, region, month.index),
+    )
+    return sum(int(row[0]) for row in rows)
+
+
 @dataclass
 class SentAccount:
     """What a case's lines of the closed periods before a month sent, net of the bank's
@@ -208,9 +273,17 @@ def sent_accounts(
     """Each of ``subjects``' account of the periods closed before ``before``, as known at
     ``position`` (the views hold those periods' lines)."""
     accounts: dict[str, SentAccount] = {}
+    periods = [
+        (int(month), int(known_at))
+        for month, known_at in cursor.fetchall(
+            "SELECT month, position FROM periods WHERE programme = ? AND region = ? AND month < ?",
+            (programme, region, before.index),
+        )
+    ]
     for start in range(0, len(subjects), CHUNK):
         chunk = list(subjects[start : start + CHUNK])
         marks = ", ".join("?" for _ in chunk)
+        rows_by_subject: dict[str, list[Row]] = defaultdict(list)
         for subject_id in chunk:
             accounts[subject_id] = SentAccount({}, defaultdict(int), defaultdict(int), False)
         for subject_id, valid_from, valid_to, fen, known_from, known_to in cursor.fetchall(
@@ -218,7 +291,9 @@ def sent_accounts(
             f" FROM segments WHERE subject_id IN ({marks}) AND valid_from <= ?",
             (*chunk, before.index),
         ):
-            if not _known_at((valid_from, valid_to, fen, known_from, known_to), position):
+            row = (valid_from, valid_to, fen, known_from, known_to)
+            rows_by_subject[subject_id].append(row)
+            if not _known_at(row, position):
                 continue
             until = before.index + 1 if valid_to is None else min(valid_to, before.index + 1)
             for month in range(valid_from, until):
@@ -239,6 +314,7 @@ def sent_accounts(
                 (*chunk, position),
             )
         }
+        held_own: set[tuple[str, int]] = set()  # a line that held its month's own amount
         for subject_id, period, corrected, kind, fen in cursor.fetchall(
             "SELECT subject_id, period, corrected_month, kind, amount_fen FROM payroll_items"
             f" WHERE programme = ? AND region = ? AND subject_id IN ({marks}) AND period < ?",
@@ -246,12 +322,20 @@ def sent_accounts(
         ):
             account = accounts[subject_id]
             returned = int(period) in returns.get(subject_id, {})
-            if kind == AMOUNT and not returned:
-                account.paid[int(corrected)] += int(fen)
-            elif kind == ARREARS and not returned:
+            if kind == ARREARS and not returned:
                 account.settled[int(corrected)] += int(fen)
             elif kind == RECOVERY:
                 account.settled[int(corrected)] -= int(fen)
+            elif kind == HELD and corrected == period:
+                held_own.add((subject_id, int(period)))
+        for subject_id in chunk:
+            rows = rows_by_subject[subject_id]
+            for month, known_at in periods:
+                if month in returns.get(subject_id, {}) or (subject_id, month) in held_own:
+                    continue
+                own = _amount_in([row for row in rows if _known_at(row, known_at)], month)
+                if own:
+                    accounts[subject_id].paid[month] += own
         for subject_id, returned_at in returns.items():
             last_return = max(returned_at.values())
             accounts[subject_id].held = last_return > payees.get(subject_id, 0)

@@ -29,7 +29,10 @@ from projections.reads.payroll_lines import (
     AMOUNT,
     ARREARS,
     HELD,
+    KNOWN_AT_PERIOD,
     RECOVERY,
+    SEGMENT_IN_PERIOD,
+    period_items,
     returned_subjects,
     sent_accounts,
 )
@@ -183,15 +186,27 @@ class Accounts:
                     - sent.paid.get(month, 0)
                     - sent.settled.get(month, 0)
                 )
-        for month, kind, fen in self.views.fetchall(
-            "SELECT i.corrected_month, i.kind, SUM(i.amount_fen) FROM payment_returns r"
+        returned = (
+            " FROM payment_returns r JOIN periods p ON p.programme = r.programme"
+            " AND p.region = r.region AND p.month = r.period"
+        )
+        for month, fen in self.views.fetchall(
+            # A returned line paid its own amount: a held line sends nothing to return.
+            f"SELECT p.month, SUM(s.amount_fen){returned} JOIN segments s"
+            f" ON s.subject_id = r.subject_id AND {SEGMENT_IN_PERIOD} AND {KNOWN_AT_PERIOD}"
+            " WHERE r.programme = ? AND r.region = ? AND r.known_from <= ? GROUP BY p.month",
+            (programme, region, position),
+        ):
+            found.paid[int(month)] += int(fen)
+        for month, fen in self.views.fetchall(
+            f"SELECT i.corrected_month, SUM(i.amount_fen){returned}"
             " JOIN payroll_items i ON i.programme = r.programme AND i.region = r.region"
             " AND i.period = r.period AND i.subject_id = r.subject_id"
             " WHERE r.programme = ? AND r.region = ? AND r.known_from <= ?"
-            " AND i.kind IN (?, ?) GROUP BY i.corrected_month, i.kind",
-            (programme, region, position, AMOUNT, ARREARS),
+            " AND i.kind = ? GROUP BY i.corrected_month",
+            (programme, region, position, ARREARS),
         ):
-            (found.paid if kind == AMOUNT else found.arrears)[int(month)] += int(fen)
+            found.arrears[int(month)] += int(fen)
         for month, fen in self.views.fetchall(
             "SELECT i.corrected_month, SUM(i.amount_fen) FROM payroll_items i"
             " JOIN periods p ON p.programme = i.programme AND p.region = i.region"
@@ -235,15 +250,32 @@ class Accounts:
 
     def _settled(self, programme: str, region: str, position: int) -> dict[tuple[int, str], int]:
         """Own amounts (under their period) and settlements (under the month they correct)."""
+        closed = "p.programme = ? AND p.region = ? AND p.closed_at <= ?"
         rows = self.views.fetchall(
             "SELECT i.corrected_month, i.kind, SUM(i.amount_fen) FROM payroll_items i"
             " JOIN periods p ON p.programme = i.programme AND p.region = i.region"
-            " AND p.month = i.period"
-            " WHERE i.programme = ? AND i.region = ? AND p.closed_at <= ?"
-            " GROUP BY i.corrected_month, i.kind",
+            f" AND p.month = i.period WHERE {closed} GROUP BY i.corrected_month, i.kind",
             (programme, region, position),
         )
-        return {(int(month), kind): int(fen) for month, kind, fen in rows}
+        settled = {(int(month), kind): int(fen) for month, kind, fen in rows}
+        # A period's own amounts: its segments, less those its lines held (each held line's
+        # own amount is its segment's), summed with no lookup per line.
+        own = (
+            "SELECT p.month, s.amount_fen FROM periods p JOIN segments s"
+            f" ON s.programme = p.programme AND s.region = p.region AND {SEGMENT_IN_PERIOD}"
+        )
+        for month, fen in self.views.fetchall(
+            f"SELECT month, SUM(amount_fen) FROM ({own} AND s.known_to IS NULL WHERE {closed}"
+            f" UNION ALL {own} AND s.known_to > p.position WHERE {closed}"
+            " UNION ALL SELECT p.month, -h.amount_fen FROM periods p JOIN payroll_items h"
+            " ON h.programme = p.programme AND h.region = p.region AND h.period = p.month"
+            f" AND h.corrected_month = p.month AND h.kind = ? WHERE {closed}) amounts"
+            " GROUP BY month",
+            (programme, region, position) * 2 + (HELD, programme, region, position),
+        ):
+            if fen:
+                settled[int(month), AMOUNT] = int(fen)
+        return settled
 
     def lines(
         self,
@@ -255,24 +287,29 @@ class Accounts:
     ) -> list[tuple[PayrollLine, str]]:
         """A closed period's lines in case order, each with the reference of the case's
         first person (the applicant): ``limit`` of them (None: all) from the ``offset``-th."""
-        period = (programme, region, month.index)
-        cases, cases_params = "", []
+        position = self._closed_at(programme, region, month)
+        if position is None:
+            return []
+        items, params = period_items(programme, region, month, position)
+        cases: str = ""
+        cases_params: list[int] = []
         if limit is not None:
             cases = (
-                " AND i.subject_id IN (SELECT DISTINCT subject_id FROM payroll_items"
-                " WHERE programme = ? AND region = ? AND period = ?"
+                " WHERE i.subject_id IN (SELECT DISTINCT subject_id FROM items"
                 " ORDER BY subject_id LIMIT ? OFFSET ?)"
             )
-            cases_params = [*period, limit, offset]
+            cases_params = [limit, offset]
         elif offset:
             raise ValueError("an offset needs a limit")
         rows = self.views.fetchall(
-            "SELECT i.subject_id, i.kind, SUM(i.amount_fen), MIN(sp.person_ref)"
-            " FROM payroll_items i LEFT JOIN subject_persons sp"
-            " ON sp.subject_id = i.subject_id AND sp.ordinal = 0"
-            f" WHERE i.programme = ? AND i.region = ? AND i.period = ?{cases}"
-            " GROUP BY i.subject_id, i.kind ORDER BY i.subject_id",
-            [*period, *cases_params],
+            f"WITH items AS ({items})"
+            " SELECT i.subject_id, i.kind, SUM(i.amount_fen), MIN(sp.holder) FROM items i"
+            # One row a case: it has an applicant row for each change of its members.
+            " LEFT JOIN (SELECT subject_id, MIN(person_ref) AS holder FROM subject_persons"
+            " WHERE ordinal = 0 AND subject_id IN (SELECT subject_id FROM items)"
+            " GROUP BY subject_id) sp ON sp.subject_id = i.subject_id"
+            f"{cases} GROUP BY i.subject_id, i.kind ORDER BY i.subject_id",
+            [*params, *cases_params],
         )
         fen: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         holders: dict[str, str] = {}
@@ -295,12 +332,20 @@ class Accounts:
 
     def line_count(self, programme: str, region: str, month: Month) -> int:
         """How many lines a closed period has in the views."""
+        position = self._closed_at(programme, region, month)
+        if position is None:
+            return 0
+        items, params = period_items(programme, region, month, position)
+        rows = self.views.fetchall(f"SELECT COUNT(DISTINCT subject_id) FROM ({items}) i", params)
+        return int(rows[0][0])
+
+    def _closed_at(self, programme: str, region: str, month: Month) -> int | None:
+        """The position a closed period's lines were computed at (None: not closed)."""
         rows = self.views.fetchall(
-            "SELECT COUNT(DISTINCT subject_id) FROM payroll_items"
-            " WHERE programme = ? AND region = ? AND period = ?",
+            "SELECT position FROM periods WHERE programme = ? AND region = ? AND month = ?",
             (programme, region, month.index),
         )
-        return int(rows[0][0])
+        return int(rows[0][0]) if rows else None
 
 
 @dataclass(frozen=True)
@@ -389,6 +434,12 @@ def case_account(
             (programme, region, *sorted(closed), subject_id),
         ):
             settled[int(month), str(kind)] += int(fen)
+    # The own amounts, from the segments known at each close. A line that held its own
+    # amount is a case's with a return, whose paid is what its lines sent (below).
+    for period in periods:
+        own = _in_month([row for row in rows if _known(row, period.position)], period.month.index)
+        if own is not None and own[2]:
+            settled[period.month.index, AMOUNT] += own[2]
     if closed and has_returns(views, subject_id, position):
         # A case with a bank's return: its account is what its own lines sent.
         sent = sent_accounts(

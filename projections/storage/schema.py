@@ -91,9 +91,14 @@ CREATE = (
     " month_total_fen BIGINT NOT NULL, arrears_fen BIGINT NOT NULL,"
     " recoveries_fen BIGINT NOT NULL, digest TEXT NOT NULL, recomputed_digest TEXT NOT NULL,"
     " PRIMARY KEY (programme, region, month))",
+    # What a closed period's lines hold beside their own amounts: arrears, recoveries, and
+    # what a line held after a bank's return (its own amount and arrears). The own amounts
+    # are the segments known at the period's position in its month, derived where they are
+    # read (projections/reads/payroll_lines.py, ``period_items``).
     "CREATE TABLE IF NOT EXISTS payroll_items ("
     " programme TEXT NOT NULL, region TEXT NOT NULL, period INTEGER NOT NULL,"
-    " subject_id TEXT NOT NULL, corrected_month INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " subject_id TEXT NOT NULL, corrected_month INTEGER NOT NULL,"
+    " kind TEXT NOT NULL CHECK (kind IN ('arrears', 'recovery', 'held')),"
     " amount_fen BIGINT NOT NULL,"
     " PRIMARY KEY (programme, region, period, subject_id, corrected_month, kind))",
     "CREATE TABLE IF NOT EXISTS relief_reviews ("

@@ -40,7 +40,20 @@ def main() -> None:
     multiple=True,
     help="Measure only this store (repeatable; default both, PostgreSQL when reachable).",
 )
+@click.option(
+    "--section",
+    "section_names",
+    type=click.Choice(benchmark_runs.SECTION_NAMES),
+    multiple=True,
+    help="Measure only this section, by its short name or as the table names it "
+    "(repeatable; default all).",
+)
 @click.option("--http-seconds", type=float, help="How long each HTTP load runs.")
+@click.option(
+    "--clients",
+    type=click.IntRange(min=1),
+    help="The HTTP section's client threads (default 8, quick 4).",
+)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -54,7 +67,9 @@ def bench(
     quick: bool,
     scale: float | None,
     stores: tuple[str, ...],
+    section_names: tuple[str, ...],
     http_seconds: float | None,
+    clients: int | None,
     json_path: Path | None,
     markdown_path: Path | None,
     folder: Path,
@@ -65,12 +80,16 @@ def bench(
     must be allowed to create databases.
 
     Example: ./scripts/bench --quick --json bench.json
+
+    Example: ./scripts/bench --section http --scale 0.02 --store sqlite --clients 4
     """
     plan = benchmark_runs.QUICK if quick else benchmark_runs.FULL
     if scale is not None:
         plan = dataclasses.replace(plan, scale=scale)
     if http_seconds is not None:
         plan = dataclasses.replace(plan, http_seconds=http_seconds)
+    if clients is not None:
+        plan = dataclasses.replace(plan, clients=clients)
     chosen: list[Store] = [cast(Store, s) for s in stores] or ["sqlite", "postgresql"]
     if "postgresql" in chosen and not postgres_available(postgres_server_url()):
         if stores:
@@ -79,7 +98,12 @@ def bench(
         chosen.remove("postgresql")
     folder.mkdir(parents=True, exist_ok=True)
     result = benchmark_runs.run(
-        plan, chosen, folder, lambda text: click.echo(text, err=True), quick=quick
+        plan,
+        chosen,
+        folder,
+        lambda text: click.echo(text, err=True),
+        quick=quick,
+        sections=benchmark_runs.chosen_sections(section_names),
     )
     markdown = result.to_markdown()
     click.echo(markdown)

@@ -41,6 +41,9 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `ledger token U
 
 
 async def get_runtime(request: Request) -> Runtime:
+    """The service's runtime; 503 while its database is unreachable. The caller's and the
+    knowledge's dependencies await it themselves rather than depend on it: FastAPI's work
+    per dependency, not the check, is what a dependency costs."""
     runtime: Runtime = request.app.state.runtime
     if not runtime.database_reachable:
         raise HTTPException(
@@ -64,9 +67,9 @@ VerificationsDep = Annotated[VerificationJobs, Depends(get_verifications)]
 
 async def get_user(
     request: Request,
-    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
+    runtime = await get_runtime(request)  # 503 before 401, as a dependency on it answered
     if credentials is None:
         raise HTTPException(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
@@ -95,15 +98,12 @@ def allowed(
     *roles: Role, identify: Callable[..., Awaitable[User]] = get_user
 ) -> Callable[..., Awaitable[User]]:
     """A dependency giving the caller, as ``identify`` finds them (a bearer token; the pages
-    pass their session's), once their role and the path's regions are checked."""
+    pass their session's), once their role and the path's regions are checked. ``identify``
+    answers 503 first while the database is unreachable (``get_runtime``)."""
 
     # ``identify`` is local: FastAPI could not resolve it in a (postponed) annotation.
-    async def check(
-        request: Request,
-        runtime: RuntimeDep,
-        user: User = Depends(identify),  # noqa: B008
-    ) -> User:
-        await authorize(request, runtime, user, roles)
+    async def check(request: Request, user: User = Depends(identify)) -> User:  # noqa: B008
+        await authorize(request, await get_runtime(request), user, roles)
         return user
 
     return check
@@ -120,19 +120,23 @@ async def authorize(
         await _check_path_regions(request, runtime, user)
 
 
+# The path parameters that name a case or a relief, whose region the caller must serve.
+_SUBJECTS_IN_PATHS: tuple[tuple[Literal["case", "relief"], str], ...] = (
+    ("case", "case_id"),
+    ("relief", "relief_id"),
+)
+
+
 async def _check_path_regions(request: Request, runtime: Runtime, user: User) -> None:
     """The region the path names, or the region of its case or relief, is the user's."""
     params = request.path_params
     regions = [params["region"]] if "region" in params else []
-    subjects: list[tuple[Literal["case", "relief"], str]] = [
-        ("case", params.get("case_id", "")),
-        ("relief", params.get("relief_id", "")),
-    ]
+    subjects = [(kind, params[name]) for kind, name in _SUBJECTS_IN_PATHS if name in params]
     for kind, text in subjects:
         try:
             subject = UUID(text)
         except ValueError:
-            continue  # none, or malformed: the route's own validation answers
+            continue  # malformed: the route's own validation answers
         regions.append(await run_in_threadpool(runtime.region_of, kind, subject))
     for region in regions:
         refuse_outside(runtime, user, region)
@@ -208,7 +212,6 @@ class Knowledge:
 
 async def get_knowledge(
     request: Request,
-    runtime: RuntimeDep,
     as_of: Annotated[
         str | None,
         Query(pattern=MONTH_PATTERN, description="The month, YYYY-MM; default this month."),
@@ -229,6 +232,7 @@ async def get_knowledge(
         Query(ge=0, le=2**62, description="Wait until the views reach this position first."),
     ] = None,
 ) -> Knowledge:
+    runtime = await get_runtime(request)
     try:
         known = KnownAt.parse(known_at, known_at_position)
     except KnownAtError as error:

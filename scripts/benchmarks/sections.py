@@ -140,12 +140,9 @@ class Decade:
 def bulk_import(decade: Decade, memory_seconds: float) -> list[Comparison]:
     """``ledger import`` of the generator's decisions, against raw executemany (and, on
     PostgreSQL, COPY) of the rows it stored, in batches of the import's size."""
+    ours_seconds = import_decade(decade)
     ledger = open_ledger(decade.db.ledger_url)
-    views = open_views(ledger.env)
-    ours_seconds = seconds_of(import_file, ledger, views, decade.decisions)
-    decade.events = ledger.position
     rows = list(stored_rows(ledger))
-    views.close()
     ledger.close()
 
     raw = decade.db.open_raw()
@@ -171,6 +168,18 @@ def bulk_import(decade: Decade, memory_seconds: float) -> list[Comparison]:
         figures.append(compared("COPY", seconds_of(write_batches, raw.copy, rows)))
     raw.close()
     return figures
+
+
+def import_decade(decade: Decade) -> float:
+    """``ledger import`` of the generator's decisions into the ledger under test; the
+    seconds it took."""
+    ledger = open_ledger(decade.db.ledger_url)
+    views = open_views(ledger.env)
+    seconds = seconds_of(import_file, ledger, views, decade.decisions)
+    decade.events = ledger.position
+    views.close()
+    ledger.close()
+    return seconds
 
 
 def memory_import_seconds(decisions: Path) -> float:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from scripts.benchmarks.run import SECTIONS as SHORT_NAMES
+from scripts.benchmarks.run import chosen_sections
 from scripts.dev import main
 
 SECTIONS = {
@@ -109,3 +111,45 @@ def test_bench_refuses_a_store_it_cannot_reach(
     )
     assert result.exit_code == 1
     assert "PostgreSQL is not reachable" in result.output
+
+
+def test_bench_measures_only_the_sections_chosen(tmp_path: Path) -> None:
+    figures = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--quick",
+            "--store",
+            "sqlite",
+            "--scale",
+            "0.001",
+            "--section",
+            "single decisions",
+            "--section",
+            "lookups",
+            "--folder",
+            str(tmp_path),
+            "--json",
+            str(figures),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+
+    report = json.loads(figures.read_text())
+    assert {c["section"] for c in report["comparisons"]} == {"single decisions"}
+    assert {m["section"] for m in report["measures"]} == {"lookups"}
+    assert "importing the decade (not measured)" in result.output
+
+
+def test_bench_refuses_a_section_it_does_not_have(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["bench", "--quick", "--section", "everything", "--folder", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for '--section'" in result.output
+
+
+def test_a_section_named_as_the_table_names_it_chooses_every_part_reported_there() -> None:
+    assert chosen_sections(["full rebuild", "http"]) == {"rebuild", "parallel", "http"}
+    assert chosen_sections([]) == set(SHORT_NAMES)

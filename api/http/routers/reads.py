@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.core.bootstrap import Runtime
 from api.core.identities import User
 from api.http.deps import (
     Accountant,
@@ -103,21 +102,17 @@ def roll(
 
 
 @router.post("/entitlements/search", response_model=EntitlementsPublic)
-async def entitlements(
-    body: IdentityQuery, runtime: RuntimeDep, user: Anyone, knowledge: KnowledgeDep
-) -> Response:
+async def entitlements(body: IdentityQuery, user: Anyone, knowledge: KnowledgeDep) -> Response:
     """What a person is entitled to across programmes in a month, in the regions you serve.
     The identity number goes in the body, never in the URL."""
-    answer = await run_in_threadpool(_entitlements, body, runtime, user, knowledge)
+    answer = await run_in_threadpool(_entitlements, body, user, knowledge)
     return json_response(answer)
 
 
-def _entitlements(
-    body: IdentityQuery, runtime: Runtime, user: User, knowledge: Knowledge
-) -> EntitlementsPublic:
+def _entitlements(body: IdentityQuery, user: User, knowledge: Knowledge) -> EntitlementsPublic:
     """The search's answer, read in a worker thread: the views' position may be waited for."""
     number = IdentityNumber.parse(body.identity_number)
-    reference = runtime.ledger.references.reference(number)
+    reference = knowledge.runtime.ledger.references.reference(number)
     found = knowledge.read.entitlements(reference, knowledge.as_of, knowledge.position)
     return EntitlementsPublic(
         as_of=str(knowledge.as_of),

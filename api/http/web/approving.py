@@ -34,7 +34,7 @@ router = APIRouter()
 
 @router.get("/approvals", response_class=HTMLResponse)
 async def approvals(request: Request, runtime: RuntimeDep, user: OverseerPage) -> Response:
-    knowledge = await knowledge_asked(request, runtime)
+    knowledge = await knowledge_asked(request)
     region = given(request, "region")
     found = await in_thread(pending_approvals, runtime, user, knowledge, region)
     shown = [p for p in found.pending if user.serves(p.region)]

@@ -57,12 +57,11 @@ async def in_thread(function: Callable[..., T], *args: Any) -> T:
     return await run_in_threadpool(function, *args)
 
 
-async def knowledge_asked(request: Request, runtime: Runtime) -> Knowledge:
+async def knowledge_asked(request: Request) -> Knowledge:
     """What the API's ``Knowledge`` dependency reads, from the page's form; after a write,
     its position (``recorded``) is waited for, so that the page shows it."""
     return await get_knowledge(
         request,
-        runtime,
         given(request, "as_of"),
         given(request, "known_at"),
         position_asked(request, "known_at_position"),

@@ -47,7 +47,7 @@ router = APIRouter()
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 async def case(case_id: UUID, request: Request, runtime: RuntimeDep, user: StaffPage) -> Response:
-    knowledge = await knowledge_asked(request, runtime)
+    knowledge = await knowledge_asked(request)
     return await in_thread(_case_page, request, runtime, user, case_id, knowledge)
 
 
@@ -120,7 +120,7 @@ def _case_page(
 async def standards_page(request: Request, runtime: RuntimeDep, user: StaffPage) -> Response:
     programme = programme_asked(given(request, "programme"))
     region = region_asked(request, runtime, user)
-    knowledge = await knowledge_asked(request, runtime)
+    knowledge = await knowledge_asked(request)
     if programme not in STANDARD_PARAMETERS:
         raise HTTPProblem(
             INVALID_REQUEST, f"{programme} has no standards schedule", field="query.programme"
@@ -154,7 +154,7 @@ async def standards_page(request: Request, runtime: RuntimeDep, user: StaffPage)
 async def periods(request: Request, runtime: RuntimeDep, user: AccountantPage) -> Response:
     programme = programme_asked(given(request, "programme"))
     region = region_asked(request, runtime, user)
-    knowledge = await knowledge_asked(request, runtime)
+    knowledge = await knowledge_asked(request)
     accounts = Accounts(knowledge.views)
     found = await in_thread(accounts.periods, knowledge.position, programme, region)
     return render(
@@ -182,7 +182,7 @@ async def period(
     user: AccountantPage,
 ) -> Response:
     """A closed period with its lines, a page at a time, as ``GET /periods/...`` gives it."""
-    knowledge = await knowledge_asked(request, runtime)
+    knowledge = await knowledge_asked(request)
     offset = offset_asked(request)
     answer = await in_thread(
         period_routes.read_period,
@@ -214,7 +214,7 @@ async def period_csv(
     user: AccountantPage,
 ) -> Response:
     """The API's own CSV of a period's lines."""
-    knowledge = await knowledge_asked(request, runtime)
+    knowledge = await knowledge_asked(request)
     answer = await in_thread(
         period_routes.read_period,
         programme_asked(programme),

@@ -55,7 +55,7 @@ async def roll(request: Request, runtime: RuntimeDep, user: Signed) -> Response:
     """A roll, as known now or, given a date or position, as known then beside now."""
     programme = programme_asked(given(request, "programme"))
     region = region_asked(request, runtime, user)
-    knowledge = await knowledge_asked(request, runtime)
+    knowledge = await knowledge_asked(request)
     then_asked = given(request, "known_at") or given(request, "known_at_position")
     return await in_thread(
         _roll_page, request, runtime, user, programme, region, knowledge, bool(then_asked)
@@ -157,7 +157,7 @@ async def roll_csv(request: Request, runtime: RuntimeDep, user: Signed) -> Respo
     """The API's own CSV of the roll (``GET /rolls/...`` with ``Accept: text/csv``)."""
     programme = programme_asked(given(request, "programme"))
     region = region_asked(request, runtime, user)
-    knowledge = await knowledge_asked(request, runtime)
+    knowledge = await knowledge_asked(request)
     answer = await in_thread(
         read_routes.roll,
         programme,

@@ -32,6 +32,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from api.core.bootstrap import Runtime
 from api.core.identities import InvalidTokenError, TokenKeysUnavailableError, User
+from api.http.deps import get_runtime
 
 COOKIE = "ledger_session"
 CSRF_FIELD = "csrf_token"
@@ -125,11 +126,12 @@ async def check_csrf(request: Request) -> None:
 
 
 async def session_user(request: Request) -> User:
-    """The signed-in user, their token read by the API's own reader."""
+    """The signed-in user, their token read by the API's own reader; 503 first while the
+    database is unreachable."""
+    runtime = await get_runtime(request)
     session = session_of(request)
     if session.token is None:
         raise NotSignedInError()
-    runtime: Runtime = request.app.state.runtime
     user = runtime.tokens.recall(session.token)
     if user is None:
         try:

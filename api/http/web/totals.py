@@ -36,7 +36,7 @@ router = APIRouter()
 
 @router.get("/totals", response_class=HTMLResponse)
 async def totals(request: Request, runtime: RuntimeDep, user: StaffPage) -> Response:
-    knowledge = await knowledge_asked(request, runtime)
+    knowledge = await knowledge_asked(request)
     year_text = given(request, "year")
     if year_text is not None and not (year_text.isdigit() and 1900 <= int(year_text) <= 2999):
         raise HTTPProblem(INVALID_REQUEST, "a year is 1900 to 2999", field="query.year")

@@ -391,8 +391,8 @@ class RowStore:
     ) -> None:
         self._later(
             "INSERT INTO periods (programme, region, month, position, closed_at, line_count, "
-            "month_total_fen, arrears_fen, recoveries_fen, digest, recomputed_digest) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "month_total_fen, arrears_fen, recoveries_fen, digest, recomputed_digest, "
+            "own_amounts_fen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event.programme,
                 event.region,
@@ -405,6 +405,7 @@ class RowStore:
                 to_fen(event.recoveries_total),
                 event.digest,
                 recomputed_digest,
+                sum(item.amount_fen for item in items if item.kind == AMOUNT),
             ),
         )
         self.cursor.insert(

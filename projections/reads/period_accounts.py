@@ -258,20 +258,9 @@ class Accounts:
             (programme, region, position),
         )
         settled = {(int(month), kind): int(fen) for month, kind, fen in rows}
-        # A period's own amounts: its segments, less those its lines held (each held line's
-        # own amount is its segment's), summed with no lookup per line.
-        own = (
-            "SELECT p.month, s.amount_fen FROM periods p JOIN segments s"
-            f" ON s.programme = p.programme AND s.region = p.region AND {SEGMENT_IN_PERIOD}"
-        )
         for month, fen in self.views.fetchall(
-            f"SELECT month, SUM(amount_fen) FROM ({own} AND s.known_to IS NULL WHERE {closed}"
-            f" UNION ALL {own} AND s.known_to > p.position WHERE {closed}"
-            " UNION ALL SELECT p.month, -h.amount_fen FROM periods p JOIN payroll_items h"
-            " ON h.programme = p.programme AND h.region = p.region AND h.period = p.month"
-            f" AND h.corrected_month = p.month AND h.kind = ? WHERE {closed}) amounts"
-            " GROUP BY month",
-            (programme, region, position) * 2 + (HELD, programme, region, position),
+            f"SELECT p.month, p.own_amounts_fen FROM periods p WHERE {closed}",
+            (programme, region, position),
         ):
             if fen:
                 settled[int(month), AMOUNT] = int(fen)

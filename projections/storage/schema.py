@@ -85,12 +85,15 @@ CREATE = (
     "CREATE INDEX IF NOT EXISTS segments_superseded"
     " ON segments (programme, region, known_to, valid_from) WHERE known_to IS NOT NULL",
     *CREATE_AUDIT_CHAIN,
+    # A closed period, as its close recorded it and as the projection recomputed it from
+    # these views: the digest of its lines, and the sum of what they pay as their own
+    # amounts (the month's "paid" in its balance).
     "CREATE TABLE IF NOT EXISTS periods ("
     " programme TEXT NOT NULL, region TEXT NOT NULL, month INTEGER NOT NULL,"
     " position BIGINT NOT NULL, closed_at BIGINT NOT NULL, line_count INTEGER NOT NULL,"
     " month_total_fen BIGINT NOT NULL, arrears_fen BIGINT NOT NULL,"
     " recoveries_fen BIGINT NOT NULL, digest TEXT NOT NULL, recomputed_digest TEXT NOT NULL,"
-    " PRIMARY KEY (programme, region, month))",
+    " own_amounts_fen BIGINT NOT NULL, PRIMARY KEY (programme, region, month))",
     # What a closed period's lines hold beside their own amounts: arrears, recoveries, and
     # what a line held after a bank's return (its own amount and arrears). The own amounts
     # are the segments known at the period's position in its month, derived where they are

@@ -31,8 +31,12 @@ from typing import Protocol
 
 from api.core.bootstrap import Runtime
 from api.demo.generator import FIRST, LAST, generate
-from api.services.importing import ImportResult, file_digest, import_file, numbered_lines
-from api.services.projection_process import ProjectionProcess, shared
+from api.services.importing import (
+    ImportResult,
+    file_digest,
+    import_projected_apart,
+    numbered_lines,
+)
 from api.services.verification import Verification
 from api.services.verification import verify as verify_ledger
 from projections.reads.period_accounts import MonthAccount
@@ -158,15 +162,9 @@ def run(
 
 
 def import_decisions(runtime: Runtime, path: Path, track: Track) -> ImportResult:
-    """Import the decisions; their events are projected in a process of their own as they
-    are saved, where the ledger can be opened by two processes."""
     lines = sum(1 for _ in numbered_lines(path))
-    env = runtime.ledger.env
     with track("Importing decisions", lines) as advance:
-        if not shared(env):
-            return import_file(runtime.ledger, runtime.views, path, advance)
-        with ProjectionProcess(runtime.ledger, runtime.views) as projection:
-            return import_file(runtime.ledger, runtime.views, path, advance, projection)
+        return import_projected_apart(runtime.ledger, runtime.views, path, advance)
 
 
 def project(runtime: Runtime, track: Track) -> None:

@@ -41,7 +41,7 @@ from api.services.import_format import (
     VerifyHousehold,
     key_id,
 )
-from api.services.projection_process import ProjectionProcess
+from api.services.projection_process import ProjectionProcess, shared
 from domain.application.ledger import Ledger
 from domain.application.recording import ImportBatch, UnitOfWork
 from domain.cases.programmes import parse_programme
@@ -296,6 +296,20 @@ def import_file(
         save()
     progress(total)
     return ImportResult(total, imported, done, ledger.position)
+
+
+def import_projected_apart(
+    ledger: Ledger,
+    views: ViewDatabase,
+    path: Path,
+    progress: Callable[[int], None] = lambda _: None,
+) -> ImportResult:
+    """``import_file``, with the views kept by a projector in a process of its own where
+    the ledger can be opened by two processes (``ProjectionProcess``), here otherwise."""
+    if not shared(ledger.env):
+        return import_file(ledger, views, path, progress)
+    with ProjectionProcess(ledger, views) as projection:
+        return import_file(ledger, views, path, progress, projection)
 
 
 class ViewsKeeper(Protocol):

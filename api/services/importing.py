@@ -41,7 +41,7 @@ from api.services.import_format import (
     VerifyHousehold,
     key_id,
 )
-from api.services.projection_process import ProjectionProcess, shared
+from api.services.projection_process import ProjectionProcess, worth_a_process
 from domain.application.ledger import Ledger
 from domain.application.recording import ImportBatch, UnitOfWork
 from domain.cases.programmes import parse_programme
@@ -304,9 +304,9 @@ def import_projected_apart(
     path: Path,
     progress: Callable[[int], None] = lambda _: None,
 ) -> ImportResult:
-    """``import_file``, with the views kept by a projector in a process of its own where
-    the ledger can be opened by two processes (``ProjectionProcess``), here otherwise."""
-    if not shared(ledger.env):
+    """``import_file``, with the views kept by a projector in a process of its own where it
+    is worth it (``ProjectionProcess``, ``worth_a_process``), here otherwise."""
+    if not worth_a_process(ledger.env):
         return import_file(ledger, views, path, progress)
     with ProjectionProcess(ledger, views) as projection:
         return import_file(ledger, views, path, progress, projection)

@@ -13,8 +13,7 @@ importing process tells it, with each save, the digests of the signatures it mad
 importing process's own projector would; an event altered in the store since does not
 match its digest and is checked in full.
 
-Only a ledger that two processes can open has one: a SQLite file or PostgreSQL, not a
-ledger in memory.
+It works on a SQLite file and on PostgreSQL; ``worth_a_process`` says where an import uses it.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from domain.application.ledger import Ledger
 from projections.engine.projector import Projector
 from projections.reads.read_side import views_position
 from projections.storage.database import ViewDatabase
-from projections.storage.opening import is_postgres, open_views
+from projections.storage.opening import open_views
 from projections.storage.schema import TRACKING_NAME, create_views
 from projections.storage.signing import EventSignatures, signatures_of
 
@@ -40,10 +39,11 @@ ORPHAN_CHECK_SECONDS = 1.0
 Saved = tuple[int, list[bytes]]  # a position saved, and the digests of the signatures made
 
 
-def shared(env: Mapping[str, str]) -> bool:
-    """Whether another process can open the ledger of ``env`` (the Ledger's environment)."""
-    if is_postgres(env):
-        return True
+def worth_a_process(env: Mapping[str, str]) -> bool:
+    """Whether an import of the ledger of ``env`` (the Ledger's environment) projects in a
+    process of its own: on a SQLite file. On PostgreSQL, whose server shares the cores, the
+    second process cost a quarter more CPU than it saved where it was measured
+    (docs/benchmarks.md, change 28); a ledger in memory cannot be opened by two processes."""
     name = env.get("SQLITE_DBNAME", "")
     return env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite" and "memory" not in name
 

@@ -26,7 +26,7 @@ from api.services.importing import (
     MAX_REPORTED,
     BadFileError,
     ImportResult,
-    import_projected_apart,
+    import_file,
     numbered_lines,
 )
 from projections.engine.workers import projected_by_workers
@@ -89,7 +89,7 @@ def import_with_bar(runtime: Runtime, path: Path) -> ImportResult:
     """Import a decisions file, showing the lines imported."""
     lines = sum(1 for _ in numbered_lines(path))
     with bar("Importing decisions", lines) as advance:
-        return import_projected_apart(runtime.ledger, runtime.views, path, advance)
+        return import_file(runtime.ledger, runtime.views, path, advance)
 
 
 def refused_file(bad: BadFileError) -> click.ClickException:

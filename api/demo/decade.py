@@ -31,12 +31,7 @@ from typing import Protocol
 
 from api.core.bootstrap import Runtime
 from api.demo.generator import FIRST, LAST, generate
-from api.services.importing import (
-    ImportResult,
-    file_digest,
-    import_projected_apart,
-    numbered_lines,
-)
+from api.services.importing import ImportResult, file_digest, import_file, numbered_lines
 from api.services.verification import Verification
 from api.services.verification import verify as verify_ledger
 from projections.reads.period_accounts import MonthAccount
@@ -164,7 +159,7 @@ def run(
 def import_decisions(runtime: Runtime, path: Path, track: Track) -> ImportResult:
     lines = sum(1 for _ in numbered_lines(path))
     with track("Importing decisions", lines) as advance:
-        return import_projected_apart(runtime.ledger, runtime.views, path, advance)
+        return import_file(runtime.ledger, runtime.views, path, advance)
 
 
 def project(runtime: Runtime, track: Track) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
@@ -41,7 +41,6 @@ from api.services.import_format import (
     VerifyHousehold,
     key_id,
 )
-from api.services.projection_process import ProjectionProcess, worth_a_process
 from domain.application.ledger import Ledger
 from domain.application.recording import ImportBatch, UnitOfWork
 from domain.cases.programmes import parse_programme
@@ -214,24 +213,18 @@ def import_file(
     views: ViewDatabase,
     path: Path,
     progress: Callable[[int], None] = lambda _: None,
-    projection: ProjectionProcess | None = None,
 ) -> ImportResult:
-    """Check the whole file, then record its decisions (resuming after what was saved).
-    The views the closes read are caught up by this process, or by ``projection``'s
-    process as the decisions are saved."""
+    """Check the whole file, then record its decisions (resuming after what was saved)."""
     digest = file_digest(path)
     done = ledger.imported_through(digest)
     lines = sum(1 for _ in numbered_lines(path))
     if done >= lines:
         return ImportResult(lines, 0, done, ledger.position)
     total = check_file(ledger, path, after_line=done)
-    # Projected here, the closes' items are computed once: by the close, then recorded by
-    # this projector. Another process computes them again, on its own core.
-    computed = ComputedItems() if projection is None else None
-    keeper: ViewsKeeper = projection or _ProjectedHere(
-        Projector(
-            ledger.recorder, ledger.mapper, views, batch_size=CATCH_UP_BATCH, computed=computed
-        )
+    # The closes' items, computed once: by the close, then recorded by this projector.
+    computed = ComputedItems()
+    projector = Projector(
+        ledger.recorder, ledger.mapper, views, batch_size=CATCH_UP_BATCH, computed=computed
     )
     imported = 0
     run_before: type[Line] | None = None
@@ -241,21 +234,19 @@ def import_file(
 
     with ImportBatch(ledger) as batch:
 
-        def save() -> int:
+        def save() -> None:
             """Save what was imported, with how far the file has come, at its last line's
-            time; the ledger's position."""
+            time."""
             nonlocal saved_at
             if last is not None:
                 ledger.record_import_progress(digest, last[0], batch.at(last[1]))
             saved_at = batch.flush()
-            keeper.saved(saved_at)
-            return saved_at
 
         def views_at() -> int | None:
-            """Where the views are known to hold everything saved: where the keeper took
-            them. None when another projector took the last batches (the close then waits
-            for the views to reach the ledger)."""
-            if saved_at is not None and keeper.reached >= saved_at:
+            """Where the views are known to hold everything saved: where this projector
+            took them. None when another projector took the last batches (the close then
+            waits for the views to reach the ledger)."""
+            if saved_at is not None and projector.reached >= saved_at:
                 return saved_at
             return None
 
@@ -274,11 +265,13 @@ def import_file(
                 # next save.
                 closed_in_run.clear()
                 if run is not None:
-                    keeper.reach(save())
+                    save()
+                    projector.catch_up()
             elif isinstance(line, ClosePeriod) and _needs_closes_before(views, line, closed_in_run):
                 # A case with a return is settled from its own lines, which the views hold
                 # only once the close before this one is projected.
-                keeper.reach(save())
+                save()
+                projector.catch_up()
             if isinstance(line, ClosePeriod):
                 closed_in_run.add((line.programme.value, line.region))
             try:
@@ -296,52 +289,6 @@ def import_file(
         save()
     progress(total)
     return ImportResult(total, imported, done, ledger.position)
-
-
-def import_projected_apart(
-    ledger: Ledger,
-    views: ViewDatabase,
-    path: Path,
-    progress: Callable[[int], None] = lambda _: None,
-) -> ImportResult:
-    """``import_file``, with the views kept by a projector in a process of its own where it
-    is worth it (``ProjectionProcess``, ``worth_a_process``), here otherwise."""
-    if not worth_a_process(ledger.env):
-        return import_file(ledger, views, path, progress)
-    with ProjectionProcess(ledger, views) as projection:
-        return import_file(ledger, views, path, progress, projection)
-
-
-class ViewsKeeper(Protocol):
-    """What brings the views up to the ledger for the import's closes."""
-
-    @property
-    def reached(self) -> int:
-        """The position the views were seen to hold, as of the last ``reach``."""
-
-    def saved(self, position: int) -> None:
-        """The ledger saved every event up to ``position``."""
-
-    def reach(self, position: int) -> None:
-        """Return once the views hold every event up to ``position``."""
-
-
-class _ProjectedHere:
-    """The import's own projector, catching the views up in this process."""
-
-    def __init__(self, projector: Projector) -> None:
-        self.projector = projector
-
-    @property
-    def reached(self) -> int:
-        return self.projector.reached
-
-    def saved(self, position: int) -> None:
-        pass  # projected when a run of closes needs it, in as few batches as can be
-
-    def reach(self, position: int) -> None:
-        # Everything saved: ``position`` is the ledger's, as nothing is saved meanwhile.
-        self.projector.catch_up()
 
 
 def _needs_closes_before(

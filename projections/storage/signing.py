@@ -143,9 +143,6 @@ class EventSignatures:
     unsigned_through: int = 0
     positions: EventTable | None = None
     _verified: dict[bytes, None] = field(default_factory=dict, repr=False)
-    # The digests of the signatures made here since last taken, when another process that
-    # reads these events is to be told of them (``take_made``); None: not kept.
-    made: list[bytes] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def inner_state(self, stored: StoredEvent) -> bytes:
@@ -209,24 +206,7 @@ class EventSignatures:
         if envelope is None:
             return
         message = event_message(stored, envelope.key_id, envelope.inner)
-        digest = hashlib.sha256(message + envelope.signature).digest()
-        self._remember(digest)
-        if self.made is not None:
-            self.made.append(digest)
-
-    def take_made(self) -> list[bytes]:
-        """The digests of the signatures made since last asked (the first call starts
-        keeping them), to hand to another process of this installation that reads the
-        events back (``remember_made``)."""
-        made, self.made = self.made or [], []
-        return made
-
-    def remember_made(self, digests: list[bytes]) -> None:
-        """Signatures another process of this installation made (``take_made``): as good
-        as checked, as in the process that made them. Only digests that came from it over a
-        pipe between the two, never from the store."""
-        for digest in digests:
-            self._remember(digest)
+        self._remember(hashlib.sha256(message + envelope.signature).digest())
 
     def _remember(self, digest: bytes) -> None:
         with self._lock:

@@ -14,7 +14,6 @@ import pytest
 from api.core.bootstrap import Runtime, opened
 from api.core.settings import Settings
 from api.services.importing import BadFileError, check_file, import_file
-from api.services.projection_process import ProjectionProcess
 from domain.months import Month
 from projections.engine.projector import Projector
 from projections.reads.period_accounts import Accounts
@@ -101,21 +100,14 @@ class ImportOnStore:
         with opened(Settings(database_url=database_url)) as runtime:
             yield runtime
 
-    @pytest.mark.parametrize("projected", ["here", "in a process of its own"])
     def test_two_closes_in_a_row_settle_a_retroactive_raise_once(
-        self, runtime: Runtime, tmp_path: Path, projected: str
+        self, runtime: Runtime, tmp_path: Path
     ) -> None:
         path = tmp_path / "decisions.jsonl"
         lines = RETROACTIVE_RAISE_THEN_TWO_CLOSES
         path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-        if projected == "here":
-            import_file(runtime.ledger, runtime.views, path)
-            runtime.projector.catch_up()
-        else:
-            with ProjectionProcess(runtime.ledger, runtime.views) as projection:
-                import_file(runtime.ledger, runtime.views, path, projection=projection)
-            # Every event saved was projected before the block ended.
-            assert ReadSide(runtime.views).position == runtime.ledger.position
+        import_file(runtime.ledger, runtime.views, path)
+        runtime.projector.catch_up()
         position = ReadSide(runtime.views).position
         accounts = Accounts(runtime.views)
         periods = accounts.periods(position, "dibao-urban", QIBIN)

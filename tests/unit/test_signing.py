@@ -150,34 +150,3 @@ def test_a_mangled_envelope_is_refused_not_decoded() -> None:
         assert checks.problem(forged) is not None
         with pytest.raises(UnverifiedEventError):
             checks.inner_state(forged)
-
-
-def test_signatures_made_in_one_process_are_taken_as_checked_by_another_told_of_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    ring = keyring(key(), "2024")
-    making = EventSignatures(ring)
-    assert making.take_made() == []  # from here on, the signatures made are kept
-    signed = seal(event(), ring)
-    making.signed(signed)
-    told = making.take_made()
-    assert len(told) == 1 and making.take_made() == []
-
-    reading = EventSignatures(ring)
-    reading.remember_made(told)
-    checked: list[bytes] = []
-    problem = Keyring.problem
-
-    def counted(
-        keys: Keyring, key_id: str, context: bytes, message: bytes, signature: bytes
-    ) -> str | None:
-        checked.append(signature)
-        return problem(keys, key_id, context, message, signature)
-
-    monkeypatch.setattr(Keyring, "problem", counted)
-    assert reading.inner_state(signed) == b'{"amount":"600.00"}'
-    assert checked == []
-    # Altered in the store since, it no longer matches what was made: checked, and refused.
-    altered = StoredEvent(signed.originator_id, 3, signed.topic, signed.state.replace(b"6", b"9"))
-    assert reading.problem(altered) == "its signature does not match key '2024'"
-    assert len(checked) == 1

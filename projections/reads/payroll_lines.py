@@ -41,13 +41,10 @@ AMOUNT, ARREARS, RECOVERY, HELD = "amount", "arrears", "recovery", "held"
 
 SEGMENT_IN_PERIOD = (
     f"s.valid_from <= p.month AND {valid_until('s.')} > p.month AND s.known_from <= p.position"
-    " AND s.amount_fen <> 0"
+    " AND (s.known_to IS NULL OR s.known_to > p.position) AND s.amount_fen <> 0"
 )
 """Segment ``s`` of a case is the case's own amount on its line of period ``p`` (a row of
-``periods``), its entitlement in the period's month as known at the period's position, if
-it was also still known there: ``KNOWN_AT_PERIOD``, or, where each half has an index of its
-own, ``s.known_to IS NULL`` and ``s.known_to > p.position`` apart."""
-KNOWN_AT_PERIOD = "(s.known_to IS NULL OR s.known_to > p.position)"
+``periods``): its entitlement in the period's month as known at the period's position."""
 
 
 class Reader(Protocol):
@@ -241,7 +238,7 @@ def own_amount(reader: Reader, programme: str, region: str, month: Month, subjec
     held it: its items say so)."""
     rows = reader.fetchall(
         "SELECT s.amount_fen FROM periods p JOIN segments s ON s.subject_id = ?"
-        f" AND {SEGMENT_IN_PERIOD} AND {KNOWN_AT_PERIOD}"
+        f" AND {SEGMENT_IN_PERIOD}"
         " WHERE p.programme = ? AND p.region = ? AND p.month = ?",
         (subject_id, programme, region, month.index),
     )

@@ -29,7 +29,6 @@ from projections.reads.payroll_lines import (
     AMOUNT,
     ARREARS,
     HELD,
-    KNOWN_AT_PERIOD,
     RECOVERY,
     SEGMENT_IN_PERIOD,
     period_items,
@@ -193,7 +192,7 @@ class Accounts:
         for month, fen in self.views.fetchall(
             # A returned line paid its own amount: a held line sends nothing to return.
             f"SELECT p.month, SUM(s.amount_fen){returned} JOIN segments s"
-            f" ON s.subject_id = r.subject_id AND {SEGMENT_IN_PERIOD} AND {KNOWN_AT_PERIOD}"
+            f" ON s.subject_id = r.subject_id AND {SEGMENT_IN_PERIOD}"
             " WHERE r.programme = ? AND r.region = ? AND r.known_from <= ? GROUP BY p.month",
             (programme, region, position),
         ):

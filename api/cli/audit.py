@@ -14,6 +14,7 @@ from api.cli.progress import bar
 from api.core.bootstrap import Runtime, opened
 from api.core.settings import Settings
 from api.services.verification import verify as verify_ledger
+from projections.engine.batch_gc import rare_collections
 from projections.reads import audit_chain
 from projections.reads.checkpointing import AdoptionRefusedError, adopt, export
 from projections.storage.checkpoints import Checkpoint
@@ -90,7 +91,7 @@ def verify(
 
     Example: ledger verify --checkpoints checkpoints.jsonl --expected-head 1200:9f86d08...
     """
-    with open_ledger() as runtime:
+    with open_ledger() as runtime, rare_collections():
         try:
             runtime.projector.catch_up()
         except UnverifiedEventError as error:

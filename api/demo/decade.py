@@ -34,6 +34,7 @@ from api.demo.generator import FIRST, LAST, generate
 from api.services.importing import ImportResult, file_digest, import_file, numbered_lines
 from api.services.verification import Verification
 from api.services.verification import verify as verify_ledger
+from projections.engine.batch_gc import rare_collections
 from projections.reads.period_accounts import MonthAccount
 from projections.storage.database import ViewDatabase
 from projections.storage.opening import views_path
@@ -142,8 +143,9 @@ def run(
         f"{result.imported} decisions imported now, {result.already_imported} found imported "
         f"before; the ledger is at position {result.position}"
     )
-    project(runtime, track)
-    verified = verify(runtime, echo)
+    with rare_collections():
+        project(runtime, track)
+        verified = verify(runtime, echo)
     position = runtime.read_side.position
     return DemoResult(
         events=position,

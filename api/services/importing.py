@@ -48,6 +48,7 @@ from domain.errors import LedgerRefusal
 from domain.months import BUREAU_TIME_ZONE, Month
 from domain.people.identity import IdentityNumber
 from domain.people.person import check_lifetime
+from projections.engine.batch_gc import rare_collections
 from projections.engine.projector import Projector
 from projections.reads.payroll_lines import ComputedItems, returned_subjects
 from projections.storage.database import ViewDatabase
@@ -232,7 +233,7 @@ def import_file(
     last: tuple[int, datetime] | None = None  # the line applied last, and its time
     saved_at: int | None = None  # the ledger's position after the last save
 
-    with ImportBatch(ledger) as batch:
+    with rare_collections(), ImportBatch(ledger) as batch:
 
         def save() -> None:
             """Save what was imported, with how far the file has come, at its last line's

@@ -44,6 +44,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
+from projections.engine.batch_gc import rare_collections
 from projections.engine.partitions import Partition, Placement
 from projections.engine.projector import (
     POSITION_COLUMNS,
@@ -300,7 +301,7 @@ def replay_share(
     replay it, telling ``messages`` how far it got, and then that it is done or what
     stopped it."""
     try:
-        with source.events() as (recorder, mapper):
+        with rare_collections(), source.events() as (recorder, mapper):
             views = source.part_views(worker)
             try:
                 drop_views(views)

@@ -43,7 +43,7 @@ from projections.storage.signing import UnverifiedEventError
 
 DEFAULT_BATCH_SIZE = 1_000
 RAISE_CHUNK = 2_000  # cases a standard raise re-segments before writing them
-HELD_SUBJECTS = 20_000  # subjects whose state and open rows are carried between batches
+HELD_SUBJECTS = 100_000  # subjects whose state and open rows are carried between batches
 STATISTICS_AFTER = 5_000  # events projected before the first refresh of statistics
 _SUBJECTS = (Case.Event, Relief.Event)  # the events of the views' subjects
 

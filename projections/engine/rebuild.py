@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
+from projections.engine.batch_gc import rare_collections
 from projections.engine.parallel_replay import ReplaySource, replay_in_processes
 from projections.engine.projector import Projector
 from projections.reads.read_side import views_position
@@ -132,11 +133,12 @@ def replay(
         ).reached
     drop_views(scratch)
     projector = Projector(recorder, mapper, scratch, batch_size)
-    while projector.position < until:
-        projector.batch_size = min(batch_size, until - projector.position)
-        if not projector.run_batch():
-            break
-        progress(projector.position)
+    with rare_collections():
+        while projector.position < until:
+            projector.batch_size = min(batch_size, until - projector.position)
+            if not projector.run_batch():
+                break
+            progress(projector.position)
     return projector.position
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,9 @@ from projections.storage.keys import Keyring
 MAGIC = b"LSG\x01"  # "ledger signature", envelope version 1
 SIGNATURE_BYTES = 64
 EVENT_CONTEXT = b"social-assistance-ledger event v1\x00"
-VERIFIED_CACHE = 100_000  # signatures already checked, by digest of what they sign
+# Signatures already checked (or made here), by digest of what they sign, the least recently
+# used dropped first: about 160 bytes each, and as many as an import at scale 1 reads back.
+VERIFIED_CACHE = 1_000_000
 
 
 class UnverifiedEventError(Exception):
@@ -142,7 +145,7 @@ class EventSignatures:
     keyring: Keyring
     unsigned_through: int = 0
     positions: EventTable | None = None
-    _verified: dict[bytes, None] = field(default_factory=dict, repr=False)
+    _verified: OrderedDict[bytes, None] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def inner_state(self, stored: StoredEvent) -> bytes:
@@ -190,6 +193,7 @@ class EventSignatures:
             )
         digest = hashlib.sha256(message + envelope.signature).digest()
         if digest in self._verified:
+            self._remember(digest)
             return None, envelope.inner
         problem = self.keyring.problem(envelope.key_id, EVENT_CONTEXT, message, envelope.signature)
         if problem is None:
@@ -210,9 +214,10 @@ class EventSignatures:
 
     def _remember(self, digest: bytes) -> None:
         with self._lock:
-            if len(self._verified) >= VERIFIED_CACHE:
-                self._verified.clear()
             self._verified[digest] = None
+            self._verified.move_to_end(digest)
+            if len(self._verified) > VERIFIED_CACHE:
+                self._verified.popitem(last=False)
 
     def _unsigned(self, stored: StoredEvent) -> str | None:
         if self.unsigned_through <= 0:

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 from api.core.settings import Settings
+from domain.application import recording
 from domain.application.ledger import Ledger
-from domain.application.recording import ImportBatch, SaveAt
+from domain.application.recording import ImportBatch, SaveAt, UnitOfWork
 from domain.errors import (
     CaseStateError,
     ExclusiveHoldingError,
@@ -314,6 +315,61 @@ def test_an_import_batch_saves_its_decisions_together_when_flushed(ledger: Ledge
             batch.at(datetime(2030, 6, 30, tzinfo=UTC))
     assert ledger.position == position + 4  # the raise, the grant, and the person index's two
     assert ledger.monthly_amount(granted.id, "2030-07") == Decimal("800.00")
+
+
+def test_an_import_batch_drops_the_least_recently_used_aggregates_and_reads_them_again(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recording, "MAX_IMPORT_AGGREGATES", 2)
+    july = datetime(2030, 7, 1, tzinfo=UTC)
+    with ImportBatch(ledger) as batch:
+        first, second = (
+            ledger.grant(
+                "disability-living",
+                QIBIN,
+                "2030-07",
+                [person(date(1970, 1, 1), n)],
+                grade=1,
+                actor="cw",
+                reason="x",
+                uow=batch.at(july),
+            ).id
+            for n in (1, 2)
+        )
+        batch.flush()
+        # Once saved, the first case is dropped for the later ones; the second stays.
+        assert first not in batch.aggregates
+        assert second in batch.aggregates
+        ledger.suspend(first, "2030-08", actor="cw", reason="moved", uow=batch.at(july))
+        assert list(batch.aggregates)[-1] == first  # read again, and now the most recent
+    assert ledger.monthly_amount(first, "2030-08") == Decimal("0.00")
+    assert ledger.monthly_amount(second, "2030-08") == Decimal("500.00")
+
+
+def test_a_person_an_import_looked_for_before_it_knew_them_is_found_once_dropped(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recording, "MAX_IMPORT_AGGREGATES", 0)
+    july = datetime(2030, 7, 1, tzinfo=UTC)
+
+    def grant(uow: UnitOfWork) -> None:
+        ledger.grant(
+            "disability-living",
+            QIBIN,
+            "2030-07",
+            [person(date(1970, 1, 1))],
+            grade=1,
+            actor="cw",
+            reason="x",
+            uow=uow,
+        )
+
+    with ImportBatch(ledger) as batch:
+        grant(batch.at(july))  # looks the person up, finds no one, and indexes them
+        batch.flush()
+        assert not batch.aggregates
+        with pytest.raises(ExclusiveHoldingError):
+            grant(batch.at(july))
 
 
 def test_a_close_computed_after_another_close_or_before_the_last_is_refused(

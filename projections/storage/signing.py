@@ -48,14 +48,15 @@ from eventsourcing.persistence import (
 
 from projections.storage.checkpoints import adopted_through
 from projections.storage.event_table import EventTable
-from projections.storage.keys import Keyring
+from projections.storage.keys import SIGNATURE_BYTES, Keyring
 
 MAGIC = b"LSG\x01"  # "ledger signature", envelope version 1
-SIGNATURE_BYTES = 64
 EVENT_CONTEXT = b"social-assistance-ledger event v1\x00"
 # Signatures already checked (or made here), by digest of what they sign, the least recently
 # used dropped first: about 160 bytes each, and as many as an import at scale 1 reads back.
 VERIFIED_CACHE = 1_000_000
+_VERSION_AND_TOPIC_LENGTH = struct.Struct(">QI")
+_KEY_LENGTH = struct.Struct(">B")
 
 
 class UnverifiedEventError(Exception):
@@ -78,19 +79,31 @@ class UnverifiedEventError(Exception):
         self.reason = reason
 
 
-def _originator_bytes(originator_id: UUID | str) -> bytes:
+def originator_bytes(originator_id: UUID | str) -> bytes:
     return (originator_id if isinstance(originator_id, UUID) else UUID(originator_id)).bytes
 
 
 def event_message(stored: StoredEvent, key_id: str, inner: bytes) -> bytes:
-    topic = stored.topic.encode("utf-8")
+    return signed_message(
+        originator_bytes(stored.originator_id),
+        stored.originator_version,
+        stored.topic,
+        key_id,
+        inner,
+    )
+
+
+def signed_message(originator: bytes, version: int, topic: str, key_id: str, inner: bytes) -> bytes:
+    """What an event's signature is over, after ``EVENT_CONTEXT``: ``originator`` is the
+    16 bytes of its aggregate's id."""
+    topic_bytes = topic.encode("utf-8")
     key = key_id.encode("ascii")
     return b"".join(
         (
-            _originator_bytes(stored.originator_id),
-            struct.pack(">QI", stored.originator_version, len(topic)),
-            topic,
-            struct.pack(">B", len(key)),
+            originator,
+            _VERSION_AND_TOPIC_LENGTH.pack(version, len(topic_bytes)),
+            topic_bytes,
+            _KEY_LENGTH.pack(len(key)),
             key,
             inner,
         )
@@ -106,7 +119,7 @@ def seal(stored: StoredEvent, keyring: Keyring) -> StoredEvent:
         originator_id=stored.originator_id,
         originator_version=stored.originator_version,
         topic=stored.topic,
-        state=b"".join((MAGIC, struct.pack(">B", len(key)), key, signature, stored.state)),
+        state=b"".join((MAGIC, _KEY_LENGTH.pack(len(key)), key, signature, stored.state)),
     )
 
 
@@ -174,31 +187,51 @@ class EventSignatures:
         (``remember=False``)."""
         return self._check(stored, remember=remember)[0]
 
+    def row_problem(
+        self, position: int, originator: bytes, version: int, topic: str, state: bytes
+    ) -> tuple[str | None, str | None]:
+        """Why the event stored at ``position`` does not verify (None: it does), and the id
+        of the key it is signed with (None: it is not signed). For a verification, which
+        reads each event once and its stored columns only (``originator``: the 16 bytes of
+        the aggregate's id): nothing is looked up among the signatures checked or
+        remembered."""
+        envelope = open_envelope(state)
+        if envelope is None:
+            return self._unsigned_at(position), None
+        problem = self._envelope_problem(envelope)
+        if problem is None:
+            message = signed_message(originator, version, topic, envelope.key_id, envelope.inner)
+            problem = self._signature_problem(envelope, message)
+        return problem, envelope.key_id
+
     def _check(self, stored: StoredEvent, *, remember: bool = True) -> tuple[str | None, bytes]:
         envelope = open_envelope(stored.state)
         if envelope is None:
             return self._unsigned(stored), stored.state
-        if len(envelope.signature) != SIGNATURE_BYTES:
-            return "its signature envelope is cut short", b""
-        if envelope.key_id not in self.keyring.public:
-            return (
-                f"it is signed with key {envelope.key_id!r}, which is not among the verify keys",
-                b"",
-            )
+        problem = self._envelope_problem(envelope)
+        if problem is not None:
+            return problem, b""
         message = event_message(stored, envelope.key_id, envelope.inner)
         if not remember:
-            return (
-                self.keyring.problem(envelope.key_id, EVENT_CONTEXT, message, envelope.signature),
-                envelope.inner,
-            )
+            return self._signature_problem(envelope, message), envelope.inner
         digest = hashlib.sha256(message + envelope.signature).digest()
         if digest in self._verified:
             self._remember(digest)
             return None, envelope.inner
-        problem = self.keyring.problem(envelope.key_id, EVENT_CONTEXT, message, envelope.signature)
+        problem = self._signature_problem(envelope, message)
         if problem is None:
             self._remember(digest)
         return problem, envelope.inner
+
+    def _envelope_problem(self, envelope: Envelope) -> str | None:
+        if len(envelope.signature) != SIGNATURE_BYTES:
+            return "its signature envelope is cut short"
+        if envelope.key_id not in self.keyring.public:
+            return f"it is signed with key {envelope.key_id!r}, which is not among the verify keys"
+        return None
+
+    def _signature_problem(self, envelope: Envelope, message: bytes) -> str | None:
+        return self.keyring.problem(envelope.key_id, EVENT_CONTEXT, message, envelope.signature)
 
     def signed(self, stored: StoredEvent) -> None:
         """Remember the signature of an event this mapper has just sealed: it is known good
@@ -220,9 +253,12 @@ class EventSignatures:
                 self._verified.popitem(last=False)
 
     def _unsigned(self, stored: StoredEvent) -> str | None:
+        # an aggregate's event is found at its position by a query: only when it matters
+        return self._unsigned_at(self._position(stored) if self.unsigned_through > 0 else None)
+
+    def _unsigned_at(self, position: int | None) -> str | None:
         if self.unsigned_through <= 0:
             return "it is not signed"
-        position = self._position(stored)
         if position is None or not 1 <= position <= self.unsigned_through:
             return (
                 f"it is not signed, and only the events up to position "

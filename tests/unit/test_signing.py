@@ -9,14 +9,16 @@ import os
 from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
 from projections.reads.checkpointing import Checkpointer
+from projections.reads.signature_checks import check, rows_of
 from projections.storage.checkpoints import Checkpoint
 from projections.storage.keys import Keyring, NoSigningKeyError, fingerprint, public_key_text
 from projections.storage.signing import (
+    EVENT_CONTEXT,
     EventSignatures,
     UnverifiedEventError,
     open_envelope,
@@ -150,3 +152,58 @@ def test_a_mangled_envelope_is_refused_not_decoded() -> None:
         assert checks.problem(forged) is not None
         with pytest.raises(UnverifiedEventError):
             checks.inner_state(forged)
+
+
+def test_a_signature_longer_than_64_bytes_is_refused_though_its_head_signs_its_tail() -> None:
+    ring = keyring(key(), "2024")
+    message = b"the event"
+    tail = b"lent"
+    signature = ring.sign(tail, EVENT_CONTEXT + message)  # over tail + context + message
+    assert ring.problem("2024", EVENT_CONTEXT, message, signature + tail) == (
+        "its signature does not match key '2024'"
+    )
+    assert ring.problem("2024", EVENT_CONTEXT, message, ring.sign(EVENT_CONTEXT, message)) is None
+
+
+def test_a_verification_refuses_each_stored_row_in_the_words_of_the_mapper() -> None:
+    ring = keyring(key(), "2024")
+    stranger = keyring(key(), "2023")
+    signed = seal(event(), ring)
+    states = {
+        "its signature does not match key '2024'": signed.state.replace(b"600", b"900"),
+        "it is not signed, and only the events up to position 5 were adopted unsigned": (
+            event().state
+        ),
+        "its signature envelope is cut short": signed.state[:30],
+        "it is signed with key '2023', which is not among the verify keys": (
+            seal(event(), stranger).state
+        ),
+        "it is signed with key '\xff\xfe', which is not among the verify keys": (
+            b"LSG\x01\x02\xff\xfe" + signed.state[9:]
+        ),
+    }
+    checks = EventSignatures(ring, unsigned_through=5)
+    for reason, state in states.items():
+        row = Notification(
+            id=7,
+            originator_id=signed.originator_id,
+            originator_version=3,
+            topic=signed.topic,
+            state=state,
+        )
+        assert checks.problem(row) == reason
+        found = check(checks, rows_of([row]))
+        assert found.problem == (7, f"the event at position 7: {reason}")
+        assert found.checked == 0
+    adopted = Notification(
+        id=5, originator_id=uuid4(), originator_version=1, topic=signed.topic, state=b"{}"
+    )
+    as_stored = Notification(
+        id=6,
+        originator_id=str(signed.originator_id),
+        originator_version=3,
+        topic=signed.topic,
+        state=signed.state,
+    )
+    found = check(checks, rows_of([adopted, as_stored]))
+    assert (found.problem, found.checked, found.unsigned, found.keys) == (None, 2, 1, {"2024"})

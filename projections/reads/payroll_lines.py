@@ -71,7 +71,7 @@ class PayrollItem:
 
 @lru_cache(maxsize=1 << 16)  # the same few amounts recur on thousands of lines
 def _fen_to_yuan(fen: int) -> Decimal:
-    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+    return Decimal(fen).scaleb(-2)  # exactly two places, as quantizing fen / 100 gives
 
 
 def prior_close(cursor: Cursor, programme: str, region: str, month: Month) -> PriorClose | None:

@@ -78,6 +78,7 @@ MONTHLY_EXIT = {
 }
 RETURNED_SHARE = 0.005  # of a month's paid lines, returned by the bank
 RETURN_REASONS = ("AC04", "AC01", "BE01")  # closed account, wrong number, name mismatch
+KIND_OF_KEY = {"d": "dibao", "t": "tekun", "e": "elderly", "l": "living", "n": "nursing"}
 MONTHLY_BIRTH = 0.001  # per dibao household
 MONTHLY_DEATH = 0.002  # of one member, in a household of two or more
 ELDERLY_NEW_PER_MONTH = 175
@@ -429,9 +430,12 @@ def _household_change(city: City, case: OpenCase, month: Month) -> list[dict[str
         return []
     draw = city.households
     roll = draw.random()
+    day, minute = 1 + draw.randrange(27), draw.randrange(60)
+    if roll >= MONTHLY_BIRTH + MONTHLY_DEATH:
+        return []  # as in most months: the same numbers drawn, no decision built
     decide: dict[str, Any] = {
         "decision": "reassess",
-        "at": _at(month, 1 + draw.randrange(27), 15, draw.randrange(60)),
+        "at": _at(month, day, 15, minute),
         "actor": f"caseworker-{case.region}",
         "case": case.key,
         "effective": str(month),
@@ -490,14 +494,17 @@ def _case_decisions(city: City, case: OpenCase, month: Month) -> Iterator[dict[s
         return
     if case.recorded >= month:
         return
+    day, minute = 1 + city.random.randrange(27), city.random.randrange(60)
+    roll = city.random.random()
+    exit_rate = MONTHLY_EXIT.get(KIND_OF_KEY.get(case.key[0], ""), 0.004)
+    # Most case-months bring nothing: they draw the same numbers and build no decision.
+    if roll >= (0.4 if case.suspended else exit_rate + 0.019):
+        return
     decide: dict[str, Any] = {
-        "at": _at(month, 1 + city.random.randrange(27), 14, city.random.randrange(60)),
+        "at": _at(month, day, 14, minute),
         "actor": f"caseworker-{case.region}",
         "case": case.key,
     }
-    roll = city.random.random()
-    kind = {"d": "dibao", "t": "tekun", "e": "elderly", "l": "living", "n": "nursing"}
-    exit_rate = MONTHLY_EXIT.get(kind.get(case.key[0], ""), 0.004)
     if case.suspended:
         if roll < 0.4:
             case.suspended = False

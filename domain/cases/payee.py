@@ -94,5 +94,10 @@ class BankReturn:
 
 def luhn_completed(digits: str) -> str:
     """``digits`` followed by their Luhn check digit."""
-    (completed,) = [digits + d for d in "0123456789" if luhn_valid(digits + d)]
-    return completed
+    total = 0
+    for place, char in enumerate(reversed(digits)):
+        value = int(char)
+        if place % 2 == 0:  # doubled, once the check digit follows
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return digits + str(-total % 10)

@@ -7,6 +7,8 @@ from decimal import Decimal
 from uuid import UUID
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.services.bank_returns import returns_from_pain_002
 from api.services.payment_files import parse_payment_id, payment_id
@@ -20,6 +22,13 @@ def test_the_luhn_check_digit_of_a_known_card_number() -> None:
     assert luhn_valid("4111111111111111")
     assert not luhn_valid("4111111111111112")
     assert luhn_completed("622202020011234567") == "6222020200112345679"
+
+
+@given(st.text(alphabet="0123456789", min_size=1, max_size=24))
+def test_the_completed_digit_is_the_one_digit_that_passes_the_check(digits: str) -> None:
+    completed = luhn_completed(digits)
+    assert completed[:-1] == digits
+    assert [d for d in "0123456789" if luhn_valid(digits + d)] == [completed[-1]]
 
 
 def test_a_unionpay_card_is_taken_with_its_spaces_removed() -> None:

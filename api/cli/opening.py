@@ -21,8 +21,14 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import PoolTimeout
 
-from api.core.bootstrap import LedgerNotFoundError, Runtime, opened
+from api.core.bootstrap import (
+    LedgerNotFoundError,
+    Runtime,
+    opened,
+    refuse_views_of_another_ledger_at_start,
+)
 from api.core.settings import Settings, sqlite_path
+from projections.reads.followed_ledger import ViewsOfAnotherLedgerError
 from projections.storage.opening import prepare_ledger_place
 
 SETTING = "LEDGER_DATABASE_URL"
@@ -43,14 +49,21 @@ def announce(settings: Settings) -> None:
 
 
 @contextmanager
-def open_ledger(*, create: bool = False, project: bool = False) -> Iterator[Runtime]:
-    """The ledger the settings name, and its views (kept current with ``project``); see the
+def open_ledger(
+    *, create: bool = False, project: bool = False, replacing_views: bool = False
+) -> Iterator[Runtime]:
+    """The ledger the settings name, and its views (kept current with ``project``; not
+    refused for following another ledger with ``replacing_views``, see ``opened``); see the
     module's docstring."""
     settings = Settings()
     announce(settings)
     try:
-        with opened(settings, create=create, project=project) as runtime:
+        with opened(
+            settings, create=create, project=project, replacing_views=replacing_views
+        ) as runtime:
             yield runtime
+    except ViewsOfAnotherLedgerError as refused:
+        raise click.ClickException(str(refused)) from None
     except LedgerNotFoundError as missing:
         raise click.ClickException(
             f"{missing}{_folder(settings)} ({SETTING}); {CREATING}, or set {SETTING} to an "
@@ -69,9 +82,12 @@ def _folder(settings: Settings) -> str:
 
 def check_database(settings: Settings) -> None:
     """For a command that hands the ledger to another process (``serve``): the database can
-    be used, or one line says why not."""
+    be used and the views follow the ledger, or one line says why not."""
     try:
         prepare_ledger_place(settings.ledger_env())
+        refuse_views_of_another_ledger_at_start(settings)
+    except ViewsOfAnotherLedgerError as refused:
+        raise click.ClickException(str(refused)) from None
     except UNUSABLE as error:
         raise unusable(settings, error) from None
 

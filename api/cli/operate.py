@@ -182,12 +182,13 @@ def rebuild(replace: bool, workers: int) -> None:
     """Replay every event into empty views and compare them with the live views.
 
     Exits 1 and lists the rows that differ. With --replace the live views themselves are
-    dropped and replayed (after a difference was found, say). With --workers N, N processes
+    dropped and replayed (after a difference was found, say, or when they were built from
+    another ledger, which every other command refuses). With --workers N, N processes
     replay the partitions, a share each, into the same rows.
 
     Example: ledger rebuild --workers 2
     """
-    with open_ledger() as runtime:
+    with open_ledger(replacing_views=replace) as runtime:
         if replace:
             drop_views(runtime.views)
         catch_up_with_bar(runtime, "Projecting the live views")

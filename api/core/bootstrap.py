@@ -19,6 +19,7 @@ from projections.engine.poller import Poller
 from projections.engine.projector import Projector
 from projections.reads.checkpointing import Checkpointer
 from projections.reads.feed import ChangeFeed
+from projections.reads.followed_ledger import refuse_views_of_another_ledger
 from projections.reads.read_side import ReadSide
 from projections.storage.database import ViewDatabase
 from projections.storage.health import DatabaseHealth
@@ -125,22 +126,20 @@ class Runtime:
 
 @contextmanager
 def opened(
-    settings: Settings | None = None, *, project: bool = False, create: bool = True
+    settings: Settings | None = None,
+    *,
+    project: bool = False,
+    create: bool = True,
+    replacing_views: bool = False,
 ) -> Iterator[Runtime]:
     """Open the ledger and its views; with ``project`` (the service) a poller keeps the
     views current and a monitor watches the database. Without ``create`` the ledger must
-    be stored already (``LedgerNotFoundError``): reading creates nothing."""
+    be stored already (``LedgerNotFoundError``): reading creates nothing. Views built from
+    another ledger are refused (``ViewsOfAnotherLedgerError``), unless ``replacing_views``:
+    the caller drops them before anything reads them (``ledger rebuild --replace``)."""
     settings = settings or Settings()
     settings.announce()
-    if create:
-        settings.keep_development_keys()
-    env = settings.ledger_env()
-    if create:
-        prepare_ledger_place(env)
-    elif not ledger_exists(env):
-        raise LedgerNotFoundError(settings.database_label)
-    ledger = Ledger(env)
-    views = open_views(ledger.env)
+    ledger, views = _ledger_and_views(settings, create=create, replacing_views=replacing_views)
     runtime = Runtime(settings, ledger, views)
     if project:
         runtime.poller = Poller(runtime.projector, checkpointer=runtime.checkpointer)
@@ -169,3 +168,34 @@ def opened(
         runtime.close()
         views.close()
         ledger.close()
+
+
+def refuse_views_of_another_ledger_at_start(settings: Settings) -> None:
+    """Open the ledger (creating it, as the service would) and its views, refuse views built
+    from another ledger (``ViewsOfAnotherLedgerError``), and close both: for a command that
+    hands the ledger to another process (``serve``), so that it refuses before that starts."""
+    ledger, views = _ledger_and_views(settings, create=True, replacing_views=False)
+    views.close()
+    ledger.close()
+
+
+def _ledger_and_views(
+    settings: Settings, *, create: bool, replacing_views: bool
+) -> tuple[Ledger, ViewDatabase]:
+    if create:
+        settings.keep_development_keys()
+    env = settings.ledger_env()
+    if create:
+        prepare_ledger_place(env)
+    elif not ledger_exists(env):
+        raise LedgerNotFoundError(settings.database_label)
+    ledger = Ledger(env)
+    views = open_views(ledger.env)
+    if not replacing_views:
+        try:
+            refuse_views_of_another_ledger(ledger.recorder, views)
+        except BaseException:
+            views.close()
+            ledger.close()
+            raise
+    return ledger, views

@@ -35,6 +35,7 @@ from projections.engine.rows import RowStore, standards_known
 from projections.engine.segments import case_segments, repriced_from
 from projections.engine.standards_table import StandardsTable
 from projections.reads import audit_chain
+from projections.reads.followed_ledger import refuse_views_of_another_ledger
 from projections.reads.payroll_lines import ComputedItems
 from projections.storage.database import Cursor, ViewDatabase
 from projections.storage.record_time import microseconds
@@ -175,13 +176,15 @@ class Projector:
         computed: ComputedItems | None = None,
     ) -> None:
         """With ``computed``, the closes this projector records take the items their
-        command computed there, instead of computing them again."""
+        command computed there, instead of computing them again. Views built from another
+        ledger are refused (``ViewsOfAnotherLedgerError``)."""
         self.recorder = recorder
         self.mapper = mapper
         self.views = views
         self.batch_size = batch_size
         self.computed = computed
         create_views(views, TRACKING_NAME)
+        refuse_views_of_another_ledger(recorder, views)
         self.reached = self.position
         self._statistics_at = self.reached
         self._since_statistics = 0

@@ -45,6 +45,7 @@ from domain.cases.programmes import Programme
 from projections.engine.parallel_replay import PAGE
 from projections.engine.partitions import Partition, Placement
 from projections.engine.projector import PartitionBatches, record_positions
+from projections.reads.followed_ledger import refuse_views_of_another_ledger
 from projections.storage.claims import Claims
 from projections.storage.database import Cursor, ViewDatabase
 from projections.storage.schema import TRACKING_NAME, create_views
@@ -132,6 +133,7 @@ class ProjectionWorker:
         self.events = UnitEvents(mapper)
         self._rows = {SERIAL_UNIT}  # units whose tracking row is known to exist
         create_views(views, TRACKING_NAME)
+        refuse_views_of_another_ledger(recorder, views)
         self.events.place(recorder)
         self._take_over_from_projector()
 

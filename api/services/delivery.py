@@ -10,6 +10,15 @@ a receiver deduplicating by it sees each event once. A failure waits before the 
 (exponential, with jitter) and after ``max_attempts`` failures in a row the event is
 dead-lettered: the subscription stops there, in order, until someone redelivers.
 
+A cursor is a position in the ledger it was delivered from. The ledger may be replaced
+beside the delivery database (a new ledger, or one restored from an older backup): a cursor
+ahead of its end would then deliver nothing new until the ledger passed it, and then events
+of another history as if they went on from the old one. So a subscription whose cursor is
+past the ledger's end (checked before each page), or whose last delivery is of a position
+whose event this ledger recorded after that delivery (checked when a thread takes the
+subscription up), is stopped, dead as after a dead letter, with the reason as its last error
+and the remedy: ``ledger redeliver`` from a position of this ledger.
+
 A slow or dead receiver holds only its own thread; decisions never wait for any of this.
 """
 
@@ -22,9 +31,11 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import httpx2
+from eventsourcing.persistence import Notification
 
 from api.core.identities import Role
 from api.services.cloudevents import CONTENT_TYPE, encoded, feed_filter
@@ -41,6 +52,9 @@ from projections.storage.subscriptions import (
 log = logging.getLogger(__name__)
 
 WEBHOOK = "webhook"
+# How much later than its delivery an event's own time may be, for clocks of the hosts that
+# record and deliver that differ a little, before the event is taken for another history's.
+CLOCK_TOLERANCE_SECONDS = 5.0
 
 
 class DeliveryFailedError(Exception):
@@ -150,6 +164,7 @@ class DeliveryWorker:
         lease_seconds: float = 30.0,
         poll_seconds: float = 0.2,
         name: str | None = None,
+        clock_tolerance_seconds: float = CLOCK_TOLERANCE_SECONDS,
     ) -> None:
         self.feed = feed
         self.store = store
@@ -159,6 +174,7 @@ class DeliveryWorker:
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
+        self.clock_tolerance_us = int(clock_tolerance_seconds * 1_000_000)
         self._threads: dict[str, threading.Thread] = {}
 
     @property
@@ -188,6 +204,7 @@ class DeliveryWorker:
             thread.join(self.lease_seconds)
 
     def _serve(self, subscription_id: str, stopping: threading.Event) -> None:
+        taken_up = False
         try:
             while not stopping.is_set():
                 if not self.store.lease(subscription_id, self.name, self.lease_seconds):
@@ -195,6 +212,9 @@ class DeliveryWorker:
                 subscription = self.store.get(subscription_id)
                 if subscription is None or subscription.state != ACTIVE:
                     return
+                if not self.follows_the_ledger(subscription, delivered_too=not taken_up):
+                    return
+                taken_up = True
                 waiting = (subscription.next_attempt_us - now_us()) / 1_000_000
                 if waiting > 0:
                     stopping.wait(min(waiting, self.lease_seconds / 3))
@@ -210,6 +230,44 @@ class DeliveryWorker:
                 self.store.release(subscription_id, self.name)
             except Exception:
                 log.exception("releasing subscription %s failed", subscription_id)
+
+    def follows_the_ledger(self, subscription: Subscription, *, delivered_too: bool) -> bool:
+        """Whether the subscription's cursor is a position of this ledger; if not, it is
+        refused (stopped, with the reason and the remedy as its last error). With
+        ``delivered_too``, also whether its last delivery is of this ledger's event there."""
+        recorder = self.feed.recorder
+        ledger_end = recorder.max_notification_id() or 0
+        mismatch = None
+        if subscription.acknowledged > ledger_end:
+            mismatch = f"its cursor is at position {subscription.acknowledged}"
+        elif delivered_too:
+            delivered = self.store.last_delivered(subscription)
+            if delivered is not None:
+                found = recorder.select_notifications(start=delivered.position, limit=1)
+                if not found or found[0].id != delivered.position:
+                    mismatch = f"it delivered position {delivered.position}, which holds no event"
+                elif self._recorded_us(found[0]) > delivered.at_us + self.clock_tolerance_us:
+                    mismatch = (
+                        f"it delivered position {delivered.position} before the ledger's event "
+                        "there was recorded"
+                    )
+        if mismatch is None:
+            return True
+        reason = (
+            f"subscription {subscription.id} is not delivered: {mismatch}, and the ledger ends "
+            f"at {ledger_end}. The ledger was replaced, or restored from an older backup, "
+            "after it was delivered; nothing more is sent to it until `ledger redeliver "
+            f"{subscription.id} --after POSITION` (POSITION {ledger_end}: only what this "
+            "ledger records from now on; 0: all of this ledger's events)"
+        )
+        log.error("%s", reason)
+        self.store.refuse(subscription.id, self.name, reason)
+        return False
+
+    def _recorded_us(self, notification: Notification) -> int:
+        """When the event at ``notification`` was recorded, by its own time (0: unknown)."""
+        recorded = getattr(self.feed.mapper.to_domain_event(notification), "timestamp", None)
+        return int(recorded.timestamp() * 1_000_000) if isinstance(recorded, datetime) else 0
 
     def deliver_page(self, subscription: Subscription) -> bool:
         """Send the next page of events after the cursor; whether anything moved.

@@ -326,6 +326,28 @@ class SubscriptionStore:
                 )
             self._log(cursor, subscription_id, attempt)
 
+    def refuse(self, subscription_id: str, worker: str, reason: str) -> None:
+        """Stop delivering the subscription (it waits for a redelivery), for ``reason``: its
+        cursor is not this ledger's."""
+        with self.views.transaction() as cursor:
+            cursor.execute(
+                "UPDATE subscriptions SET state = ?, last_error = ?, lease_owner = NULL"
+                " WHERE id = ? AND lease_owner = ?",
+                (DEAD, reason, subscription_id, worker),
+            )
+
+    def last_delivered(self, subscription: Subscription) -> Attempt | None:
+        """The subscription's furthest delivery at or before its cursor made since it was
+        last redelivered or retried (``next_attempt_us``): deliveries go in ledger order, so
+        it is the latest, and older ones may be of where the cursor was before."""
+        rows = self.views.fetchall(
+            "SELECT position, attempt, at_us, outcome, status, error, latency_us"
+            " FROM delivery_attempts WHERE subscription_id = ? AND position <= ?"
+            " AND outcome = 'delivered' AND at_us >= ? ORDER BY position DESC LIMIT 1",
+            (subscription.id, subscription.acknowledged, subscription.next_attempt_us),
+        )
+        return Attempt(*rows[0]) if rows else None
+
     @staticmethod
     def _log(cursor: Cursor, subscription_id: str, *attempts: Attempt) -> None:
         cursor.insert(

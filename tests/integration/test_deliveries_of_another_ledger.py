@@ -15,12 +15,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from itertools import count
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -38,19 +35,22 @@ from api.services.delivery import (
 from api.services.webhook_signatures import verify
 from domain.application.recording import SaveAt
 from projections.storage.subscriptions import ACTIVE, DEAD, Subscription
-from tests.integration.test_views_of_another_ledger import record_history
+from tests.integration.replaced_ledger import (
+    OnTheCommandLine,
+    drop_postgres_ledger,
+    grant_more,
+    record_history,
+    remove_sqlite_ledger,
+)
 from tests.support import (
-    QIBIN,
     OnPostgreSQL,
     OnSQLite,
     at,
     ledger_at,
-    person,
     set_reference_standards,
 )
 
 SECRET = "whsec_c2VjcmV0LW9mLXRoZS10ZXN0cw=="
-PEOPLE = count(100)  # each grant's person, never one holding a case already
 
 
 def new_ledger(database_url: str) -> int:
@@ -58,24 +58,6 @@ def new_ledger(database_url: str) -> int:
     ledger = ledger_at(database_url)
     try:
         set_reference_standards(ledger, uow=SaveAt(ledger, at("2019-01-02 09:00")))
-        return ledger.position
-    finally:
-        ledger.close()
-
-
-def grant_more(database_url: str, grants: int) -> int:
-    """``grants`` grants now into the ledger; its last position."""
-    ledger = ledger_at(database_url)
-    try:
-        for _ in range(grants):
-            ledger.grant(
-                "elderly-allowance",
-                QIBIN,
-                "2020-05",
-                [person(date(1931, 1, 1), next(PEOPLE))],
-                actor="cw",
-                reason="80+",
-            )
         return ledger.position
     finally:
         ledger.close()
@@ -188,7 +170,7 @@ def redeliver(subscription_id: str, after: int) -> None:
     assert f"is active; delivering after position {after}" in again.stdout
 
 
-class DeliveriesFollowTheLedger:
+class DeliveriesFollowTheLedger(OnTheCommandLine):
     @pytest.fixture
     def database_url(self) -> str:
         raise NotImplementedError
@@ -196,14 +178,6 @@ class DeliveriesFollowTheLedger:
     def replace_ledger(self, database_url: str) -> None:
         """Remove the ledger's events and checkpoints, and leave its views and deliveries."""
         raise NotImplementedError
-
-    @pytest.fixture(autouse=True)
-    def command_line(
-        self, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setenv("LEDGER_DATABASE_URL", database_url)
-        monkeypatch.setenv("LEDGER_KEYS_FOLDER", str(tmp_path))
 
     @pytest.fixture
     def delivered(self, database_url: str, receiver: Receiver) -> tuple[str, int]:
@@ -290,9 +264,7 @@ class DeliveriesFollowTheLedger:
 
 class TestOnSQLite(OnSQLite, DeliveriesFollowTheLedger):
     def replace_ledger(self, database_url: str) -> None:
-        path = sqlite_path(database_url)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        remove_sqlite_ledger(database_url)
 
     def test_a_ledger_restored_from_an_older_backup_is_stopped_until_redelivered(
         self, database_url: str, receiver: Receiver, tmp_path: Path
@@ -325,6 +297,4 @@ class TestOnSQLite(OnSQLite, DeliveriesFollowTheLedger):
 
 class TestOnPostgreSQL(OnPostgreSQL, DeliveriesFollowTheLedger):
     def replace_ledger(self, database_url: str) -> None:
-        with psycopg.connect(database_url, autocommit=True) as connection:
-            connection.execute("DROP SCHEMA public CASCADE")
-            connection.execute("CREATE SCHEMA public")
+        drop_postgres_ledger(database_url)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -22,54 +21,25 @@ from click.testing import CliRunner, Result
 from api.cli import main
 from api.core.bootstrap import opened
 from api.core.settings import Settings, sqlite_path
-from domain.application.recording import SaveAt
 from projections.engine.projector import Projector
 from projections.reads.followed_ledger import ViewsOfAnotherLedgerError
 from projections.storage.database import Row
 from projections.storage.opening import open_views, views_path
-from tests.integration.test_read_side import record_a_small_history
+from tests.integration.replaced_ledger import (
+    OnTheCommandLine,
+    drop_postgres_ledger,
+    grant_more,
+    record_history,
+    remove_sqlite_ledger,
+)
 from tests.support import (
-    QIBIN,
     OnPostgreSQL,
     OnSQLite,
-    at,
     ledger_at,
-    person,
-    set_reference_standards,
 )
 
 TOTALS = ["totals", "--as-of", "2020-07"]
 REMEDY = "`ledger rebuild --replace`"
-
-
-def record_history(database_url: str, *, more: int = 0) -> int:
-    """Standards and a small history into a new ledger, and ``more`` grants now; its last
-    position."""
-    ledger = ledger_at(database_url)
-    try:
-        set_reference_standards(ledger, uow=SaveAt(ledger, at("2019-01-02 09:00")))
-        record_a_small_history(ledger)
-    finally:
-        ledger.close()
-    return grant_more(database_url, more)
-
-
-def grant_more(database_url: str, count: int) -> int:
-    """``count`` grants now into the ledger; its last position."""
-    ledger = ledger_at(database_url)
-    try:
-        for serial in range(count):
-            ledger.grant(
-                "elderly-allowance",
-                QIBIN,
-                "2020-05",
-                [person(date(1931, 1, 1), 80 + serial)],
-                actor="cw",
-                reason="80+",
-            )
-        return ledger.position
-    finally:
-        ledger.close()
 
 
 def new_empty_ledger(database_url: str) -> None:
@@ -105,7 +75,7 @@ def error_line(result: Result) -> str:
     return lines[0]
 
 
-class ViewsFollowTheLedger:
+class ViewsFollowTheLedger(OnTheCommandLine):
     @pytest.fixture
     def database_url(self) -> str:
         raise NotImplementedError
@@ -113,14 +83,6 @@ class ViewsFollowTheLedger:
     def replace_ledger(self, database_url: str) -> None:
         """Remove the ledger's events and checkpoints, and leave its views."""
         raise NotImplementedError
-
-    @pytest.fixture(autouse=True)
-    def command_line(
-        self, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setenv("LEDGER_DATABASE_URL", database_url)
-        monkeypatch.setenv("LEDGER_KEYS_FOLDER", str(tmp_path))
 
     @pytest.fixture
     def built(self, database_url: str) -> int:
@@ -213,10 +175,8 @@ class ViewsFollowTheLedger:
 
 class TestOnSQLite(OnSQLite, ViewsFollowTheLedger):
     def replace_ledger(self, database_url: str) -> None:
-        path = sqlite_path(database_url)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        assert views_path(str(path)).is_file()
+        remove_sqlite_ledger(database_url)
+        assert views_path(str(sqlite_path(database_url))).is_file()
 
     def test_the_refusal_names_the_views_file(self, database_url: str, built: int) -> None:
         self.replace_ledger(database_url)
@@ -267,9 +227,8 @@ class TestOnSQLite(OnSQLite, ViewsFollowTheLedger):
 
 class TestOnPostgreSQL(OnPostgreSQL, ViewsFollowTheLedger):
     def replace_ledger(self, database_url: str) -> None:
+        drop_postgres_ledger(database_url)
         with psycopg.connect(database_url, autocommit=True) as connection:
-            connection.execute("DROP SCHEMA public CASCADE")
-            connection.execute("CREATE SCHEMA public")
             views = connection.execute("SELECT to_regclass('ledger_views.tracking')").fetchone()
         assert views is not None and views[0] is not None
 

@@ -131,6 +131,9 @@ def test_a_read_waiting_for_a_write_is_answered_from_a_replica_once_it_has_caugh
     assert at_once.headers["ledger-read-from"] in ("primary", "replica-1", "replica-2")
 
     until(lambda: all_caught_up(setup, position), f"both replicas at {position}")
+    # A connection left idle while the replicas caught up may have outlived the server's
+    # keep-alive; the reads after the wait take a new one.
+    reader = setup.client()
     later = roll(reader, wait_for_position=position)
     assert later.status == 200, later
     assert later.headers["ledger-read-from"] in ("replica-1", "replica-2")

@@ -15,9 +15,9 @@ primary in WAL bytes and ledger positions.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 
 from fastapi import APIRouter, Request, Response
@@ -173,7 +173,7 @@ def _request_id(scope: Scope) -> str:
             text: str = value.decode("latin-1")
             if _SANE_REQUEST_ID.match(text):
                 return text
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 128 random bits, as a uuid4's hex, without building one
 
 
 router = APIRouter(tags=["health"])

@@ -36,6 +36,7 @@ from api.http.routers import (
     subscriptions,
     verifications,
 )
+from api.http.threads import ReadThreads
 from api.services.verification_jobs import VerificationJobs
 
 DESCRIPTION = """
@@ -80,7 +81,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             if runtime.replicas is not None:
                 metrics.watch_replicas(runtime.replicas.states)
-            yield
+            app.state.read_threads = ReadThreads()
+            try:
+                yield
+            finally:
+                app.state.read_threads.close()
 
     app = FastAPIOffline(  # /docs and /redoc with their assets served from the package
         title="Social assistance ledger",

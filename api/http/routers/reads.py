@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from api.core.identities import User
 from api.http.deps import (
@@ -38,6 +37,7 @@ from api.http.schemas import (
     TotalPublic,
     TotalsPublic,
 )
+from api.http.threads import read_threads
 from api.services.fields import AnyProgramme, RegionCode
 from domain.people.identity import IdentityNumber
 from projections.reads.period_accounts import Accounts, month_totals, reconcile
@@ -102,10 +102,12 @@ def roll(
 
 
 @router.post("/entitlements/search", response_model=EntitlementsPublic)
-async def entitlements(body: IdentityQuery, user: Anyone, knowledge: KnowledgeDep) -> Response:
+async def entitlements(
+    request: Request, body: IdentityQuery, user: Anyone, knowledge: KnowledgeDep
+) -> Response:
     """What a person is entitled to across programmes in a month, in the regions you serve.
     The identity number goes in the body, never in the URL."""
-    answer = await run_in_threadpool(_entitlements, body, user, knowledge)
+    answer = await read_threads(request).run(_entitlements, body, user, knowledge)
     return json_response(answer)
 
 

@@ -23,6 +23,7 @@ from api.services.delivery import (
     Transport,
     WebhookTransport,
 )
+from projections.storage.subscriptions import CursorPastLedgerEndError
 
 
 @click.command()
@@ -137,7 +138,9 @@ def deliveries(subscription_id: str | None, after: int, limit: int) -> None:
 @click.command()
 @click.argument("subscription_id")
 @click.option(
-    "--after", type=int, help="Deliver again after this position (default: the dead letter)."
+    "--after",
+    type=click.IntRange(min=0),
+    help="Deliver again after this position, at most the ledger's (default: the dead letter).",
 )
 def redeliver(subscription_id: str, after: int | None) -> None:
     """Deliver again from a position, making a dead-lettered subscription active again.
@@ -145,7 +148,10 @@ def redeliver(subscription_id: str, after: int | None) -> None:
     Example: ledger redeliver 3f2a... --after 1200
     """
     with open_ledger() as runtime:
-        again = runtime.subscriptions.redeliver(subscription_id, after)
+        try:
+            again = runtime.subscriptions.redeliver(subscription_id, after, runtime.ledger.position)
+        except CursorPastLedgerEndError as error:
+            raise click.ClickException(f"{error}; nothing was changed") from error
         if again is None:
             raise click.ClickException(f"no subscription {subscription_id}")
         click.echo(f"{again.id} is {again.state}; delivering after position {again.acknowledged}")

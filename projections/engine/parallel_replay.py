@@ -56,7 +56,7 @@ from projections.reads import audit_chain
 from projections.storage.database import Cursor, PostgresViews, SQLiteViews, ViewDatabase
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views, drop_views
-from projections.storage.signing import UnverifiedEventError, decoded_unchecked
+from projections.storage.signing import UnverifiedEventError, decoded_unchecked, read_once
 
 PAGE = 5_000  # notifications read at a time
 CHECK_SHARE = 2_000  # events no partition holds, dealt to the workers this many at a time
@@ -306,7 +306,7 @@ def replay_share(
             try:
                 drop_views(views)
                 create_views(views, TRACKING_NAME)
-                _replay(recorder, mapper, views, _share_for(inbox), messages)
+                _replay(recorder, read_once(mapper), views, _share_for(inbox), messages)
             finally:
                 views.close()
         messages.put(("done", worker, time.process_time()))

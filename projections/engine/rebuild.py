@@ -19,6 +19,7 @@ from projections.engine.projector import Projector
 from projections.reads.read_side import views_position
 from projections.storage.database import Row, ViewDatabase
 from projections.storage.schema import drop_views
+from projections.storage.signing import read_once
 
 PAGE = 5_000
 MAX_REPORTED = 20
@@ -124,7 +125,9 @@ def replay(
 ) -> int:
     """Empty ``scratch`` and project every event up to position ``until`` into it, telling
     ``progress`` the position reached after each batch (with ``workers`` above 1, the
-    events replayed so far, by that many processes opening ``source``; the same rows)."""
+    events replayed so far, by that many processes opening ``source``; the same rows).
+    Each event's signature is checked as it is read, and not remembered (``read_once``):
+    a replay reads each event once."""
     if workers > 1:
         if source is None:
             raise ValueError("a replay by worker processes needs the source they open")
@@ -132,7 +135,7 @@ def replay(
             recorder, mapper, scratch, until, workers, source, batch_size, progress
         ).reached
     drop_views(scratch)
-    projector = Projector(recorder, mapper, scratch, batch_size)
+    projector = Projector(recorder, read_once(mapper), scratch, batch_size)
     with rare_collections():
         while projector.position < until:
             projector.batch_size = min(batch_size, until - projector.position)

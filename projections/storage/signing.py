@@ -30,6 +30,7 @@ an unsigned event is refused.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import struct
 import threading
@@ -153,18 +154,21 @@ class EventSignatures:
     """Checks the signature of a stored event; remembers the ones already checked.
 
     ``unsigned_through`` is the last position adopted unsigned (0: none); ``positions``
-    finds an event's position when it was read without one (an aggregate's events)."""
+    finds an event's position when it was read without one (an aggregate's events);
+    ``remember`` is False for a reader of each event once (a replay), which checks every
+    signature and neither looks for it among those checked nor remembers it."""
 
     keyring: Keyring
     unsigned_through: int = 0
     positions: EventTable | None = None
+    remember: bool = True
     _verified: OrderedDict[bytes, None] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def inner_state(self, stored: StoredEvent) -> bytes:
         """The state the library encoded, once ``stored``'s signature is checked; raises
         ``UnverifiedEventError`` when it does not verify."""
-        problem, inner = self._check(stored)
+        problem, inner = self._check(stored, remember=self.remember)
         if problem is not None:
             raise UnverifiedEventError(
                 _uuid(stored.originator_id),
@@ -246,6 +250,8 @@ class EventSignatures:
         self._remember(hashlib.sha256(message + envelope.signature).digest())
 
     def _remember(self, digest: bytes) -> None:
+        if not self.remember:
+            return
         with self._lock:
             self._verified[digest] = None
             self._verified.move_to_end(digest)
@@ -305,6 +311,21 @@ class SignedMapper(Mapper[UUID]):
                 state=inner,
             )
         )
+
+
+def read_once(mapper: Mapper[UUID]) -> Mapper[UUID]:
+    """``mapper`` for a reader of each event once, as a replay is: every signature is checked
+    as ``mapper`` checks it, and none is looked for among those checked or remembered, so
+    that a replay of the whole ledger does not fill the checked signatures' cache
+    (``VERIFIED_CACHE`` digests) with events it will not read again."""
+    if not isinstance(mapper, SignedMapper):
+        return mapper
+    bound = mapper.bound
+    once = copy.copy(mapper)
+    once.signatures = EventSignatures(
+        bound.keyring, bound.unsigned_through, bound.positions, remember=False
+    )
+    return once
 
 
 def decoded_unchecked(mapper: Mapper[UUID], stored: StoredEvent) -> Any:

@@ -84,6 +84,27 @@ def now_us() -> int:
     return int(time.time() * 1_000_000)
 
 
+class CursorPastLedgerEndError(ValueError):
+    """A subscription asked to deliver after a position the ledger has not reached: the
+    events it records up to there would never be delivered."""
+
+    def __init__(self, after: int, ledger_end: int) -> None:
+        super().__init__(
+            f"position {after} is past the ledger's end: the ledger is at position "
+            f"{ledger_end}, and the events it records at positions up to {after} would never "
+            f"be delivered. Give a position from 0 (all of its events) to {ledger_end} (only "
+            "what it records from now on)"
+        )
+        self.after = after
+        self.ledger_end = ledger_end
+
+
+def refuse_past_ledger_end(after: int, ledger_end: int) -> None:
+    """Refuse a cursor past the ledger's end (``ledger_end``, its latest position)."""
+    if after > ledger_end:
+        raise CursorPastLedgerEndError(after, ledger_end)
+
+
 @dataclass(frozen=True)
 class Subscription:
     id: str
@@ -227,8 +248,11 @@ class SubscriptionStore:
             )
         return True
 
-    def redeliver(self, subscription_id: str, after: int | None) -> Subscription | None:
-        """Deliver again from after ``after`` (default: from the dead-lettered event on)."""
+    def redeliver(
+        self, subscription_id: str, after: int | None, ledger_end: int
+    ) -> Subscription | None:
+        """Deliver again from after ``after`` (default: from the dead-lettered event on), a
+        position of the ledger, which ends at ``ledger_end``."""
         current = self.get(subscription_id)
         if current is None:
             return None
@@ -238,6 +262,7 @@ class SubscriptionStore:
                 if current.dead_position is not None
                 else current.acknowledged
             )
+        refuse_past_ledger_end(after, ledger_end)
         with self.views.transaction() as cursor:
             cursor.execute(
                 "UPDATE subscriptions SET acknowledged = ?, state = ?, attempts = 0,"

@@ -212,6 +212,41 @@ def test_a_reader_of_some_regions_sees_only_their_events_and_so_do_their_subscri
     assert {c.region for c in delivered[city_wide.json()["id"]]} == {QIBIN, HESHAN}
 
 
+def test_a_subscription_or_redelivery_past_the_ledgers_end_is_refused_and_stores_nothing(
+    service: Service,
+) -> None:
+    end = grant(service, 0)["position"]
+    caught_up(service, end)
+    hook = "http://127.0.0.1:9/hook"
+    past = f"position {end + 1} is past the ledger's end: the ledger is at position {end}"
+
+    refused = service.post("/subscriptions", {"url": hook, "after": end + 1}, AUDITOR)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert (problem["type"], problem["field"]) == ("/problems/invalid-request", "body.after")
+    assert past in problem["detail"]
+    assert service.get("/subscriptions", AUDITOR).json() == []
+
+    created = service.post("/subscriptions", {"url": hook, "after": end}, AUDITOR)
+    assert created.status_code == 201, created.text
+    subscription_id = created.json()["id"]
+    shown = service.get(f"/subscriptions/{subscription_id}", AUDITOR).json()
+    again = service.post(
+        f"/subscriptions/{subscription_id}/redeliveries", {"after": end + 1}, AUDITOR
+    )
+    assert again.status_code == 422
+    assert (again.json()["field"], again.json()["type"]) == ("body.after", problem["type"])
+    assert past in again.json()["detail"]
+    assert service.get(f"/subscriptions/{subscription_id}", AUDITOR).json() == shown
+
+    later = grant(service, 1)["position"]
+    caught_up(service, later)
+    announced = [c.position for c in service.runtime.feed.read(end, 100).changes]
+    assert announced and end < announced[0] and announced[-1] <= later
+    assert [c.position for c in deliver(service, subscription_id)] == announced
+
+
 class Received:
     """A receiver that takes every delivery: what it was given, in order."""
 

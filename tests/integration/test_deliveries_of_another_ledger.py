@@ -234,6 +234,36 @@ class DeliveriesFollowTheLedger(OnTheCommandLine):
         new = announced(database_url)
         assert receiver.received[before:] == sorted(new.items())
 
+    def test_a_redelivery_past_the_ledgers_end_is_refused_and_changes_nothing(
+        self, database_url: str, receiver: Receiver, delivered: tuple[str, int]
+    ) -> None:
+        subscription_id, cursor = delivered
+        before = len(receiver.received)
+        self.replace_ledger(database_url)
+        position = new_ledger(database_url)
+        rebuild_views()
+        assert position < cursor
+        stopped = deliver(database_url, subscription_id)
+        assert stopped.state == DEAD
+
+        # past the end by one, at the old ledger's cursor, and by default (the cursor too)
+        for asked, after in ((position + 1, ["--after", str(position + 1)]), (cursor, [])):
+            refused = CliRunner().invoke(main, ["redeliver", subscription_id, *after])
+            assert refused.exit_code == 1
+            assert (
+                f"position {asked} is past the ledger's end: the ledger is at position {position}"
+            ) in refused.output
+            assert "nothing was changed" in refused.output
+            with opened(Settings(database_url=database_url), create=False) as runtime:
+                assert runtime.subscriptions.get(subscription_id) == stopped
+
+        redeliver(subscription_id, position)
+        grant_more(database_url, 2)
+        assert deliver(database_url, subscription_id).state == ACTIVE
+        new = announced(database_url)
+        assert receiver.received[before:] == [(p, new[p]) for p in sorted(new) if p > position]
+        assert len(receiver.received) == before + 2
+
     def test_a_last_delivery_of_another_history_is_stopped_until_redelivered(
         self, database_url: str, receiver: Receiver, delivered: tuple[str, int]
     ) -> None:

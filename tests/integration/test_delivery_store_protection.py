@@ -65,7 +65,7 @@ def test_the_service_role_delivers_with_the_tables_the_owner_made(
     failed = Attempt(2, 1, now_us(), "failed", 500, "answered 500", 900)
     store.failed(made.id, "worker-1", failed, now_us())
     store.release(made.id, "worker-1")
-    again = store.redeliver(made.id, 0)
+    again = store.redeliver(made.id, 0, 0)
     assert again is not None and (again.acknowledged, again.state) == (0, "active")
     assert store.cancel(made.id)
     store.keep_transaction("cw", "province", "T-1", "on-search", "succ", "{}")

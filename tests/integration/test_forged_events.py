@@ -21,6 +21,7 @@ from eventsourcing.persistence import StoredEvent
 from domain.application.ledger import Ledger
 from domain.months import Month
 from projections.engine.projector import Projector
+from projections.engine.rebuild import replay
 from projections.reads.audit_chain import Head, Verification, verify
 from projections.reads.checkpointing import Checkpointer
 from projections.reads.read_side import ReadSide
@@ -215,6 +216,31 @@ class Forgeries:
             f"the event at position {granted}: its signature does not match key 'development'"
         )
         assert not on_roll(views, case, granted - 1)
+
+    def test_a_replay_checks_every_signature_and_remembers_none(
+        self, ledger: Ledger, views: ViewDatabase, events: EventTable
+    ) -> None:
+        case = grant_case(ledger)
+        end = ledger.position
+        granted = position_of(ledger, "Case.Granted")
+        # as ledger rebuild opens it: nothing checked or signed yet
+        rebuilding = Ledger(ledger.env)
+        try:
+            assert replay(rebuilding.recorder, rebuilding.mapper, views, end) == end
+            assert on_roll(views, case, end)
+            assert len(signatures(rebuilding)._verified) == 0
+
+            state = events.state(granted)
+            events.replace_state(granted, state.replace(b'"300.00"', b'"100.00"'))
+            with pytest.raises(UnverifiedEventError, match=f"at position {granted}"):
+                replay(rebuilding.recorder, rebuilding.mapper, views, end)
+            assert len(signatures(rebuilding)._verified) == 0
+            # the ledger's own reads still remember what they checked
+            (first,) = rebuilding.recorder.select_notifications(start=1, limit=1)
+            rebuilding.mapper.to_domain_event(first)
+            assert len(signatures(rebuilding)._verified) == 1
+        finally:
+            rebuilding.close()
 
     def test_an_event_moved_to_the_end_is_named_where_it_was(
         self, ledger: Ledger, views: ViewDatabase, events: EventTable

@@ -6,21 +6,24 @@ from __future__ import annotations
 import base64
 import json
 import os
-from uuid import uuid4
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import Notification, StoredEvent
 
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
 from projections.reads.checkpointing import Checkpointer
 from projections.reads.signature_checks import check, rows_of
-from projections.storage.checkpoints import Checkpoint
+from projections.storage.checkpoints import CHECKPOINT_CONTEXT, Checkpoint
 from projections.storage.keys import Keyring, NoSigningKeyError, fingerprint, public_key_text
 from projections.storage.signing import (
     EVENT_CONTEXT,
     EventSignatures,
     UnverifiedEventError,
+    event_message,
     open_envelope,
     seal,
     signatures_of,
@@ -63,6 +66,48 @@ def test_a_signature_binds_the_state_the_aggregate_the_version_and_the_class() -
     for forged in changed:
         assert checks.problem(forged) == "its signature does not match key '2024'"
     assert checks.problem(event()) == "it is not signed"
+
+
+# RFC 8032, section 7.1, tests 1 and 2: a seed, a message, its signature
+RFC_8032 = (
+    (
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e3970"
+        "1cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613"
+        "d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+)
+
+
+def test_the_keyring_signs_byte_for_byte_what_cryptography_signs_with_the_same_key() -> None:
+    for seed_hex, message_hex, signature_hex in RFC_8032:
+        ring = keyring(base64.b64encode(bytes.fromhex(seed_hex)).decode(), "rfc8032")
+        assert ring.sign(b"", bytes.fromhex(message_hex)).hex() == signature_hex
+    seed = bytes.fromhex(RFC_8032[0][0])
+    ring = keyring(base64.b64encode(seed).decode(), "2024")
+    reference = Ed25519PrivateKey.from_private_bytes(seed)
+    stored = StoredEvent(
+        UUID("6f1e8c1a-3b5d-4c47-9d1e-2a7b9c0d4e5f"),
+        3,
+        "domain.cases.case:Case.Granted",
+        b'{"amount":"600.00","note":"' + b"x" * 340 + b'"}',
+    )
+    message = event_message(stored, "2024", stored.state)
+    signature = reference.sign(EVENT_CONTEXT + message)
+    assert seal(stored, ring).state == b"LSG\x01\x042024" + signature + stored.state
+    checkpoint = Checkpoint.sign(
+        ring, 1200, bytes(range(32)), 1199, taken_at=datetime(2024, 5, 1, 8, tzinfo=UTC)
+    )
+    assert checkpoint.signature == reference.sign(CHECKPOINT_CONTEXT + checkpoint.body())
+    for length in (0, 1, 63, 64, 400, 10_000):
+        message = bytes(i % 251 for i in range(length))
+        assert ring.sign(EVENT_CONTEXT, message) == reference.sign(EVENT_CONTEXT + message)
 
 
 def test_keys_rotate_old_events_verify_with_the_old_public_key() -> None:

@@ -21,7 +21,11 @@ from api.services.fields import Body, RegionCode
 from api.services.webhook_signatures import new_secret
 from domain.cases.programmes import Programme
 from projections.reads.feed import TYPES
-from projections.storage.subscriptions import Subscription
+from projections.storage.subscriptions import (
+    CursorPastLedgerEndError,
+    Subscription,
+    refuse_past_ledger_end,
+)
 
 router = APIRouter(prefix="/subscriptions", tags=["webhooks"], responses=PROBLEM_RESPONSES)
 
@@ -37,8 +41,8 @@ class SubscriptionCreate(Body):
         default=None,
         ge=0,
         le=2**62,
-        description="Deliver the events after this position; default: from now on. "
-        "0 replays the whole ledger.",
+        description="Deliver the events after this position, at most the ledger's; default: "
+        "from now on. 0 replays the whole ledger.",
     )
 
 
@@ -47,7 +51,8 @@ class Redelivery(Body):
         default=None,
         ge=0,
         le=2**62,
-        description="Deliver again after this position; default: from the dead-lettered event.",
+        description="Deliver again after this position, at most the ledger's; default: from "
+        "the dead-lettered event.",
     )
 
 
@@ -128,7 +133,14 @@ def subscribe(body: SubscriptionCreate, runtime: RuntimeDep, user: Anyone) -> Su
         raise HTTPProblem(INVALID_REQUEST, f"no such event type: {unknown[0]}", field="body.types")
     for region in body.regions:
         refuse_outside(runtime, user, region)
-    after = body.after if body.after is not None else runtime.read_side.position
+    if body.after is None:
+        after = runtime.read_side.position
+    else:
+        after = body.after
+        try:
+            refuse_past_ledger_end(after, runtime.ledger.position)
+        except CursorPastLedgerEndError as error:
+            raise HTTPProblem(INVALID_REQUEST, str(error), field="body.after") from error
     secret = new_secret()
     created = runtime.subscriptions.create(
         "webhook",
@@ -186,7 +198,10 @@ def redeliver(
     found = _own(runtime, user, subscription_id)
     if found.state == "cancelled":
         raise HTTPProblem(NOT_FOUND, "the subscription was cancelled", field="path.subscription_id")
-    again = runtime.subscriptions.redeliver(found.id, body.after)
+    try:
+        again = runtime.subscriptions.redeliver(found.id, body.after, runtime.ledger.position)
+    except CursorPastLedgerEndError as error:
+        raise HTTPProblem(INVALID_REQUEST, str(error), field="body.after") from error
     if again is None:
         raise HTTPProblem(NOT_FOUND, "no such subscription", field="path.subscription_id")
     return _public(again)

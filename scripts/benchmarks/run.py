@@ -135,6 +135,8 @@ def _measure_the_decade(
     else:
         echo(f"[{store}] importing the decade (not measured) ...")
         sections.import_decade(decade)
+        if "rebuild" in chosen:
+            sections.copy_to_raw(decade)
     if "signatures" in chosen:
         report.measures += signatures.per_event(ledger_url, store)
     if "rebuild" in chosen:

@@ -183,6 +183,17 @@ def import_decade(decade: Decade) -> float:
     return seconds
 
 
+def copy_to_raw(decade: Decade) -> None:
+    """The rows the import stored, written into the raw baseline's table (unmeasured), as
+    the bulk import's baseline leaves them: the rebuild's raw baselines read them."""
+    ledger = open_ledger(decade.db.ledger_url)
+    rows = list(stored_rows(ledger))
+    ledger.close()
+    raw = decade.db.open_raw()
+    write_batches(raw.executemany, rows)
+    raw.close()
+
+
 def memory_import_seconds(decisions: Path) -> float:
     ledger = open_ledger("memory:")
     views = open_views(ledger.env)

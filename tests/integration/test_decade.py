@@ -23,9 +23,8 @@ from api.services.payment_files import payment_file
 from domain.cases.case import Case
 from projections.engine.rebuild import compare, replay
 from projections.reads.period_accounts import Accounts
-from projections.storage.database import ViewDatabase
 from projections.storage.opening import open_views
-from projections.storage.schema import TABLES
+from tests.integration.test_parallel_replay import table_digests
 
 SCALE = 0.005
 
@@ -79,15 +78,6 @@ def test_the_demo_verifies_and_its_views_and_totals_equal_a_replay(
         scratch.close()
     again = run_demo(runtime, 1, SCALE, lambda _: None)
     assert again.events == result.events  # a second run reuses what is loaded
-
-
-def table_digests(views: ViewDatabase) -> dict[str, tuple[int, str]]:
-    """Every views table's row count and the digest of its rows, in order."""
-    digests = {}
-    for table in TABLES:
-        rows = sorted(repr(tuple(row)) for row in views.fetchall(f"SELECT * FROM {table}"))
-        digests[table] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
-    return digests
 
 
 def test_the_views_of_an_import_are_row_for_row_those_of_a_rebuild(

@@ -15,9 +15,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
 from psycopg import sql
 
 from api.core.settings import postgres_url_with_dbname
+
+# Property tests check rules, not speed: an example that runs slowly on a loaded machine is
+# not a failure, so no example has a deadline.
+settings.register_profile("ledger", deadline=None)
+settings.load_profile("ledger")
 
 DATABASE_URL_ENV = "LEDGER_TEST_DATABASE_URL"
 TEST_DATABASE_PREFIX = "ledger_t_"

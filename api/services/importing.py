@@ -233,7 +233,7 @@ def import_file(
     last: tuple[int, datetime] | None = None  # the line applied last, and its time
     saved_at: int | None = None  # the ledger's position after the last save
 
-    with rare_collections(), ImportBatch(ledger) as batch:
+    with rare_collections(), ImportBatch(ledger, saved=projector.offer) as batch:
 
         def save() -> None:
             """Save what was imported, with how far the file has come, at its last line's

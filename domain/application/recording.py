@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 
 from domain.application.idempotency import IdempotencyRecord
 from domain.application.import_progress import ImportProgress
@@ -139,8 +139,14 @@ class ImportBatch:
     so far, and so does the end of a ``with`` block that raised nothing. A refused decision
     raises before anything of it is kept; what was flushed before stays."""
 
-    def __init__(self, app: RecordingApplication) -> None:
+    def __init__(
+        self,
+        app: RecordingApplication,
+        saved: Callable[[Sequence[Recording[UUID]]], None] | None = None,
+    ) -> None:
+        """``saved`` is given what each flush saved."""
         self.app = app
+        self.saved = saved
         self.latest_time = app.latest_recorded_time()
         self.events: list[Any] = []
         # Read or changed, the least recently used first; None: looked for, and not stored.
@@ -191,6 +197,8 @@ class ImportBatch:
             raise
         finally:
             self.events.clear()
+        if self.saved is not None:
+            self.saved(recordings)
         # Aggregates stay at hand for the next decisions, up to a bound on memory. Only
         # saved ones are dropped: an unsaved change is never lost to the bound.
         while len(self.aggregates) > MAX_IMPORT_AGGREGATES:
@@ -289,7 +297,31 @@ class RecordingApplication(Application[UUID]):
         object against the library's runtime protocols: on Python 3.11 those checks cost a
         small decision as much as its domain rules. The ledger takes no snapshots and keeps
         no aggregate cache (``__init__`` refuses both), which ``save()`` would also see to."""
-        return self.events.put(events)
+        stored = self._stored_forms(events)
+        positions = self.recorder.insert_events(stored)
+        if positions is None:
+            raise TypeError("the ledger's recorder gives each event its position")
+        return [
+            Recording(
+                event,
+                Notification(
+                    originator_id=form.originator_id,
+                    originator_version=form.originator_version,
+                    topic=form.topic,
+                    state=form.state,
+                    id=position,
+                ),
+            )
+            for event, form, position in zip(events, stored, positions, strict=True)
+        ]
+
+    def _stored_forms(self, events: Sequence[Any]) -> list[StoredEvent]:
+        # A mapper that encodes a save's events together (the signing one signs a long
+        # run on two threads) is given them together.
+        together = getattr(self.mapper, "to_stored_events", None)
+        if callable(together):
+            return list(together(events))
+        return [self.mapper.to_stored_event(event) for event in events]
 
     # Imports.
 

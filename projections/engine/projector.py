@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, Recording
 
 from domain.cases.case import Case
 from domain.months import Month
@@ -46,6 +46,7 @@ DEFAULT_BATCH_SIZE = 1_000
 RAISE_CHUNK = 2_000  # cases a standard raise re-segments before writing them
 HELD_SUBJECTS = 100_000  # subjects whose state and open rows are carried between batches
 STATISTICS_AFTER = 5_000  # events projected before the first refresh of statistics
+OFFERED_EVENTS = 50_000  # events saved in this process and offered to its projector, at most
 _SUBJECTS = (Case.Event, Relief.Event)  # the events of the views' subjects
 
 
@@ -189,6 +190,17 @@ class Projector:
         self._statistics_at = self.reached
         self._since_statistics = 0
         self._held: _Held | None = None
+        self._offered: dict[int, Recording[UUID]] = {}
+
+    def offer(self, recordings: Sequence[Recording[UUID]]) -> None:
+        """Events this process has just saved, each with what was stored: a batch that
+        reads one back with the very bytes it was stored with takes the event as it is,
+        instead of decoding it and checking its signature again (it was signed here, over
+        those bytes). Anything else read, another writer's events included, is decoded."""
+        for recording in recordings:
+            self._offered[recording.notification.id] = recording
+        while len(self._offered) > OFFERED_EVENTS:
+            del self._offered[next(iter(self._offered))]
 
     @property
     def position(self) -> int:
@@ -233,6 +245,10 @@ class Projector:
         the views take every event before it, and never it."""
         events = []
         for notification in notifications:
+            offered = self._offered.pop(notification.id, None)
+            if offered is not None and _stored_alike(offered.notification, notification):
+                events.append(offered.domain_event)
+                continue
             try:
                 events.append(self.mapper.to_domain_event(notification))
             except UnverifiedEventError as refusal:
@@ -268,3 +284,12 @@ class Projector:
             f"SELECT position FROM tracking WHERE name = ?{lock}", (TRACKING_NAME,)
         )
         return int(rows[0][0]) if rows else 0
+
+
+def _stored_alike(one: Notification, other: Notification) -> bool:
+    return (
+        one.state == other.state
+        and one.originator_id == other.originator_id
+        and one.originator_version == other.originator_version
+        and one.topic == other.topic
+    )

@@ -23,7 +23,8 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -42,6 +43,9 @@ from cryptography.hazmat.primitives.serialization import (
 
 DEVELOPMENT_KEY_ID = "development"
 SIGNATURE_BYTES = 64
+# Messages signed together from this many on are signed on two threads: libsodium signs
+# without holding the GIL, so a second core signs half of them meanwhile.
+TWO_THREADS_FROM = 256
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 SIGNING_KEY_ENV = "LEDGER_SIGNING_KEY"
@@ -122,6 +126,19 @@ class Keyring:
     def sign(self, context: bytes, message: bytes) -> bytes:
         # libsodium returns the signature followed by the message it signs
         return nacl.bindings.crypto_sign(context + message, self._secret_key)[:SIGNATURE_BYTES]
+
+    def sign_all(self, context: bytes, messages: Sequence[bytes]) -> list[bytes]:
+        """The signatures of ``messages``, in their order; a long run's second half is
+        signed on another thread at the same time as its first."""
+        if len(messages) < TWO_THREADS_FROM:
+            return self._sign_each(context, messages)
+        half = len(messages) // 2
+        with ThreadPoolExecutor(1, thread_name_prefix="signing") as second:
+            later = second.submit(self._sign_each, context, messages[half:])
+            return self._sign_each(context, messages[:half]) + later.result()
+
+    def _sign_each(self, context: bytes, messages: Sequence[bytes]) -> list[bytes]:
+        return [self.sign(context, message) for message in messages]
 
     @cached_property
     def _secret_key(self) -> bytes:

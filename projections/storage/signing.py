@@ -35,7 +35,7 @@ import hashlib
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -113,15 +113,35 @@ def signed_message(originator: bytes, version: int, topic: str, key_id: str, inn
 
 def seal(stored: StoredEvent, keyring: Keyring) -> StoredEvent:
     """``stored`` with its state wrapped in a signed envelope."""
+    return seal_all([stored], keyring)[0].stored
+
+
+@dataclass(frozen=True)
+class Sealed:
+    stored: StoredEvent
+    message: bytes  # what the signature is over, after EVENT_CONTEXT
+    signature: bytes
+
+
+def seal_all(stored_events: Sequence[StoredEvent], keyring: Keyring) -> list[Sealed]:
+    """Each of ``stored_events`` with its state wrapped in a signed envelope."""
     key_id = keyring.signing_key_id()
-    signature = keyring.sign(EVENT_CONTEXT, event_message(stored, key_id, stored.state))
     key = key_id.encode("ascii")
-    return StoredEvent(
-        originator_id=stored.originator_id,
-        originator_version=stored.originator_version,
-        topic=stored.topic,
-        state=b"".join((MAGIC, _KEY_LENGTH.pack(len(key)), key, signature, stored.state)),
-    )
+    messages = [event_message(stored, key_id, stored.state) for stored in stored_events]
+    signatures = keyring.sign_all(EVENT_CONTEXT, messages)
+    return [
+        Sealed(
+            StoredEvent(
+                originator_id=stored.originator_id,
+                originator_version=stored.originator_version,
+                topic=stored.topic,
+                state=b"".join((MAGIC, _KEY_LENGTH.pack(len(key)), key, signature, stored.state)),
+            ),
+            message,
+            signature,
+        )
+        for stored, message, signature in zip(stored_events, messages, signatures, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -237,17 +257,13 @@ class EventSignatures:
     def _signature_problem(self, envelope: Envelope, message: bytes) -> str | None:
         return self.keyring.problem(envelope.key_id, EVENT_CONTEXT, message, envelope.signature)
 
-    def signed(self, stored: StoredEvent) -> None:
-        """Remember the signature of an event this mapper has just sealed: it is known good
-        (it was made here, over these very bytes), so reading the event back, as the
-        projector does soon after an import's batch, need not check it again. The cache is
-        keyed by the digest of what is signed, so an event altered in the store since does
-        not match it and is checked in full."""
-        envelope = open_envelope(stored.state)
-        if envelope is None:
-            return
-        message = event_message(stored, envelope.key_id, envelope.inner)
-        self._remember(hashlib.sha256(message + envelope.signature).digest())
+    def signed(self, message: bytes, signature: bytes) -> None:
+        """Remember the signature of an event this mapper has just sealed (``message`` is
+        what it signs): it is known good (it was made here, over these very bytes), so
+        reading the event back, as the projector does soon after an import's batch, need
+        not check it again. The cache is keyed by the digest of what is signed, so an
+        event altered in the store since does not match it and is checked in full."""
+        self._remember(hashlib.sha256(message + signature).digest())
 
     def _remember(self, digest: bytes) -> None:
         if not self.remember:
@@ -297,9 +313,16 @@ class SignedMapper(Mapper[UUID]):
         return self.signatures
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        sealed = seal(super().to_stored_event(domain_event), self.bound.keyring)
-        self.bound.signed(sealed)
-        return sealed
+        return self.to_stored_events([domain_event])[0]
+
+    def to_stored_events(self, domain_events: Sequence[Any]) -> list[StoredEvent]:
+        """The stored forms of the events a save records together, sealed: a long run's
+        signatures are made on two threads (``Keyring.sign_all``)."""
+        signatures, encode = self.bound, super().to_stored_event
+        sealed = seal_all([encode(event) for event in domain_events], signatures.keyring)
+        for each in sealed:
+            signatures.signed(each.message, each.signature)
+        return [each.stored for each in sealed]
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         inner = self.bound.inner_state(stored_event)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from click.testing import CliRunner
+from eventsourcing.persistence import Recording
 
 from api.cli import main
 from api.core.bootstrap import Runtime, opened
@@ -21,6 +23,7 @@ from api.services import importing as importer
 from api.services.importing import BadFileError, import_file
 from api.services.payment_files import payment_file
 from domain.cases.case import Case
+from projections.engine.projector import Projector
 from projections.engine.rebuild import compare, replay
 from projections.reads.period_accounts import Accounts
 from projections.storage.opening import open_views
@@ -94,6 +97,26 @@ def test_the_views_of_an_import_are_row_for_row_those_of_a_rebuild(
     )
     assert rebuilt.exit_code == 0, rebuilt.output
     assert table_digests(runtime.views) == live
+
+
+def test_the_events_an_import_hands_its_projector_are_those_it_would_read_back(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed: list[Recording[UUID]] = []
+    offer = Projector.offer
+
+    def offered(projector: Projector, recordings: Sequence[Recording[UUID]]) -> None:
+        handed.extend(recordings)
+        offer(projector, recordings)
+
+    monkeypatch.setattr(Projector, "offer", offered)
+    result = run_demo(runtime, 3, SCALE, lambda _: None)
+    assert [r.notification.id for r in handed] == list(range(1, result.events + 1))
+    mapper = runtime.ledger.mapper
+    for recording in handed:
+        # Equal field by field, a list never in place of a tuple: the handlers cannot tell
+        # an event handed over from one decoded.
+        assert mapper.to_domain_event(recording.notification) == recording.domain_event
 
 
 def test_a_file_with_bad_lines_names_them_and_stores_nothing(

@@ -18,7 +18,13 @@ from domain.application.ledger import Ledger
 from projections.reads.checkpointing import Checkpointer
 from projections.reads.signature_checks import check, rows_of
 from projections.storage.checkpoints import CHECKPOINT_CONTEXT, Checkpoint
-from projections.storage.keys import Keyring, NoSigningKeyError, fingerprint, public_key_text
+from projections.storage.keys import (
+    TWO_THREADS_FROM,
+    Keyring,
+    NoSigningKeyError,
+    fingerprint,
+    public_key_text,
+)
 from projections.storage.signing import (
     EVENT_CONTEXT,
     EventSignatures,
@@ -26,6 +32,7 @@ from projections.storage.signing import (
     event_message,
     open_envelope,
     seal,
+    seal_all,
     signatures_of,
 )
 from tests.support import set_reference_standards
@@ -108,6 +115,17 @@ def test_the_keyring_signs_byte_for_byte_what_cryptography_signs_with_the_same_k
     for length in (0, 1, 63, 64, 400, 10_000):
         message = bytes(i % 251 for i in range(length))
         assert ring.sign(EVENT_CONTEXT, message) == reference.sign(EVENT_CONTEXT + message)
+
+
+def test_a_long_run_signed_on_two_threads_is_signed_as_one_event_at_a_time() -> None:
+    ring = keyring(key(), "2024")
+    for count in (TWO_THREADS_FROM - 1, TWO_THREADS_FROM, 2 * TWO_THREADS_FROM + 1):
+        events = [event(b'{"n":%d}' % n, version=n + 1) for n in range(count)]
+        sealed = seal_all(events, ring)
+        assert [each.stored for each in sealed] == [seal(e, ring) for e in events]
+        assert [each.signature for each in sealed] == [
+            ring.sign(EVENT_CONTEXT, event_message(e, "2024", e.state)) for e in events
+        ]
 
 
 def test_keys_rotate_old_events_verify_with_the_old_public_key() -> None:

@@ -13,7 +13,7 @@ import re
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +22,9 @@ import psycopg
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+# Pages the views' write-ahead log may hold before a commit copies it back itself, as
+# SQLite's default (1,000 pages) has every commit do that fills it.
+LOG_PAGES_AT_MOST = 10_000
 Row = tuple[Any, ...]
 Statement = tuple[str, Sequence[Any]]  # SQL and its parameters
 
@@ -92,22 +95,31 @@ class SQLiteViews:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._checkpoints: _Checkpoints | None = None
         if self.path == ":memory:":
             # One in-memory database shared by every thread needs a single connection.
             self.path = f"file:views-{id(self)}?mode=memory&cache=shared"
+        else:
+            self._checkpoints = _Checkpoints(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self.path,
+            timeout=self._timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=self.path.startswith("file:"),
+        )
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(
-                self.path,
-                timeout=self._timeout,
-                isolation_level=None,
-                check_same_thread=False,
-                uri=self.path.startswith("file:"),
-            )
+            connection = self._connect()
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
+            if self._checkpoints is not None:
+                # _Checkpoints copies the log back; a commit does it only past this bound.
+                connection.execute(f"PRAGMA wal_autocheckpoint={LOG_PAGES_AT_MOST}")
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
@@ -116,6 +128,7 @@ class SQLiteViews:
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         connection = self._connection()
+        changes = connection.total_changes
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield _SQLiteCursor(connection)
@@ -123,6 +136,8 @@ class SQLiteViews:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+        if self._checkpoints is not None and connection.total_changes != changes:
+            self._checkpoints.due()
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._connection().execute(sql, params).fetchall()
@@ -131,11 +146,65 @@ class SQLiteViews:
         """Nothing: SQLite plans the views' queries from their indexes alone."""
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         with self._lock:
             for connection in self._connections:
                 connection.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+class _Checkpoints:
+    """Copies the views' write-ahead log back into their file on a thread of its own, after
+    each commit that wrote (SQLite's PASSIVE checkpoint, which waits for no reader and no
+    writer), instead of in the commit that fills the log: the copy and its fsync then take
+    the other core, as SQLite lets go of the GIL meanwhile, while the projector goes on."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._due = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def due(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="views-checkpoints", daemon=True
+                )
+                self._thread.start()
+        self._due.set()
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._due.wait()
+                if self._stopping:
+                    return
+                self._due.clear()
+                # A checkpoint that could not copy everything (another process's was under
+                # way, the file is gone) leaves the rest to the next one, or to the close.
+                with contextlib.suppress(sqlite3.Error):
+                    connection = connection or self._connect()
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def stop(self) -> None:
+        """Stop the thread, if one runs; a later commit starts another."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            self._stopping = True
+            self._due.set()
+            thread.join()
+            self._stopping = False
+            self._due.clear()
 
 
 _PLACEHOLDER = re.compile(r"\?")

@@ -40,7 +40,7 @@ from projections.reads.payroll_lines import ComputedItems
 from projections.storage.database import Cursor, ViewDatabase
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views
-from projections.storage.signing import UnverifiedEventError
+from projections.storage.signing import UnverifiedEventError, decode_all
 
 DEFAULT_BATCH_SIZE = 1_000
 RAISE_CHUNK = 2_000  # cases a standard raise re-segments before writing them
@@ -243,17 +243,22 @@ class Projector:
     ) -> tuple[list[Any], UnverifiedEventError | None]:
         """The batch's events, up to the first that does not verify (and why it does not):
         the views take every event before it, and never it."""
-        events = []
+        handed: list[Any] = []  # an event this process saved and offered, or None
         for notification in notifications:
             offered = self._offered.pop(notification.id, None)
             if offered is not None and _stored_alike(offered.notification, notification):
-                events.append(offered.domain_event)
-                continue
-            try:
-                events.append(self.mapper.to_domain_event(notification))
-            except UnverifiedEventError as refusal:
-                return events, refusal
-        return events, None
+                handed.append(offered.domain_event)
+            else:
+                handed.append(None)
+        unread = [n for n, event in zip(notifications, handed, strict=True) if event is None]
+        read, refusal = decode_all(self.mapper, unread)
+        events, decoded = [], iter(read)
+        for event in handed:
+            taken = event if event is not None else next(decoded, None)
+            if taken is None:
+                break  # the one refused
+            events.append(taken)
+        return events, refusal
 
     def _note_growth(self, position: int, projected: int) -> None:
         """Refresh the planner's statistics each time the views have doubled or so."""

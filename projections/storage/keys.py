@@ -23,10 +23,11 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 import nacl.bindings
 import nacl.exceptions
@@ -43,9 +44,12 @@ from cryptography.hazmat.primitives.serialization import (
 
 DEVELOPMENT_KEY_ID = "development"
 SIGNATURE_BYTES = 64
-# Messages signed together from this many on are signed on two threads: libsodium signs
-# without holding the GIL, so a second core signs half of them meanwhile.
+# Signatures made or checked together from this many on are shared by two threads:
+# libsodium works without holding the GIL, so a second core does half of them meanwhile.
 TWO_THREADS_FROM = 256
+T = TypeVar("T")
+R = TypeVar("R")
+SignatureCheck = tuple[str, bytes, bytes]  # key id, message (after the context), signature
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 SIGNING_KEY_ENV = "LEDGER_SIGNING_KEY"
@@ -55,6 +59,17 @@ VERIFY_KEYS_ENV = "LEDGER_VERIFY_KEYS"
 
 class NoSigningKeyError(Exception):
     """This installation holds no signing key: it can read and verify, not record."""
+
+
+def _in_two_halves(each: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``each`` of ``items``, in their order; from ``TWO_THREADS_FROM`` items on, the second
+    half on another thread at the same time as the first (libsodium runs without the GIL)."""
+    if len(items) < TWO_THREADS_FROM:
+        return [each(item) for item in items]
+    half = len(items) // 2
+    with ThreadPoolExecutor(1, thread_name_prefix="signatures") as second:
+        later = second.submit(lambda: [each(item) for item in items[half:]])
+        return [each(item) for item in items[:half]] + later.result()
 
 
 def fingerprint(public: Ed25519PublicKey) -> str:
@@ -128,17 +143,12 @@ class Keyring:
         return nacl.bindings.crypto_sign(context + message, self._secret_key)[:SIGNATURE_BYTES]
 
     def sign_all(self, context: bytes, messages: Sequence[bytes]) -> list[bytes]:
-        """The signatures of ``messages``, in their order; a long run's second half is
-        signed on another thread at the same time as its first."""
-        if len(messages) < TWO_THREADS_FROM:
-            return self._sign_each(context, messages)
-        half = len(messages) // 2
-        with ThreadPoolExecutor(1, thread_name_prefix="signing") as second:
-            later = second.submit(self._sign_each, context, messages[half:])
-            return self._sign_each(context, messages[:half]) + later.result()
+        """The signatures of ``messages``, in their order (a long run on two threads)."""
+        return _in_two_halves(lambda message: self.sign(context, message), messages)
 
-    def _sign_each(self, context: bytes, messages: Sequence[bytes]) -> list[bytes]:
-        return [self.sign(context, message) for message in messages]
+    def problems(self, context: bytes, checks: Sequence[SignatureCheck]) -> list[str | None]:
+        """``problem`` of each check, in their order (a long run on two threads)."""
+        return _in_two_halves(lambda check: self.problem(check[0], context, *check[1:]), checks)
 
     @cached_property
     def _secret_key(self) -> bytes:

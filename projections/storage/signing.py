@@ -49,7 +49,7 @@ from eventsourcing.persistence import (
 
 from projections.storage.checkpoints import adopted_through
 from projections.storage.event_table import EventTable
-from projections.storage.keys import SIGNATURE_BYTES, Keyring
+from projections.storage.keys import SIGNATURE_BYTES, Keyring, SignatureCheck
 
 MAGIC = b"LSG\x01"  # "ledger signature", envelope version 1
 EVENT_CONTEXT = b"social-assistance-ledger event v1\x00"
@@ -198,6 +198,50 @@ class EventSignatures:
             )
         return inner
 
+    def inner_states(
+        self, stored_events: Sequence[StoredEvent]
+    ) -> tuple[list[bytes], UnverifiedEventError | None]:
+        """``inner_state`` of each of ``stored_events`` up to the first that does not verify,
+        and why that one does not (None: every one does). The signatures not among those
+        checked before are checked together (``Keyring.problems``)."""
+        found: list[tuple[str | None, bytes]] = []
+        unchecked: list[tuple[int, SignatureCheck, bytes | None]] = []
+        for index, stored in enumerate(stored_events):
+            envelope = open_envelope(stored.state)
+            if envelope is None:
+                found.append((self._unsigned(stored), stored.state))
+                continue
+            problem = self._envelope_problem(envelope)
+            if problem is not None:
+                found.append((problem, b""))
+                continue
+            message = event_message(stored, envelope.key_id, envelope.inner)
+            found.append((None, envelope.inner))
+            digest = None
+            if self.remember:
+                digest = hashlib.sha256(message + envelope.signature).digest()
+                if digest in self._verified:
+                    self._remember(digest)
+                    continue
+            unchecked.append((index, (envelope.key_id, message, envelope.signature), digest))
+        problems = self.keyring.problems(EVENT_CONTEXT, [check for _, check, _ in unchecked])
+        for (index, _, digest), problem in zip(unchecked, problems, strict=True):
+            if problem is not None:
+                found[index] = (problem, b"")
+            elif digest is not None:
+                self._remember(digest)
+        for index, (problem, _) in enumerate(found):
+            if problem is not None:
+                stored = stored_events[index]
+                refusal = UnverifiedEventError(
+                    _uuid(stored.originator_id),
+                    stored.originator_version,
+                    self._position(stored),
+                    problem,
+                )
+                return [inner for _, inner in found[:index]], refusal
+        return [inner for _, inner in found], None
+
     def _position(self, stored: StoredEvent) -> int | None:
         if isinstance(stored, Notification):
             return stored.id
@@ -325,15 +369,36 @@ class SignedMapper(Mapper[UUID]):
         return [each.stored for each in sealed]
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        inner = self.bound.inner_state(stored_event)
+        return self._decoded(stored_event, self.bound.inner_state(stored_event))
+
+    def to_domain_events(
+        self, stored_events: Sequence[StoredEvent]
+    ) -> tuple[list[Any], UnverifiedEventError | None]:
+        """The events up to the first that does not verify, and why that one does not
+        (None: every one does); a long run's signatures are checked on two threads."""
+        inner, refusal = self.bound.inner_states(stored_events)
+        events = [self._decoded(s, state) for s, state in zip(stored_events, inner, strict=False)]
+        return events, refusal
+
+    def _decoded(self, stored: StoredEvent, inner: bytes) -> Any:
         return super().to_domain_event(
             StoredEvent(
-                originator_id=stored_event.originator_id,
-                originator_version=stored_event.originator_version,
-                topic=stored_event.topic,
+                originator_id=stored.originator_id,
+                originator_version=stored.originator_version,
+                topic=stored.topic,
                 state=inner,
             )
         )
+
+
+def decode_all(
+    mapper: Mapper[UUID], stored_events: Sequence[StoredEvent]
+) -> tuple[list[Any], UnverifiedEventError | None]:
+    """The events of ``stored_events`` up to the first that does not verify, and why that
+    one does not (None: every one does)."""
+    if isinstance(mapper, SignedMapper):
+        return mapper.to_domain_events(stored_events)
+    return [mapper.to_domain_event(stored) for stored in stored_events], None
 
 
 def read_once(mapper: Mapper[UUID]) -> Mapper[UUID]:

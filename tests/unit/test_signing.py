@@ -128,6 +128,34 @@ def test_a_long_run_signed_on_two_threads_is_signed_as_one_event_at_a_time() -> 
         ]
 
 
+def test_a_long_run_checked_on_two_threads_stops_at_its_first_event_that_does_not_verify() -> None:
+    ring = keyring(key(), "2024")
+    count = 2 * TWO_THREADS_FROM
+    events = [seal(event(b'{"n":%d}' % n, version=n + 1), ring) for n in range(count)]
+    forged_at = TWO_THREADS_FROM + 7  # in the half the second thread checks
+    signed = events[forged_at]
+    events[forged_at] = StoredEvent(
+        signed.originator_id, forged_at + 1, signed.topic, signed.state.replace(b'"n"', b'"m"')
+    )
+    for remember in (True, False):
+        inner, refusal = EventSignatures(ring, remember=remember).inner_states(events)
+        assert inner == [b'{"n":%d}' % n for n in range(forged_at)]
+        assert refusal is not None
+        assert (refusal.originator_version, refusal.reason) == (
+            forged_at + 1,
+            "its signature does not match key '2024'",
+        )
+    checks = EventSignatures(ring)
+    others = events[:forged_at] + events[forged_at + 1 :]
+    for _ in range(2):  # checked, then found among those checked
+        inner, refusal = checks.inner_states(others)
+        assert refusal is None
+        assert len(inner) == count - 1
+    inner, refusal = checks.inner_states([*others[:3], event(), *others[3:]])
+    assert len(inner) == 3
+    assert refusal is not None and refusal.reason == "it is not signed"
+
+
 def test_keys_rotate_old_events_verify_with_the_old_public_key() -> None:
     old = keyring(key(), "2023")
     signed = seal(event(), old)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
@@ -150,16 +150,23 @@ def _explain(error: ValidationError) -> str:
     )
 
 
+def _field(line: Line, name: str) -> Any:
+    """The line's field ``name``; None when its kind has none. (A pydantic model answers
+    ``getattr`` for a name it lacks by raising an error, which takes longer than parsing
+    the line.)"""
+    return line.__dict__.get(name)
+
+
 def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
-    region = getattr(line, "region", None)
+    region = _field(line, "region")
     if region is not None:
         ledger.regions.check(region)
-    programme = getattr(line, "programme", None)
+    programme = _field(line, "programme")
     if programme is not None:
         parse_programme(programme)
     day = line.at.astimezone(BUREAU_TIME_ZONE).date()
-    persons = [(f"persons[{n}]", p) for n, p in enumerate(getattr(line, "persons", None) or [])]
-    if (person := getattr(line, "person", None)) is not None:
+    persons = [(f"persons[{n}]", p) for n, p in enumerate(_field(line, "persons") or [])]
+    if (person := _field(line, "person")) is not None:
         persons.append(("person", person))
     if isinstance(line, Reassess):
         joining = line.changes.members_joining or []
@@ -189,7 +196,7 @@ def _check_line(ledger: Ledger, line: Line, named: set[str]) -> None:
                 raise refusal.within(f"members[{n}]") from None
         named.add(f"verification:{line.verification}")
     for kind in ("case", "relief", "verification"):
-        key = getattr(line, kind, None)
+        key = _field(line, kind)
         if key is not None and f"{kind}:{key}" not in named and not _exists(ledger, kind, key):
             raise LedgerRefusal(f"{kind} {key!r} is not granted earlier in the file or the ledger")
         if key is not None:

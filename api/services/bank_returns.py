@@ -27,11 +27,11 @@ from xml.etree import ElementTree
 from api.services.payment_files import parse_payment_id
 from domain.application.ledger import Ledger
 from domain.application.recording import UnitOfWork
+from domain.cases.case import Case
 from domain.cases.payee import BankReturn
 from domain.errors import (
     HeldLineError,
     InvalidInputError,
-    NotFoundError,
     NotInPeriodError,
     PeriodNotClosedError,
 )
@@ -83,20 +83,17 @@ def record_returns(
             continue  # the same line twice in one file: once
         seen.add((one.month, one.case_id))
         try:
-            returns.append(_checked(ledger, views, one))
+            returns.append(_checked(views, one, uow))
         except (NotInPeriodError, PeriodNotClosedError, HeldLineError) as refusal:
             raise refusal.within(field) if field else refusal from None
     recorded, position = ledger.record_returns(returns, actor=actor, uow=uow)
     return ReturnsRecorded(recorded, len(returns) - len(recorded), position)
 
 
-def _checked(ledger: Ledger, views: ViewDatabase, one: ReturnGiven) -> BankReturn:
-    try:
-        case = ledger.case(one.case_id)
-    except NotFoundError:
-        raise NotInPeriodError(
-            f"no case {one.case_id} is known, so none was paid in {one.month}"
-        ) from None
+def _checked(views: ViewDatabase, one: ReturnGiven, uow: UnitOfWork) -> BankReturn:
+    case = uow.load(Case, one.case_id)
+    if case is None:
+        raise NotInPeriodError(f"no case {one.case_id} is known, so none was paid in {one.month}")
     programme, region = case.programme.value, case.region
     if one.schedule is not None and one.schedule != (programme, region):
         raise NotInPeriodError(

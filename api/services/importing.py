@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -47,6 +48,7 @@ from domain.cases.programmes import parse_programme
 from domain.errors import LedgerRefusal
 from domain.months import BUREAU_TIME_ZONE, Month
 from domain.people.identity import IdentityNumber
+from domain.people.index import PersonIndex
 from domain.people.person import check_lifetime
 from projections.engine.batch_gc import rare_collections
 from projections.engine.projector import Projector
@@ -54,6 +56,7 @@ from projections.reads.payroll_lines import ComputedItems, returned_subjects
 from projections.storage.database import ViewDatabase
 
 FLUSH_EVERY = 2_000
+LOOK_AHEAD = 2_000  # lines parsed ahead of their decisions (``_parsed_ahead``)
 # Events a projection batch of the import takes: the views catch up before each run of
 # closes, a month of decisions at a time, in as few transactions as memory allows.
 CATCH_UP_BATCH = 10_000
@@ -258,10 +261,8 @@ def import_file(
                 return saved_at
             return None
 
-        for number, text in numbered_lines(path):
-            if number <= done:
-                continue
-            line = _decision.validate_json(text)
+        after_done = ((number, text) for number, text in numbered_lines(path) if number > done)
+        for number, line in _parsed_ahead(ledger, batch, after_done):
             run = type(line) if isinstance(line, ClosePeriod | ReturnPayment) else None
             if run != run_before:
                 # A run of closes (or of the bank's returns) begins or ends here. Its lines
@@ -297,6 +298,33 @@ def import_file(
         save()
     progress(total)
     return ImportResult(total, imported, done, ledger.position)
+
+
+def _parsed_ahead(
+    ledger: Ledger, batch: ImportBatch, lines: Iterator[tuple[int, str]]
+) -> Iterator[tuple[int, Line]]:
+    """``lines`` parsed, a chunk ahead of the decisions: the aggregates that the chunk's
+    decisions look for and mostly do not find (``_mostly_new``) are asked about in one query
+    first (``ImportBatch.expect``), not in a lookup each."""
+    while chunk := [(n, _decision.validate_json(text)) for n, text in islice(lines, LOOK_AHEAD)]:
+        batch.expect(i for _, line in chunk for i in _mostly_new(ledger, line))
+        yield from chunk
+
+
+def _mostly_new(ledger: Ledger, line: Line) -> list[UUID]:
+    """What ``line``'s decision looks for that is mostly not stored yet: a verification's
+    own aggregate, and the person indexes of those a grant or a verification names."""
+    if isinstance(line, VerifyHousehold):
+        numbers = [IdentityNumber.parse(member.identity_number) for member in line.members]
+        own = [key_id("verification", line.verification)]
+    elif isinstance(line, Grant):
+        numbers = [
+            IdentityNumber.parse(p.identity_number, birth_date=p.birth_date) for p in line.persons
+        ]
+        own = []
+    else:
+        return []
+    return own + [PersonIndex.id_for(ledger.references.reference(n)) for n in numbers]
 
 
 def _needs_closes_before(

@@ -180,6 +180,18 @@ class ImportBatch:
             self.aggregates[aggregate_id] = found
         return found if isinstance(found, kind) else None
 
+    def expect(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Ask in one query which of ``aggregate_ids`` are stored, before the decisions that
+        look for them: those that are not are then known not stored, as after a lookup
+        that found nothing, without a lookup each."""
+        unknown = list(dict.fromkeys(i for i in aggregate_ids if i not in self.aggregates))
+        stored = self.app.stored_among(unknown) if unknown else set()
+        if stored is None:
+            return
+        for aggregate_id in unknown:
+            if aggregate_id not in stored:
+                self.aggregates[aggregate_id] = None
+
     def add(self, aggregates: Iterable[Any]) -> None:
         for aggregate in aggregates:
             self.events.extend(aggregate.collect_events())
@@ -291,6 +303,12 @@ class RecordingApplication(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, kind) else None
+
+    def stored_among(self, aggregate_ids: Sequence[UUID]) -> set[UUID] | None:
+        """Which of ``aggregate_ids`` are stored, asked in one query; None when the
+        recorder cannot tell in one (the in-memory one)."""
+        among = getattr(self.recorder, "stored_among", None)
+        return set(among(aggregate_ids)) if callable(among) else None
 
     def store(self, events: Sequence[Any]) -> list[Recording[UUID]]:
         """Store events in one transaction, as ``save()`` does, without its check of every

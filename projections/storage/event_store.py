@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
@@ -41,6 +42,7 @@ from projections.storage.event_table import CHECKPOINTS_TABLE
 # database, user and password), as a connection string: ``target_session_attrs=read-write``.
 POSTGRES_OPTIONS = "POSTGRES_OPTIONS"
 
+STORED_AMONG_AT_ONCE = 1_000  # ids in one SQLite query (its bound on parameters is higher)
 SQLITE_CHECKPOINTS = (
     f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} ("
     " position INTEGER NOT NULL, adoption INTEGER NOT NULL, record TEXT NOT NULL)",
@@ -53,6 +55,21 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
+
+    def stored_among(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of ``originator_ids`` have events, in a query per thousand of them."""
+        found: set[UUID] = set()
+        for start in range(0, len(originator_ids), STORED_AMONG_AT_ONCE):
+            ids = [i.hex for i in originator_ids[start : start + STORED_AMONG_AT_ONCE]]
+            marks = ", ".join("?" for _ in ids)
+            with self.datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    f"SELECT DISTINCT originator_id FROM {self.events_table_name}"
+                    f" WHERE originator_id IN ({marks})",
+                    ids,
+                )
+                found.update(UUID(row[0]) for row in cursor.fetchall())
+        return found
 
     def construct_create_table_statements(self) -> list[str]:
         table = self.events_table_name
@@ -150,6 +167,15 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._insert_statement = SQL(
             "SELECT notification_id FROM {function}(%s) AS notification_id"
         ).format(function=function)
+        self._stored_among_statement = SQL(
+            "SELECT DISTINCT originator_id FROM {table} WHERE originator_id = ANY(%s::uuid[])"
+        ).format(table=table)
+
+    def stored_among(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of ``originator_ids`` have events, in one query."""
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(self._stored_among_statement, (list(originator_ids),))
+            return {row["originator_id"] for row in cursor.fetchall()}
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -129,6 +129,23 @@ class LedgerOnStore:
     ) -> None:
         with pytest.raises(RecordTimeError):
             ImportBatch(ledger).at(datetime(2019, 8, 31, tzinfo=UTC))
+
+    def test_an_import_asks_which_aggregates_are_stored_in_one_query(self, ledger: Ledger) -> None:
+        case = ledger.grant(
+            "elderly-allowance",
+            QIBIN,
+            "2019-01",
+            [person(date(1932, 5, 15))],
+            actor="cw",
+            reason="80+",
+        ).id
+        index = PersonIndex.id_for(ledger.case(case).person_refs[0])
+        absent = [uuid4() for _ in range(1_500)]  # more than one SQLite query's worth
+        assert ledger.stored_among([*absent, case, index]) == {case, index}
+        batch = ImportBatch(ledger)
+        batch.expect([absent[0], case, index])
+        assert batch.aggregates == {absent[0]: None}  # known not stored; the others looked up
+        assert isinstance(batch.load(Case, case), Case)
 
     def test_racing_grants_of_one_programme_end_with_one_case(self, ledger: Ledger) -> None:
         someone = person(date(1960, 6, 6), 99)

@@ -676,7 +676,7 @@ class Ledger(HouseholdVerifications):
         closing = parse_month(month)
         if closing > Month.at(at):
             raise EffectiveMonthError(f"{closing} cannot be closed before it begins", field="month")
-        if not 0 <= position <= self.position:
+        if not self.reached(position):
             raise InvalidInputError(
                 f"position {position} is not a ledger position (the ledger is at {self.position})",
                 field="position",

@@ -273,6 +273,7 @@ class RecordingApplication(Application[UUID]):
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
+        self._reached = 0  # a position the ledger has reached (``reached``)
         # A mapper chosen by MAPPER_TOPIC that needs the ledger's settings and recorder (the
         # one that signs and checks every event) is given them once both exist.
         bind = getattr(self.mapper, "bind", None)
@@ -377,6 +378,13 @@ class RecordingApplication(Application[UUID]):
     def position(self) -> int:
         """The ledger position of the latest recorded event (0 when empty)."""
         return self.recorder.max_notification_id() or 0
+
+    def reached(self, position: int) -> bool:
+        """Whether ``position`` is 0 or a position the ledger has reached. Positions only
+        grow, so the database is asked only about one beyond the last it answered."""
+        if not 0 <= position <= self._reached:
+            self._reached = self.position
+        return 0 <= position <= self._reached
 
     def _effective(self, effective: str | Month, at: datetime) -> Month:
         month = parse_month(effective)

@@ -33,6 +33,18 @@ from tests.support import (
 THREADS = 20
 
 
+def elderly_case(ledger: Ledger) -> UUID:
+    """Reference case 3: an old-age allowance from 2019-01."""
+    return ledger.grant(
+        "elderly-allowance",
+        QIBIN,
+        "2019-01",
+        [person(date(1932, 5, 15))],
+        actor="cw",
+        reason="80+",
+    ).id
+
+
 class LedgerOnStore:
     @pytest.fixture
     def database_url(self) -> str:
@@ -46,14 +58,7 @@ class LedgerOnStore:
         ledger.close()
 
     def test_reference_case_3_survives_a_restart(self, ledger: Ledger, database_url: str) -> None:
-        case = ledger.grant(
-            "elderly-allowance",
-            QIBIN,
-            "2019-01",
-            [person(date(1932, 5, 15))],
-            actor="cw",
-            reason="80+",
-        ).id
+        case = elderly_case(ledger)
         reopened = ledger_at(database_url)
         try:
             assert [str(reopened.monthly_amount(case, m)) for m in ("2022-05", "2022-06")] == [
@@ -131,14 +136,7 @@ class LedgerOnStore:
             ImportBatch(ledger).at(datetime(2019, 8, 31, tzinfo=UTC))
 
     def test_an_import_asks_which_aggregates_are_stored_in_one_query(self, ledger: Ledger) -> None:
-        case = ledger.grant(
-            "elderly-allowance",
-            QIBIN,
-            "2019-01",
-            [person(date(1932, 5, 15))],
-            actor="cw",
-            reason="80+",
-        ).id
+        case = elderly_case(ledger)
         index = PersonIndex.id_for(ledger.case(case).person_refs[0])
         absent = [uuid4() for _ in range(1_500)]  # more than one SQLite query's worth
         assert ledger.stored_among([*absent, case, index]) == {case, index}

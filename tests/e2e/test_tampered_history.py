@@ -122,5 +122,9 @@ def test_the_service_signs_checkpoints_as_it_records(sqlite_url: str) -> None:
         while not (taken := export(ledger.recorder, signatures)):
             assert time.monotonic() < deadline, "no checkpoint was taken"
             time.sleep(0.05)
-    assert [(c.position, c.count) for c in taken] == [(14, 14)]
+    # The poller may look between the saves of those events: the checkpoint is at the head
+    # it found once 10 or more events were recorded, over every event up to it.
+    ((position, count),) = [(c.position, c.count) for c in taken]
+    assert 10 <= position <= 14
+    assert count == position
     assert taken[0].problem(signatures.keyring) is None

@@ -9,7 +9,7 @@ recomputed from P and checked.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -43,12 +43,36 @@ class PayrollLine:
     def to_pay(self) -> Decimal:
         return self.amount + self.arrears
 
-    def encoded(self) -> str:
+    def encoded(self, written: Callable[[Decimal], str] = "{:.2f}".format) -> str:
         # A held line has a fifth field; lines of ledgers without returns read as before.
-        held = f",{self.held:.2f}" if self.held else ""
+        held = f",{written(self.held)}" if self.held else ""
         return (
-            f"{self.subject_id},{self.amount:.2f},{self.arrears:.2f},{self.recoveries:.2f}{held}\n"
+            f"{self.subject_id},{written(self.amount)},{written(self.arrears)},"
+            f"{written(self.recoveries)}{held}\n"
         )
+
+
+class _Amounts:
+    """The amounts of one run of lines, each distinct Decimal object checked and written
+    once: a period's lines share a few amount objects (the read side makes one per amount,
+    and most fields are zero), and doing it again for each of thousands of fields cost more
+    than the rest of a close. Objects are told apart by identity, which is sound while the
+    lines hold them."""
+
+    def __init__(self) -> None:
+        self._checked: set[int] = set()
+        self._written: dict[int, str] = {}
+
+    def check(self, amount: Decimal, field: str) -> None:
+        if id(amount) not in self._checked:
+            require_money(amount, field)
+            self._checked.add(id(amount))
+
+    def written(self, amount: Decimal) -> str:
+        text = self._written.get(id(amount))
+        if text is None:
+            text = self._written[id(amount)] = f"{amount:.2f}"
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +85,8 @@ class PayrollSummary:
 
     @classmethod
     def of(cls, lines: Sequence[PayrollLine]) -> PayrollSummary:
-        digest = hashlib.sha256("".join(line.encoded() for line in lines).encode("ascii"))
+        written = _Amounts().written
+        digest = hashlib.sha256("".join(line.encoded(written) for line in lines).encode("ascii"))
         return cls(
             len(lines),
             sum((line.amount for line in lines), ZERO),
@@ -78,9 +103,12 @@ def check_lines(lines: Sequence[PayrollLine]) -> None:
             raise InvalidInputError(
                 "payroll lines are given once per case, in case order", field="lines"
             )
+    amounts = _Amounts()
     for line in lines:
-        for name in ("amount", "arrears", "recoveries", "held"):
-            require_money(getattr(line, name), f"lines.{name}")
+        amounts.check(line.amount, "lines.amount")
+        amounts.check(line.arrears, "lines.arrears")
+        amounts.check(line.recoveries, "lines.recoveries")
+        amounts.check(line.held, "lines.held")
         if line.held and (line.amount or line.arrears or line.recoveries):
             raise InvalidInputError(
                 "a held line pays, settles and lists nothing but what it holds", field="lines"

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from domain.months import Month
 from domain.payroll_periods import PayrollLine
@@ -61,8 +61,7 @@ class PriorClose:
     position: int  # P of the latest close
 
 
-@dataclass(frozen=True)
-class PayrollItem:
+class PayrollItem(NamedTuple):  # a tuple: a close makes one for each of its cases' amounts
     subject_id: str
     corrected_month: Month
     kind: str

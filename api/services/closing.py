@@ -47,8 +47,8 @@ def close_period(
     )
     last = ledger.last_close(programme, region, uow)
     prior = PriorClose(last.first_month, last.position) if last is not None else None
-    with views.transaction() as cursor:
-        items = payroll_items_after(cursor, programme, region, month, position, prior)
+    with views.reading() as reader:
+        items = payroll_items_after(reader, programme, region, month, position, prior)
     if computed is not None:
         computed.keep((programme, region, month, position, prior), items)
     return ledger.close_period(

@@ -22,7 +22,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from projections.reads.signature_checks import Findings, SignatureChecks
 from projections.storage.checkpoints import Checkpoint
 from projections.storage.checkpoints import stored as stored_checkpoints
-from projections.storage.database import Cursor, ViewDatabase
+from projections.storage.database import Cursor, Reader, ViewDatabase
 from projections.storage.event_table import EventTable
 from projections.storage.schema import CREATE_AUDIT_CHAIN
 from projections.storage.signing import EventSignatures, signatures_of
@@ -76,7 +76,7 @@ class Head:
 GENESIS_HEAD = Head(0, GENESIS)
 
 
-def stored_head(cursor: Cursor) -> Head:
+def stored_head(cursor: Reader) -> Head:
     rows = cursor.fetchall("SELECT position, hash FROM audit_chain ORDER BY position DESC LIMIT 1")
     return Head(rows[0][0], bytes(rows[0][1])) if rows else GENESIS_HEAD
 

@@ -28,12 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple
 
 from domain.months import Month
 from domain.payroll_periods import PayrollLine
-from projections.storage.database import Cursor
-from projections.storage.database import Row as DatabaseRow
+from projections.storage.database import Reader
 from projections.storage.schema import valid_until
 
 CHUNK = 500
@@ -45,12 +44,6 @@ SEGMENT_IN_PERIOD = (
 )
 """Segment ``s`` of a case is the case's own amount on its line of period ``p`` (a row of
 ``periods``): its entitlement in the period's month as known at the period's position."""
-
-
-class Reader(Protocol):
-    """What reads: a cursor within a transaction, or the views outside one."""
-
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[DatabaseRow]: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,7 @@ def _fen_to_yuan(fen: int) -> Decimal:
     return Decimal(fen).scaleb(-2)  # exactly two places, as quantizing fen / 100 gives
 
 
-def prior_close(cursor: Cursor, programme: str, region: str, month: Month) -> PriorClose | None:
+def prior_close(cursor: Reader, programme: str, region: str, month: Month) -> PriorClose | None:
     rows = cursor.fetchall(
         "SELECT MIN(month), MAX(position) FROM periods "
         "WHERE programme = ? AND region = ? AND month < ?",
@@ -107,7 +100,7 @@ class ComputedItems:
 
 
 def payroll_items(
-    cursor: Cursor,
+    cursor: Reader,
     programme: str,
     region: str,
     month: Month,
@@ -127,7 +120,7 @@ def payroll_items(
 
 
 def payroll_items_after(
-    cursor: Cursor,
+    cursor: Reader,
     programme: str,
     region: str,
     month: Month,
@@ -339,7 +332,7 @@ def sent_accounts(
 
 
 def _items_after_returns(
-    cursor: Cursor,
+    cursor: Reader,
     programme: str,
     region: str,
     month: Month,
@@ -365,7 +358,7 @@ def _items_after_returns(
 
 
 def _corrections(
-    cursor: Cursor,
+    cursor: Reader,
     programme: str,
     region: str,
     month: Month,

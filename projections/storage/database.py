@@ -3,6 +3,7 @@
 SQL is written once, with ``?`` placeholders and portable types; the PostgreSQL connection
 rewrites placeholders to ``%s`` and ``BLOB`` to ``BYTEA``. Every write happens inside
 ``transaction()``, so a batch of view updates and its tracking position commit together.
+Reads take ``fetchall()`` for one query and ``reading()`` for several on one connection.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ Row = tuple[Any, ...]
 Statement = tuple[str, Sequence[Any]]  # SQL and its parameters
 
 
+class Reader(Protocol):
+    """What reads: a cursor, or the views themselves."""
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
 
@@ -49,6 +56,14 @@ class ViewDatabase(Protocol):
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]: ...
+
+    @contextmanager
+    def reading(self) -> Iterator[Reader]:
+        """Several reads on one connection, in no transaction that would hold up a writer.
+        On PostgreSQL each read sees the views as they are when it runs: what belongs here
+        is what later projection cannot change, the rows as known at a position the views
+        have reached (a close's lines)."""
+        ...
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
@@ -138,6 +153,18 @@ class SQLiteViews:
         connection.execute("COMMIT")
         if self._checkpoints is not None and connection.total_changes != changes:
             self._checkpoints.due()
+
+    @contextmanager
+    def reading(self) -> Iterator[Reader]:
+        connection = self._connection()
+        if connection.in_transaction:
+            yield _SQLiteCursor(connection)
+            return
+        connection.execute("BEGIN")  # deferred: a snapshot, and no lock a projector waits on
+        try:
+            yield _SQLiteCursor(connection)
+        finally:
+            connection.execute("COMMIT")
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._connection().execute(sql, params).fetchall()
@@ -296,6 +323,12 @@ class PostgresViews:
                 # and the next one goes to whichever server is primary now.
                 connection.close()
                 raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Reader]:
+        # The pool's connections commit each statement: no BEGIN and COMMIT round trips.
+        with self._pool.connection() as connection, connection.cursor() as cursor:
+            yield _PostgresCursor(cursor)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with (

@@ -33,6 +33,7 @@ from psycopg_pool import PoolTimeout
 from projections.storage.database import (
     Cursor,
     PostgresViews,
+    Reader,
     Row,
     ViewDatabase,
     answered_within,
@@ -278,6 +279,11 @@ class RoutedViews:
     def transaction(self) -> Iterator[Cursor]:
         with self.primary.transaction() as cursor:
             yield cursor
+
+    @contextmanager
+    def reading(self) -> Iterator[Reader]:
+        with self.primary.reading() as reader:
+            yield reader
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if not self._fell_back:

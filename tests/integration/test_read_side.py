@@ -458,6 +458,31 @@ class ReadSideOnStore:
         assert first.position == ledger.position
         assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
 
+    def test_reads_on_one_connection_hold_up_no_projector(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        """A close reads its lines through ``reading()``; the projector commits meanwhile."""
+        read = self.caught_up(ledger, views)
+        before = read.position
+        with views.reading() as reader:
+            roll_query = "SELECT COUNT(*) FROM segments WHERE known_from <= ?"
+            counted = reader.fetchall(roll_query, (before,))
+            grant_reference_disability_case(ledger)
+            failures: list[BaseException] = []
+
+            def project() -> None:
+                try:
+                    Projector(ledger.recorder, ledger.mapper, views).catch_up()
+                except BaseException as failure:
+                    failures.append(failure)
+
+            projecting = threading.Thread(target=project)
+            projecting.start()
+            projecting.join()
+            assert failures == []
+            assert reader.fetchall(roll_query, (before,)) == counted
+        assert ReadSide(views).position == ledger.position > before
+
     @pytest.mark.parametrize("told_by_poller", [False, True], ids=["query", "poller"])
     def test_a_caller_can_wait_until_the_views_reach_its_decision(
         self, ledger: Ledger, views: ViewDatabase, told_by_poller: bool

@@ -40,8 +40,7 @@ async def verification(
 def _verification_page(
     request: Request, runtime: Runtime, user: User, jobs: VerificationJobs
 ) -> Response:
-    with runtime.views.transaction() as cursor:
-        head = audit_chain.stored_head(cursor)
+    head = audit_chain.stored_head(runtime.views)
     checkpointer = runtime.checkpointer
     checkpoint = checkpointer.latest() if checkpointer is not None else None
     job_text = given(request, "job")

@@ -26,6 +26,10 @@ from psycopg_pool import ConnectionPool
 # Pages the views' write-ahead log may hold before a commit copies it back itself, as
 # SQLite's default (1,000 pages) has every commit do that fills it.
 LOG_PAGES_AT_MOST = 10_000
+# The page cache of a connection that writes the views, in KiB (SQLite's default is 2,000):
+# a projector walks the segments' and subjects' indexes across the whole file, and with the
+# default it read most pages again from the operating system on every batch.
+WRITER_CACHE_KIB = 131_072
 Row = tuple[Any, ...]
 Statement = tuple[str, Sequence[Any]]  # SQL and its parameters
 
@@ -143,6 +147,9 @@ class SQLiteViews:
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         connection = self._connection()
+        if not getattr(self._local, "writes", False):
+            connection.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+            self._local.writes = True
         changes = connection.total_changes
         connection.execute("BEGIN IMMEDIATE")
         try:

@@ -3,8 +3,10 @@ record time, rebuild, crash recovery and read-your-writes."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date
 from decimal import Decimal
 
@@ -21,7 +23,7 @@ from projections.engine.poller import Poller
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
 from projections.reads.read_side import ReadSide
-from projections.storage.database import ViewDatabase
+from projections.storage.database import WRITER_CACHE_KIB, ViewDatabase
 from projections.storage.opening import open_views
 from tests.support import (
     QIBIN,
@@ -585,7 +587,20 @@ def record_a_small_history(ledger: Ledger) -> None:
 
 
 class TestReadSideOnSQLite(OnSQLite, ReadSideOnStore):
-    pass
+    def test_only_a_thread_that_writes_the_views_keeps_a_large_page_cache(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        """A service's many reading threads keep SQLite's default cache: memory stays
+        bounded by the writers, each of which keeps ``WRITER_CACHE_KIB``."""
+        cache_size = "PRAGMA cache_size"
+        self.caught_up(ledger, views)
+        assert views.fetchall(cache_size) == [(-WRITER_CACHE_KIB,)]
+        read: list[list[tuple[object, ...]]] = []
+        reader = threading.Thread(target=lambda: read.append(views.fetchall(cache_size)))
+        reader.start()
+        reader.join()
+        with closing(sqlite3.connect(":memory:")) as fresh:
+            assert read == [fresh.execute(cache_size).fetchall()] != [[(-WRITER_CACHE_KIB,)]]
 
 
 class TestReadSideOnPostgreSQL(OnPostgreSQL, ReadSideOnStore):

@@ -56,8 +56,8 @@ class _Amounts:
     """The amounts of one run of lines, each distinct Decimal object checked and written
     once: a period's lines share a few amount objects (the read side makes one per amount,
     and most fields are zero), and doing it again for each of thousands of fields cost more
-    than the rest of a close. Objects are told apart by identity, which is sound while the
-    lines hold them."""
+    than the lines' SQL. Objects are told apart by identity, which is sound while the lines
+    hold them."""
 
     def __init__(self) -> None:
         self._checked: set[int] = set()

@@ -15,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 from api.core.bootstrap import opened
 from api.core.settings import Settings
 from api.http import observability, problems, web
+from api.http.deps import document_knowledge
 from api.http.documentation import DocumentationPolicy
 from api.http.formats import json_bodies_only
 from api.http.limits import BodySizeLimit
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # A request is matched against the routes in the order they are included: the queries
     # other systems send most (entitlement searches, rolls, totals) come first.
-    for router in (
+    routers = (
         reads.router,
         standards.router,
         cases.router,
@@ -114,8 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         observability.router,
         problem_types.router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
+    document_knowledge(app, routers)
     problems.install(app)
     web.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

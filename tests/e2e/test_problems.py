@@ -15,6 +15,7 @@ import pytest
 
 from api.core.identities import Role
 from api.http.problems import PROBLEM_TYPES
+from api.services.fields import MONTH_PATTERN
 from domain.months import BUREAU_TIME_ZONE
 from tests.e2e.service import Service, running
 from tests.processes import serving
@@ -118,6 +119,44 @@ class Problems:
             assert problem["field"] == field, problem
             assert problem["errors"][0]["field"] == field, problem
         assert refused_member["identity_number"] not in refused_by_ledger.text
+
+    def test_every_read_documents_the_knowledge_it_checks(self, service: Service) -> None:
+        """The month and the knowledge a read asks for are read from the query by the
+        service itself: the document lists them on every read as FastAPI lists its own
+        parameters, with the rules they are refused by; a query at fault is answered
+        before the body is looked at."""
+        document = service.client.get("/openapi.json").json()
+        reads = {
+            (path, method): [parameter["name"] for parameter in operation["parameters"]]
+            for path, operations in document["paths"].items()
+            for method, operation in operations.items()
+            if any(p["name"] == "as_of" for p in operation.get("parameters", []))
+        }
+        knowledge = ["as_of", "known_at", "known_at_position", "wait_for_position"]
+        assert reads[("/rolls/{programme}/{region}", "get")] == [
+            "programme",
+            "region",
+            *knowledge,
+            "offset",
+            "limit",
+        ]
+        assert reads[("/entitlements/search", "post")] == knowledge
+        assert len(reads) > 10
+        for names in reads.values():
+            at = names.index("as_of")
+            assert names[at : at + 4] == knowledge
+        (as_of,) = [
+            p for p in document["paths"]["/totals"]["get"]["parameters"] if p["name"] == "as_of"
+        ]
+        assert as_of["schema"]["anyOf"][0]["pattern"] == MONTH_PATTERN
+        searched = service.client.post(
+            "/entitlements/search",
+            params={"known_at_position": "-1"},
+            json={"identity_number": "not a number"},
+            headers=service.as_(VI),
+        )
+        problem = self.problem(searched, 422, "invalid-request")
+        assert [e["field"] for e in problem["errors"]] == ["query.known_at_position"]
 
     def test_a_member_already_holding_a_case_is_named_with_the_case_never_the_number(
         self, service: Service

@@ -24,7 +24,7 @@ from api.http.deps import (
     STAFF,
     Knowledge,
     allowed,
-    get_knowledge,
+    knowledge_of,
     refuse_outside,
 )
 from api.http.problems import INVALID_REQUEST, HTTPProblem
@@ -60,7 +60,7 @@ async def in_thread(function: Callable[..., T], *args: Any) -> T:
 async def knowledge_asked(request: Request) -> Knowledge:
     """What the API's ``Knowledge`` dependency reads, from the page's form; after a write,
     its position (``recorded``) is waited for, so that the page shows it."""
-    return await get_knowledge(
+    return await knowledge_of(
         request,
         given(request, "as_of"),
         given(request, "known_at"),

@@ -171,19 +171,16 @@ def returned_subjects(
         "SELECT subject_id, MAX(known_from) AS returned_at FROM payment_returns"
         " WHERE programme = ? AND region = ? AND known_from <= ? GROUP BY subject_id"
     )
-    returned = {str(row[0]) for row in cursor.fetchall(latest, (programme, region, position))}
-    if settled_at is None or not returned:
-        return returned
-    settled = {
-        str(row[0])
-        for row in cursor.fetchall(
-            f"SELECT DISTINCT p.subject_id FROM payees p JOIN ({latest}) r"
-            " ON p.subject_id = r.subject_id"
-            " WHERE p.known_from > r.returned_at AND p.known_from <= ?",
+    if settled_at is None:
+        rows = cursor.fetchall(latest, (programme, region, position))
+    else:
+        rows = cursor.fetchall(
+            f"SELECT r.subject_id FROM ({latest}) r WHERE NOT EXISTS (SELECT 1 FROM payees p"
+            " WHERE p.subject_id = r.subject_id AND p.known_from > r.returned_at"
+            " AND p.known_from <= ?)",
             (programme, region, position, settled_at),
         )
-    }
-    return returned - settled
+    return {str(row[0]) for row in rows}
 
 
 def period_items(
@@ -381,11 +378,14 @@ def _corrections(
         chunk = changed[start : start + CHUNK]
         marks = ", ".join("?" for _ in chunk)
         rows_by_subject: dict[str, list[Row]] = defaultdict(list)
+        # Only the rows known at one of the two positions: a row that stopped being known
+        # before the prior close, or became known after this one, is in neither account.
         for subject_id, valid_from, valid_to, fen, known_from, known_to in cursor.fetchall(
             f"SELECT subject_id, valid_from, valid_to, amount_fen, known_from, known_to "
             f"FROM segments WHERE subject_id IN ({marks}) AND valid_from < ? "
-            f"AND (valid_to IS NULL OR valid_to > ?)",
-            (*chunk, month.index, prior.first_month.index),
+            f"AND (valid_to IS NULL OR valid_to > ?) "
+            f"AND known_from <= ? AND (known_to IS NULL OR known_to > ?)",
+            (*chunk, month.index, prior.first_month.index, position, before),
         ):
             rows_by_subject[subject_id].append((valid_from, valid_to, fen, known_from, known_to))
         for subject_id in chunk:

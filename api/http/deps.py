@@ -22,7 +22,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.core.bootstrap import Runtime
 from api.core.identities import (
@@ -232,6 +232,8 @@ class KnowledgeQuery(BaseModel):
     dependency's own parameters, FastAPI would resolve them one at a time on every request,
     a tenth of an entitlement search's time. ``document_knowledge`` lists them on every
     operation that reads them, as FastAPI lists the parameters it resolves."""
+
+    model_config = ConfigDict(frozen=True)
 
     as_of: str | None = Field(
         None, pattern=MONTH_PATTERN, description="The month, YYYY-MM; default this month."

@@ -256,7 +256,7 @@ _KNOWLEDGE_NAMES = tuple(KnowledgeQuery.model_fields)
 _NOTHING_ASKED = KnowledgeQuery()
 
 
-def asked_knowledge(request: Request) -> KnowledgeQuery:
+def _asked_knowledge(request: Request) -> KnowledgeQuery:
     """The knowledge parameters of the request's query (the last of a repeated one, as
     FastAPI takes it); a 422 naming each one at fault (``query.as_of``)."""
     query = request.query_params
@@ -272,7 +272,7 @@ def asked_knowledge(request: Request) -> KnowledgeQuery:
 
 
 async def get_knowledge(request: Request) -> Knowledge:
-    asked = asked_knowledge(request)
+    asked = _asked_knowledge(request)
     return await knowledge_of(
         request, asked.as_of, asked.known_at, asked.known_at_position, asked.wait_for_position
     )

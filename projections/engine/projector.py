@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -199,8 +200,11 @@ class Projector:
         those bytes). Anything else read, another writer's events included, is decoded."""
         for recording in recordings:
             self._offered[recording.notification.id] = recording
-        while len(self._offered) > OFFERED_EVENTS:
-            del self._offered[next(iter(self._offered))]
+        # The oldest let go in one pass: a dict keeps the places of the entries taken from
+        # its front until it grows again, and each new iterator walks past them all.
+        excess = len(self._offered) - OFFERED_EVENTS
+        for notification_id in list(islice(self._offered, max(excess, 0))):
+            del self._offered[notification_id]
 
     @property
     def position(self) -> int:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from datetime import date
 from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import Mapper, Notification
 
 from domain.application.ledger import Ledger
-from domain.application.recording import SaveAt
+from domain.application.recording import ImportBatch, SaveAt
 from domain.cases.case import Case
 from domain.months import Month
 from domain.people.identity import IdentityNumber
@@ -25,6 +28,7 @@ from projections.engine.rebuild import rebuild_and_compare
 from projections.reads.read_side import ReadSide
 from projections.storage.database import WRITER_CACHE_KIB, ViewDatabase
 from projections.storage.opening import open_views
+from projections.storage.signing import UnverifiedEventError, decode_all
 from tests.support import (
     QIBIN,
     OnPostgreSQL,
@@ -411,6 +415,47 @@ class ReadSideOnStore:
         self.caught_up(ledger, views, batch_size=2)
         monkeypatch.undo()
         assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
+
+    def test_a_projector_offered_more_events_than_it_keeps_decodes_the_oldest_itself(
+        self, ledger: Ledger, views: ViewDatabase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        decoded: list[int] = []
+
+        def decoding(
+            mapper: Mapper[UUID], notifications: Sequence[Notification]
+        ) -> tuple[list[Any], UnverifiedEventError | None]:
+            decoded.extend(n.id for n in notifications)
+            return decode_all(mapper, notifications)
+
+        monkeypatch.setattr(projector_module, "decode_all", decoding)
+        monkeypatch.setattr(projector_module, "OFFERED_EVENTS", 3)
+        before = ledger.position
+        projector = Projector(ledger.recorder, ledger.mapper, views, batch_size=100)
+        with ImportBatch(ledger, saved=projector.offer) as batch:
+            for n in range(4):
+                ledger.grant(
+                    "elderly-allowance",
+                    QIBIN,
+                    "2020-03",
+                    [person(date(1935, 1, 1), 80 + n)],
+                    actor="cw",
+                    reason="x",
+                    uow=batch.at(at("2020-03-02 10:00")),
+                )
+            batch.flush()  # the grants' events offered apart, so that older ones go first
+            ledger.grant(
+                "elderly-allowance",
+                QIBIN,
+                "2020-03",
+                [person(date(1936, 1, 1), 90)],
+                actor="cw",
+                reason="x",
+                uow=batch.at(at("2020-03-02 10:00")),
+            )
+        projector.catch_up()
+        assert ledger.position - before > 3
+        everything = list(range(1, ledger.position + 1))
+        assert decoded == everything[:-3]
 
     def test_two_projectors_racing_project_each_event_once(
         self, ledger: Ledger, views: ViewDatabase, scratch: ViewDatabase, database_url: str

@@ -24,8 +24,10 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 # Pages the views' write-ahead log may hold before a commit copies it back itself, as
-# SQLite's default (1,000 pages) has every commit do that fills it.
-LOG_PAGES_AT_MOST = 10_000
+# SQLite's default (1,000 pages) has every commit do that fills it. Above what one batch
+# writes (a batch of 10,000 events writes some 40,000 pages at scale 1), so that the copy
+# is left to ``_Checkpoints``; the bound holds only if that thread falls behind.
+LOG_PAGES_AT_MOST = 200_000
 # The page cache of a connection that writes the views, in KiB (SQLite's default is 2,000):
 # a projector walks the segments' and subjects' indexes across the whole file, and with the
 # default it read most pages again from the operating system on every batch.

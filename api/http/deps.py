@@ -39,7 +39,7 @@ from api.services.verification_jobs import VerificationJobs
 from domain.months import Month, parse_month
 from projections.reads.known_at import KnownAt, KnownAtError, reach
 from projections.reads.read_side import ReadSide
-from projections.storage.database import ViewDatabase
+from projections.storage.database import SQLiteViews, ViewDatabase
 from projections.storage.replicas import RoutedViews
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `ledger token USER ROLE`.")
@@ -197,8 +197,8 @@ class Knowledge:
     that answer it (``read``, ``views``): the primary's, or those of a hot standby that has
     reached the position asked for (``_read_source``).
 
-    The position is read when the endpoint first asks for it, in its worker thread: reading
-    it may wait for the views, which must not block the event loop."""
+    The position is read when the endpoint first asks for it: in a worker thread when
+    reading ``may_wait``, which must not block the event loop."""
 
     runtime: Runtime
     as_of: Month
@@ -207,6 +207,16 @@ class Knowledge:
     read: ReadSide
     views: ViewDatabase
     _position: int | None = field(default=None, init=False)
+
+    @property
+    def may_wait(self) -> bool:
+        """Whether answering may wait: for the views to reach a position asked for, or on a
+        database server across a connection. Neither holds for the views in the embedded
+        SQLite file read at the position they have reached, or at a moment: their
+        lookups of one person or case take tens of microseconds, less than a hop to a
+        worker thread and back."""
+        asked = self.wait_for_position is not None or self.known.position is not None
+        return asked or not isinstance(self.views, SQLiteViews)
 
     @property
     def position(self) -> int:

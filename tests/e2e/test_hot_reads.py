@@ -13,6 +13,7 @@ import pytest
 from httpx2 import Response
 
 from api.core.identities import Role
+from api.http.threads import ReadThreads
 from tests.e2e.service import Service, running
 from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number
 
@@ -138,9 +139,51 @@ def documented_item(document: dict[str, Any], name: str) -> dict[str, Any]:
     return properties
 
 
+@pytest.fixture
+def threaded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the calls handed to the read threads."""
+    handed: list[str] = []
+    hand = ReadThreads.run
+
+    async def recorded(self: ReadThreads, call: Any, *args: Any, **kwargs: Any) -> Any:
+        handed.append(call.__name__)
+        return await hand(self, call, *args, **kwargs)
+
+    monkeypatch.setattr(ReadThreads, "run", recorded)
+    return handed
+
+
+def searched_in_a_thread(service: Service, threaded: list[str], **params: int | str) -> bool:
+    """Whether a search, asked with ``params``, read in a worker thread."""
+    threaded.clear()
+    answer = service.client.post(
+        "/entitlements/search",
+        json={"identity_number": identity_number(BORN, 7)},
+        params={"as_of": MONTH, **params},
+        headers=service.as_(VI),
+    )
+    assert answer.status_code == 200 and len(answer.json()["entitlements"]) == 1
+    return threaded == ["_entitlements"]
+
+
 class TestHotReadsOnSQLite(OnSQLite, HotReads):
-    pass
+    def test_only_a_search_that_may_wait_reads_in_a_worker_thread(
+        self, service: Service, threaded: list[str]
+    ) -> None:
+        """The embedded file is read on the event loop, where the hop to a worker thread
+        would cost more than the read; a search that may wait for a position is not."""
+        _, position = self.granted(service)
+        assert not searched_in_a_thread(service, threaded)
+        assert not searched_in_a_thread(service, threaded, known_at="2099-01-01")
+        assert searched_in_a_thread(service, threaded, wait_for_position=position)
+        assert searched_in_a_thread(service, threaded, known_at_position=position)
 
 
 class TestHotReadsOnPostgreSQL(OnPostgreSQL, HotReads):
-    pass
+    def test_every_search_reads_in_a_worker_thread(
+        self, service: Service, threaded: list[str]
+    ) -> None:
+        """A database server may keep a query waiting: never on the event loop."""
+        _, position = self.granted(service)
+        assert searched_in_a_thread(service, threaded)
+        assert searched_in_a_thread(service, threaded, wait_for_position=position)

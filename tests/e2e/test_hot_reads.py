@@ -163,7 +163,7 @@ def searched_in_a_thread(service: Service, threaded: list[str], **params: int | 
         headers=service.as_(VI),
     )
     assert answer.status_code == 200 and len(answer.json()["entitlements"]) == 1
-    return threaded == ["_entitlements"]
+    return threaded == ["_entitlements_of"]
 
 
 class TestHotReadsOnSQLite(OnSQLite, HotReads):

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.core.identities import User
 from api.http.deps import (
     Accountant,
     Anyone,
@@ -41,6 +40,7 @@ from api.http.threads import read_threads
 from api.services.fields import AnyProgramme, RegionCode
 from domain.people.identity import IdentityNumber
 from projections.reads.period_accounts import Accounts, month_totals, reconcile
+from projections.reads.read_side import Entitlement
 
 router = APIRouter(tags=["queries"], responses=PROBLEM_RESPONSES)
 
@@ -107,19 +107,13 @@ async def entitlements(
 ) -> Response:
     """What a person is entitled to across programmes in a month, in the regions you serve.
     The identity number goes in the body, never in the URL."""
-    if knowledge.may_wait:
-        answer = await read_threads(request).run(_entitlements, body, user, knowledge)
-    else:
-        answer = _entitlements(body, user, knowledge)
-    return json_response(answer)
-
-
-def _entitlements(body: IdentityQuery, user: User, knowledge: Knowledge) -> EntitlementsPublic:
-    """The search's answer: one person's rows, read where ``knowledge`` says."""
     number = IdentityNumber.parse(body.identity_number)
     reference = knowledge.runtime.ledger.references.reference(number)
-    found = knowledge.read.entitlements(reference, knowledge.as_of, knowledge.position)
-    return EntitlementsPublic(
+    if knowledge.may_wait:
+        found = await read_threads(request).run(_entitlements_of, reference, knowledge)
+    else:
+        found = _entitlements_of(reference, knowledge)
+    answer = EntitlementsPublic(
         as_of=str(knowledge.as_of),
         position=knowledge.position,
         entitlements=[
@@ -134,6 +128,12 @@ def _entitlements(body: IdentityQuery, user: User, knowledge: Knowledge) -> Enti
             if user.serves(e.region)
         ],
     )
+    return json_response(answer)
+
+
+def _entitlements_of(reference: str, knowledge: Knowledge) -> list[Entitlement]:
+    """The read of a search, which waits for the position asked for, if any."""
+    return knowledge.read.entitlements(reference, knowledge.as_of, knowledge.position)
 
 
 @router.get(

@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 app.state.read_threads.close()
+                await runtime.views.close_on_loop()
 
     app = FastAPIOffline(  # /docs and /redoc with their assets served from the package
         title="Social assistance ledger",

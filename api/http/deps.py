@@ -210,13 +210,16 @@ class Knowledge:
 
     @property
     def may_wait(self) -> bool:
-        """Whether answering may wait: for the views to reach a position asked for, or on a
-        database server across a connection. Neither holds for the views in the embedded
-        SQLite file read at the position they have reached, or at a moment: their
-        lookups of one person or case take tens of microseconds, less than a hop to a
-        worker thread and back."""
-        asked = self.wait_for_position is not None or self.known.position is not None
-        return asked or not isinstance(self.views, SQLiteViews)
+        """Whether finding the position to read at may wait: for the views to reach a
+        position asked for, or on a database server, for the position a moment was known at
+        (or the views', when no poller tells it). Otherwise the read is awaited on the event
+        loop (``ReadSide.entitlements_on_loop``); on the embedded SQLite file each of these
+        lookups takes tens of microseconds, less than a hop to a worker thread and back."""
+        if self.wait_for_position is not None or self.known.position is not None:
+            return True
+        if isinstance(self.views, SQLiteViews):
+            return False
+        return self.known.moment is not None or not self.read.knows_position
 
     @property
     def position(self) -> int:

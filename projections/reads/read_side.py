@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from domain.months import Month
 from projections.reads.known_at import recorded_by
-from projections.storage.database import ViewDatabase
+from projections.storage.database import Row, ViewDatabase
 from projections.storage.schema import valid_until
 
 CURRENT = "s.known_from <= ? AND (s.known_to IS NULL OR s.known_to > ?)"
@@ -113,6 +113,27 @@ def views_position(views: ViewDatabase) -> int:
     return int(rows[0][0] or 0) if rows else 0
 
 
+def _entitlements_query(person_ref: str, as_of: Month, position: int) -> tuple[str, list[object]]:
+    member = (
+        f"p.valid_from <= ? AND {valid_until('p.')} > ? "
+        "AND p.known_from <= ? AND (p.known_to IS NULL OR p.known_to > ?)"
+    )
+    return (
+        f"SELECT s.subject_id, s.programme, s.region, s.amount_fen, s.status "
+        f"FROM subject_persons p JOIN segments s ON s.subject_id = p.subject_id "
+        f"WHERE p.person_ref = ? AND {member} AND {IN_MONTH} AND {CURRENT} "
+        f"ORDER BY s.programme, s.subject_id",
+        [person_ref, *[as_of.index] * 2, *[position] * 2, *[as_of.index] * 2, *[position] * 2],
+    )
+
+
+def _entitlements(rows: list[Row]) -> list[Entitlement]:
+    return [
+        Entitlement(subject, programme, region, _money(fen), status)
+        for subject, programme, region, fen, status in rows
+    ]
+
+
 class ReadSide:
     """Queries of the views. ``reached``, when given, tells the views' position without a
     query: the service's own poller knows it, at most one poll behind."""
@@ -122,6 +143,11 @@ class ReadSide:
         self._reached = reached
 
     # Record time.
+
+    @property
+    def knows_position(self) -> bool:
+        """Whether ``position`` is told without a query."""
+        return self._reached is not None
 
     @property
     def position(self) -> int:
@@ -234,21 +260,14 @@ class ReadSide:
         """What a person is entitled to across programmes in ``as_of``: the cases and
         reliefs they are a person of in that month (a household member who joined later or
         left before is not), as known at ``position``."""
-        member = (
-            f"p.valid_from <= ? AND {valid_until('p.')} > ? "
-            "AND p.known_from <= ? AND (p.known_to IS NULL OR p.known_to > ?)"
-        )
-        rows = self.views.fetchall(
-            f"SELECT s.subject_id, s.programme, s.region, s.amount_fen, s.status "
-            f"FROM subject_persons p JOIN segments s ON s.subject_id = p.subject_id "
-            f"WHERE p.person_ref = ? AND {member} AND {IN_MONTH} AND {CURRENT} "
-            f"ORDER BY s.programme, s.subject_id",
-            (person_ref, *[as_of.index] * 2, *[position] * 2, *[as_of.index] * 2, *[position] * 2),
-        )
-        return [
-            Entitlement(subject, programme, region, _money(fen), status)
-            for subject, programme, region, fen, status in rows
-        ]
+        return _entitlements(self.views.fetchall(*_entitlements_query(person_ref, as_of, position)))
+
+    async def entitlements_on_loop(
+        self, person_ref: str, as_of: Month, position: int
+    ) -> list[Entitlement]:
+        """``entitlements``, awaited on the running event loop (``fetchall_on_loop``)."""
+        query = _entitlements_query(person_ref, as_of, position)
+        return _entitlements(await self.views.fetchall_on_loop(*query))
 
     def totals(
         self,

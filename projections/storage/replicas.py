@@ -18,6 +18,7 @@ error.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -296,8 +297,16 @@ class RoutedViews:
                 self._on_fallback()
         return self.primary.fetchall(sql, params)
 
+    async def fetchall_on_loop(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """``fetchall`` in a worker thread: a standby's read is cut off by a timer when it
+        does not answer in time, and asked again of the primary."""
+        return await asyncio.to_thread(self.fetchall, sql, params)
+
     def refresh_statistics(self, tables: Sequence[str]) -> None:
         self.primary.refresh_statistics(tables)
 
     def close(self) -> None:
         """Nothing: the standby's and the primary's pools outlive a query."""
+
+    async def close_on_loop(self) -> None:
+        """Nothing: see ``close``."""

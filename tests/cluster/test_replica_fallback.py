@@ -4,6 +4,7 @@ answer, is told so, and the standby is not chosen again until a probe finds it b
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Iterator
@@ -59,6 +60,7 @@ def test_a_query_the_replica_fails_is_answered_by_the_primary_and_the_replica_sk
 
         views = RoutedViews(replica, primary_views, lambda: fell_back.append(True))
         assert views.fetchall(IN_RECOVERY) == [(True,)]  # the standby answered
+        assert asyncio.run(views.fetchall_on_loop(IN_RECOVERY)) == [(True,)]  # from a thread
         standby.stop("immediate")  # its backends are gone when this returns
         assert views.fetchall(IN_RECOVERY) == [(False,)]  # the primary answered
         assert fell_back == [True]

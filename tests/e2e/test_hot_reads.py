@@ -167,11 +167,12 @@ def searched_in_a_thread(service: Service, threaded: list[str], **params: int | 
 
 
 class TestHotReadsOnSQLite(OnSQLite, HotReads):
-    def test_only_a_search_that_may_wait_reads_in_a_worker_thread(
+    def test_only_a_search_that_may_wait_for_a_position_reads_in_a_worker_thread(
         self, service: Service, threaded: list[str]
     ) -> None:
         """The embedded file is read on the event loop, where the hop to a worker thread
-        would cost more than the read; a search that may wait for a position is not."""
+        would cost more than the read, however the position is asked for; a search that
+        may wait for a position is not."""
         _, position = self.granted(service)
         assert not searched_in_a_thread(service, threaded)
         assert not searched_in_a_thread(service, threaded, known_at="2099-01-01")
@@ -180,10 +181,13 @@ class TestHotReadsOnSQLite(OnSQLite, HotReads):
 
 
 class TestHotReadsOnPostgreSQL(OnPostgreSQL, HotReads):
-    def test_every_search_reads_in_a_worker_thread(
+    def test_a_search_reads_in_a_worker_thread_only_when_its_position_is_a_query_or_a_wait(
         self, service: Service, threaded: list[str]
     ) -> None:
-        """A database server may keep a query waiting: never on the event loop."""
+        """The search is awaited on the loop, at the position the poller tells; the
+        position a moment was known at is a query of the server, done in a thread."""
         _, position = self.granted(service)
-        assert searched_in_a_thread(service, threaded)
+        assert not searched_in_a_thread(service, threaded)
+        assert searched_in_a_thread(service, threaded, known_at="2099-01-01")
         assert searched_in_a_thread(service, threaded, wait_for_position=position)
+        assert searched_in_a_thread(service, threaded, known_at_position=position)

@@ -3,6 +3,7 @@ record time, rebuild, crash recovery and read-your-writes."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,7 @@ from projections.engine import projector as projector_module
 from projections.engine.poller import Poller
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
-from projections.reads.read_side import ReadSide
+from projections.reads.read_side import Entitlement, ReadSide
 from projections.storage.database import WRITER_CACHE_KIB, ViewDatabase
 from projections.storage.opening import open_views
 from projections.storage.signing import UnverifiedEventError, decode_all
@@ -118,6 +119,38 @@ class ReadSideOnStore:
         june = read.entitlements(reference, M("2022-06"), read.position)
         assert [(e.programme, e.amount) for e in may] == [("elderly-allowance", Decimal("100.00"))]
         assert [(e.programme, e.amount) for e in june] == [("elderly-allowance", Decimal("200.00"))]
+
+    def test_a_search_awaited_on_an_event_loop_answers_as_one_read_in_a_thread(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        """The service awaits a search on its loop: on PostgreSQL through connections of
+        the loop's own, closed on that loop."""
+        people = [person(date(1932, 5, 15), 5), person(date(1935, 3, 3), 6)]
+        uow = SaveAt(ledger, at("2022-01-05 10:00"))
+        for someone in people:
+            ledger.grant(
+                "elderly-allowance", QIBIN, "2022-01", [someone], actor="cw", reason="80+", uow=uow
+            )
+        read = self.caught_up(ledger, views)
+        references = [
+            ledger.references.reference(IdentityNumber.parse(someone.identity_number))
+            for someone in [*people, person(date(1940, 1, 1), 7)]
+        ]
+        asked = [(r, month) for r in references for month in (M("2021-12"), M("2022-06"))]
+
+        async def searched() -> list[list[Entitlement]]:
+            try:
+                return list(
+                    await asyncio.gather(
+                        *(read.entitlements_on_loop(r, month, read.position) for r, month in asked)
+                    )
+                )
+            finally:
+                await views.close_on_loop()
+
+        on_loop = asyncio.run(searched())
+        assert on_loop == [read.entitlements(r, month, read.position) for r, month in asked]
+        assert [len(found) for found in on_loop] == [0, 1, 0, 1, 0, 0]
 
     def test_a_centenarian_is_paid_the_100_plus_band_from_the_month_after_the_birthday(
         self, ledger: Ledger, views: ViewDatabase

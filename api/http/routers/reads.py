@@ -112,7 +112,9 @@ async def entitlements(
     if knowledge.may_wait:
         found = await read_threads(request).run(_entitlements_of, reference, knowledge)
     else:
-        found = _entitlements_of(reference, knowledge)
+        found = await knowledge.read.entitlements_on_loop(
+            reference, knowledge.as_of, knowledge.position
+        )
     answer = EntitlementsPublic(
         as_of=str(knowledge.as_of),
         position=knowledge.position,

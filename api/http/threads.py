@@ -1,8 +1,9 @@
 """The worker threads an ``async`` operation hands its blocking read to.
 
-A read that may wait (on a database server, on the views reaching a position) never runs
-on the event loop (``Knowledge.may_wait``); one of the embedded file's, which cannot, does,
-as the hop here and back costs several times the read itself. FastAPI's
+A read that may wait (for the views to reach a position, or for a position that is itself
+a query of a database server) never runs on the event loop (``Knowledge.may_wait``); a
+search that need not is awaited on the loop (``ReadSide.entitlements_on_loop``), as the
+hop here and back costs several times the read itself. FastAPI's
 ``run_in_threadpool`` goes through anyio, which passes through the event loop once more,
 takes a capacity token and opens a shielded cancel scope on every hop: about 170 Python
 calls a search. The loop's own ``run_in_executor`` on a pool of the service's makes the

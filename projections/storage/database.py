@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import psycopg
 from psycopg.sql import SQL, Identifier
@@ -304,6 +304,15 @@ class _PostgresCursor:
         return self._cursor.fetchall()
 
 
+class _PoolSettings(TypedDict):
+    """What the views' two pools of connections share."""
+
+    min_size: int
+    max_size: int
+    timeout: float
+    kwargs: dict[str, Any]
+
+
 class PostgresViews:
     """Views in a schema of their own in the ledger's PostgreSQL database.
 
@@ -327,28 +336,19 @@ class PostgresViews:
             # exists; the service role has none where ``ledger protect`` made its schemas.
             if c.execute("SELECT to_regnamespace(%s)", (schema,)).fetchone() == (None,):
                 c.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
-        connections = {
-            "autocommit": True,
-            "connect_timeout": _whole_seconds(timeout_seconds),
-            "options": f"-c search_path={schema}",
-        }
-        self._pool = ConnectionPool(
-            conninfo,
+        pools = _PoolSettings(
             min_size=1,
             max_size=max_connections,
             timeout=timeout_seconds,
-            kwargs=connections,
-            open=True,
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": _whole_seconds(timeout_seconds),
+                "options": f"-c search_path={schema}",
+            },
         )
+        self._pool = ConnectionPool(conninfo, open=True, **pools)
         # Opened by the first read on an event loop, on that loop.
-        self._loop_pool = AsyncConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=max_connections,
-            timeout=timeout_seconds,
-            kwargs=connections,
-            open=False,
-        )
+        self._loop_pool = AsyncConnectionPool(conninfo, open=False, **pools)
         self._loop_pool_opened = False
 
     @contextmanager

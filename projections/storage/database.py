@@ -349,7 +349,6 @@ class PostgresViews:
         self._pool = ConnectionPool(conninfo, open=True, **pools)
         # Opened by the first read on an event loop, on that loop.
         self._loop_pool = AsyncConnectionPool(conninfo, open=False, **pools)
-        self._loop_pool_opened = False
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
@@ -379,9 +378,8 @@ class PostgresViews:
             return cursor.fetchall()
 
     async def fetchall_on_loop(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        if not self._loop_pool_opened:
-            self._loop_pool_opened = True
-            await self._loop_pool.open()
+        if self._loop_pool.closed:
+            await self._loop_pool.open()  # a second call, meanwhile, does nothing
         async with self._loop_pool.connection() as connection, connection.cursor() as cursor:
             await cursor.execute(_postgres_sql(sql), params)
             return await cursor.fetchall()
@@ -396,7 +394,7 @@ class PostgresViews:
         self._pool.close()
 
     async def close_on_loop(self) -> None:
-        if self._loop_pool_opened:
+        if not self._loop_pool.closed:
             await self._loop_pool.close()
 
 

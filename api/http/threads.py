@@ -1,16 +1,15 @@
 """The worker threads an ``async`` operation hands its blocking read to.
 
-A read that may wait (for the views to reach a position, or for a position that is itself
-a query of a database server) never runs on the event loop (``Knowledge.may_wait``); a
-search that need not is awaited on the loop (``ReadSide.entitlements_on_loop``), as the
-hop here and back costs several times the read itself. FastAPI's
-``run_in_threadpool`` goes through anyio, which passes through the event loop once more,
-takes a capacity token and opens a shielded cancel scope on every hop: about 170 Python
-calls a search. The loop's own ``run_in_executor`` on a pool of the service's makes the
-same hop, in a copy of the caller's context, in a few. The pool has as many threads as
-anyio's default limit (40), so as many reads can wait at once as before. A request
-cancelled meanwhile (the client went away) no longer waits for its read to end; the read
-ends in its thread and its answer is dropped.
+A read that may wait (for the views to reach a position, or for a position that is itself a
+query of a database server) never runs on the event loop (``Knowledge.may_wait``); a search
+that need not is awaited on the loop (``ReadSide.entitlements_on_loop``), as the hop here
+and back costs several times the read itself. FastAPI's ``run_in_threadpool`` goes through
+anyio, which passes through the event loop once more, takes a capacity token and opens a
+shielded cancel scope on every hop: about 170 Python calls a search. The loop's own
+``run_in_executor`` on a pool of the service's makes the same hop, in a copy of the caller's
+context, in a few. The pool has as many threads as anyio's default limit (40), so as many
+reads can wait at once as before. A request cancelled meanwhile (the client went away) no
+longer waits for its read to end; the read ends in its thread and its answer is dropped.
 """
 
 from __future__ import annotations

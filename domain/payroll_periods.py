@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
+from typing import NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -26,8 +27,7 @@ from domain.months import Month
 _PERIODS_NAMESPACE = uuid5(NAMESPACE_URL, "urn:social-assistance-ledger:payroll-periods")
 
 
-@dataclass(frozen=True, slots=True)
-class PayrollLine:
+class PayrollLine(NamedTuple):  # a tuple: a close makes one for each of its cases
     """What one case (or relief) is paid in a period: the month's own amount, arrears for
     earlier closed months, and recoveries to collect (never netted against payment). A line
     held after a bank's return pays, settles and lists nothing: ``held`` is what it would

@@ -362,36 +362,39 @@ def _corrections(
     position: int,
     prior: PriorClose,
 ) -> list[PayrollItem]:
+    """Arrears and recoveries since the ``prior`` close, from the rows that changed between
+    the two positions alone: those that became known after the prior close and are known at
+    ``position``, and those known at the prior close that stopped being known by
+    ``position``. A subject's rows known at one position never overlap in valid time, so a
+    month either lies in a changed row at one of the two positions or in a row known at
+    both, which settles nothing; a month's difference is that of its changed rows."""
     before = prior.position
-    changed = [
-        row[0]
-        for row in cursor.fetchall(
-            "SELECT subject_id FROM segments WHERE programme = ? AND region = ? "
-            "AND known_from > ? AND known_from <= ? UNION "
-            "SELECT subject_id FROM segments WHERE programme = ? AND region = ? "
-            "AND known_to > ? AND known_to <= ?",
-            (programme, region, before, position) * 2,
-        )
-    ]
+    columns = "subject_id, valid_from, valid_to, amount_fen, known_from, known_to"
+    closed_months = f"programme = ? AND region = ? AND valid_from < ? AND {valid_until()} > ?"
+    in_closed_months = (programme, region, month.index, prior.first_month.index)
+    rows_by_subject: dict[str, list[Row]] = defaultdict(list)
+    for subject_id, valid_from, valid_to, fen, known_from, known_to in cursor.fetchall(
+        f"SELECT {columns} FROM segments WHERE {closed_months}"
+        " AND known_from > ? AND known_from <= ? AND (known_to IS NULL OR known_to > ?)"
+        f" UNION ALL SELECT {columns} FROM segments WHERE {closed_months}"
+        " AND known_to > ? AND known_to <= ? AND known_from <= ?",
+        (
+            *in_closed_months,
+            before,
+            position,
+            position,
+            *in_closed_months,
+            before,
+            position,
+            before,
+        ),
+    ):
+        rows_by_subject[subject_id].append((valid_from, valid_to, fen, known_from, known_to))
     items: list[PayrollItem] = []
-    for start in range(0, len(changed), CHUNK):
-        chunk = changed[start : start + CHUNK]
-        marks = ", ".join("?" for _ in chunk)
-        rows_by_subject: dict[str, list[Row]] = defaultdict(list)
-        # Only the rows known at one of the two positions: a row that stopped being known
-        # before the prior close, or became known after this one, is in neither account.
-        for subject_id, valid_from, valid_to, fen, known_from, known_to in cursor.fetchall(
-            f"SELECT subject_id, valid_from, valid_to, amount_fen, known_from, known_to "
-            f"FROM segments WHERE subject_id IN ({marks}) AND valid_from < ? "
-            f"AND (valid_to IS NULL OR valid_to > ?) "
-            f"AND known_from <= ? AND (known_to IS NULL OR known_to > ?)",
-            (*chunk, month.index, prior.first_month.index, position, before),
-        ):
-            rows_by_subject[subject_id].append((valid_from, valid_to, fen, known_from, known_to))
-        for subject_id in chunk:
-            items += _differences(
-                subject_id, rows_by_subject[subject_id], prior.first_month, month, before, position
-            )
+    for subject_id in sorted(rows_by_subject):
+        items += _differences(
+            subject_id, rows_by_subject[subject_id], prior.first_month, month, before, position
+        )
     return items
 
 
@@ -439,14 +442,28 @@ _SLOT = {AMOUNT: 0, ARREARS: 1, RECOVERY: 2, HELD: 3}  # a line's fields, in ord
 
 def lines_of(items: Sequence[PayrollItem]) -> list[PayrollLine]:
     """One line per case, in case order."""
-    totals: dict[str, list[int]] = {}
-    for item in items:
-        fields = totals.get(item.subject_id)
+    # Most cases have their own amount and nothing else: it is kept apart from the other
+    # items, so that their lines are made without a list of fields each.
+    own: dict[str, int] = {}
+    others: dict[str, list[int]] = {}
+    for subject_id, _, kind, fen in items:
+        if kind == AMOUNT and subject_id not in own:
+            own[subject_id] = fen
+            continue
+        fields = others.get(subject_id)
         if fields is None:
-            fields = totals[item.subject_id] = [0, 0, 0, 0]
-        fields[_SLOT[item.kind]] += item.amount_fen
+            fields = others[subject_id] = [0, 0, 0, 0]
+        fields[_SLOT[kind]] += fen
     yuan = _fen_to_yuan
-    return [
-        PayrollLine(subject_id, yuan(amount), yuan(arrears), yuan(recoveries), yuan(held))
-        for subject_id, (amount, arrears, recoveries, held) in sorted(totals.items())
-    ]
+    zero = yuan(0)
+    lines = []
+    for subject_id in sorted(own.keys() | others.keys()):
+        amount = own.get(subject_id, 0)
+        fields = others.get(subject_id)
+        if fields is None:
+            lines.append(PayrollLine(subject_id, yuan(amount), zero, zero, zero))
+        else:
+            amount += fields[0]
+            arrears, recoveries, held = (yuan(fen) for fen in fields[1:])
+            lines.append(PayrollLine(subject_id, yuan(amount), arrears, recoveries, held))
+    return lines

@@ -31,24 +31,25 @@ GENESIS = bytes(32)
 VERIFY_BATCH = 2_000
 
 
+# A link's fixed fields: position, previous position, originator id, version, topic length.
+_LINK_HEADER = struct.Struct(">QQ16sQI")
+
+
 def link(previous_hash: bytes, previous_position: int, notification: Notification) -> bytes:
     """The chain hash at ``notification``, following ``previous_hash``."""
     originator = notification.originator_id
     originator_bytes = (originator if isinstance(originator, UUID) else UUID(originator)).bytes
     topic = notification.topic.encode("utf-8")
+    state = notification.state
+    header = _LINK_HEADER.pack(
+        notification.id,
+        previous_position,
+        originator_bytes,
+        notification.originator_version,
+        len(topic),
+    )
     return hashlib.sha256(
-        b"".join(
-            (
-                previous_hash,
-                struct.pack(">QQ", notification.id, previous_position),
-                originator_bytes,
-                struct.pack(">Q", notification.originator_version),
-                struct.pack(">I", len(topic)),
-                topic,
-                struct.pack(">I", len(notification.state)),
-                notification.state,
-            )
-        )
+        b"".join((previous_hash, header, topic, struct.pack(">I", len(state)), state))
     ).digest()
 
 

@@ -23,6 +23,7 @@ not its own amounts: those are the segments known at the period's position in it
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -167,17 +168,18 @@ def returned_subjects(
     those that close has not settled: a close computed after a payee change that followed
     the case's last return paid everything outstanding, after which the case's lines are
     again what every other case's are (its entitlement as known at the close)."""
-    latest = (
-        "SELECT subject_id, MAX(known_from) AS returned_at FROM payment_returns"
-        " WHERE programme = ? AND region = ? AND known_from <= ? GROUP BY subject_id"
+    returns = (
+        "SELECT r.subject_id FROM payment_returns r"
+        " WHERE r.programme = ? AND r.region = ? AND r.known_from <= ?"
     )
     if settled_at is None:
-        rows = cursor.fetchall(latest, (programme, region, position))
+        rows = cursor.fetchall(returns, (programme, region, position))
     else:
+        # A payee change after the latest return is one after every return: a case is
+        # unsettled when any of its returns has no payee change after it.
         rows = cursor.fetchall(
-            f"SELECT r.subject_id FROM ({latest}) r WHERE NOT EXISTS (SELECT 1 FROM payees p"
-            " WHERE p.subject_id = r.subject_id AND p.known_from > r.returned_at"
-            " AND p.known_from <= ?)",
+            f"{returns} AND NOT EXISTS (SELECT 1 FROM payees p WHERE p.subject_id = r.subject_id"
+            " AND p.known_from > r.known_from AND p.known_from <= ?)",
             (programme, region, position, settled_at),
         )
     return {str(row[0]) for row in rows}
@@ -259,13 +261,15 @@ def sent_accounts(
     """Each of ``subjects``' account of the periods closed before ``before``, as known at
     ``position`` (the views hold those periods' lines)."""
     accounts: dict[str, SentAccount] = {}
-    periods = [
-        (int(month), int(known_at))
-        for month, known_at in cursor.fetchall(
-            "SELECT month, position FROM periods WHERE programme = ? AND region = ? AND month < ?",
-            (programme, region, before.index),
-        )
-    ]
+    # The closes are of consecutive months, each at a position no earlier than the one
+    # before: the closes that knew a row are a run of them, found by bisection.
+    closes = cursor.fetchall(
+        "SELECT month, position FROM periods WHERE programme = ? AND region = ? AND month < ?"
+        " ORDER BY month",
+        (programme, region, before.index),
+    )
+    first_closed = int(closes[0][0]) if closes else before.index
+    close_positions = [int(known_at) for _, known_at in closes]
     for start in range(0, len(subjects), CHUNK):
         chunk = list(subjects[start : start + CHUNK])
         marks = ", ".join("?" for _ in chunk)
@@ -315,17 +319,29 @@ def sent_accounts(
             elif kind == HELD and corrected == period:
                 held_own.add((subject_id, int(period)))
         for subject_id in chunk:
-            rows = rows_by_subject[subject_id]
-            for month, known_at in periods:
-                if month in returns.get(subject_id, {}) or (subject_id, month) in held_own:
+            returned_periods = returns.get(subject_id, {})
+            paid = accounts[subject_id].paid
+            for valid_from, valid_to, fen, known_from, known_to in rows_by_subject[subject_id]:
+                if not fen:
                     continue
-                own = _amount_in([row for row in rows if _known_at(row, known_at)], month)
-                if own:
-                    accounts[subject_id].paid[month] += own
+                knew = _months_whose_close_knew(close_positions, first_closed, known_from, known_to)
+                until = knew.stop if valid_to is None else min(valid_to, knew.stop)
+                for month in range(max(valid_from, knew.start), until):
+                    if month not in returned_periods and (subject_id, month) not in held_own:
+                        paid[month] += fen
         for subject_id, returned_at in returns.items():
             last_return = max(returned_at.values())
             accounts[subject_id].held = last_return > payees.get(subject_id, 0)
     return accounts
+
+
+def _months_whose_close_knew(
+    close_positions: Sequence[int], first_closed: int, known_from: int, known_to: int | None
+) -> range:
+    """The months whose close's position lies in a row's record time, of closes of
+    consecutive months from ``first_closed`` at ``close_positions``, which never fall."""
+    knew_to = len(close_positions) if known_to is None else bisect_left(close_positions, known_to)
+    return range(first_closed + bisect_left(close_positions, known_from), first_closed + knew_to)
 
 
 def _items_after_returns(

@@ -23,7 +23,7 @@ from projections.reads.signature_checks import Findings, SignatureChecks
 from projections.storage.checkpoints import Checkpoint
 from projections.storage.checkpoints import stored as stored_checkpoints
 from projections.storage.database import Cursor, Reader, ViewDatabase
-from projections.storage.event_table import EventTable
+from projections.storage.event_table import EventTable, StoredRow, stored_row
 from projections.storage.schema import CREATE_AUDIT_CHAIN
 from projections.storage.signing import EventSignatures, signatures_of
 
@@ -35,19 +35,11 @@ VERIFY_BATCH = 2_000
 _LINK_HEADER = struct.Struct(">QQ16sQI")
 
 
-def link(previous_hash: bytes, previous_position: int, notification: Notification) -> bytes:
-    """The chain hash at ``notification``, following ``previous_hash``."""
-    originator = notification.originator_id
-    originator_bytes = (originator if isinstance(originator, UUID) else UUID(originator)).bytes
-    topic = notification.topic.encode("utf-8")
-    state = notification.state
-    header = _LINK_HEADER.pack(
-        notification.id,
-        previous_position,
-        originator_bytes,
-        notification.originator_version,
-        len(topic),
-    )
+def link(previous_hash: bytes, previous_position: int, row: StoredRow) -> bytes:
+    """The chain hash at ``row``, following ``previous_hash``."""
+    position, originator, version, topic_text, state = row
+    topic = topic_text.encode("utf-8")
+    header = _LINK_HEADER.pack(position, previous_position, originator, version, len(topic))
     return hashlib.sha256(
         b"".join((previous_hash, header, topic, struct.pack(">I", len(state)), state))
     ).digest()
@@ -87,7 +79,7 @@ def extend(cursor: Cursor, notifications: Sequence[Notification]) -> None:
     head = stored_head(cursor)
     rows = []
     for notification in notifications:
-        digest = link(head.hash, head.position, notification)
+        digest = link(head.hash, head.position, stored_row(notification))
         rows.append((notification.id, head.position, digest))
         head = Head(notification.id, digest)
     cursor.insert("audit_chain", ("position", "previous_position", "hash"), rows)
@@ -114,19 +106,15 @@ class Verification:
 
 
 def all_notifications(recorder: ApplicationRecorder, start: int = 1) -> Iterator[Notification]:
-    for batch in notification_batches(recorder, start):
+    while batch := recorder.select_notifications(start=start, limit=VERIFY_BATCH):
         yield from batch
-
-
-def notification_batches(
-    recorder: ApplicationRecorder, start: int = 1
-) -> Iterator[Sequence[Notification]]:
-    while True:
-        batch = recorder.select_notifications(start=start, limit=VERIFY_BATCH)
-        if not batch:
-            return
-        yield batch
         start = batch[-1].id + 1
+
+
+def _row_batches(table: EventTable, start: int) -> Iterator[list[StoredRow]]:
+    while batch := table.rows(start, VERIFY_BATCH):
+        yield batch
+        start = batch[-1].position + 1
 
 
 class _ChainBrokenError(Exception):
@@ -248,11 +236,11 @@ class _Walk:
         matched_expected = self.expected_head == GENESIS_HEAD
         start = min(extent.lowest or 1, 1)
         highest = extent.highest if extent.highest is not None else 0
-        for read in notification_batches(self.recorder, start):
-            batch = [n for n in read if n.id <= highest]  # not what was stored since
+        for read in _row_batches(self.table, start):
+            batch = [row for row in read if row.position <= highest]  # not what was stored since
             self._check_signatures(batch)
-            for notification in batch:
-                position = notification.id
+            for row in batch:
+                position = row.position
                 if position < 1:
                     raise _ChainBrokenError(
                         position,
@@ -261,7 +249,7 @@ class _Walk:
                     )
                 if pending is not None and pending[0] < position:
                     raise _ChainBrokenError(pending[0], f"position {pending[0]} was deleted")
-                digest = link(self.head.hash, self.head.position, notification)
+                digest = link(self.head.hash, self.head.position, row)
                 if pending is not None and pending[0] == position:
                     if pending[1] != digest:
                         raise _ChainBrokenError(
@@ -306,11 +294,11 @@ class _Walk:
             )
         return "the chain verifies and contains the expected head"
 
-    def _check_signatures(self, batch: Sequence[Notification]) -> None:
+    def _check_signatures(self, batch: Sequence[StoredRow]) -> None:
         if self.checks is None:
             return
         through = max(self.checked_earlier_through, 0)  # a row below 1 fails the walk first
-        unchecked = [n for n in batch if n.id > through]
+        unchecked = [row for row in batch if row.position > through]
         if unchecked:
             self.checks.submit(unchecked)
 

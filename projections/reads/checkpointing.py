@@ -26,7 +26,7 @@ from eventsourcing.persistence import ApplicationRecorder
 from projections.reads.audit_chain import GENESIS_HEAD, Head, all_notifications, link
 from projections.storage.checkpoints import Checkpoint, store
 from projections.storage.checkpoints import stored as stored_checkpoints
-from projections.storage.event_table import EventTable
+from projections.storage.event_table import EventTable, stored_row
 from projections.storage.signing import EventSignatures, UnverifiedEventError, open_envelope
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class Checkpointer:
         head, count = start.head, start.count
         for notification in all_notifications(self.recorder, start.head.position + 1):
             self.signatures.inner_state(notification)  # raises when it does not verify
-            head = Head(notification.id, link(head.hash, head.position, notification))
+            head = Head(notification.id, link(head.hash, head.position, stored_row(notification)))
             count += 1
         return head, count
 
@@ -165,7 +165,7 @@ def adopt(recorder: ApplicationRecorder, signatures: EventSignatures, expected: 
                 raise AdoptionRefusedError(
                     f"the event at position {notification.id} does not verify: {problem}"
                 )
-        head = Head(notification.id, link(head.hash, head.position, notification))
+        head = Head(notification.id, link(head.hash, head.position, stored_row(notification)))
         count += 1
         if head.position == expected.position:
             if head != expected:

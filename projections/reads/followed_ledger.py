@@ -24,6 +24,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from projections.reads.audit_chain import GENESIS, link
 from projections.storage.database import PostgresViews, SQLiteViews, ViewDatabase
+from projections.storage.event_table import EventTable
 from projections.storage.schema import SCHEMA_VERSION
 
 
@@ -56,8 +57,8 @@ def refuse_views_of_another_ledger(recorder: ApplicationRecorder, views: ViewDat
     compared = _link_at_or_before(views, furthest)
     while compared is not None:
         position, previous_position, previous_hash, kept = compared
-        found = recorder.select_notifications(start=position, limit=1)
-        if not found or found[0].id != position:
+        found = EventTable.of(recorder).rows(position, 1)
+        if not found or found[0].position != position:
             raise ViewsOfAnotherLedgerError(
                 views,
                 f"they were built from an event at position {position}, and the ledger holds "

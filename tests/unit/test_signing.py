@@ -16,8 +16,9 @@ from eventsourcing.persistence import Notification, StoredEvent
 from api.core.settings import Settings
 from domain.application.ledger import Ledger
 from projections.reads.checkpointing import Checkpointer
-from projections.reads.signature_checks import check, rows_of
+from projections.reads.signature_checks import check
 from projections.storage.checkpoints import CHECKPOINT_CONTEXT, Checkpoint
+from projections.storage.event_table import stored_row
 from projections.storage.keys import (
     TWO_THREADS_FROM,
     Keyring,
@@ -283,7 +284,7 @@ def test_a_verification_refuses_each_stored_row_in_the_words_of_the_mapper() -> 
             state=state,
         )
         assert checks.problem(row) == reason
-        found = check(checks, rows_of([row]))
+        found = check(checks, [stored_row(row)])
         assert found.problem == (7, f"the event at position 7: {reason}")
         assert found.checked == 0
     adopted = Notification(
@@ -296,5 +297,5 @@ def test_a_verification_refuses_each_stored_row_in_the_words_of_the_mapper() -> 
         topic=signed.topic,
         state=signed.state,
     )
-    found = check(checks, rows_of([adopted, as_stored]))
+    found = check(checks, [stored_row(adopted), stored_row(as_stored)])
     assert (found.problem, found.checked, found.unsigned, found.keys) == (None, 2, 1, {"2024"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from datetime import date
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from click.testing import CliRunner, Result
@@ -25,14 +26,14 @@ def run(*args: str) -> Result:
 
 @pytest.fixture
 def case_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """An urban dibao household of 3 in Qibin paid 1200.00 a month into a card from 2020-03,
-    March and April closed."""
+    """An urban dibao household of 3 in Qibin paid 1200.00 a month into a card from 2020-02;
+    the payroll starts with March: March and April closed."""
     path = tmp_path / "ledger.db"
     monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{path}")
     ledger = ledger_at(f"sqlite:///{path}")
     ledger.set_standard("dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n")
     household = [person(date(1980, 1, 1), n) for n in range(1, 4)]
-    case_id = grant_paid_household(ledger, "2020-03", household, "200", FIRST_CARD)
+    case_id = grant_paid_household(ledger, "2020-02", household, "200", FIRST_CARD)
     ledger.close()
     for month in ("2020-03", "2020-04"):
         run("close-period", "dibao-urban", QIBIN, month, "--actor", "finance-1")
@@ -87,3 +88,82 @@ def test_a_returned_line_is_held_then_reissued_after_a_new_payee(
     ]
     verified = run("verify")
     assert "4 of 4 closed months balance" in verified.output
+
+
+def return_april_then_change_payee(tmp_path: Path, case_id: str) -> None:
+    """The bank returns April's line; the case is then paid into a new card."""
+    april = tmp_path / "april.csv"
+    run("payment-file", "dibao-urban", QIBIN, "2020-04", "--format", "csv", "--output", str(april))
+    with april.open(encoding="utf-8") as file:
+        (transfer, _) = list(csv.DictReader(file))
+    returns = tmp_path / "returns.csv"
+    returns.write_text(
+        f"end_to_end_id,bank_reference,reason\n{transfer['end_to_end_id']},RT1,AC04\n",
+        encoding="utf-8",
+    )
+    run("import-returns", str(returns), "--actor", "finance-1")
+    run("change-payee", case_id, "--account", NEW_CARD, "--actor", "cw", "--reason", "new card")
+
+
+def test_after_a_return_and_a_new_payee_a_cut_reaching_back_lists_a_recovery(
+    case_id: str, tmp_path: Path
+) -> None:
+    return_april_then_change_payee(tmp_path, case_id)
+    ledger = ledger_at(f"sqlite:///{tmp_path / 'ledger.db'}")
+    # Income from 200.00 to 300.00 a person from March: 900.00 a month instead of 1200.00.
+    ledger.reassess(UUID(case_id), "2020-03", {"income": "300"}, actor="cw", reason="job")
+    ledger.close()
+
+    may = run("close-period", "dibao-urban", QIBIN, "2020-05", "--actor", "finance-1")
+    assert "900.00 for the month, 900.00 arrears" in may.output
+    lines = tmp_path / "may.csv"
+    run("payroll", "dibao-urban", QIBIN, "2020-05", "--format", "csv", "--output", str(lines))
+    with lines.open(encoding="utf-8") as file:
+        (line,) = list(csv.DictReader(file))
+    # May's own 900.00; April's line came back, so April's 900.00 is paid as arrears;
+    # March's 1200.00 reached the household and 300.00 of it is to be recovered. February
+    # was never on a payroll: it is neither paid nor recovered.
+    assert {key: line[key] for key in ("amount", "arrears", "recoveries", "held")} == {
+        "amount": "900.00",
+        "arrears": "900.00",
+        "recoveries": "300.00",
+        "held": "0.00",
+    }
+    verified = run("verify")
+    assert "3 of 3 closed months balance" in verified.output
+
+
+def test_a_case_that_left_from_its_returned_month_gets_no_line(
+    case_id: str, tmp_path: Path
+) -> None:
+    return_april_then_change_payee(tmp_path, case_id)
+    ledger = ledger_at(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.exit(UUID(case_id), "2020-04", actor="cw", reason="moved away in March")
+    ledger.close()
+
+    # March was paid what it was owed; April's line came back and April is owed nothing
+    # now, nor is May: no line pays, settles or recovers anything.
+    may = run("close-period", "dibao-urban", QIBIN, "2020-05", "--actor", "finance-1")
+    assert "0 lines, 0.00 for the month, 0.00 arrears, 0.00 to recover" in may.output
+
+
+def test_after_a_return_a_single_fen_outstanding_is_paid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{path}")
+    ledger = ledger_at(f"sqlite:///{path}")
+    ledger.set_standard("dibao-urban", QIBIN, "2020-01", {"standard": "600"}, actor="f", reason="n")
+    alone = [person(date(1980, 1, 1), 1)]
+    case_id = grant_paid_household(ledger, "2020-03", alone, "200", FIRST_CARD).hex
+    ledger.close()
+    for month in ("2020-03", "2020-04"):
+        run("close-period", "dibao-urban", QIBIN, month, "--actor", "finance-1")
+    return_april_then_change_payee(tmp_path, case_id)
+    ledger = ledger_at(f"sqlite:///{path}")
+    ledger.reassess(UUID(case_id), "2020-03", {"income": "199.99"}, actor="cw", reason="r")
+    ledger.close()
+
+    # 400.01 a month from March: April's as arrears, and March's one fen more.
+    may = run("close-period", "dibao-urban", QIBIN, "2020-05", "--actor", "finance-1")
+    assert "400.01 for the month, 400.02 arrears, 0.00 to recover" in may.output

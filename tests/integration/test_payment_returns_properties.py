@@ -25,6 +25,7 @@ from domain.errors import LedgerRefusal
 from domain.months import Month
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare
+from projections.reads import payroll_lines
 from projections.reads.period_accounts import Accounts, case_account
 from projections.storage.database import ViewDatabase
 from projections.storage.opening import open_views
@@ -169,6 +170,19 @@ RETURN_HISTORY = [
 ]
 
 
+# Both households' lines of the second month returned, held, then reissued.
+TWO_RETURNS = [
+    Step("close", 0, 0),
+    Step("close", 0, 0),
+    Step("return", 0, 1),
+    Step("return", 1, 1),
+    Step("close", 0, 0),
+    Step("payee", 0, 1),
+    Step("payee", 1, 2),
+    Step("close", 0, 0),
+]
+
+
 def check_history(database_url: str, history: list[Step]) -> None:
     ledger = ledger_at(database_url)
     views = open_views(ledger.env)
@@ -204,3 +218,10 @@ def test_returns_keep_every_month_balanced_and_a_new_payee_settles_everything(
 def test_the_same_on_postgresql(postgres_admin_url: str, history: list[Step]) -> None:
     with fresh_postgres(postgres_admin_url) as url:
         check_history(url, history)
+
+
+def test_the_cases_with_returns_are_read_a_chunk_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(payroll_lines, "CHUNK", 1)
+    check_history(f"sqlite:///{tmp_path / 'ledger.db'}", TWO_RETURNS)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 from psycopg import sql
 
 from api.core.settings import postgres_url_with_dbname
@@ -24,6 +24,11 @@ from api.core.settings import postgres_url_with_dbname
 # not a failure, so no example has a deadline.
 settings.register_profile("ledger", deadline=None)
 settings.load_profile("ledger")
+# Mutation testing (scripts/mutation) asks only whether a test fails: a failing example is
+# not shrunk, which would run the test again dozens of times for each mutant it kills.
+settings.register_profile(
+    "mutation", deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate)
+)
 
 DATABASE_URL_ENV = "LEDGER_TEST_DATABASE_URL"
 TEST_DATABASE_PREFIX = "ledger_t_"

@@ -4,8 +4,8 @@ The library reads events by aggregate, whatever their position, and by position 
 up. Verify must account for every stored row: a row forged at position -1 is read when its
 aggregate is loaded, and never by a walk from 1. So this adapter tells the table's extent
 (its rows, its lowest and highest position), reads the rows from any position as the
-columns the audit chain and the signatures cover (without the library's notifications,
-which cost four times the read), finds where an event read by aggregate is stored, and
+columns the audit chain and the signatures cover (the library's notifications cost more to
+build than the rows cost to read), finds where an event read by aggregate is stored, and
 keeps the signed checkpoints of the chain in ``ledger_checkpoints``, created with the
 event table by the ledger's recorders (``projections.storage.event_store``).
 """

@@ -65,6 +65,7 @@ def test_a_returned_line_is_held_then_reissued_after_a_new_payee(
 
     held = run("close-period", "dibao-urban", QIBIN, "2020-05", "--actor", "finance-1")
     assert "0.00 for the month, 0.00 arrears" in held.output
+    assert line_of(tmp_path, "2020-05")["held"] == "2400.00"  # May's own and April's
     run("change-payee", case_id, "--account", NEW_CARD, "--actor", "cw", "--reason", "new card")
     paid = run("close-period", "dibao-urban", QIBIN, "2020-06", "--actor", "finance-1")
     # June's own 1200.00, and April's and May's 1200.00 each as arrears.
@@ -89,26 +90,44 @@ def test_a_returned_line_is_held_then_reissued_after_a_new_payee(
     verified = run("verify")
     assert "4 of 4 closed months balance" in verified.output
 
+    # June's line comes back too: the arrears it carried were never sent either.
+    return_line_then_change_payee(tmp_path, case_id, "2020-06", luhn_completed("62170000220000000"))
+    july = run("close-period", "dibao-urban", QIBIN, "2020-07", "--actor", "finance-1")
+    assert "1200.00 for the month, 3600.00 arrears" in july.output
 
-def return_april_then_change_payee(tmp_path: Path, case_id: str) -> None:
-    """The bank returns April's line; the case is then paid into a new card."""
-    april = tmp_path / "april.csv"
-    run("payment-file", "dibao-urban", QIBIN, "2020-04", "--format", "csv", "--output", str(april))
-    with april.open(encoding="utf-8") as file:
+
+def line_of(tmp_path: Path, month: str) -> dict[str, str]:
+    """The one line of the period ``month``, as the payroll command writes it."""
+    lines = tmp_path / f"{month}.csv"
+    run("payroll", "dibao-urban", QIBIN, month, "--format", "csv", "--output", str(lines))
+    with lines.open(encoding="utf-8") as file:
+        (line,) = list(csv.DictReader(file))
+    return line
+
+
+def return_line_then_change_payee(
+    tmp_path: Path, case_id: str, month: str = "2020-04", card: str = NEW_CARD
+) -> None:
+    """The bank returns the line of ``month``; the case is then paid into ``card``. Every
+    closed month still balances in between."""
+    sent = tmp_path / f"sent-{month}.csv"
+    run("payment-file", "dibao-urban", QIBIN, month, "--format", "csv", "--output", str(sent))
+    with sent.open(encoding="utf-8") as file:
         (transfer, _) = list(csv.DictReader(file))
-    returns = tmp_path / "returns.csv"
+    returns = tmp_path / f"returns-{month}.csv"
     returns.write_text(
-        f"end_to_end_id,bank_reference,reason\n{transfer['end_to_end_id']},RT1,AC04\n",
+        f"end_to_end_id,bank_reference,reason\n{transfer['end_to_end_id']},RT{month},AC04\n",
         encoding="utf-8",
     )
     run("import-returns", str(returns), "--actor", "finance-1")
-    run("change-payee", case_id, "--account", NEW_CARD, "--actor", "cw", "--reason", "new card")
+    assert "closed months balance" in run("verify").output
+    run("change-payee", case_id, "--account", card, "--actor", "cw", "--reason", "new card")
 
 
 def test_after_a_return_and_a_new_payee_a_cut_reaching_back_lists_a_recovery(
     case_id: str, tmp_path: Path
 ) -> None:
-    return_april_then_change_payee(tmp_path, case_id)
+    return_line_then_change_payee(tmp_path, case_id)
     ledger = ledger_at(f"sqlite:///{tmp_path / 'ledger.db'}")
     # Income from 200.00 to 300.00 a person from March: 900.00 a month instead of 1200.00.
     ledger.reassess(UUID(case_id), "2020-03", {"income": "300"}, actor="cw", reason="job")
@@ -116,10 +135,7 @@ def test_after_a_return_and_a_new_payee_a_cut_reaching_back_lists_a_recovery(
 
     may = run("close-period", "dibao-urban", QIBIN, "2020-05", "--actor", "finance-1")
     assert "900.00 for the month, 900.00 arrears" in may.output
-    lines = tmp_path / "may.csv"
-    run("payroll", "dibao-urban", QIBIN, "2020-05", "--format", "csv", "--output", str(lines))
-    with lines.open(encoding="utf-8") as file:
-        (line,) = list(csv.DictReader(file))
+    line = line_of(tmp_path, "2020-05")
     # May's own 900.00; April's line came back, so April's 900.00 is paid as arrears;
     # March's 1200.00 reached the household and 300.00 of it is to be recovered. February
     # was never on a payroll: it is neither paid nor recovered.
@@ -132,11 +148,17 @@ def test_after_a_return_and_a_new_payee_a_cut_reaching_back_lists_a_recovery(
     verified = run("verify")
     assert "3 of 3 closed months balance" in verified.output
 
+    # May's line comes back: its own amount and April's arrears were not sent, and the
+    # recovery it listed for March still stands.
+    return_line_then_change_payee(tmp_path, case_id, "2020-05", luhn_completed("62170000220000000"))
+    june = run("close-period", "dibao-urban", QIBIN, "2020-06", "--actor", "finance-1")
+    assert "900.00 for the month, 1800.00 arrears, 0.00 to recover" in june.output
+
 
 def test_a_case_that_left_from_its_returned_month_gets_no_line(
     case_id: str, tmp_path: Path
 ) -> None:
-    return_april_then_change_payee(tmp_path, case_id)
+    return_line_then_change_payee(tmp_path, case_id)
     ledger = ledger_at(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.exit(UUID(case_id), "2020-04", actor="cw", reason="moved away in March")
     ledger.close()
@@ -159,7 +181,7 @@ def test_after_a_return_a_single_fen_outstanding_is_paid(
     ledger.close()
     for month in ("2020-03", "2020-04"):
         run("close-period", "dibao-urban", QIBIN, month, "--actor", "finance-1")
-    return_april_then_change_payee(tmp_path, case_id)
+    return_line_then_change_payee(tmp_path, case_id)
     ledger = ledger_at(f"sqlite:///{path}")
     ledger.reassess(UUID(case_id), "2020-03", {"income": "199.99"}, actor="cw", reason="r")
     ledger.close()
@@ -167,3 +189,61 @@ def test_after_a_return_a_single_fen_outstanding_is_paid(
     # 400.01 a month from March: April's as arrears, and March's one fen more.
     may = run("close-period", "dibao-urban", QIBIN, "2020-05", "--actor", "finance-1")
     assert "400.01 for the month, 400.02 arrears, 0.00 to recover" in may.output
+
+
+def test_a_held_line_that_held_only_its_own_amount_is_paid_after_a_new_payee(
+    case_id: str, tmp_path: Path
+) -> None:
+    april = tmp_path / "april.csv"
+    run("payment-file", "dibao-urban", QIBIN, "2020-04", "--format", "csv", "--output", str(april))
+    with april.open(encoding="utf-8") as file:
+        (transfer, _) = list(csv.DictReader(file))
+    returns = tmp_path / "returns.csv"
+    returns.write_text(
+        f"end_to_end_id,bank_reference,reason\n{transfer['end_to_end_id']},RT1,AC04\n",
+        encoding="utf-8",
+    )
+    run("import-returns", str(returns), "--actor", "finance-1")
+    # April is suspended after all: nothing was owed for it, and nothing is held for it.
+    ledger = ledger_at(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.suspend(UUID(case_id), "2020-04", actor="cw", reason="away")
+    ledger.resume(UUID(case_id), "2020-05", actor="cw", reason="back")
+    ledger.close()
+    run("close-period", "dibao-urban", QIBIN, "2020-05", "--actor", "finance-1")
+    assert line_of(tmp_path, "2020-05")["held"] == "1200.00"
+    run("change-payee", case_id, "--account", NEW_CARD, "--actor", "cw", "--reason", "new card")
+    june = run("close-period", "dibao-urban", QIBIN, "2020-06", "--actor", "finance-1")
+    assert "1200.00 for the month, 1200.00 arrears, 0.00 to recover" in june.output
+
+
+def test_arrears_sent_over_two_closes_both_count_after_a_return(
+    case_id: str, tmp_path: Path
+) -> None:
+    for month, standard in (("2020-05", "620"), ("2020-06", "650")):
+        ledger = ledger_at(f"sqlite:///{tmp_path / 'ledger.db'}")
+        ledger.set_standard(
+            "dibao-urban", QIBIN, "2020-03", {"standard": standard}, actor="f", reason="raise"
+        )
+        ledger.close()
+        run("close-period", "dibao-urban", QIBIN, month, "--actor", "finance-1")
+    # April's line comes back after both raises reached April as arrears (60.00, then 90.00).
+    return_line_then_change_payee(tmp_path, case_id, "2020-04")
+    july = run("close-period", "dibao-urban", QIBIN, "2020-07", "--actor", "finance-1")
+    # April's 1350.00, less the 150.00 of arrears already sent for it.
+    assert "1350.00 for the month, 1200.00 arrears, 0.00 to recover" in july.output
+
+
+def test_a_month_suspended_after_its_close_does_not_hide_the_months_after_it(
+    case_id: str, tmp_path: Path
+) -> None:
+    ledger = ledger_at(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.suspend(UUID(case_id), "2020-03", actor="cw", reason="away")
+    ledger.resume(UUID(case_id), "2020-04", actor="cw", reason="back")
+    ledger.close()
+    may = run("close-period", "dibao-urban", QIBIN, "2020-05", "--actor", "finance-1")
+    assert "1200.00 for the month, 0.00 arrears, 1200.00 to recover" in may.output  # March
+    run("close-period", "dibao-urban", QIBIN, "2020-06", "--actor", "finance-1")
+    return_line_then_change_payee(tmp_path, case_id, "2020-06")
+    # June's line came back; May's was paid, and March's 1200.00 was listed to recover.
+    july = run("close-period", "dibao-urban", QIBIN, "2020-07", "--actor", "finance-1")
+    assert "1200.00 for the month, 1200.00 arrears, 0.00 to recover" in july.output

@@ -16,7 +16,7 @@ from domain.application.recording import SaveAt
 from domain.cases.programmes import Programme
 from domain.errors import CaseStateError, EffectiveMonthError
 from domain.months import Month
-from domain.payroll_periods import PayrollPeriods
+from domain.payroll_periods import PayrollLine, PayrollPeriods
 from domain.people.identity import IdentityNumber
 from domain.people.person import PersonInput
 from projections.engine.projector import Projector
@@ -518,6 +518,29 @@ class PayrollOnStore:
         with pytest.raises(EffectiveMonthError, match="before it begins"):
             self.close(ledger, views, "dibao-urban", "2020-04", "2020-03-31 19:00")
         assert ledger.position == position
+
+    def test_a_close_recorded_with_other_lines_than_the_views_give_does_not_match(
+        self, ledger: Ledger, views: ViewDatabase
+    ) -> None:
+        case_id = self.household_case(ledger)
+        self.close(ledger, views, "dibao-urban", "2020-03", "2020-03-31 18:00")
+        # Lines made up by the caller, not computed from the views: the ledger takes them
+        # (it cannot know), and the projection recomputes the period and shows the mismatch.
+        made_up = [PayrollLine(case_id.hex, Decimal("1.00"), Decimal("0.00"), Decimal("0.00"))]
+        uow = SaveAt(ledger, at("2020-04-30 18:00"))
+        ledger.close_period(
+            "dibao-urban",
+            QIBIN,
+            "2020-04",
+            ledger.position,
+            made_up,
+            previous=M("2020-03"),
+            actor="finance-1",
+            uow=uow,
+        )
+        Projector(ledger.recorder, ledger.mapper, views).catch_up()
+        periods = Accounts(views).periods(ReadSide(views).position)
+        assert [p.digest_matches for p in periods] == [True, False]
 
     def test_replay_reproduces_every_period_digest(
         self, ledger: Ledger, views: ViewDatabase

@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.months import Month
-from projections.reads.payroll_lines import AMOUNT, ARREARS, HELD, RECOVERY, PayrollItem, lines_of
+from projections.reads.payroll_lines import (
+    AMOUNT,
+    ARREARS,
+    HELD,
+    RECOVERY,
+    ComputedItems,
+    PayrollItem,
+    lines_of,
+)
 
 KINDS = (AMOUNT, ARREARS, RECOVERY, HELD)
 
@@ -37,3 +45,15 @@ def test_each_case_has_one_line_with_each_kind_summed(given_items: list[PayrollI
         expected = tuple(Decimal(fen[line.subject_id][kind]).scaleb(-2) for kind in KINDS)
         assert (line.amount, line.arrears, line.recoveries, line.held) == expected
         assert all(field.as_tuple().exponent == -2 for field in line[1:])  # two places
+
+
+def test_the_items_a_close_kept_are_taken_once_and_others_are_not_there() -> None:
+    """The projection of a close this process did not compute (another process's, or one
+    taken by a rival projector) finds nothing kept, and computes the items itself."""
+    computed = ComputedItems()
+    key = ("dibao-urban", "410611", Month.parse("2020-03"), 12, None)
+    items = [PayrollItem("case-a", Month.parse("2020-03"), AMOUNT, 120_000)]
+    assert computed.take(key) is None
+    computed.keep(key, items)
+    assert computed.take(key) == items
+    assert computed.take(key) is None

@@ -105,11 +105,8 @@ def line_of(tmp_path: Path, month: str) -> dict[str, str]:
     return line
 
 
-def return_line_then_change_payee(
-    tmp_path: Path, case_id: str, month: str = "2020-04", card: str = NEW_CARD
-) -> None:
-    """The bank returns the line of ``month``; the case is then paid into ``card``. Every
-    closed month still balances in between."""
+def return_line(tmp_path: Path, month: str = "2020-04") -> None:
+    """The bank returns the line of ``month``; every closed month still balances."""
     sent = tmp_path / f"sent-{month}.csv"
     run("payment-file", "dibao-urban", QIBIN, month, "--format", "csv", "--output", str(sent))
     with sent.open(encoding="utf-8") as file:
@@ -121,6 +118,13 @@ def return_line_then_change_payee(
     )
     run("import-returns", str(returns), "--actor", "finance-1")
     assert "closed months balance" in run("verify").output
+
+
+def return_line_then_change_payee(
+    tmp_path: Path, case_id: str, month: str = "2020-04", card: str = NEW_CARD
+) -> None:
+    """The bank returns the line of ``month``; the case is then paid into ``card``."""
+    return_line(tmp_path, month)
     run("change-payee", case_id, "--account", card, "--actor", "cw", "--reason", "new card")
 
 
@@ -194,16 +198,7 @@ def test_after_a_return_a_single_fen_outstanding_is_paid(
 def test_a_held_line_that_held_only_its_own_amount_is_paid_after_a_new_payee(
     case_id: str, tmp_path: Path
 ) -> None:
-    april = tmp_path / "april.csv"
-    run("payment-file", "dibao-urban", QIBIN, "2020-04", "--format", "csv", "--output", str(april))
-    with april.open(encoding="utf-8") as file:
-        (transfer, _) = list(csv.DictReader(file))
-    returns = tmp_path / "returns.csv"
-    returns.write_text(
-        f"end_to_end_id,bank_reference,reason\n{transfer['end_to_end_id']},RT1,AC04\n",
-        encoding="utf-8",
-    )
-    run("import-returns", str(returns), "--actor", "finance-1")
+    return_line(tmp_path)
     # April is suspended after all: nothing was owed for it, and nothing is held for it.
     ledger = ledger_at(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.suspend(UUID(case_id), "2020-04", actor="cw", reason="away")

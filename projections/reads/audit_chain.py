@@ -176,7 +176,6 @@ class _Walk:
         progress: Callable[[int], None],
     ) -> None:
         self.progress = progress
-        self.recorder = recorder
         self.views = views
         self.expected_head = expected_head
         self.table = EventTable.of(recorder)

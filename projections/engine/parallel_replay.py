@@ -50,10 +50,10 @@ from projections.engine.projector import (
     POSITION_COLUMNS,
     STATISTICS_AFTER,
     PartitionBatches,
-    hex_id,
 )
 from projections.reads import audit_chain
 from projections.storage.database import Cursor, PostgresViews, SQLiteViews, ViewDatabase
+from projections.storage.event_table import stored_row
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views, drop_views
 from projections.storage.signing import UnverifiedEventError, decoded_unchecked, read_once
@@ -364,21 +364,17 @@ def _replay(
         positions.clear()
 
     for page in notification_pages(recorder, share.until):
+        rows = [stored_row(notification) for notification in page]
         if share.chains:
             with views.transaction() as cursor:
-                audit_chain.extend(cursor, page)
-        for notification in page:
+                audit_chain.extend(cursor, rows)
+        for notification, row in zip(page, rows, strict=True):
             projected = notification.id in share.projected
             if not projected and notification.id not in share.checked:
                 continue
             event: Any = mapper.to_domain_event(notification)
             positions.append(
-                (
-                    notification.id,
-                    microseconds(event.timestamp),
-                    hex_id(notification.originator_id),
-                    notification.originator_version,
-                )
+                (row.position, microseconds(event.timestamp), row.originator.hex(), row.version)
             )
             if projected:
                 events.append((notification.id, event))

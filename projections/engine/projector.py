@@ -39,6 +39,7 @@ from projections.reads import audit_chain
 from projections.reads.followed_ledger import refuse_views_of_another_ledger
 from projections.reads.payroll_lines import ComputedItems
 from projections.storage.database import Cursor, ViewDatabase
+from projections.storage.event_table import EventTable, StoredRow, notification_of
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views
 from projections.storage.signing import UnverifiedEventError, decode_all
@@ -51,16 +52,12 @@ OFFERED_EVENTS = 50_000  # events saved in this process and offered to its proje
 _SUBJECTS = (Case.Event, Relief.Event)  # the events of the views' subjects
 
 
-def hex_id(originator_id: UUID | str) -> str:
-    return originator_id.hex if isinstance(originator_id, UUID) else UUID(originator_id).hex
-
-
 POSITION_COLUMNS = ("position", "recorded_at_us", "originator_id", "originator_version")
 
 
 def record_positions(
     cursor: Cursor,
-    notifications: Sequence[Notification],
+    rows: Sequence[StoredRow],
     events: Sequence[Any],
     tracking_name: str,
 ) -> None:
@@ -69,23 +66,16 @@ def record_positions(
 
     Record time never goes back: each position's is the latest of its event's time and its
     predecessor's record time."""
-    rows = cursor.fetchall("SELECT recorded_at_us FROM positions ORDER BY position DESC LIMIT 1")
-    recorded = int(rows[0][0]) if rows else 0
+    found = cursor.fetchall("SELECT recorded_at_us FROM positions ORDER BY position DESC LIMIT 1")
+    recorded = int(found[0][0]) if found else 0
     positions = []
-    for notification, event in zip(notifications, events, strict=True):
+    for row, event in zip(rows, events, strict=True):
         recorded = max(recorded, microseconds(event.timestamp))
-        positions.append(
-            (
-                notification.id,
-                recorded,
-                hex_id(notification.originator_id),
-                notification.originator_version,
-            )
-        )
+        positions.append((row.position, recorded, row.originator.hex(), row.version))
     cursor.insert("positions", POSITION_COLUMNS, positions)
-    audit_chain.extend(cursor, notifications)
+    audit_chain.extend(cursor, rows)
     cursor.execute(
-        "UPDATE tracking SET position = ? WHERE name = ?", (notifications[-1].id, tracking_name)
+        "UPDATE tracking SET position = ? WHERE name = ?", (rows[-1].position, tracking_name)
     )
 
 
@@ -181,6 +171,7 @@ class Projector:
         command computed there, instead of computing them again. Views built from another
         ledger are refused (``ViewsOfAnotherLedgerError``)."""
         self.recorder = recorder
+        self.table = EventTable.of(recorder)
         self.mapper = mapper
         self.views = views
         self.batch_size = batch_size
@@ -215,12 +206,12 @@ class Projector:
         """Project the next batch of events; the number projected (0 when caught up)."""
         self.reached = self.position
         start = self.reached + 1
-        notifications = self.recorder.select_notifications(start=start, limit=self.batch_size)
-        if not notifications:
+        rows = self.table.rows(start, self.batch_size)
+        if not rows:
             return 0
-        events, refusal = self._decode(notifications)
-        notifications = notifications[: len(events)]
-        if notifications:
+        events, refusal = self._decode(rows)
+        rows = rows[: len(events)]
+        if rows:
             # Held only between batches that committed: a failure below leaves nothing held.
             held, self._held = self._held, None
             with self.views.transaction() as cursor:
@@ -232,29 +223,29 @@ class Projector:
                     # before it.
                     held = _Held(RowStore(cursor, self.computed), standards_known(cursor), tracked)
                 held.rows.carry_to(cursor)
-                self._project(_Batch(held.rows, held.standards), notifications, events)
+                self._project(_Batch(held.rows, held.standards), rows, events)
                 held.rows.trim(HELD_SUBJECTS)
-            held.position = notifications[-1].id
+            held.position = rows[-1].position
             self._held = held
-            self.reached = notifications[-1].id
-            self._note_growth(notifications[-1].id, len(notifications))
+            self.reached = rows[-1].position
+            self._note_growth(rows[-1].position, len(rows))
         if refusal is not None:
             raise refusal
-        return len(notifications)
+        return len(rows)
 
-    def _decode(
-        self, notifications: Sequence[Notification]
-    ) -> tuple[list[Any], UnverifiedEventError | None]:
+    def _decode(self, rows: Sequence[StoredRow]) -> tuple[list[Any], UnverifiedEventError | None]:
         """The batch's events, up to the first that does not verify (and why it does not):
         the views take every event before it, and never it."""
         handed: list[Any] = []  # an event this process saved and offered, or None
-        for notification in notifications:
-            offered = self._offered.pop(notification.id, None)
-            if offered is not None and _stored_alike(offered.notification, notification):
+        for row in rows:
+            offered = self._offered.pop(row.position, None)
+            if offered is not None and _stored_alike(offered.notification, row):
                 handed.append(offered.domain_event)
             else:
                 handed.append(None)
-        unread = [n for n, event in zip(notifications, handed, strict=True) if event is None]
+        unread = [
+            notification_of(row) for row, event in zip(rows, handed, strict=True) if event is None
+        ]
         read, refusal = decode_all(self.mapper, unread)
         events, decoded = [], iter(read)
         for event in handed:
@@ -278,14 +269,12 @@ class Projector:
             total += projected
         return total
 
-    def _project(
-        self, batch: _Batch, notifications: Sequence[Notification], events: Sequence[Any]
-    ) -> None:
+    def _project(self, batch: _Batch, rows: Sequence[StoredRow], events: Sequence[Any]) -> None:
         batch.rows.prefetch([e.originator_id.hex for e in events if isinstance(e, _SUBJECTS)])
-        for notification, event in zip(notifications, events, strict=True):
-            batch.apply(notification.id, event)
+        for row, event in zip(rows, events, strict=True):
+            batch.apply(row.position, event)
         batch.rows.flush()
-        record_positions(batch.rows.cursor, notifications, events, TRACKING_NAME)
+        record_positions(batch.rows.cursor, rows, events, TRACKING_NAME)
 
     def _tracked(self, cursor: Cursor) -> int:
         lock = " FOR UPDATE" if self.views.dialect == "postgres" else ""
@@ -295,10 +284,14 @@ class Projector:
         return int(rows[0][0]) if rows else 0
 
 
-def _stored_alike(one: Notification, other: Notification) -> bool:
+def _stored_alike(saved: Notification, row: StoredRow) -> bool:
     return (
-        one.state == other.state
-        and one.originator_id == other.originator_id
-        and one.originator_version == other.originator_version
-        and one.topic == other.topic
+        saved.state == row.state
+        and saved.originator_version == row.version
+        and saved.topic == row.topic
+        and _uuid_bytes(saved.originator_id) == row.originator
     )
+
+
+def _uuid_bytes(originator_id: UUID | str) -> bytes:
+    return (originator_id if isinstance(originator_id, UUID) else UUID(originator_id)).bytes

@@ -48,6 +48,7 @@ from projections.engine.projector import PartitionBatches, record_positions
 from projections.reads.followed_ledger import refuse_views_of_another_ledger
 from projections.storage.claims import Claims
 from projections.storage.database import Cursor, ViewDatabase
+from projections.storage.event_table import stored_row
 from projections.storage.schema import TRACKING_NAME, create_views
 from projections.storage.signing import UnverifiedEventError, decoded_unchecked
 
@@ -271,7 +272,8 @@ class ProjectionWorker:
                     break
             notifications = notifications[: len(events)]
             if notifications:
-                record_positions(cursor, notifications, events, SERIAL_UNIT)
+                rows = [stored_row(notification) for notification in notifications]
+                record_positions(cursor, rows, events, SERIAL_UNIT)
         if refusal is not None:
             raise refusal
         return len(notifications)

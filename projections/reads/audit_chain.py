@@ -23,7 +23,7 @@ from projections.reads.signature_checks import Findings, SignatureChecks
 from projections.storage.checkpoints import Checkpoint
 from projections.storage.checkpoints import stored as stored_checkpoints
 from projections.storage.database import Cursor, Reader, ViewDatabase
-from projections.storage.event_table import EventTable, StoredRow, stored_row
+from projections.storage.event_table import EventTable, StoredRow
 from projections.storage.schema import CREATE_AUDIT_CHAIN
 from projections.storage.signing import EventSignatures, signatures_of
 
@@ -74,15 +74,15 @@ def stored_head(cursor: Reader) -> Head:
     return Head(rows[0][0], bytes(rows[0][1])) if rows else GENESIS_HEAD
 
 
-def extend(cursor: Cursor, notifications: Sequence[Notification]) -> None:
-    """Append the chain links of ``notifications`` (in position order) to ``audit_chain``."""
+def extend(cursor: Cursor, rows: Sequence[StoredRow]) -> None:
+    """Append the chain links of ``rows`` (in position order) to ``audit_chain``."""
     head = stored_head(cursor)
-    rows = []
-    for notification in notifications:
-        digest = link(head.hash, head.position, stored_row(notification))
-        rows.append((notification.id, head.position, digest))
-        head = Head(notification.id, digest)
-    cursor.insert("audit_chain", ("position", "previous_position", "hash"), rows)
+    links = []
+    for row in rows:
+        digest = link(head.hash, head.position, row)
+        links.append((row.position, head.position, digest))
+        head = Head(row.position, digest)
+    cursor.insert("audit_chain", ("position", "previous_position", "hash"), links)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,17 @@ def stored_row(notification: Notification) -> StoredRow:
     )
 
 
+def notification_of(row: StoredRow) -> Notification:
+    """``row`` as the library's mapper decodes it."""
+    return Notification(
+        id=row.position,
+        originator_id=UUID(bytes=row.originator),
+        originator_version=row.version,
+        topic=row.topic,
+        state=row.state,
+    )
+
+
 class EventTable(ABC):
     @staticmethod
     def of(recorder: ApplicationRecorder) -> EventTable:

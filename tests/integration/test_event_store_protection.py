@@ -24,6 +24,7 @@ from projections.engine.rebuild import rebuild_and_compare
 from projections.reads.audit_chain import extend, verify
 from projections.reads.checkpointing import Checkpointer
 from projections.storage.database import PostgresViews, SQLiteViews, ViewDatabase
+from projections.storage.event_table import EventTable as StoredEvents
 from projections.storage.opening import open_views
 from projections.storage.protection import (
     EVENT_COLUMNS,
@@ -102,7 +103,7 @@ def keep_chain(views: ViewDatabase, ledger: Ledger) -> None:
     with views.transaction() as cursor:
         for statement in CREATE_AUDIT_CHAIN:
             cursor.execute(statement)
-        extend(cursor, ledger.recorder.select_notifications(start=1, limit=ledger.position))
+        extend(cursor, StoredEvents.of(ledger.recorder).rows(1, ledger.position))
 
 
 @pytest.mark.postgres

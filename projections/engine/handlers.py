@@ -45,8 +45,12 @@ class Batch(Protocol):
     @property
     def standards(self) -> StandardsTable: ...
 
-    def resegment_case(self, case_id: str, position: int) -> None:
-        """Make the segments of the case's fold, priced with the standards known, its rows."""
+    def resegment_case(
+        self, case_id: str, position: int, changed_from: Month | None = None
+    ) -> None:
+        """Make the segments of the case's fold, priced with the standards known, its rows;
+        with ``changed_from``, pricing only the months from it on again, as a decision
+        effective then changes no month before it."""
 
     def repriced_from(self, month: Month, case_ids: Sequence[str], position: int) -> None:
         """The same for many cases after a standard from ``month`` on changed, as many at a
@@ -104,7 +108,7 @@ def _dated_decision(event: Case.DatedDecision, batch: Batch, position: int) -> N
     case = batch.rows.case(case_id)
     case.decisions.append(event.as_decision())
     batch.rows.put(case_id, case.programme.value, case.region, case)
-    batch.resegment_case(case_id, position)
+    batch.resegment_case(case_id, position, changed_from=event.effective)
 
 
 @project.register

@@ -93,11 +93,28 @@ class _Batch:
     def apply(self, position: int, event: object) -> None:
         project(event, self, position)
 
-    def resegment_case(self, case_id: str, position: int) -> None:
+    def resegment_case(
+        self, case_id: str, position: int, changed_from: Month | None = None
+    ) -> None:
         case = self.rows.case(case_id)
-        segments = case_segments(
-            case.programme, case.region, case.decisions, self.standards, rescinded=case.rescinded
-        )
+        if changed_from is None:
+            segments = case_segments(
+                case.programme,
+                case.region,
+                case.decisions,
+                self.standards,
+                rescinded=case.rescinded,
+            )
+        else:
+            segments = repriced_from(
+                changed_from,
+                self.rows.segments_of(case_id),
+                case.programme,
+                case.region,
+                case.decisions,
+                self.standards,
+                rescinded=case.rescinded,
+            )
         self.rows.resegment(case_id, segments, position)
 
     def repriced_from(self, month: Month, case_ids: Sequence[str], position: int) -> None:

@@ -55,10 +55,11 @@ def repriced_from(
     *,
     rescinded: bool,
 ) -> list[Segment]:
-    """What ``case_segments`` gives once a standard from ``month`` on has changed, when
-    ``known`` are the case's segments before that change: no month before ``month`` moves
-    (its amount depends on the standards in force then), so those months keep their
-    segments, cut at ``month``, and only the months from it on are priced again."""
+    """What ``case_segments`` gives once a standard from ``month`` on has changed, or a
+    decision effective in ``month`` has joined ``decisions``, when ``known`` are the case's
+    segments before that change: no month before ``month`` moves (its amount depends on the
+    standards in force then and on the decisions effective by then), so those months keep
+    their segments, cut at ``month``, and only the months from it on are priced again."""
     if rescinded or not decisions:
         return []
     before = [

@@ -9,9 +9,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from domain.cases.case import Case
 from domain.cases.fold import Decision, DecisionKind
 from domain.cases.programmes import Programme
+from domain.errors import CaseStateError
 from domain.months import Month
 from projections.engine.segments import Segment, case_segments, repriced_from
 from projections.engine.standards_table import StandardsTable
@@ -341,3 +345,59 @@ def test_repricing_only_the_months_from_a_raise_gives_the_rows_of_pricing_every_
                     assert fen(repriced) == fen(expected), (programme, month, parameters)
                     checked += 1
     assert checked == len(months) * (4 * 2 + 2 + 2)
+
+
+dated_decisions = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                DecisionKind.REASSESSED,
+                DecisionKind.SUSPENDED,
+                DecisionKind.RESUMED,
+                DecisionKind.GRADUAL_EXIT_STARTED,
+                DecisionKind.EXITED,
+            ]
+        ),
+        st.integers(0, 30),  # months after the grant, retroactive ones among them
+        st.integers(0, 800),  # a reassessed income
+        st.integers(1, 6),  # months of a gradual exit
+    ),
+    max_size=6,
+)
+
+
+@given(dated_decisions, st.lists(st.tuples(st.integers(0, 30), st.integers(450, 900)), max_size=3))
+def test_a_decision_reprices_only_the_months_from_its_effective_month(
+    decided_later: list[tuple[DecisionKind, int, int, int]], raises: list[tuple[int, int]]
+) -> None:
+    # The projector prices a decision's months only from its effective month on: the rows
+    # it gets must be those of pricing every month, whatever the decisions before it.
+    standards = reference_standards()
+    for offset, standard in raises:
+        raise_standard(
+            standards, Programme.DIBAO_URBAN, str(M("2020-01") + offset), standard=str(standard)
+        )
+    history = [household_granted("2020-01")]
+    for position, (kind, offset, income, months) in enumerate(decided_later, start=2):
+        changes: dict[str, Any] = (
+            {"income": Decimal(income)} if kind is DecisionKind.REASSESSED else {}
+        )
+        decision = decided(kind, str(M("2020-01") + offset), position, months=months, **changes)
+        known = case_segments(Programme.DIBAO_URBAN, REGION, history, standards, rescinded=False)
+        try:
+            expected = case_segments(
+                Programme.DIBAO_URBAN, REGION, [*history, decision], standards, rescinded=False
+            )
+        except CaseStateError:
+            continue  # refused by the case: the projector never sees it
+        history.append(decision)
+        repriced = repriced_from(
+            decision.effective,
+            known,
+            Programme.DIBAO_URBAN,
+            REGION,
+            history,
+            standards,
+            rescinded=False,
+        )
+        assert [as_row(s) for s in repriced] == [as_row(s) for s in expected], history

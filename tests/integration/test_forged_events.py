@@ -16,7 +16,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Recording, StoredEvent
 
 from domain.application.ledger import Ledger
 from domain.months import Month
@@ -215,6 +215,22 @@ class Forgeries:
         assert result.explanation == (
             f"the event at position {granted}: its signature does not match key 'development'"
         )
+        assert not on_roll(views, case, granted - 1)
+
+    def test_an_event_altered_after_it_was_handed_to_the_projector_is_read_back_and_refused(
+        self, ledger: Ledger, views: ViewDatabase, events: EventTable
+    ) -> None:
+        case = grant_case(ledger)
+        granted = position_of(ledger, "Case.Granted")
+        projector = Projector(ledger.recorder, ledger.mapper, views)
+        # As an import hands its projector the events it has just saved.
+        saved = ledger.recorder.select_notifications(start=1, limit=ledger.position)
+        projector.offer([Recording(ledger.mapper.to_domain_event(n), n) for n in saved])
+        state = events.state(granted)
+        events.replace_state(granted, state.replace(b'"300.00"', b'"100.00"'))
+        with pytest.raises(UnverifiedEventError, match=f"at position {granted}"):
+            projector.catch_up()
+        assert projector.position == granted - 1
         assert not on_roll(views, case, granted - 1)
 
     def test_a_replay_checks_every_signature_and_remembers_none(

@@ -6,8 +6,9 @@ once even if the process dies mid-batch or two projectors run at once. An event 
 signature does not verify is never projected: the views stop just before it, and the batch
 raises ``UnverifiedEventError`` naming it.
 
-The projector needs only the events: the recorder's notification log, and the mapper that
-turns a stored event back into a domain event. What each event means for the views is in
+The projector needs only the events: the event table's rows, read in position order
+(``projections.storage.event_table``), and the mapper that turns a stored event back into a
+domain event. What each event means for the views is in
 ``projections.engine.handlers``; the rows a batch keeps and writes, in
 ``projections.engine.rows``.
 

@@ -232,6 +232,22 @@ def import_file(
     if done >= lines:
         return ImportResult(lines, 0, done, ledger.position)
     total = check_file(ledger, path, after_line=done)
+    with rare_collections():
+        # What the import holds is let go when _record_lines returns, inside the block.
+        imported = _record_lines(ledger, views, path, digest, done, progress)
+    progress(total)
+    return ImportResult(total, imported, done, ledger.position)
+
+
+def _record_lines(
+    ledger: Ledger,
+    views: ViewDatabase,
+    path: Path,
+    digest: str,
+    done: int,
+    progress: Callable[[int], None],
+) -> int:
+    """Record the decisions of the file's lines after line ``done``; how many."""
     # The closes' items, computed once: by the close, then recorded by this projector.
     computed = ComputedItems()
     projector = Projector(
@@ -243,7 +259,7 @@ def import_file(
     last: tuple[int, datetime] | None = None  # the line applied last, and its time
     saved_at: int | None = None  # the ledger's position after the last save
 
-    with rare_collections(), ImportBatch(ledger, saved=projector.offer) as batch:
+    with ImportBatch(ledger, saved=projector.offer) as batch:
 
         def save() -> None:
             """Save what was imported, with how far the file has come, at its last line's
@@ -296,8 +312,7 @@ def import_file(
                 save()
                 progress(number)
         save()
-    progress(total)
-    return ImportResult(total, imported, done, ledger.position)
+    return imported
 
 
 def _parsed_ahead(

@@ -8,7 +8,8 @@ objects after every 700 allocations more than frees, and every live object now a
 are rare in this work, so while it runs the collector runs far less often.
 
 Only for commands and worker processes: the thresholds are the process's, so a server's
-threads never change them.
+threads never change them. The block should end after the work's own objects are let go:
+the collections that follow at the usual pace soon walk every object still alive once.
 """
 
 from __future__ import annotations

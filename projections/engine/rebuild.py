@@ -139,13 +139,22 @@ def replay(
             recorder, mapper, scratch, until, workers, source, batch_size, progress
         ).reached
     drop_views(scratch)
-    projector = Projector(recorder, read_once(mapper), scratch, batch_size)
     with rare_collections():
-        while projector.position < until:
-            projector.batch_size = min(batch_size, until - projector.position)
-            if not projector.run_batch():
-                break
-            progress(projector.position)
+        # What the projector holds is let go when it is done, inside the block.
+        return _projected(
+            Projector(recorder, read_once(mapper), scratch, batch_size), until, progress
+        )
+
+
+def _projected(projector: Projector, until: int, progress: Callable[[int], None]) -> int:
+    """Run ``projector`` up to position ``until`` (or the end), batch by batch; the position
+    reached."""
+    batch_size = projector.batch_size
+    while projector.position < until:
+        projector.batch_size = min(batch_size, until - projector.position)
+        if not projector.run_batch():
+            break
+        progress(projector.position)
     return projector.position
 
 

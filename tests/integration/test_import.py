@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from api.core.bootstrap import Runtime, opened
 from api.core.settings import Settings
+from api.services import importing
 from api.services.importing import BadFileError, check_file, import_file
 from domain.months import Month
 from projections.engine.projector import Projector
@@ -161,6 +164,33 @@ class ImportOnStore:
             ("2020-05", D("150.00")),  # the raise recorded before its close
             ("2020-06", D("0.00")),
         ]
+
+    def test_an_import_lets_go_of_what_it_held_before_collections_return_to_their_pace(
+        self, runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Collections at the usual pace soon walk every live object: the projector's held
+        # subjects and the aggregates at hand must be gone by then.
+        path = tmp_path / "decisions.jsonl"
+        lines = RETROACTIVE_RAISE_THEN_TWO_CLOSES
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        made: list[weakref.ref[Any]] = []
+        alive_at_the_end: list[Any] = []
+
+        class Watched(Projector):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                made.append(weakref.ref(self))
+
+        @contextmanager
+        def watched_collections() -> Iterator[None]:
+            yield
+            alive_at_the_end.extend(p() for p in made if p() is not None)
+
+        monkeypatch.setattr(importing, "Projector", Watched)
+        monkeypatch.setattr(importing, "rare_collections", watched_collections)
+        assert import_file(runtime.ledger, runtime.views, path).imported == len(lines)
+        assert made
+        assert alive_at_the_end == []
 
 
 class TestImportOnSQLite(OnSQLite, ImportOnStore):

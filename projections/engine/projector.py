@@ -126,17 +126,7 @@ class _Batch:
             chunk = case_ids[start : start + RAISE_CHUNK]
             self.rows.prefetch(chunk)
             for case_id in chunk:
-                case = self.rows.case(case_id)
-                segments = repriced_from(
-                    month,
-                    self.rows.segments_of(case_id),
-                    case.programme,
-                    case.region,
-                    case.decisions,
-                    self.standards,
-                    rescinded=case.rescinded,
-                )
-                self.rows.resegment(case_id, segments, position)
+                self.resegment_case(case_id, position, changed_from=month)
             self.rows.flush()
             self.rows.trim(HELD_SUBJECTS)
 

@@ -26,6 +26,12 @@ from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number
 D = Decimal
 
 
+def decisions_file(folder: Path, lines: list[dict[str, Any]]) -> Path:
+    path = folder / "decisions.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
 def close(month: str, at: str) -> dict[str, Any]:
     return {
         "decision": "close_period",
@@ -106,9 +112,8 @@ class ImportOnStore:
     def test_two_closes_in_a_row_settle_a_retroactive_raise_once(
         self, runtime: Runtime, tmp_path: Path
     ) -> None:
-        path = tmp_path / "decisions.jsonl"
         lines = RETROACTIVE_RAISE_THEN_TWO_CLOSES
-        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        path = decisions_file(tmp_path, lines)
         import_file(runtime.ledger, runtime.views, path)
         runtime.projector.catch_up()
         position = ReadSide(runtime.views).position
@@ -140,9 +145,8 @@ class ImportOnStore:
     def test_a_close_counts_every_decision_before_it_when_another_projector_took_the_views(
         self, runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        path = tmp_path / "decisions.jsonl"
         lines = RETROACTIVE_RAISE_THEN_TWO_CLOSES
-        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        path = decisions_file(tmp_path, lines)
         rival = Projector(runtime.ledger.recorder, runtime.ledger.mapper, runtime.views)
         decode = Projector._decode
 
@@ -170,9 +174,8 @@ class ImportOnStore:
     ) -> None:
         # Collections at the usual pace soon walk every live object: the projector's held
         # subjects and the aggregates at hand must be gone by then.
-        path = tmp_path / "decisions.jsonl"
         lines = RETROACTIVE_RAISE_THEN_TWO_CLOSES
-        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        path = decisions_file(tmp_path, lines)
         made: list[weakref.ref[Any]] = []
         alive_at_the_end: list[Any] = []
 
@@ -227,8 +230,7 @@ def test_the_file_check_refuses_people_born_after_their_decision_or_too_long_ago
         grant("born-1800", "2020-03-02T10:00:00+08:00", date(1800, 1, 1)),
         grant("newborn", "2020-03-02T10:00:00+08:00", date(2020, 3, 2)),
     ]
-    path = tmp_path / "decisions.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    path = decisions_file(tmp_path, lines)
     with opened(Settings(database_url="memory:")) as runtime:
         with pytest.raises(BadFileError) as refused:
             check_file(runtime.ledger, path)

@@ -364,17 +364,21 @@ def _replay(
         positions.clear()
 
     for page in notification_pages(recorder, share.until):
-        rows = [stored_row(notification) for notification in page]
         if share.chains:
             with views.transaction() as cursor:
-                audit_chain.extend(cursor, rows)
-        for notification, row in zip(page, rows, strict=True):
+                audit_chain.extend(cursor, [stored_row(notification) for notification in page])
+        for notification in page:
             projected = notification.id in share.projected
             if not projected and notification.id not in share.checked:
                 continue
             event: Any = mapper.to_domain_event(notification)
             positions.append(
-                (row.position, microseconds(event.timestamp), row.originator.hex(), row.version)
+                (
+                    notification.id,
+                    microseconds(event.timestamp),
+                    event.originator_id.hex,
+                    notification.originator_version,
+                )
             )
             if projected:
                 events.append((notification.id, event))

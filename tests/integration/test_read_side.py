@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -23,9 +24,10 @@ from domain.months import Month
 from domain.people.identity import IdentityNumber
 from domain.people.person import PersonInput
 from projections.engine import projector as projector_module
+from projections.engine import rebuild as rebuild_module
 from projections.engine.poller import Poller
 from projections.engine.projector import Projector
-from projections.engine.rebuild import rebuild_and_compare
+from projections.engine.rebuild import rebuild_and_compare, replay
 from projections.reads.read_side import Entitlement, ReadSide
 from projections.storage.database import WRITER_CACHE_KIB, ViewDatabase
 from projections.storage.opening import open_views
@@ -448,6 +450,31 @@ class ReadSideOnStore:
         self.caught_up(ledger, views, batch_size=2)
         monkeypatch.undo()
         assert rebuild_and_compare(ledger.recorder, ledger.mapper, views, scratch) == []
+
+    def test_a_replay_lets_go_of_its_projector_before_collections_return_to_their_pace(
+        self, ledger: Ledger, scratch: ViewDatabase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Collections at the usual pace soon walk every live object: the subjects the
+        # replay's projector holds must be gone by then.
+        record_a_small_history(ledger)
+        made: list[weakref.ref[Projector]] = []
+        alive_at_the_end: list[Projector] = []
+
+        class Watched(Projector):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                made.append(weakref.ref(self))
+
+        @contextmanager
+        def watched_collections() -> Iterator[None]:
+            yield
+            alive_at_the_end.extend(p for p in (ref() for ref in made) if p is not None)
+
+        monkeypatch.setattr(rebuild_module, "Projector", Watched)
+        monkeypatch.setattr(rebuild_module, "rare_collections", watched_collections)
+        assert replay(ledger.recorder, ledger.mapper, scratch, ledger.position) == ledger.position
+        assert made
+        assert alive_at_the_end == []
 
     def test_a_projector_offered_more_events_than_it_keeps_decodes_the_oldest_itself(
         self, ledger: Ledger, views: ViewDatabase, monkeypatch: pytest.MonkeyPatch

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import ModuleType
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -17,6 +22,7 @@ from domain.cases.payee import PayeeInput
 from domain.months import BUREAU_TIME_ZONE
 from domain.people.identity import check_character
 from domain.people.person import PersonInput
+from projections.engine.projector import Projector
 
 QIBIN = "410611"
 HESHAN = "410602"
@@ -193,3 +199,34 @@ def grant_paid_household(
         actor="cw",
         reason="r",
     ).id
+
+
+@dataclass
+class ProjectorsWatched:
+    """The projectors a module made, and those still alive when its ``rare_collections``
+    block ended: collections at the usual pace soon walk every live object, so what batch
+    work held should be gone by then."""
+
+    made: list[weakref.ref[Projector]] = field(default_factory=list)
+    alive_at_the_end: list[Projector] = field(default_factory=list)
+
+
+def watch_projectors(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ProjectorsWatched:
+    """Watch the projectors ``module`` makes, and which of them outlive its block of rare
+    collections."""
+    watched = ProjectorsWatched()
+
+    class Watched(Projector):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            watched.made.append(weakref.ref(self))
+
+    @contextmanager
+    def watched_collections() -> Iterator[None]:
+        yield
+        alive = (ref() for ref in watched.made)
+        watched.alive_at_the_end.extend(p for p in alive if p is not None)
+
+    monkeypatch.setattr(module, "Projector", Watched)
+    monkeypatch.setattr(module, "rare_collections", watched_collections)
+    return watched

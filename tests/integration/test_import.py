@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +19,7 @@ from domain.months import Month
 from projections.engine.projector import Projector
 from projections.reads.period_accounts import Accounts
 from projections.reads.read_side import ReadSide
-from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number
+from tests.support import QIBIN, OnPostgreSQL, OnSQLite, identity_number, watch_projectors
 
 D = Decimal
 
@@ -176,24 +174,10 @@ class ImportOnStore:
         # subjects and the aggregates at hand must be gone by then.
         lines = RETROACTIVE_RAISE_THEN_TWO_CLOSES
         path = decisions_file(tmp_path, lines)
-        made: list[weakref.ref[Any]] = []
-        alive_at_the_end: list[Any] = []
-
-        class Watched(Projector):
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                made.append(weakref.ref(self))
-
-        @contextmanager
-        def watched_collections() -> Iterator[None]:
-            yield
-            alive_at_the_end.extend(p() for p in made if p() is not None)
-
-        monkeypatch.setattr(importing, "Projector", Watched)
-        monkeypatch.setattr(importing, "rare_collections", watched_collections)
+        watched = watch_projectors(importing, monkeypatch)
         assert import_file(runtime.ledger, runtime.views, path).imported == len(lines)
-        assert made
-        assert alive_at_the_end == []
+        assert watched.made
+        assert watched.alive_at_the_end == []
 
 
 class TestImportOnSQLite(OnSQLite, ImportOnStore):

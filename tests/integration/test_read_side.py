@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -43,6 +42,7 @@ from tests.support import (
     person,
     rescind_in_september_2019,
     set_reference_standards,
+    watch_projectors,
 )
 
 M = Month.parse
@@ -457,24 +457,10 @@ class ReadSideOnStore:
         # Collections at the usual pace soon walk every live object: the subjects the
         # replay's projector holds must be gone by then.
         record_a_small_history(ledger)
-        made: list[weakref.ref[Projector]] = []
-        alive_at_the_end: list[Projector] = []
-
-        class Watched(Projector):
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                made.append(weakref.ref(self))
-
-        @contextmanager
-        def watched_collections() -> Iterator[None]:
-            yield
-            alive_at_the_end.extend(p for p in (ref() for ref in made) if p is not None)
-
-        monkeypatch.setattr(rebuild_module, "Projector", Watched)
-        monkeypatch.setattr(rebuild_module, "rare_collections", watched_collections)
+        watched = watch_projectors(rebuild_module, monkeypatch)
         assert replay(ledger.recorder, ledger.mapper, scratch, ledger.position) == ledger.position
-        assert made
-        assert alive_at_the_end == []
+        assert watched.made
+        assert watched.alive_at_the_end == []
 
     def test_a_projector_offered_more_events_than_it_keeps_decodes_the_oldest_itself(
         self, ledger: Ledger, views: ViewDatabase, monkeypatch: pytest.MonkeyPatch

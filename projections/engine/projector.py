@@ -43,7 +43,7 @@ from projections.storage.database import Cursor, ViewDatabase
 from projections.storage.event_table import EventTable, StoredRow, notification_of
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views
-from projections.storage.signing import UnverifiedEventError, decode_all
+from projections.storage.signing import UnverifiedEventError, decode_all, originator_bytes
 
 DEFAULT_BATCH_SIZE = 1_000
 RAISE_CHUNK = 2_000  # cases a standard raise re-segments before writing them
@@ -297,9 +297,5 @@ def _stored_alike(saved: Notification, row: StoredRow) -> bool:
         saved.state == row.state
         and saved.originator_version == row.version
         and saved.topic == row.topic
-        and _uuid_bytes(saved.originator_id) == row.originator
+        and originator_bytes(saved.originator_id) == row.originator
     )
-
-
-def _uuid_bytes(originator_id: UUID | str) -> bytes:
-    return (originator_id if isinstance(originator_id, UUID) else UUID(originator_id)).bytes

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from projections.engine.batch_gc import rare_collections
 from projections.engine.partitions import Partition, Placement
@@ -53,12 +53,11 @@ from projections.engine.projector import (
 )
 from projections.reads import audit_chain
 from projections.storage.database import Cursor, PostgresViews, SQLiteViews, ViewDatabase
-from projections.storage.event_table import stored_row
+from projections.storage.event_table import PAGE, EventTable, notification_of
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views, drop_views
 from projections.storage.signing import UnverifiedEventError, decoded_unchecked, read_once
 
-PAGE = 5_000  # notifications read at a time
 CHECK_SHARE = 2_000  # events no partition holds, dealt to the workers this many at a time
 CHECK_WEIGHT = 0.3  # what checking an event costs beside projecting one, roughly
 CHAIN_WEIGHT = 0.05  # what chaining an event costs beside projecting one, roughly
@@ -136,30 +135,20 @@ class Plan:
         ]
 
 
-def notification_pages(recorder: ApplicationRecorder, until: int) -> Iterator[list[Notification]]:
-    """Every notification up to position ``until``, a page at a time."""
-    start = 1
-    while start <= until:
-        page = list(recorder.select_notifications(start=start, limit=PAGE, stop=until))
-        if not page:
-            return
-        yield page
-        start = page[-1].id + 1
-
-
 def place(recorder: ApplicationRecorder, mapper: Mapper[UUID], until: int) -> Plan:
     """The serial pass: the partitions of every event up to ``until``."""
     # Each event is checked by the worker that is given it; placing needs no check.
     placement = Placement(partial(decoded_unchecked, mapper))
     plan = Plan()
-    for page in notification_pages(recorder, until):
-        for notification in page:
-            placed = placement.place(notification)
+    members, unplaced = plan.members, plan.unplaced
+    for page in EventTable.of(recorder).pages(until=until):
+        for row in page:
+            placed = placement.place(row)
             for partition in placed:
-                plan.members[partition].append(notification.id)
+                members[partition].append(row.position)
             if not placed:
-                plan.unplaced.append(notification.id)
-        plan.until = page[-1].id
+                unplaced.append(row.position)
+        plan.until = page[-1].position
     return plan
 
 
@@ -363,25 +352,20 @@ def _replay(
         events.clear()
         positions.clear()
 
-    for page in notification_pages(recorder, share.until):
+    for page in EventTable.of(recorder).pages(until=share.until):
         if share.chains:
             with views.transaction() as cursor:
-                audit_chain.extend(cursor, [stored_row(notification) for notification in page])
-        for notification in page:
-            projected = notification.id in share.projected
-            if not projected and notification.id not in share.checked:
+                audit_chain.extend(cursor, page)
+        for row in page:
+            projected = row.position in share.projected
+            if not projected and row.position not in share.checked:
                 continue
-            event: Any = mapper.to_domain_event(notification)
+            event: Any = mapper.to_domain_event(notification_of(row))
             positions.append(
-                (
-                    notification.id,
-                    microseconds(event.timestamp),
-                    event.originator_id.hex,
-                    notification.originator_version,
-                )
+                (row.position, microseconds(event.timestamp), row.originator.hex(), row.version)
             )
             if projected:
-                events.append((notification.id, event))
+                events.append((row.position, event))
             if len(events) >= share.batch_size or len(positions) >= PAGE:
                 write()
     write()

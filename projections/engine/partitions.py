@@ -31,7 +31,6 @@ from functools import singledispatch
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 
 from domain.cases.case import Case
@@ -41,6 +40,7 @@ from domain.relief import Relief
 from domain.standards import StandardSchedule
 from domain.verification.household_verification import HouseholdVerification
 from projections.engine.handlers import project
+from projections.storage.event_table import StoredRow
 
 
 class Partition(NamedTuple):
@@ -62,11 +62,10 @@ Placed = tuple[Partition, ...]  # empty: the views do not show the aggregate
 class UnplacedEventError(Exception):
     """An event no partition is known for; the replay stops rather than drop it."""
 
-    def __init__(self, notification: Notification, reason: str) -> None:
+    def __init__(self, row: StoredRow, reason: str) -> None:
         super().__init__(
-            f"the event at position {notification.id} ({notification.topic}, version "
-            f"{notification.originator_version} of {notification.originator_id}) cannot be "
-            f"placed in a partition: {reason}"
+            f"the event at position {row.position} ({row.topic}, version {row.version} of "
+            f"{UUID(bytes=row.originator)}) cannot be placed in a partition: {reason}"
         )
 
 
@@ -132,37 +131,35 @@ class Placement:
     every other event is placed by its topic and its aggregate.
     """
 
-    def __init__(self, decode: Callable[[Notification], Any]) -> None:
+    def __init__(self, decode: Callable[[StoredRow], Any]) -> None:
         self._decode = decode
-        self._aggregates: dict[UUID, Placed] = {}
+        self._aggregates: dict[bytes, Placed] = {}
         self._kinds: dict[str, tuple[bool, bool]] = {}  # topic: decides partitions, shown
 
-    def place(self, notification: Notification) -> Placed:
-        originator = _uuid(notification.originator_id)
-        decides, shown = self._kind(notification.topic)
-        if notification.originator_version == 1:
+    def place(self, row: StoredRow) -> Placed:
+        decides, shown = self._kind(row.topic)
+        if row.version == 1:
             placed: Placed = ()
             if decides:
                 try:
-                    placed = partitions_of(self._decode(notification), self._aggregates.get)
+                    placed = partitions_of(self._decode(row), self._placed)
                 except LookupError as missing:
-                    raise UnplacedEventError(notification, str(missing)) from None
-            self._aggregates[originator] = placed
-        elif originator not in self._aggregates:
-            raise UnplacedEventError(notification, "no earlier event began its aggregate")
-        placed = self._aggregates[originator]
+                    raise UnplacedEventError(row, str(missing)) from None
+            self._aggregates[row.originator] = placed
+        elif row.originator not in self._aggregates:
+            raise UnplacedEventError(row, "no earlier event began its aggregate")
+        placed = self._aggregates[row.originator]
         if not placed and shown:
             raise UnplacedEventError(
-                notification, "the views show it, but its aggregate belongs to no partition"
+                row, "the views show it, but its aggregate belongs to no partition"
             )
         return placed
+
+    def _placed(self, aggregate: UUID) -> Placed | None:
+        return self._aggregates.get(aggregate.bytes)
 
     def _kind(self, topic: str) -> tuple[bool, bool]:
         if topic not in self._kinds:
             event_class = resolve_topic(topic)
             self._kinds[topic] = (_needs_partition(event_class), _shown(event_class))
         return self._kinds[topic]
-
-
-def _uuid(originator_id: UUID | str) -> UUID:
-    return originator_id if isinstance(originator_id, UUID) else UUID(originator_id)

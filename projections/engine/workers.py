@@ -39,16 +39,15 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from domain.cases.programmes import Programme
-from projections.engine.parallel_replay import PAGE
 from projections.engine.partitions import Partition, Placement
 from projections.engine.projector import PartitionBatches, record_positions
 from projections.reads.followed_ledger import refuse_views_of_another_ledger
 from projections.storage.claims import Claims
 from projections.storage.database import Cursor, ViewDatabase
-from projections.storage.event_table import stored_row
+from projections.storage.event_table import EventTable, notification_of
 from projections.storage.schema import TRACKING_NAME, create_views
 from projections.storage.signing import UnverifiedEventError, decoded_unchecked
 
@@ -91,12 +90,12 @@ class UnitEvents:
 
     def place(self, recorder: ApplicationRecorder) -> None:
         """Place every event recorded since the last call."""
-        while page := recorder.select_notifications(start=self.placed + 1, limit=PAGE):
-            for notification in page:
-                units = {unit_of(p) for p in self._placement.place(notification)}
+        for page in EventTable.of(recorder).pages(self.placed + 1):
+            for row in page:
+                units = {unit_of(p) for p in self._placement.place(row)}
                 for unit in units:
-                    self.positions[unit].append(notification.id)
-            self.placed = page[-1].id
+                    self.positions[unit].append(row.position)
+            self.placed = page[-1].position
 
     @property
     def units(self) -> list[str]:
@@ -126,6 +125,7 @@ class ProjectionWorker:
         if views.dialect != "postgres":
             raise WorkersNeedPostgresError
         self.recorder = recorder
+        self.table = EventTable.of(recorder)
         self.mapper = mapper
         self.views = views
         self.claims = claims
@@ -237,18 +237,14 @@ class ProjectionWorker:
         if not positions:
             return events, None
         wanted = set(positions)
-        start, stop = positions[0], positions[-1]
-        while start <= stop:
-            page = self.recorder.select_notifications(start=start, limit=PAGE, stop=stop)
-            if not page:
-                break
-            for notification in page:
-                if notification.id in wanted:
+        for page in self.table.pages(positions[0], until=positions[-1]):
+            for row in page:
+                if row.position in wanted:
                     try:
-                        events.append((notification.id, self.mapper.to_domain_event(notification)))
+                        event = self.mapper.to_domain_event(notification_of(row))
                     except UnverifiedEventError as refusal:
                         return events, refusal
-            start = page[-1].id + 1
+                    events.append((row.position, event))
         return events, None
 
     def _serial_batch(self) -> int:
@@ -260,23 +256,20 @@ class ProjectionWorker:
                 return 0
             # Positions and chain links are cheap beside the partitions' rows: a page at a
             # time, so that the serial unit does not hold the views' position back.
-            notifications: Sequence[Notification] = self.recorder.select_notifications(
-                start=start, limit=PAGE, stop=self.events.placed
-            )
+            rows = next(self.table.pages(start, until=self.events.placed), [])
             events: list[Any] = []
-            for notification in notifications:
+            for row in rows:
                 try:
-                    events.append(self.mapper.to_domain_event(notification))
+                    events.append(self.mapper.to_domain_event(notification_of(row)))
                 except UnverifiedEventError as stopped:
                     refusal = stopped
                     break
-            notifications = notifications[: len(events)]
-            if notifications:
-                rows = [stored_row(notification) for notification in notifications]
+            rows = rows[: len(events)]
+            if rows:
                 record_positions(cursor, rows, events, SERIAL_UNIT)
         if refusal is not None:
             raise refusal
-        return len(notifications)
+        return len(rows)
 
 
 def _tracked(cursor: Cursor, unit: str) -> int:

@@ -111,12 +111,6 @@ def all_notifications(recorder: ApplicationRecorder, start: int = 1) -> Iterator
         start = batch[-1].id + 1
 
 
-def _row_batches(table: EventTable, start: int) -> Iterator[list[StoredRow]]:
-    while batch := table.rows(start, VERIFY_BATCH):
-        yield batch
-        start = batch[-1].position + 1
-
-
 class _ChainBrokenError(Exception):
     def __init__(self, position: int, explanation: str) -> None:
         super().__init__(explanation)
@@ -235,8 +229,7 @@ class _Walk:
         matched_expected = self.expected_head == GENESIS_HEAD
         start = min(extent.lowest or 1, 1)
         highest = extent.highest if extent.highest is not None else 0
-        for read in _row_batches(self.table, start):
-            batch = [row for row in read if row.position <= highest]  # not what was stored since
+        for batch in self.table.pages(start, until=highest):  # not what was stored since
             self._check_signatures(batch)
             for row in batch:
                 position = row.position

@@ -29,6 +29,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 CHECKPOINTS_TABLE = "ledger_checkpoints"
+PAGE = 5_000  # rows read at a time by a walk over the table
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,18 @@ class EventTable(ABC):
     @abstractmethod
     def rows(self, start: int, limit: int) -> list[StoredRow]:
         """Up to ``limit`` rows from position ``start`` on, in position order."""
+
+    def pages(self, start: int = 1, until: int | None = None) -> Iterator[list[StoredRow]]:
+        """Every row from position ``start`` on (up to ``until``), in position order, a
+        page of ``PAGE`` rows at a time."""
+        while page := self.rows(start, PAGE):
+            if until is not None and page[-1].position > until:
+                page = [row for row in page if row.position <= until]
+                if page:
+                    yield page
+                return
+            yield page
+            start = page[-1].position + 1
 
     @abstractmethod
     def position_of(self, originator_id: UUID | str, version: int) -> int | None:

@@ -48,7 +48,7 @@ from eventsourcing.persistence import (
 )
 
 from projections.storage.checkpoints import adopted_through
-from projections.storage.event_table import EventTable
+from projections.storage.event_table import EventTable, StoredRow
 from projections.storage.keys import SIGNATURE_BYTES, Keyring, SignatureCheck
 
 MAGIC = b"LSG\x01"  # "ledger signature", envelope version 1
@@ -416,22 +416,19 @@ def read_once(mapper: Mapper[UUID]) -> Mapper[UUID]:
     return once
 
 
-def decoded_unchecked(mapper: Mapper[UUID], stored: StoredEvent) -> Any:
-    """``stored`` decoded without checking its signature. Only for deciding where an event
+def decoded_unchecked(mapper: Mapper[UUID], row: StoredRow) -> Any:
+    """``row`` decoded without checking its signature. Only for deciding where an event
     goes when whoever acts on it decodes it again, checked (a partitioned replay places
     events so, and each worker checks those it is given)."""
-    if not isinstance(mapper, SignedMapper):
-        return mapper.to_domain_event(stored)
-    envelope = open_envelope(stored.state)
-    return Mapper.to_domain_event(
-        mapper,
-        StoredEvent(
-            originator_id=stored.originator_id,
-            originator_version=stored.originator_version,
-            topic=stored.topic,
-            state=stored.state if envelope is None else envelope.inner,
-        ),
+    signed = isinstance(mapper, SignedMapper)
+    envelope = open_envelope(row.state) if signed else None
+    stored = StoredEvent(
+        originator_id=UUID(bytes=row.originator),
+        originator_version=row.version,
+        topic=row.topic,
+        state=row.state if envelope is None else envelope.inner,
     )
+    return Mapper.to_domain_event(mapper, stored) if signed else mapper.to_domain_event(stored)
 
 
 def signatures_of(mapper: object) -> EventSignatures | None:

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from eventsourcing.persistence import Notification
 
 from domain.application.ledger import Ledger
 from domain.application.recording import SaveAt
@@ -20,6 +19,7 @@ from projections.engine.partitions import (
     Placement,
     UnplacedEventError,
 )
+from projections.storage.event_table import EventTable, StoredRow
 from projections.storage.signing import decoded_unchecked
 from tests.support import (
     HESHAN,
@@ -45,15 +45,15 @@ def ledger() -> Iterator[Ledger]:
     ledger.close()
 
 
-def notifications(ledger: Ledger) -> list[Notification]:
-    return list(ledger.recorder.select_notifications(start=1, limit=10_000))
+def stored_rows(ledger: Ledger) -> list[StoredRow]:
+    return EventTable.of(ledger.recorder).rows(1, 10_000)
 
 
 def placed_by_topic(ledger: Ledger) -> dict[str, set[tuple[Partition, ...]]]:
-    placement = Placement(lambda n: decoded_unchecked(ledger.mapper, n))
+    placement = Placement(lambda row: decoded_unchecked(ledger.mapper, row))
     found: dict[str, set[tuple[Partition, ...]]] = {}
-    for notification in notifications(ledger):
-        found.setdefault(notification.topic, set()).add(placement.place(notification))
+    for row in stored_rows(ledger):
+        found.setdefault(row.topic, set()).add(placement.place(row))
     return found
 
 
@@ -104,9 +104,9 @@ def test_an_event_whose_aggregate_began_before_the_events_placed_stops_the_placi
     case = grant_reference_household(ledger)
     later_on = SaveAt(ledger, at("2020-05-02 09:00"))
     ledger.suspend(case, "2020-06", actor="cw", reason="away", uow=later_on)
-    placement = Placement(lambda n: decoded_unchecked(ledger.mapper, n))
-    (later,) = [n for n in notifications(ledger) if n.topic == topic(Case.Suspended)]
+    placement = Placement(lambda row: decoded_unchecked(ledger.mapper, row))
+    (later,) = [row for row in stored_rows(ledger) if row.topic == topic(Case.Suspended)]
     with pytest.raises(UnplacedEventError) as refusal:
         placement.place(later)
-    assert f"the event at position {later.id}" in str(refusal.value)
+    assert f"the event at position {later.position}" in str(refusal.value)
     assert "no earlier event began its aggregate" in str(refusal.value)

@@ -3,7 +3,8 @@
 Generates the decade's decisions (deterministic for the seed and scale) into a temporary file,
 imports it into the configured ledger (the embedded SQLite file by default), builds every
 projection, verifies the audit chain, every period's digest and the balance of every closed
-month, and sums up the decade's totals beside the figures the bureau published.
+month (leaving a signed checkpoint at the head when everything verifies, as ``ledger verify``
+does), and sums up the decade's totals beside the figures the bureau published.
 
 The decisions name people, synthetic ones, by identity number and name: nothing with personal
 data is kept in the clear, so the file is private to its owner while the import reads it and
@@ -176,7 +177,9 @@ def project(runtime: Runtime, track: Track) -> None:
 
 
 def verify(runtime: Runtime, echo: Callable[[str], None]) -> Verification:
-    result = verify_ledger(runtime.ledger, runtime.views, runtime.read_side.position)
+    result = verify_ledger(
+        runtime.ledger, runtime.views, runtime.read_side.position, mark=runtime.checkpointer
+    )
     periods, months = result.periods, result.months
     echo(f"Audit chain: {result.chain.explanation}; head {result.chain.head}")
     echo(

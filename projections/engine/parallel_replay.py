@@ -52,11 +52,17 @@ from projections.engine.projector import (
     PartitionBatches,
 )
 from projections.reads import audit_chain
+from projections.reads.audit_chain import CheckpointReach
 from projections.storage.database import Cursor, PostgresViews, SQLiteViews, ViewDatabase
 from projections.storage.event_table import PAGE, EventTable, notification_of
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views, drop_views
-from projections.storage.signing import UnverifiedEventError, decoded_unchecked, read_once
+from projections.storage.signing import (
+    UnverifiedEventError,
+    decoded_unchecked,
+    read_once,
+    signatures_of,
+)
 
 CHECK_SHARE = 2_000  # events no partition holds, dealt to the workers this many at a time
 CHECK_WEIGHT = 0.3  # what checking an event costs beside projecting one, roughly
@@ -86,6 +92,7 @@ class Share:
     until: int
     batch_size: int
     chains: bool  # writes the audit chain of every event
+    vouched_through: int  # the signatures up to here are not checked (``read_once``)
     partitions: tuple[Partition, ...]
     projected: frozenset[int]
     checked: frozenset[int]
@@ -99,6 +106,7 @@ class Plan:
     until: int = 0
     members: dict[Partition, list[int]] = field(default_factory=lambda: defaultdict(list))
     unplaced: list[int] = field(default_factory=list)
+    vouched_through: int = 0  # a signed checkpoint vouches for the signatures up to here
 
     def sizes(self) -> dict[Partition, int]:
         """Each partition's event count, largest first."""
@@ -127,6 +135,7 @@ class Plan:
                 self.until,
                 batch_size,
                 worker == 0,
+                self.vouched_through,
                 tuple(dealt[worker]),
                 frozenset(p for partition in dealt[worker] for p in self.members[partition]),
                 frozenset(checked[worker]),
@@ -136,19 +145,26 @@ class Plan:
 
 
 def place(recorder: ApplicationRecorder, mapper: Mapper[UUID], until: int) -> Plan:
-    """The serial pass: the partitions of every event up to ``until``."""
+    """The serial pass: the partitions of every event up to ``until``, and how far a signed
+    checkpoint vouches for their signatures."""
     # Each event is checked by the worker that is given it; placing needs no check.
     placement = Placement(partial(decoded_unchecked, mapper))
+    table = EventTable.of(recorder)
+    signatures = signatures_of(mapper)
+    reach = None if signatures is None else CheckpointReach(table, signatures.keyring, until)
     plan = Plan()
     members, unplaced = plan.members, plan.unplaced
-    for page in EventTable.of(recorder).pages(until=until):
+    for page in table.pages(until=until):
         for row in page:
             placed = placement.place(row)
             for partition in placed:
                 members[partition].append(row.position)
             if not placed:
                 unplaced.append(row.position)
+            if reach is not None:
+                reach.see(row)
         plan.until = page[-1].position
+    plan.vouched_through = 0 if reach is None else reach.vouched_through
     return plan
 
 
@@ -295,7 +311,9 @@ def replay_share(
             try:
                 drop_views(views)
                 create_views(views, TRACKING_NAME)
-                _replay(recorder, read_once(mapper), views, _share_for(inbox), messages)
+                share = _share_for(inbox)
+                once = read_once(mapper, share.vouched_through)
+                _replay(recorder, once, views, share, messages)
             finally:
                 views.close()
         messages.put(("done", worker, time.process_time()))

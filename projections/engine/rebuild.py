@@ -16,6 +16,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 from projections.engine.batch_gc import rare_collections
 from projections.engine.parallel_replay import ReplaySource, replay_in_processes
 from projections.engine.projector import Projector
+from projections.reads.audit_chain import signatures_vouched_through
 from projections.reads.read_side import views_position
 from projections.storage.database import Row, ViewDatabase
 from projections.storage.schema import drop_views
@@ -131,7 +132,9 @@ def replay(
     ``progress`` the position reached after each batch (with ``workers`` above 1, the
     events replayed so far, by that many processes opening ``source``; the same rows).
     Each event's signature is checked as it is read, and not remembered (``read_once``):
-    a replay reads each event once."""
+    a replay reads each event once. Those up to the latest signed checkpoint are not
+    checked again when the chain over the rows as stored passes through it
+    (``audit_chain.CheckpointReach``), which is found before any event is projected."""
     if workers > 1:
         if source is None:
             raise ValueError("a replay by worker processes needs the source they open")
@@ -139,10 +142,11 @@ def replay(
             recorder, mapper, scratch, until, workers, source, batch_size, progress
         ).reached
     drop_views(scratch)
+    vouched = signatures_vouched_through(recorder, mapper, until)
     with rare_collections():
         # What the projector holds is let go when it is done, inside the block.
         return _projected(
-            Projector(recorder, read_once(mapper), scratch, batch_size), until, progress
+            Projector(recorder, read_once(mapper, vouched), scratch, batch_size), until, progress
         )
 
 

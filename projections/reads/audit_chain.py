@@ -20,10 +20,11 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from projections.reads.signature_checks import Findings, SignatureChecks
-from projections.storage.checkpoints import Checkpoint
+from projections.storage.checkpoints import Checkpoint, latest_signed
 from projections.storage.checkpoints import stored as stored_checkpoints
 from projections.storage.database import Cursor, Reader, ViewDatabase
 from projections.storage.event_table import EventTable, StoredRow
+from projections.storage.keys import Keyring
 from projections.storage.schema import CREATE_AUDIT_CHAIN
 from projections.storage.signing import EventSignatures, signatures_of
 
@@ -83,6 +84,55 @@ def extend(cursor: Cursor, rows: Sequence[StoredRow]) -> None:
         links.append((row.position, head.position, digest))
         head = Head(row.position, digest)
     cursor.insert("audit_chain", ("position", "previous_position", "hash"), links)
+
+
+class CheckpointReach:
+    """Whether the rows up to the latest signed checkpoint (at ``until`` at the latest) are
+    byte for byte those it signed: the chain recomputed from the first row, row by row,
+    passes through it. Taking a checkpoint checked every signature up to it (or up to the
+    one before, which the chain passed through), so a reader of every event need not check
+    those signatures again (``signing.read_once``)."""
+
+    def __init__(self, table: EventTable, keyring: Keyring, until: int | None = None) -> None:
+        self.checkpoint = latest_signed(table, keyring, at_most=until)
+        self.position = self.checkpoint.position if self.checkpoint is not None else 0
+        self._head = GENESIS_HEAD
+        self._count = 0
+
+    def see(self, row: StoredRow) -> None:
+        """The next row, in position order from the first."""
+        if row.position <= self.position:
+            self._head = Head(row.position, link(self._head.hash, self._head.position, row))
+            self._count += 1
+
+    @property
+    def vouched_through(self) -> int:
+        """The checkpoint's position if the rows seen pass through it; else 0."""
+        checkpoint = self.checkpoint
+        if checkpoint is None or (self._head, self._count) != (
+            Head(checkpoint.position, checkpoint.head),
+            checkpoint.count,
+        ):
+            return 0
+        return checkpoint.position
+
+
+def signatures_vouched_through(
+    recorder: ApplicationRecorder, mapper: Mapper[UUID], until: int | None = None
+) -> int:
+    """The last position up to which a signed checkpoint (at ``until`` at the latest)
+    vouches for every event's signature, the chain over the rows as stored passing through
+    it (``CheckpointReach``); 0 when none does, or the ledger does not sign."""
+    signatures = signatures_of(mapper)
+    if signatures is None:
+        return 0
+    table = EventTable.of(recorder)
+    reach = CheckpointReach(table, signatures.keyring, until)
+    if reach.position:
+        for page in table.pages(until=reach.position):
+            for row in page:
+                reach.see(row)
+    return reach.vouched_through
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from eventsourcing.persistence import ApplicationRecorder
 
 from projections.reads.audit_chain import GENESIS_HEAD, Head, all_notifications, link
-from projections.storage.checkpoints import Checkpoint, store
+from projections.storage.checkpoints import Checkpoint, latest_signed, store
 from projections.storage.checkpoints import stored as stored_checkpoints
 from projections.storage.event_table import EventTable, stored_row
 from projections.storage.signing import EventSignatures, UnverifiedEventError, open_envelope
@@ -63,13 +63,7 @@ class Checkpointer:
 
     def latest(self) -> Checkpoint | None:
         """The latest stored checkpoint signed with a key this installation accepts."""
-        for checkpoint in reversed(stored_checkpoints(self.table)):
-            if (
-                isinstance(checkpoint, Checkpoint)
-                and checkpoint.problem(self.signatures.keyring) is None
-            ):
-                return checkpoint
-        return None
+        return latest_signed(self.table, self.signatures.keyring)
 
     def take(self) -> Checkpoint | None:
         """Sign the chain's head as recomputed from the events since the latest checkpoint;

@@ -153,3 +153,18 @@ def adopted_through(table: EventTable, keyring: Keyring) -> int:
         and checkpoint.problem(keyring) is None
     ]
     return max(positions, default=0)
+
+
+def latest_signed(
+    table: EventTable, keyring: Keyring, at_most: int | None = None
+) -> Checkpoint | None:
+    """The latest stored checkpoint signed with a key ``keyring`` accepts (at a position up
+    to ``at_most``, when given)."""
+    for checkpoint in reversed(stored(table)):
+        if (
+            isinstance(checkpoint, Checkpoint)
+            and (at_most is None or checkpoint.position <= at_most)
+            and checkpoint.problem(keyring) is None
+        ):
+            return checkpoint
+    return None

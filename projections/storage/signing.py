@@ -175,13 +175,16 @@ class EventSignatures:
 
     ``unsigned_through`` is the last position adopted unsigned (0: none); ``positions``
     finds an event's position when it was read without one (an aggregate's events);
-    ``remember`` is False for a reader of each event once (a replay), which checks every
-    signature and neither looks for it among those checked nor remembers it."""
+    ``remember`` is False for a reader of each event once (a replay), which neither looks
+    for a signature among those checked nor remembers it; ``vouched_through`` is the last
+    position whose signature such a reader need not check (0: none), read by position, since
+    a signed checkpoint vouches for every event up to it (``read_once``)."""
 
     keyring: Keyring
     unsigned_through: int = 0
     positions: EventTable | None = None
     remember: bool = True
+    vouched_through: int = 0
     _verified: OrderedDict[bytes, None] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -215,8 +218,10 @@ class EventSignatures:
             if problem is not None:
                 found.append((problem, b""))
                 continue
-            message = event_message(stored, envelope.key_id, envelope.inner)
             found.append((None, envelope.inner))
+            if self._vouched_for(stored):
+                continue
+            message = event_message(stored, envelope.key_id, envelope.inner)
             digest = None
             if self.remember:
                 digest = hashlib.sha256(message + envelope.signature).digest()
@@ -279,6 +284,8 @@ class EventSignatures:
         problem = self._envelope_problem(envelope)
         if problem is not None:
             return problem, b""
+        if self._vouched_for(stored):
+            return None, envelope.inner
         message = event_message(stored, envelope.key_id, envelope.inner)
         if not remember:
             return self._signature_problem(envelope, message), envelope.inner
@@ -297,6 +304,9 @@ class EventSignatures:
         if envelope.key_id not in self.keyring.public:
             return f"it is signed with key {envelope.key_id!r}, which is not among the verify keys"
         return None
+
+    def _vouched_for(self, stored: StoredEvent) -> bool:
+        return isinstance(stored, Notification) and 1 <= stored.id <= self.vouched_through
 
     def _signature_problem(self, envelope: Envelope, message: bytes) -> str | None:
         return self.keyring.problem(envelope.key_id, EVENT_CONTEXT, message, envelope.signature)
@@ -401,17 +411,24 @@ def decode_all(
     return [mapper.to_domain_event(stored) for stored in stored_events], None
 
 
-def read_once(mapper: Mapper[UUID]) -> Mapper[UUID]:
+def read_once(mapper: Mapper[UUID], vouched_through: int = 0) -> Mapper[UUID]:
     """``mapper`` for a reader of each event once, as a replay is: every signature is checked
     as ``mapper`` checks it, and none is looked for among those checked or remembered, so
     that a replay of the whole ledger does not fill the checked signatures' cache
-    (``VERIFIED_CACHE`` digests) with events it will not read again."""
+    (``VERIFIED_CACHE`` digests) with events it will not read again. The signatures of the
+    events up to position ``vouched_through`` are not checked: only for a reader that
+    found the chain over those very rows signed in a checkpoint
+    (``audit_chain.signatures_vouched_through``), as taking it checked them."""
     if not isinstance(mapper, SignedMapper):
         return mapper
     bound = mapper.bound
     once = copy.copy(mapper)
     once.signatures = EventSignatures(
-        bound.keyring, bound.unsigned_through, bound.positions, remember=False
+        bound.keyring,
+        bound.unsigned_through,
+        bound.positions,
+        remember=False,
+        vouched_through=vouched_through,
     )
     return once
 

@@ -18,17 +18,24 @@ import psycopg
 import pytest
 from eventsourcing.persistence import Recording, StoredEvent
 
+from api.core.replay_source import LedgerReplaySource
 from domain.application.ledger import Ledger
 from domain.months import Month
+from projections.engine.parallel_replay import replay_in_processes
 from projections.engine.projector import Projector
 from projections.engine.rebuild import replay
 from projections.reads.audit_chain import Head, Verification, verify
 from projections.reads.checkpointing import Checkpointer
 from projections.reads.read_side import ReadSide
+from projections.storage import event_table
 from projections.storage.checkpoints import Checkpoint
+from projections.storage.checkpoints import store as store_checkpoint
 from projections.storage.database import PostgresViews, SQLiteViews, ViewDatabase
+from projections.storage.keys import Keyring
+from projections.storage.opening import open_views
 from projections.storage.schema import TRACKING_NAME, create_views, drop_views
 from projections.storage.signing import (
+    EVENT_CONTEXT,
     EventSignatures,
     UnverifiedEventError,
     open_envelope,
@@ -45,6 +52,7 @@ from tests.integration.event_tables import (
 from tests.support import QIBIN, ledger_at, person, set_reference_standards, verified_household
 
 EXIT = Month.parse("2020-09")
+SCRATCH = "ledger_rebuild"
 
 
 def signatures(ledger: Ledger) -> EventSignatures:
@@ -97,6 +105,29 @@ def check(
 def on_roll(views: ViewDatabase, case: UUID, position: int) -> bool:
     roll = ReadSide(views).roll("dibao-urban", QIBIN, Month.parse("2020-10"), position)
     return case.hex in {entry.subject_id for entry in roll}
+
+
+def replayed_checking(
+    ledger: Ledger, views: ViewDatabase, end: int, monkeypatch: pytest.MonkeyPatch
+) -> int:
+    """Replay the events up to ``end`` as ``ledger rebuild`` does; the signatures of events
+    it checked."""
+    checked: list[bytes] = []
+    problem = Keyring.problem
+
+    def counted(keyring: Keyring, key_id: str, context: bytes, *rest: bytes) -> str | None:
+        if context == EVENT_CONTEXT:
+            checked.append(rest[0])
+        return problem(keyring, key_id, context, *rest)
+
+    rebuilding = Ledger(ledger.env)  # as ledger rebuild opens it: nothing checked yet
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(Keyring, "problem", counted)
+            assert replay(rebuilding.recorder, rebuilding.mapper, views, end) == end
+    finally:
+        rebuilding.close()
+    return len(checked)
 
 
 class Forgeries:
@@ -258,6 +289,68 @@ class Forgeries:
         finally:
             rebuilding.close()
 
+    # A replay leaves unchecked only the signatures of the very rows a checkpoint signed.
+
+    def test_a_replay_checks_only_the_signatures_after_a_checkpoint_the_chain_passes_through(
+        self, ledger: Ledger, views: ViewDatabase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        case = grant_case(ledger)
+        checkpoint = Checkpointer(ledger.recorder, signatures(ledger)).take()
+        assert checkpoint is not None
+        ledger.suspend(case, "2020-10", actor="cw-1", reason="review")
+        end = ledger.position
+
+        assert replayed_checking(ledger, views, end, monkeypatch) == end - checkpoint.position
+        assert on_roll(views, case, checkpoint.position)
+        # Replayed only up to before the checkpoint, nothing vouches for the events.
+        before = checkpoint.position - 1
+        assert replayed_checking(ledger, views, before, monkeypatch) == checkpoint.count - 1
+
+    def test_a_replay_checks_every_signature_when_a_row_before_the_checkpoint_was_deleted(
+        self,
+        ledger: Ledger,
+        views: ViewDatabase,
+        events: EventTable,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        grant_case(ledger)
+        checkpoint = Checkpointer(ledger.recorder, signatures(ledger)).take()
+        assert checkpoint is not None
+        # an event of a person's index, which the views do not show
+        events.delete(
+            next(
+                n.id
+                for n in ledger.recorder.select_notifications(start=1, limit=checkpoint.position)
+                if ":PersonIndex." in n.topic
+            )
+        )
+
+        checked = replayed_checking(ledger, views, checkpoint.position, monkeypatch)
+        assert checked == checkpoint.count - 1
+
+    def test_a_replay_refuses_an_event_altered_before_a_checkpoint(
+        self, ledger: Ledger, views: ViewDatabase, events: EventTable
+    ) -> None:
+        grant_case(ledger)
+        checkpoint = Checkpointer(ledger.recorder, signatures(ledger)).take()
+        assert checkpoint is not None
+        granted = position_of(ledger, "Case.Granted")
+        state = events.state(granted)
+        events.replace_state(granted, state.replace(b'"300.00"', b'"100.00"'))
+
+        with pytest.raises(UnverifiedEventError, match=f"at position {granted}"):
+            replay(ledger.recorder, ledger.mapper, views, checkpoint.position)
+
+    def test_a_replay_trusts_no_checkpoint_signed_with_a_key_it_does_not_hold(
+        self, ledger: Ledger, views: ViewDatabase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        grant_case(ledger)
+        head = check(ledger, views).head
+        forged = Checkpoint.sign(another_key(), head.position, head.hash, head.position)
+        store_checkpoint(event_table.EventTable.of(ledger.recorder), forged)
+
+        assert replayed_checking(ledger, views, head.position, monkeypatch) == head.position
+
     def test_an_event_moved_to_the_end_is_named_where_it_was(
         self, ledger: Ledger, views: ViewDatabase, events: EventTable
     ) -> None:
@@ -375,3 +468,28 @@ class TestForgeriesOnSQLite(Forgeries):
     @pytest.fixture
     def events(self, tmp_path: Path) -> EventTable:
         return SQLiteFile(tmp_path / "ledger.db")
+
+    def test_worker_processes_refuse_an_event_altered_before_a_checkpoint(
+        self, ledger: Ledger, events: EventTable
+    ) -> None:
+        # On SQLite only: on PostgreSQL the service role may not make the workers' schemas.
+        grant_case(ledger)
+        checkpoint = Checkpointer(ledger.recorder, signatures(ledger)).take()
+        assert checkpoint is not None
+        granted = position_of(ledger, "Case.Granted")
+        state = events.state(granted)
+        events.replace_state(granted, state.replace(b'"300.00"', b'"100.00"'))
+
+        scratch = open_views(ledger.env, schema=SCRATCH)
+        try:
+            with pytest.raises(UnverifiedEventError, match=f"at position {granted}"):
+                replay_in_processes(
+                    ledger.recorder,
+                    ledger.mapper,
+                    scratch,
+                    checkpoint.position,
+                    2,
+                    LedgerReplaySource.of(ledger, SCRATCH),
+                )
+        finally:
+            scratch.close()

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -442,8 +441,7 @@ def _discard(scratch: ViewDatabase, part: ViewDatabase) -> None:
     """Remove a worker's views after the replay, copied or not: its file, or its schema."""
     part.close()
     if isinstance(part, SQLiteViews):
-        for suffix in ("", "-wal", "-shm"):
-            Path(part.path + suffix).unlink(missing_ok=True)
+        part.remove_file()
     elif isinstance(part, PostgresViews):
         with scratch.transaction() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{part.schema}" CASCADE')

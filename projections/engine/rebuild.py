@@ -19,7 +19,7 @@ from projections.engine.projector import Projector
 from projections.reads.audit_chain import signatures_vouched_through
 from projections.reads.read_side import views_position
 from projections.storage.database import Row, ViewDatabase
-from projections.storage.schema import drop_views
+from projections.storage.schema import empty_scratch
 from projections.storage.signing import read_once
 
 PAGE = 5_000
@@ -141,7 +141,7 @@ def replay(
         return replay_in_processes(
             recorder, mapper, scratch, until, workers, source, batch_size, progress
         ).reached
-    drop_views(scratch)
+    empty_scratch(scratch)
     vouched = signatures_vouched_through(recorder, mapper, until)
     with rare_collections():
         # What the projector holds is let go when it is done, inside the block.

@@ -209,6 +209,18 @@ class SQLiteViews:
         """Nothing: the loop's reads used the loop thread's connection, which ``close``
         closes."""
 
+    def remove_file(self) -> bool:
+        """Close every connection and delete the file with its log, so that the views are
+        empty at the next use: no time however large they grew, where dropping each table
+        walks every page of it. Only for views no other process holds open, as a replay's
+        scratch views. False for views in memory, which have no file."""
+        if self._checkpoints is None:
+            return False
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(self.path + suffix).unlink(missing_ok=True)
+        return True
+
 
 class _Checkpoints:
     """Copies the views' write-ahead log back into their file on a thread of its own, after

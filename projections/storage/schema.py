@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from projections.storage.database import ViewDatabase
+from projections.storage.database import SQLiteViews, ViewDatabase
 
 TRACKING_NAME = "views"
 VIEWS_SCHEMA = "ledger_views"  # the views' schema in the ledger's PostgreSQL database
@@ -180,3 +180,10 @@ def drop_views(views: ViewDatabase) -> None:
     with views.transaction() as cursor:
         for table in (*TABLES, "views_schema"):
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def empty_scratch(views: ViewDatabase) -> None:
+    """Drop a replay's scratch views, which no other process holds open: on SQLite by
+    removing their file (``SQLiteViews.remove_file``)."""
+    if not (isinstance(views, SQLiteViews) and views.remove_file()):
+        drop_views(views)

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -28,8 +29,9 @@ from projections.engine.poller import Poller
 from projections.engine.projector import Projector
 from projections.engine.rebuild import rebuild_and_compare, replay
 from projections.reads.read_side import Entitlement, ReadSide
-from projections.storage.database import WRITER_CACHE_KIB, ViewDatabase
+from projections.storage.database import WRITER_CACHE_KIB, SQLiteViews, ViewDatabase
 from projections.storage.opening import open_views
+from projections.storage.schema import TRACKING_NAME, create_views, empty_scratch
 from projections.storage.signing import UnverifiedEventError, decode_all
 from tests.support import (
     QIBIN,
@@ -688,3 +690,23 @@ class TestReadSideOnSQLite(OnSQLite, ReadSideOnStore):
 
 class TestReadSideOnPostgreSQL(OnPostgreSQL, ReadSideOnStore):
     pass
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_a_replays_scratch_views_are_emptied_and_open_again_as_new(
+    tmp_path: Path, in_memory: bool
+) -> None:
+    path = tmp_path / "ledger-ledger_rebuild.db"
+    scratch = SQLiteViews(":memory:" if in_memory else path)
+    try:
+        create_views(scratch, TRACKING_NAME)
+        with scratch.transaction() as cursor:
+            cursor.execute("INSERT INTO positions VALUES (1, 0, 'a', 1)")
+        empty_scratch(scratch)
+        if not in_memory:  # removed, not walked page by page to drop its tables
+            assert sorted(tmp_path.iterdir()) == []
+        assert scratch.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'") == []
+        create_views(scratch, TRACKING_NAME)
+        assert scratch.fetchall("SELECT count(*) FROM positions") == [(0,)]
+    finally:
+        scratch.close()

@@ -96,21 +96,22 @@ class CheckpointReach:
     def __init__(self, table: EventTable, keyring: Keyring, until: int | None = None) -> None:
         self.checkpoint = latest_signed(table, keyring, at_most=until)
         self.position = self.checkpoint.position if self.checkpoint is not None else 0
-        self._head = GENESIS_HEAD
-        self._count = 0
+        self._hash, self._at, self._count = GENESIS, 0, 0  # the chain's head so far
 
     def see(self, row: StoredRow) -> None:
         """The next row, in position order from the first."""
         if row.position <= self.position:
-            self._head = Head(row.position, link(self._head.hash, self._head.position, row))
+            self._hash = link(self._hash, self._at, row)
+            self._at = row.position
             self._count += 1
 
     @property
     def vouched_through(self) -> int:
         """The checkpoint's position if the rows seen pass through it; else 0."""
         checkpoint = self.checkpoint
-        if checkpoint is None or (self._head, self._count) != (
-            Head(checkpoint.position, checkpoint.head),
+        if checkpoint is None or (self._at, self._hash, self._count) != (
+            checkpoint.position,
+            checkpoint.head,
             checkpoint.count,
         ):
             return 0

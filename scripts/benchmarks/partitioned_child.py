@@ -40,6 +40,7 @@ def main(ledger_url: str, until: int, workers: int) -> None:
             "copying_seconds": report.copying_seconds,
             "partition_events": list(report.sizes.values()),
             "unplaced_events": report.unplaced,
+            "vouched_through": report.vouched_through,
         }
     figures["seconds"] = time.perf_counter() - started
     figures["cpu_seconds"] = time.process_time() - processor

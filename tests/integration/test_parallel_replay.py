@@ -67,6 +67,7 @@ class PartitionedReplayOnStore:
                     ledger.recorder, ledger.mapper, scratch, result.events, workers, source
                 )
                 assert report.reached == result.events
+                assert report.vouched_through == result.events  # the demo's checkpoint
                 assert len(report.worker_cpu_seconds) == workers
                 assert sum(report.sizes.values()) + report.unplaced >= result.events
                 assert table_digests(scratch) == single, f"{workers} workers"

@@ -66,6 +66,14 @@ def test_quick_bench_compares_every_section_on_both_stores_with_a_raw_baseline(
             "cursor read + JSON decode",
             f"read + decode, and write the final view rows ({write})",
         } <= rebuilds, rebuilds
+        vouched = [
+            c
+            for c in report["comparisons"]
+            if c["section"] == "full rebuild"
+            and c["store"] == store
+            and c["work"].endswith("signatures vouched for by a checkpoint")
+        ]
+        assert len(vouched) == 1, vouched
     for comparison in report["comparisons"]:
         assert comparison["ours"] > 0 and comparison["raw"] > 0, comparison
         assert math.isclose(comparison["ratio"], comparison["ours"] / comparison["raw"])

@@ -107,6 +107,18 @@ def on_roll(views: ViewDatabase, case: UUID, position: int) -> bool:
     return case.hex in {entry.subject_id for entry in roll}
 
 
+def checkpointed_then_altered(ledger: Ledger, events: EventTable) -> tuple[Checkpoint, int]:
+    """A case granted and a checkpoint taken, then the grant's income altered in the
+    store: the checkpoint, and the grant's position."""
+    grant_case(ledger)
+    checkpoint = Checkpointer(ledger.recorder, signatures(ledger)).take()
+    assert checkpoint is not None
+    granted = position_of(ledger, "Case.Granted")
+    state = events.state(granted)
+    events.replace_state(granted, state.replace(b'"300.00"', b'"100.00"'))
+    return checkpoint, granted
+
+
 def replayed_checking(
     ledger: Ledger, views: ViewDatabase, end: int, monkeypatch: pytest.MonkeyPatch
 ) -> int:
@@ -331,13 +343,7 @@ class Forgeries:
     def test_a_replay_refuses_an_event_altered_before_a_checkpoint(
         self, ledger: Ledger, views: ViewDatabase, events: EventTable
     ) -> None:
-        grant_case(ledger)
-        checkpoint = Checkpointer(ledger.recorder, signatures(ledger)).take()
-        assert checkpoint is not None
-        granted = position_of(ledger, "Case.Granted")
-        state = events.state(granted)
-        events.replace_state(granted, state.replace(b'"300.00"', b'"100.00"'))
-
+        checkpoint, granted = checkpointed_then_altered(ledger, events)
         with pytest.raises(UnverifiedEventError, match=f"at position {granted}"):
             replay(ledger.recorder, ledger.mapper, views, checkpoint.position)
 
@@ -473,13 +479,7 @@ class TestForgeriesOnSQLite(Forgeries):
         self, ledger: Ledger, events: EventTable
     ) -> None:
         # On SQLite only: on PostgreSQL the service role may not make the workers' schemas.
-        grant_case(ledger)
-        checkpoint = Checkpointer(ledger.recorder, signatures(ledger)).take()
-        assert checkpoint is not None
-        granted = position_of(ledger, "Case.Granted")
-        state = events.state(granted)
-        events.replace_state(granted, state.replace(b'"300.00"', b'"100.00"'))
-
+        checkpoint, granted = checkpointed_then_altered(ledger, events)
         scratch = open_views(ledger.env, schema=SCRATCH)
         try:
             with pytest.raises(UnverifiedEventError, match=f"at position {granted}"):

@@ -7,8 +7,8 @@ priced with. In four steps:
 
 1. One pass over every event in order, in this process, places each in its partitions
    (only the first event of a case, relief, schedule, payroll or verification is decoded to
-   place it) while the workers start; meanwhile the last worker walks the chain up to the
-   latest signed checkpoint, to tell how far it vouches for the signatures
+   place it) while the workers start, and walks the chain up to the latest signed
+   checkpoint, to tell how far it vouches for the signatures
    (``audit_chain.CheckpointReach``).
 2. Each worker projects the events of its partitions, in order, and decodes, and so checks,
    its part of the events no partition holds. Partitions are dealt largest first, each to
@@ -53,12 +53,17 @@ from projections.engine.projector import (
     PartitionBatches,
 )
 from projections.reads import audit_chain
-from projections.reads.audit_chain import signatures_vouched_through
+from projections.reads.audit_chain import CheckpointReach
 from projections.storage.database import Cursor, PostgresViews, SQLiteViews, ViewDatabase
 from projections.storage.event_table import PAGE, EventTable, notification_of
 from projections.storage.record_time import microseconds
 from projections.storage.schema import TABLES, TRACKING_NAME, create_views, drop_views
-from projections.storage.signing import UnverifiedEventError, decoded_unchecked, read_once
+from projections.storage.signing import (
+    UnverifiedEventError,
+    decoded_unchecked,
+    read_once,
+    signatures_of,
+)
 
 CHECK_SHARE = 2_000  # events no partition holds, dealt to the workers this many at a time
 CHECK_WEIGHT = 0.3  # what checking an event costs beside projecting one, roughly
@@ -141,36 +146,35 @@ class Plan:
 
 
 def place(recorder: ApplicationRecorder, mapper: Mapper[UUID], until: int) -> Plan:
-    """The serial pass: the partitions of every event up to ``until``."""
+    """The serial pass: the partitions of every event up to ``until``, and how far a signed
+    checkpoint vouches for their signatures."""
     # Each event is checked by the worker that is given it; placing needs no check.
     placement = Placement(partial(decoded_unchecked, mapper))
+    table = EventTable.of(recorder)
+    signatures = signatures_of(mapper)
+    reach = None if signatures is None else CheckpointReach(table, signatures.keyring, until)
     plan = Plan()
     members, unplaced = plan.members, plan.unplaced
-    for page in EventTable.of(recorder).pages(until=until):
+    for page in table.pages(until=until):
         for row in page:
             placed = placement.place(row)
             for partition in placed:
                 members[partition].append(row.position)
             if not placed:
                 unplaced.append(row.position)
+            if reach is not None:
+                reach.see(row)
         plan.until = page[-1].position
+    plan.vouched_through = 0 if reach is None else reach.vouched_through
     return plan
-
-
-@dataclass(frozen=True)
-class Vouching:
-    """Asks a worker, before its share is known, how far a signed checkpoint vouches for
-    the signatures of the events up to ``until`` (``audit_chain.CheckpointReach``)."""
-
-    until: int
 
 
 @dataclass(frozen=True)
 class ReplayReport:
     """How a replay by processes went: where it reached, the partitions' event counts, how
     far a checkpoint vouched for the signatures, the seconds of each step (placing the
-    events, in this process while the workers start; the workers' replay; copying their
-    rows), and each worker's processor seconds."""
+    events and walking the chain to the checkpoint, in this process while the workers
+    start; the workers' replay; copying their rows), and each worker's processor seconds."""
 
     reached: int
     sizes: dict[Partition, int]
@@ -200,16 +204,11 @@ def replay_in_processes(
     """Empty ``scratch`` and replay every event up to ``until`` into it with ``workers``
     processes, the first of which opens ``scratch`` itself (``source.part_views(0)``). The
     processes start first: they import and open the ledger and empty their views while this
-    one places the events, and the last of them finds how far a checkpoint vouches for the
-    signatures meanwhile."""
+    one places the events."""
     steps = [time.perf_counter()]
     try:
         with _Workers(source, workers) as pool:
-            # The chain up to the latest checkpoint is walked by a worker while this
-            # process places the events: each takes a core, and neither needs the other.
-            pool.inboxes[-1].put(Vouching(until))
             plan = place(recorder, mapper, until)
-            plan.vouched_through = pool.vouched_through()
             steps.append(time.perf_counter())
             worker_cpu = pool.replay(plan.shares(workers, batch_size), progress, plan.until)
             steps.append(time.perf_counter())
@@ -245,9 +244,7 @@ class _Workers:
     def __init__(self, source: ReplaySource, count: int) -> None:
         context = multiprocessing.get_context("spawn")
         self.messages: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
-        self.inboxes: list[multiprocessing.Queue[Share | Vouching]] = [
-            context.Queue() for _ in range(count)
-        ]
+        self.inboxes: list[multiprocessing.Queue[Share]] = [context.Queue() for _ in range(count)]
         self.processes = [
             context.Process(
                 target=replay_share, args=(source, worker, inbox, self.messages), daemon=True
@@ -269,13 +266,6 @@ class _Workers:
         for inbox in self.inboxes:
             inbox.close()
 
-    def vouched_through(self) -> int:
-        """What the worker asked with ``Vouching`` answers; raise what stopped one."""
-        while True:
-            kind, _, *details = self._next_message(set())
-            if kind == "vouched":
-                return int(details[0])
-
     def replay(
         self, shares: Sequence[Share], progress: Callable[[int], None], until: int
     ) -> list[float]:
@@ -286,18 +276,6 @@ class _Workers:
         done: dict[int, float] = {}
         replayed = 0
         while len(done) < len(self.processes):
-            kind, worker, *details = self._next_message(set(done))
-            if kind == "progress":
-                replayed += details[0]
-                progress(min(replayed, until))
-            elif kind == "done":
-                done[worker] = details[0]
-        return [done[worker] for worker in range(len(self.processes))]
-
-    def _next_message(self, done: set[int]) -> tuple[Any, ...]:
-        """The next message of a worker; raise what stopped one, or that one ended, not
-        among ``done``."""
-        while True:
             try:
                 message = self.messages.get(timeout=POLL_SECONDS)
             except queue.Empty:
@@ -309,17 +287,22 @@ class _Workers:
                         ) from None
                 continue
             kind, worker, *details = message
-            if kind == "unverified":
+            if kind == "progress":
+                replayed += details[0]
+                progress(min(replayed, until))
+            elif kind == "done":
+                done[worker] = details[0]
+            elif kind == "unverified":
                 raise UnverifiedEventError(*details)
-            if kind == "failed":
+            else:
                 raise RuntimeError(f"replay worker {worker} failed:\n{details[0]}")
-            return message
+        return [done[worker] for worker in range(len(self.processes))]
 
 
 def replay_share(
     source: ReplaySource,
     worker: int,
-    inbox: multiprocessing.Queue[Share | Vouching],
+    inbox: multiprocessing.Queue[Share],
     messages: multiprocessing.Queue[tuple[Any, ...]],
 ) -> None:
     """A worker process: open the ledger and empty views of its own, wait for its share,
@@ -331,15 +314,9 @@ def replay_share(
             try:
                 drop_views(views)
                 create_views(views, TRACKING_NAME)
-                request = _request_for(inbox)
-                if isinstance(request, Vouching):
-                    vouched = signatures_vouched_through(recorder, mapper, request.until)
-                    messages.put(("vouched", worker, vouched))
-                    request = _request_for(inbox)
-                if not isinstance(request, Share):
-                    raise TypeError(f"a replay worker is sent a share, not {request!r}")
-                once = read_once(mapper, request.vouched_through)
-                _replay(recorder, once, views, request, messages)
+                share = _share_for(inbox)
+                once = read_once(mapper, share.vouched_through)
+                _replay(recorder, once, views, share, messages)
             finally:
                 views.close()
         messages.put(("done", worker, time.process_time()))
@@ -358,8 +335,8 @@ def replay_share(
         messages.put(("failed", worker, traceback.format_exc()))
 
 
-def _request_for(inbox: multiprocessing.Queue[Share | Vouching]) -> Share | Vouching:
-    """What this worker is sent next."""
+def _share_for(inbox: multiprocessing.Queue[Share]) -> Share:
+    """The share this worker is sent."""
     while True:
         try:
             return inbox.get(timeout=POLL_SECONDS)

@@ -31,7 +31,7 @@ def change_payee(
     """Record who is paid, and into which bank card, from now on. A case held after a
     bank's return is paid again at the next close.
 
-    Example: ledger change-payee 0b6f9c1e-... --account 6217000011000000003 --actor cw-1
+    Example: ledger change-payee 0b6f9c1e-... --account 6217000011000000001 --actor cw-1
     --reason "new account after the return of 2020-05"
     """
     with open_ledger() as runtime:

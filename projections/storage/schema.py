@@ -168,8 +168,12 @@ def create_views(views: ViewDatabase, tracking_name: str) -> None:
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             cursor.execute("DELETE FROM views_schema")
             cursor.execute("INSERT INTO views_schema (version) VALUES (?)", (SCHEMA_VERSION,))
-        for statement in CREATE:
-            cursor.execute(statement)
+        if found != [SCHEMA_VERSION] or views.dialect != "postgres":
+            # On PostgreSQL, CREATE INDEX IF NOT EXISTS locks its table even when the index
+            # is there: against projection workers writing those tables meanwhile, in
+            # another order, that deadlocked a worker opening the views of this version.
+            for statement in CREATE:
+                cursor.execute(statement)
         cursor.execute(
             "INSERT INTO tracking (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
             (tracking_name,),
